@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `make run`: Redis (REDIS_URL when set, else a private redis-server on a free port), the users and
+# orders stub services and the gateway, in the foreground. Ctrl-C stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+free_port() { node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+
+if [ -z "${REDIS_URL:-}" ] && [ -z "${REDIS_CLUSTER_NODES:-}" ]; then
+  redis_port=$(free_port)
+  mkdir -p .run
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir .run --loglevel warning &
+  pids+=($!)
+  export REDIS_URL="redis://127.0.0.1:$redis_port"
+  echo "redis: private redis-server on $REDIS_URL"
+fi
+
+# Dev keys persist across restarts so that tokens survive them; production uses JWT_KEYS_FILE.
+if [ -z "${JWT_KEYS_FILE:-}" ]; then
+  [ -f keys/dev-jwks.json ] || node dist/src/cli/generate-keys.js keys/dev-jwks.json
+  export JWT_KEYS_FILE=keys/dev-jwks.json
+fi
+
+export PORT="${PORT:-8080}" HOST="${HOST:-127.0.0.1}"
+export USERS_PORT="${USERS_PORT:-3001}" ORDERS_PORT="${ORDERS_PORT:-3002}"
+export USERS_URL="${USERS_URL:-http://127.0.0.1:$USERS_PORT}" ORDERS_URL="${ORDERS_URL:-http://127.0.0.1:$ORDERS_PORT}"
+export GATEWAY_JWKS_URL="${GATEWAY_JWKS_URL:-http://127.0.0.1:$PORT/.well-known/jwks.json}"
+# Plain http on localhost: the refresh cookie cannot be Secure here.
+export COOKIE_SECURE="${COOKIE_SECURE:-false}"
+
+node dist/services/users/server.js & pids+=($!)
+node dist/services/orders/server.js & pids+=($!)
+node dist/src/server.js & pids+=($!)
+echo "gateway: http://$HOST:$PORT (users :$USERS_PORT, orders :$ORDERS_PORT) - Ctrl-C stops everything"
+wait -n

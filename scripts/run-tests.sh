@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs the tap suite and ends with the line `N passed, N failed`, counted from tap's results.
+set -uo pipefail
+mkdir -p .tap
+npx tap --reporter=tap "$@" 2>&1 | tee .tap/output.tap
+status=${PIPESTATUS[0]}
+summary=$(grep -E '^# \{ total: [0-9]+' .tap/output.tap | tail -n 1)
+passed=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary")
+failed=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$summary")
+passed=${passed:-0}
+failed=${failed:-0}
+# A run that failed without a failing assertion (a crash, a timeout) still counts as a failure.
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+if [ -z "$summary" ] && [ "$status" -eq 0 ]; then status=1; failed=1; fi
+echo "$passed passed, $failed failed" | tee .tap/summary
+exit "$status"

@@ -1,0 +1,52 @@
+/**
+ * The orders stub service: each caller sees and creates only their own orders (in memory).
+ * Every route but /healthz requires a gateway assertion.
+ */
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import gatewayAssertion, { type AssertionOptions } from '../shared/gateway-assertion.js'
+
+interface Order { id: string, user_id: string, item: string, quantity: number, created_at: string }
+
+const notFound = { type: 'about:blank', title: 'Not found', status: 404, code: 'not_found' }
+
+export async function buildOrdersService (opts: Omit<AssertionOptions, 'audience'>, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
+  const app = Fastify({ logger })
+  const orders = new Map<string, Order>()
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  await app.register(gatewayAssertion, { ...opts, audience: 'orders' })
+
+  app.get('/api/orders', async (request) => ({
+    orders: [...orders.values()].filter((o) => o.user_id === request.caller!.sub)
+  }))
+
+  app.post<{ Body: { item: string, quantity?: number } }>('/api/orders', {
+    schema: {
+      body: {
+        type: 'object',
+        required: ['item'],
+        properties: { item: { type: 'string', minLength: 1, maxLength: 200 }, quantity: { type: 'integer', minimum: 1, maximum: 1000 } }
+      }
+    }
+  }, async (request, reply) => {
+    const order: Order = {
+      id: randomUUID(),
+      user_id: request.caller!.sub,
+      item: request.body.item,
+      quantity: request.body.quantity ?? 1,
+      created_at: new Date().toISOString()
+    }
+    orders.set(order.id, order)
+    return reply.code(201).send(order)
+  })
+
+  app.get<{ Params: { id: string } }>('/api/orders/:id', async (request, reply) => {
+    const order = orders.get(request.params.id)
+    // Another user's order is indistinguishable from a missing one.
+    if (order === undefined || order.user_id !== request.caller!.sub) return reply.code(404).send(notFound)
+    return order
+  })
+
+  return app
+}

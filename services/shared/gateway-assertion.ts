@@ -1,0 +1,68 @@
+/**
+ * What makes a stub service trust a request: a valid `X-Gateway-Assertion` (ES256 JWT signed by the
+ * gateway, `aud` = this service, at most 60 s old). Without one every route but /healthz is 401,
+ * so going around the gateway gets nothing.
+ */
+import fp from 'fastify-plugin'
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose'
+
+export interface Caller {
+  sub: string
+  username?: string
+  roles: string[]
+  scope?: string
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller | null
+  }
+}
+
+export interface AssertionOptions {
+  /** This service's name: the assertion's required `aud`. */
+  audience: string
+  issuer: string
+  keys: JWTVerifyGetKey
+}
+
+/** The gateway's JWKS over HTTP, cached, with a fetch timeout and a cool-down between refetches. */
+export function remoteGatewayKeys (jwksUrl: string): JWTVerifyGetKey {
+  return createRemoteJWKSet(new URL(jwksUrl), { timeoutDuration: 2000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 })
+}
+
+const MAX_ASSERTION_AGE_SECONDS = 60
+
+export default fp<AssertionOptions>(async (fastify, opts) => {
+  fastify.decorateRequest('caller', null)
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (request.url === '/healthz') return
+    const assertion = request.headers['x-gateway-assertion']
+    try {
+      if (typeof assertion !== 'string') throw new Error('missing assertion')
+      const { payload } = await jwtVerify(assertion, opts.keys, {
+        algorithms: ['ES256'],
+        audience: opts.audience,
+        issuer: opts.issuer,
+        requiredClaims: ['exp', 'iat', 'sub', 'jti'],
+        maxTokenAge: MAX_ASSERTION_AGE_SECONDS
+      })
+      if (typeof payload.sub !== 'string' || (payload.exp as number) - (payload.iat as number) > MAX_ASSERTION_AGE_SECONDS) {
+        throw new Error('assertion lives too long')
+      }
+      request.caller = {
+        sub: payload.sub,
+        roles: Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [],
+        ...(typeof payload.username === 'string' ? { username: payload.username } : {}),
+        ...(typeof payload.scope === 'string' ? { scope: payload.scope } : {})
+      }
+    } catch {
+      return reply.code(401).type('application/problem+json').send({
+        type: 'urn:auth-gateway:problem:gateway_assertion_required',
+        title: 'Gateway assertion required',
+        status: 401,
+        code: 'gateway_assertion_required'
+      })
+    }
+  })
+}, { name: 'gateway-assertion' })

@@ -1,0 +1,47 @@
+/**
+ * The users stub service: owns the demo users, checks credentials for the gateway, and answers
+ * the proxied /api/users routes. Every route but /healthz requires a gateway assertion.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import argon2 from 'argon2'
+import gatewayAssertion, { type AssertionOptions } from '../shared/gateway-assertion.js'
+import { DEMO_USERS, DUMMY_HASH, type StoredUser } from './demo-users.js'
+
+const profile = (u: StoredUser) => ({ id: u.id, username: u.username, roles: u.roles, active: u.active })
+
+const notFound = { type: 'about:blank', title: 'Not found', status: 404, code: 'not_found' }
+
+export async function buildUsersService (opts: Omit<AssertionOptions, 'audience'>, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
+  const app = Fastify({ logger })
+  const byName = new Map(DEMO_USERS.map((u) => [u.username, u]))
+  const byId = new Map(DEMO_USERS.map((u) => [u.id, u]))
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  await app.register(gatewayAssertion, { ...opts, audience: 'users' })
+
+  // Credential check, for the gateway alone (its assertion carries this scope). Not routed by the gateway.
+  app.post<{ Body: { username?: unknown, password?: unknown } }>('/internal/credentials/check', async (request, reply) => {
+    if (request.caller?.scope !== 'credentials:check') return reply.code(403).send({ title: 'Forbidden', status: 403, code: 'forbidden' })
+    const { username, password } = request.body ?? {}
+    if (typeof username !== 'string' || typeof password !== 'string') return reply.code(400).send({ title: 'Invalid request', status: 400, code: 'invalid_request' })
+    const user = byName.get(username.trim().toLowerCase())
+    // Unknown, inactive and wrong password cost the same argon2 verification and give the same answer.
+    const ok = await argon2.verify(user?.passwordHash ?? DUMMY_HASH, password)
+    if (user === undefined || !user.active || !ok) return reply.code(401).send({ title: 'Invalid credentials', status: 401, code: 'invalid_credentials' })
+    return { id: user.id, username: user.username, roles: user.roles }
+  })
+
+  app.get('/api/users/me', async (request, reply) => {
+    const user = byId.get(request.caller!.sub)
+    return user === undefined ? reply.code(404).send(notFound) : profile(user)
+  })
+
+  app.get('/api/users', async () => ({ users: DEMO_USERS.map(profile) }))
+
+  app.get<{ Params: { id: string } }>('/api/users/:id', async (request, reply) => {
+    const user = byId.get(request.params.id)
+    return user === undefined ? reply.code(404).send(notFound) : profile(user)
+  })
+
+  return app
+}

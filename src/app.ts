@@ -1,0 +1,82 @@
+/**
+ * The gateway as a Fastify plugin, in layers: external plugins (security headers, CORS, cookies,
+ * OpenAPI), then app plugins (config, Redis, keys, tokens, sessions, users client, authentication),
+ * then routes. `buildGateway` makes the Fastify instance around it for server.ts and the tests.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
+import type { Config } from './config.js'
+import { serverOptions } from './server-options.js'
+import type { KeyRing } from './tokens/key-ring.js'
+
+import helmet from './plugins/external/helmet.js'
+import cors from './plugins/external/cors.js'
+import cookie from './plugins/external/cookie.js'
+import swagger from './plugins/external/swagger.js'
+
+import configPlugin from './plugins/app/config.js'
+import errorHandler from './plugins/app/error-handler.js'
+import redisStore from './plugins/app/redis-store.js'
+import keys from './plugins/app/keys.js'
+import tokenService from './plugins/app/token-service.js'
+import sessionStore from './plugins/app/session-store.js'
+import usersClient from './plugins/app/users-client.js'
+import authenticate from './plugins/app/authenticate.js'
+
+import healthRoutes from './routes/health/health.js'
+import loginRoute from './routes/auth/login.js'
+import refreshRoute from './routes/auth/refresh.js'
+import verifyRoute from './routes/auth/verify.js'
+import sessionRoutes from './routes/auth/sessions.js'
+import adminSessionRoutes from './routes/admin/user-sessions.js'
+
+export interface AppOptions {
+  config: Config
+  /** Use these keys instead of JWT_KEYS_FILE (tests). */
+  keyRing?: KeyRing
+}
+
+const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
+  fastify.setValidatorCompiler(TypeBoxValidatorCompiler)
+
+  await fastify.register(configPlugin, { config: opts.config })
+  await fastify.register(errorHandler)
+
+  // External plugins
+  await fastify.register(helmet)
+  await fastify.register(cors)
+  await fastify.register(cookie)
+  await fastify.register(swagger)
+
+  // App plugins
+  await fastify.register(redisStore)
+  await fastify.register(keys, opts.keyRing !== undefined ? { keyRing: opts.keyRing } : {})
+  await fastify.register(tokenService)
+  await fastify.register(sessionStore)
+  await fastify.register(usersClient)
+  await fastify.register(authenticate)
+
+  // Routes
+  await fastify.register(healthRoutes)
+  await fastify.register(async (auth) => {
+    // Answers about credentials and sessions are never cached.
+    auth.addHook('onRequest', async (_request, reply) => { reply.header('cache-control', 'no-store') })
+    await auth.register(loginRoute)
+    await auth.register(refreshRoute)
+    await auth.register(verifyRoute)
+    await auth.register(sessionRoutes)
+    await auth.register(adminSessionRoutes)
+  })
+}
+
+export default app
+
+/** Creates the Fastify instance with the gateway's server options and registers the app. */
+export async function buildGateway (options: AppOptions, logger?: FastifyServerOptions['logger']): Promise<FastifyInstance> {
+  const fastify = Fastify(serverOptions(options.config, logger)).withTypeProvider<TypeBoxTypeProvider>()
+  await fastify.register(app, options)
+  await fastify.ready()
+  return fastify as unknown as FastifyInstance
+}

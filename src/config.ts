@@ -1,0 +1,130 @@
+/**
+ * Gateway configuration: one TypeBox schema of the environment, validated once at start-up.
+ * The `Config` type is derived from the schema (plus the lists parsed out of it), never written twice.
+ */
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 })
+const Seconds = Type.Integer({ minimum: 1 })
+const PerMinute = Type.Integer({ minimum: 1 })
+const HttpUrl = Type.String({ pattern: '^https?://[^\\s]+$' })
+
+/** Every environment variable the gateway reads, with its default (contract section 2 and 6). */
+export const EnvSchema = Type.Object({
+  PORT: Type.Optional(Port),
+  HOST: Type.Optional(Type.String({ minLength: 1 })),
+  NODE_ENV: Type.Optional(Type.String()),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^[^\\s,:]+:\\d+(,[^\\s,:]+:\\d+)*$' })),
+  USERS_URL: Type.Optional(HttpUrl),
+  ORDERS_URL: Type.Optional(HttpUrl),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  ACCESS_TOKEN_TTL: Type.Optional(Seconds),
+  REFRESH_TOKEN_TTL: Type.Optional(Seconds),
+  REFRESH_REUSE_GRACE: Type.Optional(Type.Integer({ minimum: 0 })),
+  JWT_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  TRUST_PROXY: Type.Optional(Type.String()),
+  CORS_ORIGINS: Type.Optional(Type.String()),
+  COOKIE_SECURE: Type.Optional(Type.Boolean()),
+  UPSTREAM_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 1 })),
+  LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
+  LOGIN_IP_LIMIT: Type.Optional(PerMinute),
+  LOCKOUT_THRESHOLD: Type.Optional(PerMinute),
+  LOCKOUT_SECONDS: Type.Optional(Seconds),
+  REFRESH_SESSION_LIMIT: Type.Optional(PerMinute),
+  VERIFY_IP_LIMIT: Type.Optional(PerMinute),
+  API_USER_LIMIT: Type.Optional(PerMinute),
+  PUBLIC_IP_LIMIT: Type.Optional(PerMinute),
+  SHUTDOWN_GRACE_MS: Type.Optional(Type.Integer({ minimum: 0 }))
+})
+
+export type Env = Static<typeof EnvSchema>
+
+/** A configuration error names the variable and what is wrong, in one line. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+  constructor (readonly variable: string, problem: string) {
+    super(`${variable}: ${problem}`)
+  }
+}
+
+function splitList (value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+}
+
+function parseTrustProxy (value: string | undefined): boolean | string[] {
+  if (value === undefined || value.trim() === '' || value === 'false') return false
+  if (value === 'true') return true
+  return splitList(value)
+}
+
+/** Reads only the variables of the schema, converting strings to numbers and booleans. */
+function readEnv (source: NodeJS.ProcessEnv): Env {
+  const raw: Record<string, unknown> = {}
+  for (const name of Object.keys(EnvSchema.properties)) {
+    const value = source[name]
+    if (value !== undefined && value !== '') raw[name] = value
+  }
+  const converted = Value.Convert(EnvSchema, raw)
+  const [first] = Value.Errors(EnvSchema, converted)
+  if (first !== undefined) {
+    const variable = first.instancePath.replace(/^\//, '').split('/')[0] || 'environment'
+    throw new ConfigError(variable, `invalid value ${JSON.stringify(raw[variable])} (${first.message})`)
+  }
+  return converted as Env
+}
+
+/** Validates the environment and returns the gateway's configuration; throws ConfigError. */
+export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
+  const env = readEnv(source)
+  const config = {
+    port: env.PORT ?? 8080,
+    host: env.HOST ?? '127.0.0.1',
+    production: env.NODE_ENV === 'production',
+    redis: {
+      url: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      clusterNodes: splitList(env.REDIS_CLUSTER_NODES).map((hostPort) => {
+        const at = hostPort.lastIndexOf(':')
+        return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) }
+      })
+    },
+    upstreams: {
+      users: env.USERS_URL ?? 'http://127.0.0.1:3001',
+      orders: env.ORDERS_URL ?? 'http://127.0.0.1:3002'
+    },
+    jwt: {
+      issuer: env.JWT_ISSUER ?? 'auth-gateway',
+      audience: env.JWT_AUDIENCE ?? 'api',
+      accessTtl: env.ACCESS_TOKEN_TTL ?? 900,
+      refreshTtl: env.REFRESH_TOKEN_TTL ?? 604800,
+      reuseGrace: env.REFRESH_REUSE_GRACE ?? 10,
+      keysFile: env.JWT_KEYS_FILE
+    },
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    corsOrigins: splitList(env.CORS_ORIGINS),
+    cookieSecure: env.COOKIE_SECURE ?? true,
+    upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS ?? 10000,
+    logLevel: env.LOG_LEVEL ?? 'info',
+    limits: {
+      loginPerIp: env.LOGIN_IP_LIMIT ?? 10,
+      lockoutThreshold: env.LOCKOUT_THRESHOLD ?? 5,
+      lockoutSeconds: env.LOCKOUT_SECONDS ?? 900,
+      refreshPerSession: env.REFRESH_SESSION_LIMIT ?? 10,
+      verifyPerIp: env.VERIFY_IP_LIMIT ?? 60,
+      apiPerUser: env.API_USER_LIMIT ?? 600,
+      publicPerIp: env.PUBLIC_IP_LIMIT ?? 60
+    },
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10000
+  }
+  if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
+    throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')
+  }
+  if (config.production && config.jwt.keysFile === undefined) {
+    throw new ConfigError('JWT_KEYS_FILE', 'is required when NODE_ENV=production (no ephemeral keys in production)')
+  }
+  return config
+}
+
+export type Config = ReturnType<typeof loadConfig>

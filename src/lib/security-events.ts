@@ -1,0 +1,31 @@
+/**
+ * Security events (contract section 8): one pino line each, with `event`, `user_id` where known,
+ * `ip` and (through the request logger) `request_id`. Never a token, password or cookie.
+ */
+import type { FastifyRequest } from 'fastify'
+
+export type SecurityEvent =
+  | 'login_succeeded'
+  | 'login_failed'
+  | 'account_locked'
+  | 'token_refreshed'
+  | 'token_reuse_detected'
+  | 'session_revoked'
+  | 'logout_all'
+  | 'rate_limited'
+  | 'token_rejected'
+  | 'access_denied'
+
+type Listener = (event: SecurityEvent) => void
+const listeners: Listener[] = []
+
+/** Lets the metrics plugin count events without the callers knowing about metrics. */
+export function onSecurityEvent (listener: Listener): () => void {
+  listeners.push(listener)
+  return () => { listeners.splice(listeners.indexOf(listener), 1) }
+}
+
+export function securityEvent (request: FastifyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
+  request.log.info({ event, ip: request.ip, ...fields }, event)
+  for (const listener of listeners) listener(event)
+}

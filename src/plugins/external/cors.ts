@@ -1,0 +1,16 @@
+/** CORS for exactly CORS_ORIGINS, with credentials; any other origin gets no CORS headers. */
+import fp from 'fastify-plugin'
+import cors from '@fastify/cors'
+
+export default fp(async (fastify) => {
+  const origins = fastify.config.corsOrigins
+  await fastify.register(cors, {
+    origin: origins.length > 0 ? origins : false,
+    credentials: true,
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+    exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+    maxAge: 600,
+    strictPreflight: true
+  })
+}, { name: 'cors', dependencies: ['config'] })

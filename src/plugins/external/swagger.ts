@@ -1,0 +1,21 @@
+/** The OpenAPI document, generated from the route schemas, and its UI at /docs. */
+import fp from 'fastify-plugin'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+
+export default fp(async (fastify) => {
+  await fastify.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Auth gateway',
+        version: '0.1.0',
+        description: 'Login, rotating refresh tokens, sessions and revocation, and a default-deny proxy to internal services. Errors are application/problem+json with a stable `code`.'
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } }
+      }
+    }
+  })
+  await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+}, { name: 'swagger' })

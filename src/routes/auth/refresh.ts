@@ -1,0 +1,54 @@
+/**
+ * POST /auth/refresh: rotates a refresh token (4.2). The rotation, the reuse grace window and
+ * reuse detection happen in one atomic Redis script: src/sessions/scripts/rotate-refresh.ts.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { gatewayError } from '../../errors.js'
+import { securityEvent } from '../../lib/security-events.js'
+import { assertTrustedOrigin, REFRESH_COOKIE, setRefreshCookie, clearRefreshCookie } from '../../lib/refresh-cookie.js'
+import { RefreshBodySchema, RefreshResponseSchema, problems } from '../../schemas.js'
+
+const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { jwt, cookieSecure, corsOrigins } = fastify.config
+
+  fastify.post('/auth/refresh', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Exchange a refresh token for a new access and refresh token',
+      description: 'The refresh token comes in the body, or (no body) in the refresh_token cookie with a trusted Origin.',
+      body: RefreshBodySchema,
+      response: { 200: RefreshResponseSchema, ...problems(400, 401, 403, 429, 503) }
+    }
+  }, async (request, reply) => {
+    const fromBody = request.body?.refresh
+    const fromCookie = fromBody === undefined ? request.cookies[REFRESH_COOKIE] : undefined
+    if (fromCookie !== undefined) assertTrustedOrigin(request, corsOrigins)
+    const presented = fromBody ?? fromCookie
+    if (presented === undefined) throw gatewayError('token_missing', 'no refresh token in the body or the cookie')
+
+    const claims = await fastify.tokens.verify(presented, 'refresh')
+    const next = await fastify.tokens.signRefresh(claims.sub, claims.sid)
+    const result = await fastify.sessions.rotate(claims.sub, claims.sid, claims.jti, next)
+
+    if (result.outcome === 'reused') {
+      securityEvent(request, 'token_reuse_detected', { user_id: claims.sub, session_id: claims.sid })
+      securityEvent(request, 'session_revoked', { user_id: claims.sub, session_id: claims.sid, reason: 'token_reused' })
+      if (fromCookie !== undefined) clearRefreshCookie(reply, cookieSecure)
+      throw gatewayError('token_reused', 'the refresh token was already used; the session is revoked')
+    }
+    if (result.outcome === 'missing') throw gatewayError('token_revoked')
+
+    const access = await fastify.tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid)
+    securityEvent(request, 'token_refreshed', { user_id: claims.sub, session_id: claims.sid, grace: result.outcome === 'grace' })
+    if (fromCookie !== undefined) setRefreshCookie(reply, result.refresh, jwt.refreshTtl, cookieSecure)
+    return {
+      access: access.token,
+      ...(fromCookie !== undefined ? {} : { refresh: result.refresh }),
+      token_type: 'Bearer' as const,
+      expires_in: jwt.accessTtl,
+      refresh_expires_in: jwt.refreshTtl
+    }
+  })
+}
+
+export default refresh

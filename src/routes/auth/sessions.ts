@@ -1,0 +1,77 @@
+/** Session management of the caller: logout, logout-all, list, and revoke one (4.4). */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { gatewayError } from '../../errors.js'
+import { securityEvent } from '../../lib/security-events.js'
+import { clearRefreshCookie, REFRESH_COOKIE } from '../../lib/refresh-cookie.js'
+import { NoContent, RefreshBodySchema, SessionListSchema, problems } from '../../schemas.js'
+import { Id } from '../../tokens/claims.js'
+import { Compile } from 'typebox/compile'
+
+const isId = Compile(Id)
+
+const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { cookieSecure } = fastify.config
+  const bearer = { security: [{ bearer: [] }], tags: ['sessions'] }
+
+  fastify.addHook('preHandler', fastify.authenticate)
+
+  fastify.post('/auth/logout', {
+    schema: {
+      ...bearer,
+      summary: "Revoke the caller's session (every token of it)",
+      body: Type.Optional(RefreshBodySchema),
+      response: { 204: NoContent, ...problems(400, 401, 429, 503) }
+    }
+  }, async (request, reply) => {
+    const auth = request.auth!
+    await fastify.sessions.revoke(auth.sub, auth.sid)
+    securityEvent(request, 'session_revoked', { user_id: auth.sub, session_id: auth.sid, reason: 'logout' })
+    // A refresh token sent along (body or cookie) of another of the caller's sessions goes too.
+    const presented = request.body?.refresh ?? request.cookies[REFRESH_COOKIE]
+    if (presented !== undefined) {
+      const claims = await fastify.tokens.verify(presented, 'refresh').catch(() => null)
+      if (claims !== null && claims.sub === auth.sub && claims.sid !== auth.sid && await fastify.sessions.revoke(claims.sub, claims.sid)) {
+        securityEvent(request, 'session_revoked', { user_id: auth.sub, session_id: claims.sid, reason: 'logout' })
+      }
+    }
+    if (request.cookies[REFRESH_COOKIE] !== undefined) clearRefreshCookie(reply, cookieSecure)
+    return reply.code(204).send(null)
+  })
+
+  fastify.post('/auth/logout-all', {
+    schema: { ...bearer, summary: 'Revoke every session of the caller', response: { 204: NoContent, ...problems(401, 429, 503) } }
+  }, async (request, reply) => {
+    const auth = request.auth!
+    const revoked = await fastify.sessions.revokeAll(auth.sub)
+    securityEvent(request, 'logout_all', { user_id: auth.sub, sessions: revoked })
+    if (request.cookies[REFRESH_COOKIE] !== undefined) clearRefreshCookie(reply, cookieSecure)
+    return reply.code(204).send(null)
+  })
+
+  fastify.get('/auth/sessions', {
+    schema: { ...bearer, summary: "List the caller's sessions", response: { 200: SessionListSchema, ...problems(401, 429, 503) } }
+  }, async (request) => {
+    const auth = request.auth!
+    const list = await fastify.sessions.list(auth.sub)
+    return { sessions: list.map((s) => ({ ...s, current: s.id === auth.sid })) }
+  })
+
+  fastify.delete('/auth/sessions/:id', {
+    schema: {
+      ...bearer,
+      summary: 'Revoke one of the caller\'s sessions',
+      params: Type.Object({ id: Type.String({ maxLength: 128 }) }),
+      response: { 204: NoContent, ...problems(401, 404, 429, 503) }
+    }
+  }, async (request, reply) => {
+    const auth = request.auth!
+    const { id } = request.params
+    // Another user's session id is simply not among the caller's: 404 either way.
+    if (!isId.Check(id) || !await fastify.sessions.revoke(auth.sub, id)) throw gatewayError('not_found', 'no such session')
+    securityEvent(request, 'session_revoked', { user_id: auth.sub, session_id: id, reason: 'user' })
+    return reply.code(204).send(null)
+  })
+}
+
+export default sessions

@@ -1,0 +1,44 @@
+/** Liveness, readiness and the public keys (4.5). None of them needs a token. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { gatewayError } from '../../errors.js'
+import { problems } from '../../schemas.js'
+
+const Status = Type.Object({ status: Type.String() })
+
+const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/healthz', {
+    schema: { tags: ['health'], summary: 'Liveness: 200 while the process runs', response: { 200: Status } }
+  }, async () => ({ status: 'ok' }))
+
+  fastify.get('/readyz', {
+    schema: { tags: ['health'], summary: 'Readiness: 200 when Redis answers, else 503', response: { 200: Status, ...problems(503) } }
+  }, async () => {
+    try {
+      await fastify.redis.ping()
+    } catch (err) {
+      throw gatewayError('store_unavailable', undefined, {}, err)
+    }
+    return { status: 'ready' }
+  })
+
+  fastify.get('/.well-known/jwks.json', {
+    schema: {
+      tags: ['health'],
+      summary: 'The public keys that verify gateway tokens and assertions',
+      response: {
+        200: Type.Object({
+          keys: Type.Array(Type.Object({
+            kty: Type.Literal('EC'), crv: Type.Literal('P-256'), x: Type.String(), y: Type.String(),
+            kid: Type.String(), alg: Type.Literal('ES256'), use: Type.Literal('sig')
+          }))
+        })
+      }
+    }
+  }, async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=300')
+    return fastify.keys.publicJwks
+  })
+}
+
+export default health

@@ -1,0 +1,59 @@
+/**
+ * Options of the Fastify instance itself (they cannot be set by a plugin): logging with redaction,
+ * request ids, trust proxy, and the limits that keep slow or oversized clients from holding sockets.
+ */
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { Server } from 'node:http'
+import { LogController, type FastifyHttpOptions, type FastifyServerOptions } from 'fastify'
+import type { Config } from './config.js'
+
+/** Largest request body the gateway accepts (413 above). */
+export const BODY_LIMIT = 1024 * 1024
+/** Largest request head the gateway accepts (431 above). */
+export const MAX_HEADER_SIZE = 16 * 1024
+
+/** A client's X-Request-Id is kept only when it is a sane id; anything else is replaced. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+export function requestIdOf (req: IncomingMessage): string {
+  const given = req.headers['x-request-id']
+  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID()
+}
+
+/** Paths that pino never writes: credentials, tokens, cookies. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-gateway-assertion"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'password', '*.password',
+  'token', '*.token',
+  'access', '*.access',
+  'refresh', '*.refresh',
+  'refresh_token', '*.refresh_token'
+]
+
+export function serverOptions (config: Config, logger: FastifyServerOptions['logger'] = true): FastifyHttpOptions<Server> {
+  return {
+    logger: logger === true
+      ? { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
+      : logger,
+    trustProxy: config.trustProxy,
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { maxParamLength: 256 },
+    // Slow-client limits: a request must arrive whole within these times.
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 5_000,
+    http: { maxHeaderSize: MAX_HEADER_SIZE, headersTimeout: 10_000 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } }
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The gateway's entry point: reads the environment, listens, and shuts down gracefully.
+ * An invalid configuration stops start-up with exit status 1 and one line naming the variable.
+ */
+import closeWithGrace from 'close-with-grace'
+import { buildGateway } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { KeyFileError } from './tokens/key-ring.js'
+
+async function main (): Promise<void> {
+  let config
+  try {
+    config = loadConfig(process.env)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`invalid configuration: ${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+
+  let gateway
+  try {
+    gateway = await buildGateway({ config })
+  } catch (err) {
+    if (err instanceof KeyFileError) {
+      process.stderr.write(`invalid configuration: JWT_KEYS_FILE ${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+
+  closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
+    if (err !== undefined) gateway.log.error({ err }, 'shutting down after an error')
+    else gateway.log.info({ signal }, 'shutting down')
+    await gateway.close()
+  })
+
+  await gateway.listen({ port: config.port, host: config.host })
+}
+
+await main()

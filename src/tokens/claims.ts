@@ -1,0 +1,39 @@
+/** The claims of the gateway's tokens (contract 4.7), as TypeBox schemas so their types are derived. */
+import { Type, type Static } from 'typebox'
+import { Compile } from 'typebox/compile'
+
+/** Ids end up inside Redis keys and hash tags, so they are restricted to a safe alphabet. */
+export const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })
+
+const Common = {
+  iss: Type.String(),
+  sub: Id,
+  sid: Id,
+  jti: Id,
+  iat: Type.Integer(),
+  exp: Type.Integer()
+}
+
+export const AccessClaimsSchema = Type.Object({
+  ...Common,
+  aud: Type.Union([Type.String(), Type.Array(Type.String())]),
+  token_type: Type.Literal('access'),
+  username: Type.String(),
+  roles: Type.Array(Type.String())
+})
+
+export const RefreshClaimsSchema = Type.Object({
+  ...Common,
+  aud: Type.Union([Type.String(), Type.Array(Type.String())]),
+  token_type: Type.Literal('refresh')
+})
+
+export type AccessClaims = Static<typeof AccessClaimsSchema>
+export type RefreshClaims = Static<typeof RefreshClaimsSchema>
+export type TokenType = 'access' | 'refresh'
+export type ClaimsOf<T extends TokenType> = T extends 'access' ? AccessClaims : RefreshClaims
+
+export const claimsCheckers = {
+  access: Compile(AccessClaimsSchema),
+  refresh: Compile(RefreshClaimsSchema)
+}

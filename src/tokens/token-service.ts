@@ -1,0 +1,125 @@
+/**
+ * Signs and verifies the gateway's JWTs: access and refresh tokens, and the short-lived identity
+ * assertions sent to upstreams. Verification is strict (contract 4.7): ES256 only, a known kid,
+ * the configured iss/aud, every required claim, no future nbf/iat; header members such as jwk,
+ * jku and x5u are ignored because the key comes from the key ring by kid alone.
+ */
+import { randomBytes } from 'node:crypto'
+import { SignJWT, jwtVerify, errors as joseErrors, type JWTHeaderParameters } from 'jose'
+import { gatewayError } from '../errors.js'
+import { claimsCheckers, type AccessClaims, type ClaimsOf, type RefreshClaims, type TokenType } from './claims.js'
+import { SIGNING_ALG, type KeyRing } from './key-ring.js'
+import { VerifiedTokenCache } from './verified-token-cache.js'
+
+/** Seconds an `iat` may lie in the future (clock skew between replicas). */
+export const IAT_LEEWAY_SECONDS = 5
+/** Tokens longer than this are refused before any parsing. */
+const MAX_TOKEN_LENGTH = 8192
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
+export interface TokenServiceOptions {
+  issuer: string
+  audience: string
+  accessTtl: number
+  refreshTtl: number
+  /** Verified tokens kept in memory; 0 turns the cache off. */
+  cacheSize?: number
+}
+
+export interface Identity { userId: string, username: string, roles: string[] }
+export interface IssuedToken { token: string, jti: string, exp: number }
+
+/** A random id for sessions and token ids: 128 bits, base64url. */
+export function newId (): string {
+  return randomBytes(16).toString('base64url')
+}
+
+export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
+
+export class TokenService {
+  readonly #keys: KeyRing
+  readonly #opts: TokenServiceOptions
+  readonly #cache: VerifiedTokenCache<AccessClaims | RefreshClaims>
+
+  constructor (keys: KeyRing, opts: TokenServiceOptions) {
+    this.#keys = keys
+    this.#opts = opts
+    this.#cache = new VerifiedTokenCache(opts.cacheSize ?? 10000)
+  }
+
+  async #sign (claims: Record<string, unknown>, audience: string, ttl: number): Promise<IssuedToken> {
+    const iat = nowSeconds()
+    const jti = newId()
+    const exp = iat + ttl
+    const token = await new SignJWT({ ...claims, jti })
+      .setProtectedHeader({ alg: SIGNING_ALG, kid: this.#keys.signing.kid, typ: 'JWT' })
+      .setIssuer(this.#opts.issuer)
+      .setAudience(audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(this.#keys.signing.privateKey)
+    return { token, jti, exp }
+  }
+
+  signAccess (identity: Identity, sessionId: string): Promise<IssuedToken> {
+    return this.#sign({
+      sub: identity.userId,
+      sid: sessionId,
+      token_type: 'access',
+      username: identity.username,
+      roles: identity.roles
+    }, this.#opts.audience, this.#opts.accessTtl)
+  }
+
+  /** Refresh tokens are addressed to the gateway itself (aud = issuer), never to the API audience. */
+  signRefresh (userId: string, sessionId: string): Promise<IssuedToken> {
+    return this.#sign({ sub: userId, sid: sessionId, token_type: 'refresh' }, this.#opts.issuer, this.#opts.refreshTtl)
+  }
+
+  /** The identity assertion an upstream receives in `X-Gateway-Assertion` (at most 60 s). */
+  async signAssertion (audience: string, subject: string, claims: Record<string, unknown>, ttl = 60): Promise<string> {
+    const issued = await this.#sign({ ...claims, sub: subject }, audience, Math.min(ttl, 60))
+    return issued.token
+  }
+
+  /**
+   * Verifies a token's signature and claims and that it is of the expected type.
+   * Does not look at the session: callers must check it (see SessionStore).
+   * @throws GatewayError `token_expired` or `token_invalid`
+   */
+  async verify<T extends TokenType> (token: string, expected: T): Promise<ClaimsOf<T>> {
+    const now = nowSeconds()
+    const cached = this.#cache.get(token, now)
+    if (cached !== undefined) {
+      if (cached.token_type !== expected) throw gatewayError('token_invalid', `not an ${expected} token`)
+      return cached as ClaimsOf<T>
+    }
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) {
+      throw gatewayError('token_invalid', 'malformed token')
+    }
+    let payload: unknown
+    try {
+      const result = await jwtVerify(token, (header: JWTHeaderParameters) => {
+        const key = this.#keys.publicKey(header.kid)
+        if (key === undefined) throw new joseErrors.JWKSNoMatchingKey()
+        return key
+      }, {
+        algorithms: [SIGNING_ALG],
+        issuer: this.#opts.issuer,
+        audience: expected === 'access' ? this.#opts.audience : this.#opts.issuer,
+        requiredClaims: ['exp', 'iat', 'sub', 'jti', 'sid', 'token_type']
+      })
+      payload = result.payload
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw gatewayError('token_expired')
+      throw gatewayError('token_invalid')
+    }
+    const claims = payload as { token_type?: unknown, iat: number }
+    if (claims.token_type !== expected) throw gatewayError('token_invalid', `not an ${expected} token`)
+    if (!claimsCheckers[expected].Check(payload)) throw gatewayError('token_invalid', 'unexpected claims')
+    if (claims.iat > now + IAT_LEEWAY_SECONDS) throw gatewayError('token_invalid', 'issued in the future')
+    const verified = payload as ClaimsOf<T>
+    this.#cache.set(token, verified)
+    return verified
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The tap form of fastify/demo's test helper: `build(t)` starts a real redis-server, the users and
+ * orders stub services and the gateway, all listening on free ports, and tears them down with t.
+ */
+import type { FastifyInstance } from 'fastify'
+import { createLocalJWKSet } from 'jose'
+import { buildGateway } from '../src/app.js'
+import { loadConfig, type Config } from '../src/config.js'
+import { KeyRing } from '../src/tokens/key-ring.js'
+import { buildOrdersService } from '../services/orders/app.js'
+import { buildUsersService } from '../services/users/app.js'
+import { startRedis, type RedisProcess } from './helpers/redis-server.js'
+
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+export interface HttpResult<T = any> {
+  status: number
+  headers: Headers
+  body: T
+  text: string
+}
+
+export interface RequestOptions {
+  body?: unknown
+  /** Sent as is, with `contentType` (default application/json). */
+  rawBody?: string
+  contentType?: string
+  token?: string
+  headers?: Record<string, string>
+}
+
+export interface Harness {
+  gateway: FastifyInstance
+  config: Config
+  url: string
+  redis: RedisProcess
+  keyRing: KeyRing
+  users: FastifyInstance
+  orders: FastifyInstance
+  request: <T = any>(method: string, path: string, opts?: RequestOptions) => Promise<HttpResult<T>>
+  login: (username: string, password?: string, extra?: Record<string, unknown>) => Promise<{ access: string, refresh: string, user: { id: string } }>
+}
+
+export async function httpRequest<T = any> (baseUrl: string, method: string, path: string, opts: RequestOptions = {}): Promise<HttpResult<T>> {
+  const headers: Record<string, string> = { ...opts.headers }
+  let body: string | undefined
+  if (opts.rawBody !== undefined) {
+    body = opts.rawBody
+    headers['content-type'] ??= opts.contentType ?? 'application/json'
+  } else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body)
+    headers['content-type'] ??= 'application/json'
+  }
+  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
+  const res = await fetch(baseUrl + path, { method, headers, body, redirect: 'manual' })
+  const text = await res.text()
+  let parsed: unknown = text
+  try { parsed = text.length > 0 ? JSON.parse(text) : null } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, body: parsed as T, text }
+}
+
+export const PASSWORDS: Record<string, string> = {
+  alice: 'alice-password', bob: 'bob-password', admin: 'admin-password', carol: 'carol-password'
+}
+
+export interface BuildOptions {
+  /** Environment variables for loadConfig (contract names), on top of the test defaults. */
+  env?: Record<string, string>
+  keyRing?: KeyRing
+  redis?: RedisProcess
+  logger?: Parameters<typeof buildGateway>[1]
+}
+
+export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harness> {
+  const redis = opts.redis ?? await startRedis()
+  if (opts.redis === undefined) t.teardown(() => redis.stop())
+  const keyRing = opts.keyRing ?? await KeyRing.ephemeral()
+  const stubOpts = { keys: createLocalJWKSet(keyRing.publicJwks), issuer: opts.env?.JWT_ISSUER ?? 'auth-gateway' }
+
+  const users = await buildUsersService(stubOpts)
+  const orders = await buildOrdersService(stubOpts)
+  const usersUrl = await users.listen({ port: 0, host: '127.0.0.1' })
+  const ordersUrl = await orders.listen({ port: 0, host: '127.0.0.1' })
+
+  const config = loadConfig({
+    REDIS_URL: redis.url,
+    USERS_URL: usersUrl,
+    ORDERS_URL: ordersUrl,
+    LOG_LEVEL: 'silent',
+    ...opts.env
+  })
+  const gateway = await buildGateway({ config, keyRing }, opts.logger ?? false)
+  const url = await gateway.listen({ port: 0, host: '127.0.0.1' })
+
+  t.teardown(async () => {
+    await gateway.close()
+    await users.close()
+    await orders.close()
+  })
+
+  const request = <T = any>(method: string, path: string, o?: RequestOptions): Promise<HttpResult<T>> => httpRequest<T>(url, method, path, o)
+  const login: Harness['login'] = async (username, password, extra = {}) => {
+    const res = await request('POST', '/auth/login', { body: { username, password: password ?? PASSWORDS[username], ...extra } })
+    if (res.status !== 200) throw new Error(`login of ${username} failed: ${res.status} ${res.text}`)
+    return res.body
+  }
+  return { gateway, config, url, redis, keyRing, users, orders, request, login }
+}
