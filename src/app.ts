@@ -10,6 +10,7 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { serverOptions } from './server-options.js'
 import type { KeyRing } from './tokens/key-ring.js'
+import type { ProxyRoute } from './proxy/route-table.js'
 
 import helmet from './plugins/external/helmet.js'
 import cors from './plugins/external/cors.js'
@@ -31,11 +32,14 @@ import refreshRoute from './routes/auth/refresh.js'
 import verifyRoute from './routes/auth/verify.js'
 import sessionRoutes from './routes/auth/sessions.js'
 import adminSessionRoutes from './routes/admin/user-sessions.js'
+import proxyRoutes from './routes/proxy/proxy-routes.js'
 
 export interface AppOptions {
   config: Config
   /** Use these keys instead of JWT_KEYS_FILE (tests). */
   keyRing?: KeyRing
+  /** Use this proxy route table instead of the contract's (tests). */
+  routes?: readonly ProxyRoute[]
 }
 
 const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
@@ -69,6 +73,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(sessionRoutes)
     await auth.register(adminSessionRoutes)
   })
+  await fastify.register(proxyRoutes, opts.routes !== undefined ? { routes: opts.routes } : {})
 }
 
 export default app

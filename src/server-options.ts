@@ -7,6 +7,8 @@ import type { IncomingMessage } from 'node:http'
 import type { Server } from 'node:http'
 import { LogController, type FastifyHttpOptions, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
+import { rewriteToNormalizedUrl } from './proxy/normalize-path.js'
+import { clientErrorHandler } from './lib/client-error.js'
 
 /** Largest request body the gateway accepts (413 above). */
 export const BODY_LIMIT = 1024 * 1024
@@ -52,6 +54,8 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
     requestTimeout: 30_000,
     keepAliveTimeout: 5_000,
     http: { maxHeaderSize: MAX_HEADER_SIZE, headersTimeout: 10_000 },
+    rewriteUrl: rewriteToNormalizedUrl,
+    clientErrorHandler,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } }

@@ -5,6 +5,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError, gatewayError, type Problem } from '../../errors.js'
+import { wasRefusedPath } from '../../proxy/normalize-path.js'
 
 /** Fastify's own client errors, by code. */
 const FASTIFY_CODES: Record<string, Parameters<typeof gatewayError>[0]> = {
@@ -69,7 +70,9 @@ export default fp(async (fastify) => {
     return sendProblem(error, request, reply)
   })
 
-  fastify.setNotFoundHandler((request, reply) => sendProblem(gatewayError('not_found'), request, reply))
+  fastify.setNotFoundHandler((request, reply) => sendProblem(
+    wasRefusedPath(request.raw) ? gatewayError('invalid_request', 'the request path is not acceptable') : gatewayError('not_found'),
+    request, reply))
 
   // Every answer echoes the request id the upstream and the logs saw.
   fastify.addHook('onRequest', async (request, reply) => {

@@ -1,0 +1,147 @@
+/**
+ * Default-deny proxying (contract section 5): one @fastify/http-proxy registration per upstream
+ * mount point of the route table. Each request is matched on its normalized path (see
+ * src/proxy/normalize-path.ts, applied before routing), authenticated and authorized by its route,
+ * then forwarded with the headers of src/proxy/upstream-headers.ts. Upstream failures become
+ * 502 `upstream_unavailable` / 504 `upstream_timeout`; nothing is ever retried.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import { Transform, type TransformCallback } from 'node:stream'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import proxy from '@fastify/http-proxy'
+import { gatewayError } from '../../errors.js'
+import { sendProblem } from '../../plugins/app/error-handler.js'
+import { AssertionCache } from '../../proxy/assertion-cache.js'
+import { splitUrl } from '../../proxy/normalize-path.js'
+import { RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
+import { upstreamHeaders } from '../../proxy/upstream-headers.js'
+import { BODY_LIMIT } from '../../server-options.js'
+import { nowSeconds } from '../../tokens/token-service.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The proxy route this request matched; set before authentication. */
+    proxyRoute: ProxyRoute | null
+  }
+}
+
+/** Connection-level failures that mean the upstream is not there (502). */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED'])
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'FST_REPLY_FROM_GATEWAY_TIMEOUT', 'FST_REPLY_FROM_TIMEOUT', 'FST_REPLY_FROM_HTTP_REQUEST_TIMEOUT'])
+
+/** Walks an error's cause chain for a code. */
+function codesOf (err: unknown): string[] {
+  const codes: string[] = []
+  for (let e = err as { code?: unknown, cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string') codes.push(e.code)
+  }
+  return codes
+}
+
+/** Counts a streamed body and fails it past the limit (a chunked body has no Content-Length). */
+class BodyLimit extends Transform {
+  #seen = 0
+  exceeded = false
+  constructor (readonly limit: number) { super() }
+  override _transform (chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#seen += chunk.length
+    if (this.#seen > this.limit) {
+      this.exceeded = true
+      done(gatewayError('payload_too_large'))
+      return
+    }
+    done(null, chunk)
+  }
+}
+
+const kBodyLimit = Symbol('bodyLimit')
+const kAssertion = Symbol('assertion')
+
+export default async function proxyRoutes (fastify: FastifyInstance, opts: { routes?: readonly ProxyRoute[] }): Promise<void> {
+  const table = new RouteTable(opts.routes)
+  const assertions = new AssertionCache()
+  const { upstreams, upstreamTimeoutMs, trustProxy } = fastify.config
+  fastify.decorateRequest('proxyRoute', null)
+
+  /** Route, method, token and role checks; the body limit; then the identity assertion. */
+  async function guard (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const route = table.match(splitUrl(request.url).path)
+    if (route === undefined || (route.methods !== undefined && !route.methods.includes(request.method))) {
+      throw gatewayError('not_found')
+    }
+    request.proxyRoute = route
+    if (route.public !== true) {
+      await fastify.authenticate(request, reply)
+      const roles = route.roles ?? []
+      if (roles.length > 0 && !roles.some((r) => request.auth!.roles.includes(r))) {
+        await fastify.requireRole(roles[0]!)(request, reply)
+      }
+    }
+    const length = Number(request.headers['content-length'] ?? 0)
+    if (length > BODY_LIMIT) throw gatewayError('payload_too_large')
+    if (request.headers['transfer-encoding'] !== undefined && request.body !== undefined && request.body !== null) {
+      const limiter = new BodyLimit(BODY_LIMIT)
+      ;(request.body as NodeJS.ReadableStream).pipe(limiter)
+      ;(request as unknown as Record<symbol, BodyLimit>)[kBodyLimit] = limiter
+      request.body = limiter
+    }
+    // Signed (or reused) here because reply-from builds the upstream headers synchronously.
+    const auth = request.auth
+    const key = auth === null ? `${route.upstream}|public` : `${route.upstream}|${auth.jti}`
+    ;(request as unknown as Record<symbol, string>)[kAssertion] = await assertions.get(key, nowSeconds(), () =>
+      fastify.tokens.signAssertion(route.upstream, auth?.sub ?? 'anonymous', auth === null ? { roles: [] } : { roles: auth.roles, username: auth.username }))
+  }
+
+  function onUpstreamError (upstream: UpstreamName) {
+    return (reply: FastifyReply, { error }: { error: Error }) => {
+      const request = reply.request
+      const limiter = (request as unknown as Record<symbol, BodyLimit | undefined>)[kBodyLimit]
+      const codes = codesOf(error)
+      let code: 'payload_too_large' | 'upstream_timeout' | 'upstream_unavailable'
+      if (limiter?.exceeded === true) code = 'payload_too_large'
+      else if (codes.some((c) => TIMEOUT_CODES.has(c))) code = 'upstream_timeout'
+      else code = 'upstream_unavailable'
+      if (!UNAVAILABLE_CODES.has(codes.at(-1) ?? '') && code === 'upstream_unavailable') {
+        request.log.warn({ upstream, codes }, 'unexpected upstream error')
+      }
+      request.log.warn({ upstream, code }, 'upstream request failed')
+      // Answer without reusing the connection: the client's body may be half read.
+      reply.header('connection', 'close')
+      sendProblem(gatewayError(code), request, reply)
+    }
+  }
+
+  for (const [upstream, mounts] of table.mountPoints()) {
+    for (const prefix of mounts) {
+      await fastify.register(proxy, {
+        upstream: upstreams[upstream],
+        prefix,
+        rewritePrefix: prefix,
+        preHandler: guard,
+        // Keep-alive pool to the upstream; a request with no answer in time is a 504.
+        undici: { connections: 128, pipelining: 1, keepAliveTimeout: 4_000, headersTimeout: upstreamTimeoutMs, bodyTimeout: upstreamTimeoutMs },
+        disableRequestLogging: true,
+        replyOptions: {
+          // Never retry: a non-idempotent request must reach the upstream at most once.
+          retryDelay: () => null,
+          onError: onUpstreamError(upstream),
+          rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
+            const assertion = (request as unknown as Record<symbol, string>)[kAssertion] as string
+            const peer = request.socket.remoteAddress ?? ''
+            const incomingChain = trustProxy !== false ? request.headers['x-forwarded-for'] : undefined
+            return upstreamHeaders(headers, {
+              requestId: request.id,
+              forwardedFor: typeof incomingChain === 'string' && incomingChain.length > 0 ? `${incomingChain}, ${peer}` : peer,
+              proto: request.protocol,
+              host: request.host,
+              assertion,
+              identity: request.auth === null ? null : { userId: request.auth.sub, username: request.auth.username, roles: request.auth.roles }
+            })
+          }
+        } as never,
+        config: { upstream }
+      })
+    }
+  }
+
+}
