@@ -18,7 +18,9 @@ import cookie from './plugins/external/cookie.js'
 import swagger from './plugins/external/swagger.js'
 
 import configPlugin from './plugins/app/config.js'
-import errorHandler from './plugins/app/error-handler.js'
+import errorHandler, { notFoundHandler } from './plugins/app/error-handler.js'
+import rateLimit from './plugins/external/rate-limit.js'
+import loginLockout from './plugins/app/login-lockout.js'
 import redisStore from './plugins/app/redis-store.js'
 import keys from './plugins/app/keys.js'
 import tokenService from './plugins/app/token-service.js'
@@ -56,6 +58,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
 
   // App plugins
   await fastify.register(redisStore)
+  await fastify.register(rateLimit)
+  await fastify.register(loginLockout)
   await fastify.register(keys, opts.keyRing !== undefined ? { keyRing: opts.keyRing } : {})
   await fastify.register(tokenService)
   await fastify.register(sessionStore)
@@ -74,6 +78,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(adminSessionRoutes)
   })
   await fastify.register(proxyRoutes, opts.routes !== undefined ? { routes: opts.routes } : {})
+  // Route guessing is limited like public routes.
+  fastify.setNotFoundHandler({ preHandler: fastify.ipLimitHook('public', opts.config.limits.publicPerIp) }, notFoundHandler)
 }
 
 export default app

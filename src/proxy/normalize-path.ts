@@ -8,6 +8,7 @@
  * percent-encoding, and a `..` that would climb above the root.
  */
 
+// eslint-disable-next-line no-control-regex -- refusing control characters is the point
 const REFUSED_RAW = /%2f|%5c|%25|%00|\\|;|[\x00-\x20\x7f]/i
 const NEEDS_WORK = /%|\/\/|\/\.|\/$/
 
@@ -21,6 +22,7 @@ export function normalizePath (rawPath: string): string | null {
   } catch {
     return null
   }
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (/[\x00-\x1f\x7f\\]/.test(decoded)) return null
   const segments: string[] = []
   for (const segment of decoded.split('/')) {

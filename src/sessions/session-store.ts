@@ -7,7 +7,7 @@
  * the hash tag `{u:<userId>}`, so the scripts touch one Redis Cluster slot.
  */
 import type { Cluster, Redis } from 'ioredis'
-import { gatewayError } from '../errors.js'
+import { orStoreUnavailable } from '../lib/store-unavailable.js'
 import { checkSessionLua } from './scripts/check-session.js'
 import { createSessionLua } from './scripts/create-session.js'
 import { listSessionsLua } from './scripts/list-sessions.js'
@@ -23,8 +23,15 @@ export const sessionKeys = {
   /** Prefix of every session record of a user. */
   recordPrefix: (userId: string) => `gw:{u:${userId}}:s:`,
   record: (userId: string, sessionId: string) => `gw:{u:${userId}}:s:${sessionId}`,
-  index: (userId: string) => `gw:{u:${userId}}:sessions`
+  index: (userId: string) => `gw:{u:${userId}}:sessions`,
+  /** Fixed-window counter of the user's proxied requests. */
+  apiCounter: (userId: string) => `gw:{u:${userId}}:rl:api`,
+  /** Fixed-window counter of a session's refreshes. */
+  refreshCounter: (userId: string, sessionId: string) => `gw:{u:${userId}}:rl:refresh:${sessionId}`
 }
+
+/** A per-minute limit counted inside a session script. */
+export interface WindowLimit { max: number, windowMs: number }
 
 export interface NewSession {
   userId: string
@@ -44,16 +51,23 @@ export interface SessionInfo {
   user_agent: string
 }
 
+/** The session's refresh window after this call (for the x-ratelimit-* headers). */
+export interface RefreshWindow { count: number, ttlMs: number }
+
+interface Rotated extends RefreshWindow { refresh: string, username: string, roles: string[] }
 export type RotationResult =
-  | { outcome: 'rotated' | 'grace', refresh: string, username: string, roles: string[] }
-  | { outcome: 'reused' }
-  | { outcome: 'missing' }
+  | Rotated & { outcome: 'rotated' }
+  | Rotated & { outcome: 'grace' }
+  | RefreshWindow & { outcome: 'limited' }
+  | RefreshWindow & { outcome: 'reused' }
+  | RefreshWindow & { outcome: 'missing' }
 
 /** The custom commands defined on the client, typed. */
 interface SessionCommands {
   gwCreateSession: (...args: Array<string | number>) => Promise<number>
-  gwCheckSession: (key: string, now: number, touchMs: number) => Promise<number>
-  gwRotateRefresh: (...args: Array<string | number>) => Promise<string[]>
+  gwCheckSession: (key: string, now: number, touchMs: number, windowMs: number) => Promise<number[]>
+  gwCheckSessionCounted: (key: string, counter: string, now: number, touchMs: number, windowMs: number) => Promise<number[]>
+  gwRotateRefresh: (...args: Array<string | number>) => Promise<[string, number, number, string?, string?, string?]>
   gwListSessions: (key: string, prefix: string) => Promise<string[][]>
   gwRevokeSession: (record: string, index: string, sessionId: string) => Promise<number>
   gwRevokeAllSessions: (index: string, prefix: string) => Promise<number>
@@ -62,19 +76,11 @@ interface SessionCommands {
 const SCRIPTS: Record<keyof SessionCommands, { numberOfKeys: number, lua: string }> = {
   gwCreateSession: { numberOfKeys: 2, lua: createSessionLua },
   gwCheckSession: { numberOfKeys: 1, lua: checkSessionLua },
-  gwRotateRefresh: { numberOfKeys: 2, lua: rotateRefreshLua },
+  gwCheckSessionCounted: { numberOfKeys: 2, lua: checkSessionLua },
+  gwRotateRefresh: { numberOfKeys: 3, lua: rotateRefreshLua },
   gwListSessions: { numberOfKeys: 1, lua: listSessionsLua },
   gwRevokeSession: { numberOfKeys: 2, lua: revokeSessionLua },
   gwRevokeAllSessions: { numberOfKeys: 1, lua: revokeAllSessionsLua }
-}
-
-/** Any failure to talk to Redis becomes `store_unavailable`: fail closed, never a 500. */
-async function orUnavailable<T> (op: Promise<T>): Promise<T> {
-  try {
-    return await op
-  } catch (err) {
-    throw gatewayError('store_unavailable', undefined, { 'retry-after': '1' }, err)
-  }
 }
 
 const iso = (ms: string | undefined): string => new Date(Number(ms)).toISOString()
@@ -83,17 +89,19 @@ export class SessionStore {
   readonly #redis: SessionCommands & RedisClient
   readonly #refreshTtl: number
   readonly #graceMs: number
+  readonly #refreshLimit: WindowLimit
 
-  constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number }) {
+  constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit }) {
     for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def)
     this.#redis = redis as SessionCommands & RedisClient
     this.#refreshTtl = opts.refreshTtl
     this.#graceMs = opts.reuseGraceSeconds * 1000
+    this.#refreshLimit = opts.refreshLimit
   }
 
   async create (s: NewSession): Promise<void> {
     const now = Date.now()
-    await orUnavailable(this.#redis.gwCreateSession(
+    await orStoreUnavailable(this.#redis.gwCreateSession(
       sessionKeys.record(s.userId, s.sessionId), sessionKeys.index(s.userId),
       s.sessionId, this.#refreshTtl, sessionKeys.recordPrefix(s.userId),
       'uid', s.userId, 'un', s.username, 'roles', JSON.stringify(s.roles),
@@ -103,31 +111,39 @@ export class SessionStore {
 
   /** True when the session is alive. The one Redis round trip of an authenticated request. */
   async isAlive (userId: string, sessionId: string): Promise<boolean> {
-    const alive = await orUnavailable(this.#redis.gwCheckSession(sessionKeys.record(userId, sessionId), Date.now(), TOUCH_INTERVAL_MS))
+    const [alive] = await orStoreUnavailable(this.#redis.gwCheckSession(sessionKeys.record(userId, sessionId), Date.now(), TOUCH_INTERVAL_MS, 0))
     return alive === 1
+  }
+
+  /** isAlive and, in the same round trip, counts the request in the user's window (alive sessions only). */
+  async isAliveCounted (userId: string, sessionId: string, windowMs: number): Promise<{ alive: boolean, count: number, ttlMs: number }> {
+    const [alive, count, ttlMs] = await orStoreUnavailable(this.#redis.gwCheckSessionCounted(
+      sessionKeys.record(userId, sessionId), sessionKeys.apiCounter(userId), Date.now(), TOUCH_INTERVAL_MS, windowMs))
+    return { alive: alive === 1, count: count ?? 0, ttlMs: ttlMs ?? 0 }
   }
 
   /** Is this refresh token the session's current one (or its predecessor within the grace window)? */
   async isRefreshLive (userId: string, sessionId: string, jti: string): Promise<boolean> {
-    const [cur, prev, prevAt] = await orUnavailable(this.#redis.hmget(sessionKeys.record(userId, sessionId), 'cur', 'prev', 'prev_at'))
+    const [cur, prev, prevAt] = await orStoreUnavailable(this.#redis.hmget(sessionKeys.record(userId, sessionId), 'cur', 'prev', 'prev_at'))
     if (cur === null || cur === undefined) return false
     return jti === cur || (jti === prev && Date.now() - Number(prevAt) <= this.#graceMs)
   }
 
   /** Rotates the refresh token `jti` to `next` atomically; see scripts/rotate-refresh.ts. */
   async rotate (userId: string, sessionId: string, jti: string, next: { jti: string, token: string }): Promise<RotationResult> {
-    const [outcome, refresh, username, roles] = await orUnavailable(this.#redis.gwRotateRefresh(
-      sessionKeys.record(userId, sessionId), sessionKeys.index(userId),
-      jti, next.jti, next.token, Date.now(), this.#graceMs, this.#refreshTtl, sessionId
+    const [outcome, count, ttlMs, refresh, username, roles] = await orStoreUnavailable(this.#redis.gwRotateRefresh(
+      sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionKeys.refreshCounter(userId, sessionId),
+      jti, next.jti, next.token, Date.now(), this.#graceMs, this.#refreshTtl, sessionId,
+      this.#refreshLimit.max, this.#refreshLimit.windowMs
     ))
     if (outcome === 'rotated' || outcome === 'grace') {
-      return { outcome, refresh: refresh as string, username: username as string, roles: JSON.parse(roles as string) as string[] }
+      return { outcome, count, ttlMs, refresh: refresh as string, username: username as string, roles: JSON.parse(roles as string) as string[] }
     }
-    return outcome === 'reused' ? { outcome: 'reused' } : { outcome: 'missing' }
+    return { outcome, count, ttlMs } as RotationResult
   }
 
   async list (userId: string): Promise<SessionInfo[]> {
-    const rows = await orUnavailable(this.#redis.gwListSessions(sessionKeys.index(userId), sessionKeys.recordPrefix(userId)))
+    const rows = await orStoreUnavailable(this.#redis.gwListSessions(sessionKeys.index(userId), sessionKeys.recordPrefix(userId)))
     return rows
       .map(([id, created, used, ip, ua]) => ({ id: id as string, created_at: iso(created), last_used_at: iso(used), ip: ip ?? '', user_agent: ua ?? '' }))
       .sort((a, b) => a.created_at.localeCompare(b.created_at))
@@ -135,12 +151,12 @@ export class SessionStore {
 
   /** Revokes one session of the user; false when the user has no such session. */
   async revoke (userId: string, sessionId: string): Promise<boolean> {
-    const n = await orUnavailable(this.#redis.gwRevokeSession(sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionId))
+    const n = await orStoreUnavailable(this.#redis.gwRevokeSession(sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionId))
     return n === 1
   }
 
   /** Revokes every session of the user; returns how many were alive. */
   revokeAll (userId: string): Promise<number> {
-    return orUnavailable(this.#redis.gwRevokeAllSessions(sessionKeys.index(userId), sessionKeys.recordPrefix(userId)))
+    return orStoreUnavailable(this.#redis.gwRevokeAllSessions(sessionKeys.index(userId), sessionKeys.recordPrefix(userId)))
   }
 }

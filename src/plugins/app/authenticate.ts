@@ -1,19 +1,25 @@
 /**
  * Bearer authentication: a strictly verified access token whose session is alive. The session
- * check is the request's one Redis round trip; the signature check may come from the cache.
+ * check is the request's one Redis round trip (on proxied routes it also counts the per-user
+ * limit); the signature check may come from the verified-token cache.
  */
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { gatewayError } from '../../errors.js'
+import { applyWindowCount, LIMIT_WINDOW_MS } from '../../limits/limit-headers.js'
 import { securityEvent } from '../../lib/security-events.js'
 import type { AccessClaims } from '../../tokens/claims.js'
+
+type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: refuses the request unless it carries a live access token. */
-    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-    /** preHandler factory: refuses (403) a caller that lacks the role. */
-    requireRole: (role: string) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    authenticate: Handler
+    /** As `authenticate`, and counts the request against the caller's API_USER_LIMIT (429 past it). */
+    authenticateCounted: Handler
+    /** preHandler factory: refuses (403) a caller that has none of the roles. */
+    requireRole: (...roles: string[]) => Handler
   }
   interface FastifyRequest {
     /** The verified access token's claims; set by `authenticate`. */
@@ -31,28 +37,45 @@ export function bearerToken (request: FastifyRequest): string | undefined {
 
 export default fp(async (fastify) => {
   fastify.decorateRequest('auth', null)
+  const apiLimit = fastify.config.limits.apiPerUser
 
-  async function authenticate (request: FastifyRequest): Promise<void> {
+  async function verifiedClaims (request: FastifyRequest): Promise<AccessClaims> {
     const token = bearerToken(request)
     if (token === undefined) throw gatewayError('token_missing')
-    let claims: AccessClaims
     try {
-      claims = await fastify.tokens.verify(token, 'access')
+      return await fastify.tokens.verify(token, 'access')
     } catch (err) {
       securityEvent(request, 'token_rejected', { reason: (err as { code?: string }).code })
       throw err
     }
-    if (!await fastify.sessions.isAlive(claims.sub, claims.sid)) {
-      securityEvent(request, 'token_rejected', { user_id: claims.sub, reason: 'token_revoked' })
-      throw gatewayError('token_revoked')
-    }
-    request.auth = claims
   }
 
-  fastify.decorate('authenticate', authenticate)
-  fastify.decorate('requireRole', (role: string) => async (request: FastifyRequest) => {
-    if (request.auth?.roles.includes(role) !== true) {
-      securityEvent(request, 'access_denied', { user_id: request.auth?.sub, role })
+  function refuseRevoked (request: FastifyRequest, claims: AccessClaims): never {
+    securityEvent(request, 'token_rejected', { user_id: claims.sub, reason: 'token_revoked' })
+    throw gatewayError('token_revoked')
+  }
+
+  fastify.decorate('authenticate', async (request: FastifyRequest) => {
+    const claims = await verifiedClaims(request)
+    if (!await fastify.sessions.isAlive(claims.sub, claims.sid)) refuseRevoked(request, claims)
+    request.auth = claims
+  })
+
+  fastify.decorate('authenticateCounted', async (request: FastifyRequest, reply: FastifyReply) => {
+    const claims = await verifiedClaims(request)
+    const result = await fastify.sessions.isAliveCounted(claims.sub, claims.sid, LIMIT_WINDOW_MS)
+    if (!result.alive) refuseRevoked(request, claims)
+    request.auth = claims
+    const limited = applyWindowCount(reply, { limit: apiLimit, count: result.count, ttlMs: result.ttlMs })
+    if (limited !== null) {
+      securityEvent(request, 'rate_limited', { user_id: claims.sub, limit: 'api' })
+      throw limited
+    }
+  })
+
+  fastify.decorate('requireRole', (...roles: string[]) => async (request: FastifyRequest) => {
+    if (!roles.some((role) => request.auth?.roles.includes(role) === true)) {
+      securityEvent(request, 'access_denied', { user_id: request.auth?.sub, roles })
       throw gatewayError('forbidden')
     }
   })

@@ -61,6 +61,13 @@ export function sendProblem (error: GatewayError, request: FastifyRequest, reply
   return reply.send(problemOf(error, request))
 }
 
+/** 404 for anything no route matched; 400 for a path refused by normalization. */
+export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendProblem(
+    wasRefusedPath(request.raw) ? gatewayError('invalid_request', 'the request path is not acceptable') : gatewayError('not_found'),
+    request, reply)
+}
+
 export default fp(async (fastify) => {
   fastify.setErrorHandler((err, request, reply) => {
     const error = toGatewayError(err)
@@ -70,9 +77,6 @@ export default fp(async (fastify) => {
     return sendProblem(error, request, reply)
   })
 
-  fastify.setNotFoundHandler((request, reply) => sendProblem(
-    wasRefusedPath(request.raw) ? gatewayError('invalid_request', 'the request path is not acceptable') : gatewayError('not_found'),
-    request, reply))
 
   // Every answer echoes the request id the upstream and the logs saw.
   fastify.addHook('onRequest', async (request, reply) => {

@@ -1,6 +1,7 @@
 /** Decorates the session store (sessions, refresh rotation and revocation in Redis). */
 import fp from 'fastify-plugin'
 import { SessionStore } from '../../sessions/session-store.js'
+import { LIMIT_WINDOW_MS } from '../../limits/limit-headers.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -9,6 +10,10 @@ declare module 'fastify' {
 }
 
 export default fp(async (fastify) => {
-  const { jwt } = fastify.config
-  fastify.decorate('sessions', new SessionStore(fastify.redis, { refreshTtl: jwt.refreshTtl, reuseGraceSeconds: jwt.reuseGrace }))
+  const { jwt, limits } = fastify.config
+  fastify.decorate('sessions', new SessionStore(fastify.redis, {
+    refreshTtl: jwt.refreshTtl,
+    reuseGraceSeconds: jwt.reuseGrace,
+    refreshLimit: { max: limits.refreshPerSession, windowMs: LIMIT_WINDOW_MS }
+  }))
 }, { name: 'session-store', dependencies: ['config', 'redis-store'] })

@@ -5,11 +5,13 @@ import { securityEvent } from '../../lib/security-events.js'
 import { setRefreshCookie } from '../../lib/refresh-cookie.js'
 import { LoginBodySchema, LoginResponseSchema, problems } from '../../schemas.js'
 import { newId } from '../../tokens/token-service.js'
+import { clientBucket } from '../../limits/client-ip.js'
 
 const login: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { jwt, cookieSecure } = fastify.config
+  const { jwt, cookieSecure, limits } = fastify.config
 
   fastify.post('/auth/login', {
+    config: { rateLimit: fastify.ipLimit('login', limits.loginPerIp) },
     schema: {
       tags: ['auth'],
       summary: 'Log in with username and password',
@@ -18,11 +20,25 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const { username, password, cookie } = request.body
-    const identity = await fastify.users.checkCredentials(username, password, request.id)
+    // The attempt is counted before the password is checked: parallel guesses cannot pass the threshold.
+    const reservation = await fastify.lockout.reserve(username, clientBucket(request.ip))
+    if (reservation.locked) {
+      securityEvent(request, 'account_locked', { retry_after: reservation.retryAfterSeconds })
+      throw gatewayError('account_locked', `too many failed logins; retry in ${reservation.retryAfterSeconds} seconds`, { 'retry-after': String(reservation.retryAfterSeconds) })
+    }
+    let identity
+    try {
+      identity = await fastify.users.checkCredentials(username, password, request.id)
+    } catch (err) {
+      await fastify.lockout.release(reservation.key)
+      throw err
+    }
     if (identity === null) {
-      securityEvent(request, 'login_failed')
+      securityEvent(request, 'login_failed', { attempt: reservation.attempt })
+      if (reservation.attempt >= fastify.lockout.threshold) securityEvent(request, 'account_locked', { attempt: reservation.attempt })
       throw gatewayError('invalid_credentials')
     }
+    await fastify.lockout.succeeded(reservation.key)
     const sessionId = newId()
     const [access, refresh] = await Promise.all([
       fastify.tokens.signAccess(identity, sessionId),

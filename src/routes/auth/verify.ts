@@ -15,6 +15,7 @@ function claimedType (token: string): 'access' | 'refresh' {
 
 const verify: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/auth/verify', {
+    config: { rateLimit: fastify.ipLimit('verify', fastify.config.limits.verifyPerIp) },
     schema: {
       tags: ['auth'],
       summary: 'Check whether a token is live',

@@ -60,7 +60,8 @@ const kAssertion = Symbol('assertion')
 export default async function proxyRoutes (fastify: FastifyInstance, opts: { routes?: readonly ProxyRoute[] }): Promise<void> {
   const table = new RouteTable(opts.routes)
   const assertions = new AssertionCache()
-  const { upstreams, upstreamTimeoutMs, trustProxy } = fastify.config
+  const { upstreams, upstreamTimeoutMs, trustProxy, limits } = fastify.config
+  const publicLimit = fastify.ipLimitHook('public', limits.publicPerIp)
   fastify.decorateRequest('proxyRoute', null)
 
   /** Route, method, token and role checks; the body limit; then the identity assertion. */
@@ -70,8 +71,10 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
       throw gatewayError('not_found')
     }
     request.proxyRoute = route
-    if (route.public !== true) {
-      await fastify.authenticate(request, reply)
+    if (route.public === true) {
+      await publicLimit(request, reply)
+    } else {
+      await fastify.authenticateCounted(request, reply)
       const roles = route.roles ?? []
       if (roles.length > 0 && !roles.some((r) => request.auth!.roles.includes(r))) {
         await fastify.requireRole(roles[0]!)(request, reply)

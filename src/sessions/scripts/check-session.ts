@@ -1,14 +1,25 @@
 /**
- * The hot-path session check of every authenticated request: is the session alive? Also records
- * `last used`, at most once per touch interval so most requests only read.
- * KEYS[1] session record. ARGV[1] now (ms), ARGV[2] touch interval (ms).
- * Returns 1 when the session is alive, 0 when it is missing (revoked, expired or lost).
+ * The hot-path session check of every authenticated request, and (on proxied routes) the per-user
+ * rate-limit counter in the same round trip: both keys carry the user's hash tag.
+ * KEYS[1] session record; KEYS[2] (optional) the user's fixed-window counter.
+ * ARGV[1] now (ms), ARGV[2] touch interval (ms), ARGV[3] window (ms).
+ * Records `last used` at most once per touch interval so most requests only read.
+ * Returns {alive} or, with a counter, {alive, count, ttl ms}; a dead session is not counted.
  */
 export const checkSessionLua = `
 local used = redis.call('HGET', KEYS[1], 'used')
-if not used then return 0 end
+if not used then return {0, 0, 0} end
 if tonumber(ARGV[1]) - tonumber(used) >= tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'used', ARGV[1])
 end
-return 1
+if #KEYS < 2 then return {1} end
+local n = redis.call('INCR', KEYS[2])
+local ttl = tonumber(ARGV[3])
+if n == 1 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+else
+  ttl = redis.call('PTTL', KEYS[2])
+  if ttl < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]); ttl = tonumber(ARGV[3]) end
+end
+return {1, n, ttl}
 `

@@ -1,0 +1,44 @@
+/**
+ * A fixed-window counter store for @fastify/rate-limit on the gateway's Redis client. It fails
+ * closed: when Redis cannot be reached, the request is refused with 503 `store_unavailable`
+ * instead of running unlimited.
+ */
+import { storeUnavailable } from '../lib/store-unavailable.js'
+import type { RedisClient } from '../sessions/session-store.js'
+
+/** INCR a window counter, setting its TTL when the window opens. Returns {count, ttl ms}. */
+export const fixedWindowLua = `
+local n = redis.call('INCR', KEYS[1])
+local ttl = tonumber(ARGV[1])
+if n == 1 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+end
+return {n, ttl}
+`
+
+type IncrCallback = (err: Error | null, result?: { current: number, ttl: number }) => void
+
+interface WindowCommand { gwFixedWindow: (key: string, windowMs: number) => Promise<[number, number]> }
+
+export const RATE_LIMIT_PREFIX = 'gw:rl:'
+
+/** Builds the store class @fastify/rate-limit instantiates (`store` option). */
+export function redisRateLimitStore (redis: RedisClient) {
+  redis.defineCommand('gwFixedWindow', { numberOfKeys: 1, lua: fixedWindowLua })
+  const client = redis as RedisClient & WindowCommand
+  return class RedisRateLimitStore {
+    incr (key: string, callback: IncrCallback, timeWindow: number): void {
+      client.gwFixedWindow(RATE_LIMIT_PREFIX + key, timeWindow).then(
+        ([current, ttl]) => callback(null, { current, ttl }),
+        (err: unknown) => callback(storeUnavailable(err))
+      )
+    }
+
+    child (): RedisRateLimitStore {
+      return this
+    }
+  }
+}
