@@ -37,7 +37,8 @@ export const EnvSchema = Type.Object({
   VERIFY_IP_LIMIT: Type.Optional(PerMinute),
   API_USER_LIMIT: Type.Optional(PerMinute),
   PUBLIC_IP_LIMIT: Type.Optional(PerMinute),
-  SHUTDOWN_GRACE_MS: Type.Optional(Type.Integer({ minimum: 0 }))
+  SHUTDOWN_GRACE_MS: Type.Optional(Type.Integer({ minimum: 0 })),
+  TOKEN_CACHE_SIZE: Type.Optional(Type.Integer({ minimum: 0 }))
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -63,15 +64,25 @@ function parseTrustProxy (value: string | undefined): boolean | string[] {
 /** Reads only the variables of the schema, converting strings to numbers and booleans. */
 function readEnv (source: NodeJS.ProcessEnv): Env {
   const raw: Record<string, unknown> = {}
+  const strictIntegers: Record<string, unknown> = {}
   for (const name of Object.keys(EnvSchema.properties)) {
     const value = source[name]
-    if (value !== undefined && value !== '') raw[name] = value
+    if (value === undefined || value === '') continue
+    raw[name] = value
+    // Integers come only from plain decimal digits: Value.Convert would turn "1.5" into 1, "true"
+    // into 1 and "1e3" into 1000. Anything else stays a string and fails validation below.
+    if (Type.IsInteger(EnvSchema.properties[name as keyof Env])) {
+      strictIntegers[name] = /^-?\d{1,15}$/.test(value) ? Number(value) : value
+    }
   }
-  const converted = Value.Convert(EnvSchema, raw)
+  // Value.Convert changes its argument in place: it gets a copy so that errors quote the raw value.
+  const converted = { ...Value.Convert(EnvSchema, { ...raw }) as Record<string, unknown>, ...strictIntegers }
   const [first] = Value.Errors(EnvSchema, converted)
   if (first !== undefined) {
     const variable = first.instancePath.replace(/^\//, '').split('/')[0] || 'environment'
-    throw new ConfigError(variable, `invalid value ${JSON.stringify(raw[variable])} (${first.message})`)
+    const allowed = (EnvSchema.properties[variable as keyof Env] as { anyOf?: Array<{ const?: unknown }> } | undefined)?.anyOf
+    const problem = allowed !== undefined ? `must be one of ${allowed.map((s) => s.const).join(', ')}` : first.message
+    throw new ConfigError(variable, `invalid value ${JSON.stringify(raw[variable])} (${problem})`)
   }
   return converted as Env
 }
@@ -100,7 +111,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       accessTtl: env.ACCESS_TOKEN_TTL ?? 900,
       refreshTtl: env.REFRESH_TOKEN_TTL ?? 604800,
       reuseGrace: env.REFRESH_REUSE_GRACE ?? 10,
-      keysFile: env.JWT_KEYS_FILE
+      keysFile: env.JWT_KEYS_FILE,
+      /** Verified tokens kept in memory (0: verify every signature). */
+      cacheSize: env.TOKEN_CACHE_SIZE ?? 10000
     },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: splitList(env.CORS_ORIGINS),

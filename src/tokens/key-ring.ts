@@ -27,7 +27,8 @@ function assertPrivateJwk (value: unknown, index: number): asserts value is Priv
   const k = value as Record<string, unknown> | null
   const ok = typeof k === 'object' && k !== null && k.kty === 'EC' && k.crv === 'P-256' &&
     typeof k.kid === 'string' && k.kid.length > 0 && typeof k.d === 'string' &&
-    typeof k.x === 'string' && typeof k.y === 'string' && (k.alg === undefined || k.alg === SIGNING_ALG)
+    typeof k.x === 'string' && typeof k.y === 'string' && (k.alg === undefined || k.alg === SIGNING_ALG) &&
+    (k.use === undefined || k.use === 'sig')
   if (!ok) throw new KeyFileError(`key ${index} is not an ES256 (EC P-256) private JWK with a kid`)
 }
 
@@ -71,14 +72,19 @@ export class KeyRing {
   }
 
   static async fromJwks (jwks: PrivateJwk[], ephemeral = false): Promise<KeyRing> {
-    const loaded = await Promise.all(jwks.map(async (jwk) => {
+    const loaded = await Promise.all(jwks.map(async (jwk, index) => {
       const { d: _d, ...pub } = jwk
       const publicJwk: PublicJwk = { kty: 'EC', crv: 'P-256', x: pub.x as string, y: pub.y as string, kid: jwk.kid, alg: SIGNING_ALG, use: 'sig' }
-      return {
-        kid: jwk.kid,
-        privateKey: await importJWK({ ...jwk, alg: SIGNING_ALG }, SIGNING_ALG) as CryptoKey,
-        publicKey: await importJWK(publicJwk, SIGNING_ALG) as CryptoKey,
-        publicJwk
+      try {
+        return {
+          kid: jwk.kid,
+          privateKey: await importJWK({ ...jwk, alg: SIGNING_ALG }, SIGNING_ALG) as CryptoKey,
+          publicKey: await importJWK(publicJwk, SIGNING_ALG) as CryptoKey,
+          publicJwk
+        }
+      } catch (err) {
+        // A well-formed but broken key (a point off the curve, a d that does not match x/y, key_ops).
+        throw new KeyFileError(`key ${index} (${jwk.kid}) cannot be imported: ${(err as Error).message}`)
       }
     }))
     return new KeyRing(loaded, ephemeral)
