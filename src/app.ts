@@ -21,6 +21,8 @@ import configPlugin from './plugins/app/config.js'
 import errorHandler, { notFoundHandler } from './plugins/app/error-handler.js'
 import rateLimit from './plugins/external/rate-limit.js'
 import loginLockout from './plugins/app/login-lockout.js'
+import metrics from './plugins/app/metrics.js'
+import shutdownGuard from './plugins/app/shutdown-guard.js'
 import redisStore from './plugins/app/redis-store.js'
 import keys from './plugins/app/keys.js'
 import tokenService from './plugins/app/token-service.js'
@@ -49,6 +51,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
 
   await fastify.register(configPlugin, { config: opts.config })
   await fastify.register(errorHandler)
+  await fastify.register(shutdownGuard)
 
   // External plugins
   await fastify.register(helmet)
@@ -58,6 +61,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
 
   // App plugins
   await fastify.register(redisStore)
+  await fastify.register(metrics)
   await fastify.register(rateLimit)
   await fastify.register(loginLockout)
   await fastify.register(keys, opts.keyRing !== undefined ? { keyRing: opts.keyRing } : {})

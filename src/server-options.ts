@@ -56,7 +56,8 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
     http: { maxHeaderSize: MAX_HEADER_SIZE, headersTimeout: 10_000 },
     rewriteUrl: rewriteToNormalizedUrl,
     clientErrorHandler,
-    return503OnClosing: true,
+    // Our shutdown guard answers during close, as problem+json (src/plugins/app/shutdown-guard.ts).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } }
   }

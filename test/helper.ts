@@ -7,9 +7,11 @@ import { createLocalJWKSet } from 'jose'
 import { buildGateway } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { KeyRing } from '../src/tokens/key-ring.js'
+import type { ProxyRoute } from '../src/proxy/route-table.js'
 import { buildOrdersService } from '../services/orders/app.js'
 import { buildUsersService } from '../services/users/app.js'
-import { startRedis, type RedisProcess } from './helpers/redis-server.js'
+import { type RedisProcess } from './helpers/redis-server.js'
+import { startTestRedis } from './helpers/redis-cluster.js'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -69,10 +71,12 @@ export interface BuildOptions {
   keyRing?: KeyRing
   redis?: RedisProcess
   logger?: Parameters<typeof buildGateway>[1]
+  /** A proxy route table instead of the contract's. */
+  routes?: readonly ProxyRoute[]
 }
 
 export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harness> {
-  const redis = opts.redis ?? await startRedis()
+  const redis = opts.redis ?? await startTestRedis()
   if (opts.redis === undefined) t.teardown(() => redis.stop())
   const keyRing = opts.keyRing ?? await KeyRing.ephemeral()
   const stubOpts = { keys: createLocalJWKSet(keyRing.publicJwks), issuer: opts.env?.JWT_ISSUER ?? 'auth-gateway' }
@@ -83,13 +87,19 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
   const ordersUrl = await orders.listen({ port: 0, host: '127.0.0.1' })
 
   const config = loadConfig({
-    REDIS_URL: redis.url,
+    ...redis.env,
     USERS_URL: usersUrl,
     ORDERS_URL: ordersUrl,
     LOG_LEVEL: 'silent',
+    // Limits out of the way of functional tests; the abuse-protection tests set their own.
+    LOGIN_IP_LIMIT: '10000',
+    VERIFY_IP_LIMIT: '10000',
+    PUBLIC_IP_LIMIT: '10000',
+    REFRESH_SESSION_LIMIT: '10000',
+    API_USER_LIMIT: '100000',
     ...opts.env
   })
-  const gateway = await buildGateway({ config, keyRing }, opts.logger ?? false)
+  const gateway = await buildGateway({ config, keyRing, ...(opts.routes !== undefined ? { routes: opts.routes } : {}) }, opts.logger ?? false)
   const url = await gateway.listen({ port: 0, host: '127.0.0.1' })
 
   t.teardown(async () => {

@@ -16,16 +16,7 @@ export type SecurityEvent =
   | 'token_rejected'
   | 'access_denied'
 
-type Listener = (event: SecurityEvent) => void
-const listeners: Listener[] = []
-
-/** Lets the metrics plugin count events without the callers knowing about metrics. */
-export function onSecurityEvent (listener: Listener): () => void {
-  listeners.push(listener)
-  return () => { listeners.splice(listeners.indexOf(listener), 1) }
-}
-
 export function securityEvent (request: FastifyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
   request.log.info({ event, ip: request.ip, ...fields }, event)
-  for (const listener of listeners) listener(event)
+  request.server.metrics?.securityEvents.inc({ event })
 }

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer, Socket } from 'node:net'
+import { Cluster, Redis } from 'ioredis'
 
 export async function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -41,6 +42,12 @@ export async function waitFor (condition: () => Promise<boolean> | boolean, what
 export interface RedisProcess {
   port: number
   url: string
+  /** The gateway's environment for this Redis: REDIS_URL, or REDIS_CLUSTER_NODES for a cluster. */
+  env: Record<string, string>
+  /** A client for inspecting the data from a test (a Cluster client for a cluster). */
+  client: () => Redis | Cluster
+  /** Keys matching a pattern, over every node. */
+  keys: (pattern: string) => Promise<string[]>
   /** Kills the server (SIGKILL): an outage. */
   kill: () => Promise<void>
   /** Starts it again on the same port, empty. */
@@ -66,5 +73,18 @@ export async function startRedis (extraArgs: string[] = []): Promise<RedisProces
   }
   await launch()
   process.once('exit', () => { child?.kill('SIGKILL') })
-  return { port, url: `redis://127.0.0.1:${port}`, kill, restart: launch, stop: kill }
+  const url = `redis://127.0.0.1:${port}`
+  return {
+    port,
+    url,
+    env: { REDIS_URL: url },
+    client: () => new Redis(url),
+    keys: async (pattern) => {
+      const client = new Redis(url)
+      try { return await client.keys(pattern) } finally { client.disconnect() }
+    },
+    kill,
+    restart: launch,
+    stop: kill
+  }
 }

@@ -71,6 +71,7 @@ export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): 
 export default fp(async (fastify) => {
   fastify.setErrorHandler((err, request, reply) => {
     const error = toGatewayError(err)
+    if (error.code === 'store_unavailable') fastify.metrics?.redisErrors.inc()
     if (error.statusCode >= 500) {
       request.log.error({ err: error.cause ?? err, code: error.code }, 'request failed')
     }

@@ -14,6 +14,7 @@ export default fp(async (fastify) => {
     issuer: jwt.issuer,
     audience: jwt.audience,
     accessTtl: jwt.accessTtl,
-    refreshTtl: jwt.refreshTtl
+    refreshTtl: jwt.refreshTtl,
+    cacheSize: jwt.cacheSize
   }))
 }, { name: 'token-service', dependencies: ['config', 'keys'] })

@@ -14,7 +14,7 @@ import { sendProblem } from '../../plugins/app/error-handler.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
 import { splitUrl } from '../../proxy/normalize-path.js'
 import { RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
-import { upstreamHeaders } from '../../proxy/upstream-headers.js'
+import { clientResponseHeaders, upstreamHeaders } from '../../proxy/upstream-headers.js'
 import { BODY_LIMIT } from '../../server-options.js'
 import { nowSeconds } from '../../tokens/token-service.js'
 
@@ -81,7 +81,11 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
       }
     }
     const length = Number(request.headers['content-length'] ?? 0)
-    if (length > BODY_LIMIT) throw gatewayError('payload_too_large')
+    if (length > BODY_LIMIT) {
+      // The unread body would otherwise be drained on a kept-alive connection: close it instead.
+      reply.header('connection', 'close')
+      throw gatewayError('payload_too_large')
+    }
     if (request.headers['transfer-encoding'] !== undefined && request.body !== undefined && request.body !== null) {
       const limiter = new BodyLimit(BODY_LIMIT)
       ;(request.body as NodeJS.ReadableStream).pipe(limiter)
@@ -108,6 +112,7 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
         request.log.warn({ upstream, codes }, 'unexpected upstream error')
       }
       request.log.warn({ upstream, code }, 'upstream request failed')
+      fastify.metrics.upstreamErrors.inc({ upstream, code })
       // Answer without reusing the connection: the client's body may be half read.
       reply.header('connection', 'close')
       sendProblem(gatewayError(code), request, reply)
@@ -128,6 +133,7 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
           // Never retry: a non-idempotent request must reach the upstream at most once.
           retryDelay: () => null,
           onError: onUpstreamError(upstream),
+          rewriteHeaders: (headers: IncomingHttpHeaders) => clientResponseHeaders(headers),
           rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
             const assertion = (request as unknown as Record<symbol, string>)[kAssertion] as string
             const peer = request.socket.remoteAddress ?? ''

@@ -1,0 +1,72 @@
+/**
+ * Prometheus metrics at /metrics (prom-client, one registry per gateway instance): requests by
+ * route and status, latency histograms, security events, Redis errors and latency, upstream errors.
+ */
+import fp from 'fastify-plugin'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export interface GatewayMetrics {
+  registry: Registry
+  securityEvents: Counter<'event'>
+  upstreamErrors: Counter<'upstream' | 'code'>
+  redisErrors: Counter
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: GatewayMetrics
+  }
+}
+
+export default fp(async (fastify) => {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'gateway_' })
+
+  const requests = new Counter({
+    name: 'gateway_http_requests_total',
+    help: 'HTTP requests answered, by route pattern, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [registry]
+  })
+  const duration = new Histogram({
+    name: 'gateway_http_request_duration_seconds',
+    help: 'Time to answer, by route pattern and method',
+    labelNames: ['route', 'method'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry]
+  })
+  const metrics: GatewayMetrics = {
+    registry,
+    securityEvents: new Counter({ name: 'gateway_security_events_total', help: 'Security events (contract section 8), by event', labelNames: ['event'] as const, registers: [registry] }),
+    upstreamErrors: new Counter({ name: 'gateway_upstream_errors_total', help: 'Proxied requests that failed at the upstream, by upstream and code', labelNames: ['upstream', 'code'] as const, registers: [registry] }),
+    redisErrors: new Counter({ name: 'gateway_redis_errors_total', help: 'Redis connection errors and requests refused with store_unavailable', registers: [registry] })
+  }
+  // Redis latency is sampled at scrape time: one PING, so scrapes also show whether Redis answers.
+  new Gauge({
+    name: 'gateway_redis_ping_seconds',
+    help: 'Latency of a Redis PING at scrape time (-1 when Redis does not answer)',
+    registers: [registry],
+    async collect () {
+      const start = process.hrtime.bigint()
+      try {
+        await fastify.redis.ping()
+        this.set(Number(process.hrtime.bigint() - start) / 1e9)
+      } catch {
+        this.set(-1)
+      }
+    }
+  })
+  fastify.decorate('metrics', metrics)
+  fastify.redis.on('error', () => metrics.redisErrors.inc())
+
+  fastify.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    requests.inc({ route, method: request.method, status: reply.statusCode })
+    duration.observe({ route, method: request.method }, reply.elapsedTime / 1000)
+  })
+
+  fastify.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text format)', hide: false } }, async (_request, reply) => {
+    reply.header('content-type', registry.contentType).header('cache-control', 'no-store')
+    return registry.metrics()
+  })
+}, { name: 'metrics', dependencies: ['redis-store'] })
