@@ -170,6 +170,23 @@ t.test('keys:generate CLI', async (t) => {
   t.equal((await readKeys(broken)).length, 1, 'the file is left alone')
   t.notOk(brokenRun.stderr.includes(two[0]!.d), 'the private key is not printed')
 
+  // Zero-downtime rotation across replicas: add the next key for verification only, then promote it.
+  const phased = join(dir, 'phased.json')
+  t.equal((await runCli([phased])).code, 0)
+  const [current] = await readKeys(phased)
+  const added = await runCli([phased, '--verify-only'])
+  t.equal(added.code, 0, `--verify-only succeeds: ${added.stderr}`)
+  const afterAdd = await readKeys(phased)
+  t.equal(afterAdd.length, 2)
+  t.equal(afterAdd[0]!.kid, current!.kid, '--verify-only keeps the signing key first')
+  const nextKid = afterAdd[1]!.kid
+  t.match(added.stdout, `--promote ${nextKid}`, 'it says how to promote the new key')
+  const promoted = await runCli([phased, '--promote', nextKid])
+  t.equal(promoted.code, 0, `--promote succeeds: ${promoted.stderr}`)
+  t.same((await readKeys(phased)).map((k) => k.kid), [nextKid, current!.kid], 'the promoted key signs, the old one verifies')
+  t.equal((await runCli([phased, '--promote', 'no-such-kid'])).code, 1, 'promoting an unknown kid: exit 1')
+  t.equal((await stat(phased)).mode & 0o777, 0o600, 'still 0600 after promotion')
+
   // A stale temp file with a wide mode does not widen the keys file.
   const stale = join(dir, 'stale.json')
   await writeFile(`${stale}.tmp`, 'x', { mode: 0o644 })
