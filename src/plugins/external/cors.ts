@@ -5,7 +5,8 @@ import cors from '@fastify/cors'
 export default fp(async (fastify) => {
   const origins = fastify.config.corsOrigins
   await fastify.register(cors, {
-    origin: origins.length > 0 ? origins : false,
+    // A foreign origin gets no CORS header at all (not even Allow-Credentials or Allow-Methods).
+    origin: (origin, callback) => { callback(null, origin !== undefined && origins.includes(origin) ? origin : false) },
     credentials: true,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowedHeaders: ['authorization', 'content-type', 'x-request-id'],

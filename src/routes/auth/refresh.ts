@@ -4,14 +4,18 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { gatewayError } from '../../errors.js'
+import { applyWindowCount } from '../../limits/limit-headers.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { assertTrustedOrigin, REFRESH_COOKIE, setRefreshCookie, clearRefreshCookie } from '../../lib/refresh-cookie.js'
+import { emptyBodyAsObject } from '../../lib/optional-body.js'
 import { RefreshBodySchema, RefreshResponseSchema, problems } from '../../schemas.js'
 
 const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { jwt, cookieSecure, corsOrigins } = fastify.config
+  const { jwt, cookieSecure, corsOrigins, limits } = fastify.config
 
   fastify.post('/auth/refresh', {
+    // No body at all (cookie mode) is `{}`.
+    preValidation: emptyBodyAsObject,
     schema: {
       tags: ['auth'],
       summary: 'Exchange a refresh token for a new access and refresh token',
@@ -29,6 +33,7 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
     const claims = await fastify.tokens.verify(presented, 'refresh')
     const next = await fastify.tokens.signRefresh(claims.sub, claims.sid)
     const result = await fastify.sessions.rotate(claims.sub, claims.sid, claims.jti, next)
+    if (result.outcome === 'missing') throw gatewayError('token_revoked')
 
     if (result.outcome === 'reused') {
       securityEvent(request, 'token_reuse_detected', { user_id: claims.sub, session_id: claims.sid })
@@ -36,7 +41,12 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
       if (fromCookie !== undefined) clearRefreshCookie(reply, cookieSecure)
       throw gatewayError('token_reused', 'the refresh token was already used; the session is revoked')
     }
-    if (result.outcome === 'missing') throw gatewayError('token_revoked')
+
+    const limited = applyWindowCount(reply, { limit: limits.refreshPerSession, count: result.count, ttlMs: result.ttlMs })
+    if (result.outcome === 'limited') {
+      securityEvent(request, 'rate_limited', { user_id: claims.sub, session_id: claims.sid, limit: 'refresh' })
+      throw limited!
+    }
 
     const access = await fastify.tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid)
     securityEvent(request, 'token_refreshed', { user_id: claims.sub, session_id: claims.sid, grace: result.outcome === 'grace' })

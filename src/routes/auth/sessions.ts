@@ -4,6 +4,7 @@ import { Type } from 'typebox'
 import { gatewayError } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { clearRefreshCookie, REFRESH_COOKIE } from '../../lib/refresh-cookie.js'
+import { emptyBodyAsObject } from '../../lib/optional-body.js'
 import { NoContent, RefreshBodySchema, SessionListSchema, problems } from '../../schemas.js'
 import { Id } from '../../tokens/claims.js'
 import { Compile } from 'typebox/compile'
@@ -17,10 +18,12 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addHook('preHandler', fastify.authenticate)
 
   fastify.post('/auth/logout', {
+    // The body is optional: no body at all is `{}`.
+    preValidation: emptyBodyAsObject,
     schema: {
       ...bearer,
       summary: "Revoke the caller's session (every token of it)",
-      body: Type.Optional(RefreshBodySchema),
+      body: RefreshBodySchema,
       response: { 204: NoContent, ...problems(400, 401, 429, 503) }
     }
   }, async (request, reply) => {

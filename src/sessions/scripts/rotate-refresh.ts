@@ -5,18 +5,32 @@
  * (all three share the user's hash tag, so one Redis Cluster slot).
  * ARGV[1] jti of the presented refresh token, ARGV[2] jti of the new one, ARGV[3] the new token,
  * ARGV[4] now (ms), ARGV[5] grace (ms), ARGV[6] refresh TTL (s), ARGV[7] session id,
- * ARGV[8] refreshes allowed per window, ARGV[9] window (ms).
+ * ARGV[8] rotations allowed per window, ARGV[9] window (ms).
  * Returns {outcome, count, window ttl ms, token, username, roles} where outcome is one of:
- *   'missing'  no session (revoked, expired or lost); nothing is counted;
- *   'limited'  too many refreshes of this session in the window; nothing rotates;
- *   'rotated'  the presented token was current: the chain moves on to the new token;
- *   'grace'    it was the one just before, within the grace window of its first use: the same
- *              token the first call got, so concurrent calls converge on one chain;
- *   'reused'   any other token of the session, or after the window: the session is revoked.
+ *   'missing'  no session (revoked, expired or lost);
+ *   'reused'   a token of the session older than the previous one, or the previous one after the
+ *              grace window: the session is revoked. Reuse detection never waits for the limit;
+ *   'grace'    the previous token within the grace window of its first use: the same token the
+ *              first call got, so concurrent calls converge on one chain. Not counted: replays
+ *              mint no new refresh token, and 20 tabs must all converge;
+ *   'limited'  the current token, but the session rotated too often in the window;
+ *   'rotated'  the current token: the chain moves on to the new token.
  */
 export const rotateRefreshLua = `
 local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'prev_at', 'next', 'un', 'roles')
 if not s[1] then return {'missing', 0, 0} end
+local now = tonumber(ARGV[4])
+if ARGV[1] ~= s[1] then
+  if s[2] and ARGV[1] == s[2] and now - tonumber(s[3]) < tonumber(ARGV[5]) then
+    local count = tonumber(redis.call('GET', KEYS[3]) or '0')
+    local window = redis.call('PTTL', KEYS[3])
+    if window < 0 then window = tonumber(ARGV[9]) end
+    return {'grace', count, window, s[4], s[5], s[6]}
+  end
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[7])
+  return {'reused', 0, 0}
+end
 local count = redis.call('INCR', KEYS[3])
 local window = redis.call('PTTL', KEYS[3])
 if count == 1 or window < 0 then
@@ -24,17 +38,9 @@ if count == 1 or window < 0 then
   window = tonumber(ARGV[9])
 end
 if count > tonumber(ARGV[8]) then return {'limited', count, window} end
-if ARGV[1] == s[1] then
-  redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'prev_at', ARGV[4], 'next', ARGV[3], 'used', ARGV[4])
-  local ttl = tonumber(ARGV[6])
-  redis.call('EXPIRE', KEYS[1], ttl)
-  if redis.call('TTL', KEYS[2]) < ttl then redis.call('EXPIRE', KEYS[2], ttl) end
-  return {'rotated', count, window, ARGV[3], s[5], s[6]}
-end
-if s[2] and ARGV[1] == s[2] and tonumber(ARGV[4]) - tonumber(s[3]) <= tonumber(ARGV[5]) then
-  return {'grace', count, window, s[4], s[5], s[6]}
-end
-redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[7])
-return {'reused', count, window}
+redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'prev_at', ARGV[4], 'next', ARGV[3], 'used', ARGV[4])
+local ttl = tonumber(ARGV[6])
+redis.call('EXPIRE', KEYS[1], ttl)
+if redis.call('TTL', KEYS[2]) < ttl then redis.call('EXPIRE', KEYS[2], ttl) end
+return {'rotated', count, window, ARGV[3], s[5], s[6]}
 `
