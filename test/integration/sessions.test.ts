@@ -1,6 +1,5 @@
 /** Sessions: logout, logout-all, listing, revoking one, the admin route, and Redis hygiene (4.4). */
 import t, { type Test } from 'tap'
-import { Redis } from 'ioredis'
 import { build, type Harness, type HttpResult } from '../helper.js'
 import { RELAXED_LIMITS, claimsOf } from '../helpers/auth.js'
 
@@ -198,11 +197,12 @@ t.test('sessions', async (t) => {
 
 t.test('every gateway key in Redis has a TTL', async (t) => {
   const h = await build(t, { env: { ...RELAXED_LIMITS } })
-  const redis = new Redis(h.redis.url)
+  // A Cluster client when the suite runs against Redis Cluster (TEST_REDIS=cluster).
+  const redis = h.redis.client()
   t.teardown(() => redis.quit())
 
   async function assertAllKeysExpire (t: Test, what: string): Promise<string[]> {
-    const keys = await redis.keys('gw:*')
+    const keys = await h.redis.keys('gw:*')
     for (const key of keys) {
       const ttl = await redis.ttl(key)
       t.ok(ttl > 0, `${what}: ${key} has a TTL (${ttl})`)
@@ -230,5 +230,5 @@ t.test('every gateway key in Redis has a TTL', async (t) => {
 
   t.equal((await h.request('POST', '/auth/logout-all', { token: alice2.access })).status, 204)
   await assertAllKeysExpire(t, 'after logout-all')
-  t.same(await redis.keys('gw:{u:1001}:s:*'), [], "no session record of alice remains")
+  t.same(await h.redis.keys('gw:{u:1001}:s:*'), [], 'no session record of alice remains')
 })

@@ -1,0 +1,3 @@
+// The sessions suite against a real Redis Cluster (see use-cluster.ts).
+import './use-cluster.js'
+import '../integration/sessions.test.js'
