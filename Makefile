@@ -36,7 +36,7 @@ run: build
 	@if [ -z "$$REDIS_URL" ] && [ -z "$$REDIS_CLUSTER_NODES" ]; then bash scripts/ensure-redis.sh; fi
 	@bash scripts/dev-stack.sh
 
-test: install redis-server typecheck lint validate-deploy
+test: build redis-server typecheck lint validate-deploy
 	@bash scripts/run-tests.sh
 
 bench: build redis-server

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import { isIP } from 'node:net'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 })
 const Seconds = Type.Integer({ minimum: 1 })
@@ -55,10 +56,25 @@ function splitList (value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0)
 }
 
+/** proxy-addr's names for address ranges, accepted in TRUST_PROXY like Fastify does. */
+const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+function isAddressOrRange (entry: string): boolean {
+  if (NAMED_RANGES.has(entry)) return true
+  const [address = '', prefix, ...rest] = entry.split('/')
+  const version = isIP(address)
+  if (version === 0 || rest.length > 0) return false
+  if (prefix === undefined) return true
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128)
+}
+
 function parseTrustProxy (value: string | undefined): boolean | string[] {
   if (value === undefined || value.trim() === '' || value === 'false') return false
   if (value === 'true') return true
-  return splitList(value)
+  const entries = splitList(value)
+  const bad = entries.find((e) => !isAddressOrRange(e))
+  if (bad !== undefined) throw new ConfigError('TRUST_PROXY', `invalid value ${JSON.stringify(bad)} (must be true, or addresses and CIDR ranges separated by commas)`)
+  return entries
 }
 
 /** Reads only the variables of the schema, converting strings to numbers and booleans. */

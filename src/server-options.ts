@@ -35,14 +35,18 @@ export const REDACTED_PATHS = [
   'token', '*.token',
   'access', '*.access',
   'refresh', '*.refresh',
-  'refresh_token', '*.refresh_token'
+  'refresh_token', '*.refresh_token',
+  'err.command.args', 'err.cause.command.args'
 ]
 
 export function serverOptions (config: Config, logger: FastifyServerOptions['logger'] = true): FastifyHttpOptions<Server> {
   return {
+    // Redaction holds for any logger configuration given as options (tests pass a stream).
     logger: logger === true
       ? { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
-      : logger,
+      : typeof logger === 'object' && logger !== null && !('child' in logger)
+        ? { redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, ...logger }
+        : logger,
     trustProxy: config.trustProxy,
     genReqId: requestIdOf,
     requestIdHeader: false,

@@ -10,7 +10,7 @@ import { KeyRing } from '../src/tokens/key-ring.js'
 import type { ProxyRoute } from '../src/proxy/route-table.js'
 import { buildOrdersService } from '../services/orders/app.js'
 import { buildUsersService } from '../services/users/app.js'
-import { type RedisProcess } from './helpers/redis-server.js'
+import { waitFor, type RedisProcess } from './helpers/redis-server.js'
 import { startTestRedis } from './helpers/redis-cluster.js'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
@@ -109,6 +109,8 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
   })
 
   const request = <T = any>(method: string, path: string, o?: RequestOptions): Promise<HttpResult<T>> => httpRequest<T>(url, method, path, o)
+  // Ready means Redis answers: tests start from a connected gateway, never race its first connect.
+  await waitFor(async () => (await request('GET', '/readyz')).status === 200, 'gateway /readyz')
   const login: Harness['login'] = async (username, password, extra = {}) => {
     const res = await request('POST', '/auth/login', { body: { username, password: password ?? PASSWORDS[username], ...extra } })
     if (res.status !== 200) throw new Error(`login of ${username} failed: ${res.status} ${res.text}`)

@@ -36,7 +36,9 @@ export interface ForwardingFacts {
 export function upstreamHeaders (incoming: IncomingHttpHeaders, facts: ForwardingFacts): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {}
   for (const [name, value] of Object.entries(incoming)) {
-    if (REMOVED.has(name) || REMOVED_PREFIXES.some((p) => name.startsWith(p))) continue
+    // CGI-style upstreams (WSGI, Rack, PHP) read `X_User_Id` as `X-User-Id`: underscores count as dashes.
+    const canonical = name.toLowerCase().replaceAll('_', '-')
+    if (REMOVED.has(canonical) || REMOVED_PREFIXES.some((p) => canonical.startsWith(p))) continue
     out[name] = value
   }
   if (facts.identity !== null) {
@@ -49,5 +51,26 @@ export function upstreamHeaders (incoming: IncomingHttpHeaders, facts: Forwardin
   out['x-forwarded-proto'] = facts.proto
   out['x-forwarded-host'] = facts.host
   out['x-gateway-assertion'] = facts.assertion
+  return out
+}
+
+/** Hop-by-hop headers of an upstream's answer (RFC 9110 7.6.1): they concern the upstream connection only. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
+
+/**
+ * The upstream answer's headers as the client gets them: without hop-by-hop headers (an upstream's
+ * `Connection: keep-alive` must not override the client's `Connection: close`), and without the
+ * upstream's own X-Request-Id, so that the gateway's request id is the one echoed.
+ */
+export function clientResponseHeaders (incoming: IncomingHttpHeaders): IncomingHttpHeaders {
+  const named = typeof incoming.connection === 'string'
+    ? incoming.connection.toLowerCase().split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+    : []
+  const out: IncomingHttpHeaders = {}
+  for (const [name, value] of Object.entries(incoming)) {
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower) || named.includes(lower) || lower === 'x-request-id') continue
+    out[name] = value
+  }
   return out
 }

@@ -115,7 +115,11 @@ t.test('invalid values throw a ConfigError naming the variable', async (t) => {
     ['LOG_LEVEL', 'loud'],
     ['USERS_URL', 'ftp://x'],
     ['ORDERS_URL', 'orders:3002'],
-    ['USERS_URL', 'http://has space']
+    ['USERS_URL', 'http://has space'],
+    ['TRUST_PROXY', 'not-an-ip'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['TRUST_PROXY', '10.0.0.1,::1/129'],
+    ['TRUST_PROXY', '10.0.0.0/8/1']
   ]
   for (const [variable, value] of cases) {
     let caught: unknown
@@ -131,6 +135,9 @@ t.test('invalid values throw a ConfigError naming the variable', async (t) => {
     t.equal(err?.variable, variable, `${what}: names the variable`)
     t.notMatch(err?.message ?? '', /\n/, `${what}: one line`)
   }
+  t.same(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1/128,loopback' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1/128', 'loopback'], 'addresses, CIDR ranges and named ranges are accepted')
+  t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true)
+  t.equal(loadConfig({}).trustProxy, false, 'unset: forwarded headers ignored')
   const level = t.throws(() => loadConfig({ LOG_LEVEL: 'loud' })) as Error
   t.match(level.message, /info/, 'LOG_LEVEL lists the levels it accepts')
 })

@@ -53,6 +53,8 @@ export function sendProblem (error: GatewayError, request: FastifyRequest, reply
   reply.code(error.statusCode).headers(error.headers)
     .header('content-type', 'application/problem+json; charset=utf-8')
     .header('cache-control', 'no-store')
+  // A body left unread would have to be drained before the connection could serve another request.
+  if (!request.raw.complete) reply.header('connection', 'close')
   if (error.statusCode === 401) {
     reply.header('www-authenticate', error.concernsPresentedToken
       ? `Bearer realm="auth-gateway", error="invalid_token", error_description="${error.title}"`
