@@ -4,6 +4,7 @@
  * then routes. `buildGateway` makes the Fastify instance around it for server.ts and the tests.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
@@ -91,7 +92,8 @@ export default app
 /** Creates the Fastify instance with the gateway's server options and registers the app. */
 export async function buildGateway (options: AppOptions, logger?: FastifyServerOptions['logger']): Promise<FastifyInstance> {
   const fastify = Fastify(serverOptions(options.config, logger)).withTypeProvider<TypeBoxTypeProvider>()
-  await fastify.register(app, options)
+  // Not encapsulated, so callers (tests, the benchmark) reach the app's decorators.
+  await fastify.register(fp(app, { name: 'auth-gateway' }), options)
   await fastify.ready()
   return fastify as unknown as FastifyInstance
 }

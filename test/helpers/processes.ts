@@ -79,3 +79,26 @@ export async function waitUntilAnswering (proc: Proc, url: string, timeoutMs = 3
     return answers(url)
   }, `${proc.name} ${url}`, timeoutMs)
 }
+
+export interface RunResult { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
+
+/**
+ * Runs a built script (`dist/...`) to its end with exactly `env` (plus PATH and HOME), and collects
+ * its output. A process still running after 60 s is killed: the caller's assertions then fail.
+ */
+export function runToExit (script: string, args: string[], env: Record<string, string>): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, script), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    child.once('error', reject)
+    child.once('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }) })
+  })
+}

@@ -4,18 +4,15 @@
  * `keys:generate` CLI that writes and rotates the private JWKS file.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
+import { ensureBuilt, runToExit, type RunResult } from '../helpers/processes.js'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { build } from '../helper.js'
 import { decodePart } from '../helpers/jwt-craft.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { generatePrivateJwk, KeyRing, type PrivateJwk } from '../../src/tokens/key-ring.js'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const TS_LOADER = join(ROOT, 'node_modules/@tapjs/typescript/dist/esm/import.mjs')
 
 const kidOf = (token: string): string => decodePart(token.split('.')[0]!).kid
 
@@ -93,24 +90,13 @@ t.test('rotation across replicas sharing one Redis', async (t) => {
   })
 })
 
-interface RunResult { code: number | null, stdout: string, stderr: string }
-
-function runCli (args: string[]): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TS_LOADER, join(ROOT, 'src/cli/generate-keys.ts'), ...args], {
-      cwd: ROOT, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' }, stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.once('error', reject)
-    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
-  })
-}
-
 const readKeys = async (file: string): Promise<PrivateJwk[]> => (JSON.parse(await readFile(file, 'utf8')) as { keys: PrivateJwk[] }).keys
+
+/** The keys CLI as built (`npm run keys:generate` runs the same file). */
+function runCli (args: string[]): Promise<RunResult> {
+  ensureBuilt()
+  return runToExit('dist/src/cli/generate-keys.js', args, {})
+}
 
 t.test('keys:generate CLI', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gw-keys-'))

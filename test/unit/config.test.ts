@@ -3,16 +3,13 @@
  * real entry point refusing to start (exit status 1) on an invalid value.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
+import { ensureBuilt, runToExit, type RunResult } from '../helpers/processes.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { generatePrivateJwk } from '../../src/tokens/key-ring.js'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const TS_LOADER = join(ROOT, 'node_modules/@tapjs/typescript/dist/esm/import.mjs')
 
 t.test('defaults match the contract', async (t) => {
   const c = loadConfig({})
@@ -155,26 +152,12 @@ t.test('the access TTL must be shorter than the refresh TTL', async (t) => {
   t.doesNotThrow(() => loadConfig({ ACCESS_TOKEN_TTL: '599', REFRESH_TOKEN_TTL: '600' }))
 })
 
-interface RunResult { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
 
-/** Runs the real entry point (src/server.ts through tap's TypeScript loader, transpile only) with only `env`. */
+/** Runs the built entry point (what `npm start` runs) with only `env`. */
 function runServer (env: Record<string, string>): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TS_LOADER, join(ROOT, 'src/server.ts')], {
-      cwd: ROOT,
-      // A closed port for Redis, and a free one to listen on should start-up get that far.
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TS_NODE_TRANSPILE_ONLY: '1', REDIS_URL: 'redis://127.0.0.1:1', PORT: '0', LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    // A server that did start would never exit by itself: the test then fails on the exit status.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.once('error', reject)
-    child.once('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }) })
-  })
+  ensureBuilt()
+  // A closed port for Redis, and a free one to listen on should start-up get that far.
+  return runToExit('dist/src/server.js', [], { REDIS_URL: 'redis://127.0.0.1:1', PORT: '0', LOG_LEVEL: 'silent', ...env })
 }
 
 t.test('the entry point refuses to start on an invalid configuration', async (t) => {

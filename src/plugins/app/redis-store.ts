@@ -17,6 +17,9 @@ declare module 'fastify' {
 export const REDIS_COMMAND_TIMEOUT_MS = 500
 
 const clientOptions: RedisOptions = {
+  // Commands issued in the same tick by concurrent requests share one write: still one round trip
+  // per request, far fewer syscalls on both sides.
+  enableAutoPipelining: true,
   enableOfflineQueue: false,
   commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
   connectTimeout: 1000,
@@ -28,6 +31,7 @@ const clientOptions: RedisOptions = {
 export function createRedisClient (redis: { url: string, clusterNodes: Array<{ host: string, port: number }> }): RedisClient {
   if (redis.clusterNodes.length > 0) {
     return new Cluster(redis.clusterNodes, {
+      enableAutoPipelining: true,
       enableOfflineQueue: false,
       redisOptions: clientOptions,
       clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),

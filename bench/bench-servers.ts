@@ -1,0 +1,133 @@
+/**
+ * The servers of the proxy benchmark, one per process (forked by proxy-bench.ts, so that none of
+ * them shares an event loop with autocannon or with another server):
+ *
+ *   node dist/bench/bench-servers.js upstream               a node:http upstream (GET /api/orders → small JSON)
+ *   node dist/bench/bench-servers.js bare <spec>            a bare @fastify/http-proxy in front of it
+ *   node dist/bench/bench-servers.js gateway <spec>         the gateway (buildGateway), route /api/orders → upstream
+ *
+ * IPC: the child sends { type: 'ready', url }; the parent may ask a gateway for { type: 'token' }
+ * (a live session in Redis and an access token for it) and ends every child with { type: 'stop' }.
+ */
+import { createServer } from 'node:http'
+import Fastify from 'fastify'
+import proxy from '@fastify/http-proxy'
+import { buildGateway } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { KeyRing, type PrivateJwk } from '../src/tokens/key-ring.js'
+import { newId } from '../src/tokens/token-service.js'
+
+export interface ServerSpec {
+  upstreamUrl?: string
+  redisUrl?: string
+  jwk?: PrivateJwk
+  /** TOKEN_CACHE_SIZE of the gateway (undefined: the default). */
+  tokenCacheSize?: number
+}
+
+export type ChildMessage =
+  | { type: 'ready', url: string }
+  | { type: 'token', token: string }
+  | { type: 'cpu', micros: number, connections: number }
+  | { type: 'error', message: string }
+
+export type ParentMessage = { type: 'token' } | { type: 'cpu' } | { type: 'stop' }
+
+export const ORDERS_PATH = '/api/orders'
+const ORDERS_BODY = JSON.stringify({ orders: [{ id: 'o-1', item: 'book', quantity: 1, total: 12.5 }, { id: 'o-2', item: 'pen', quantity: 3, total: 4.5 }] })
+
+function send (message: ChildMessage): void {
+  process.send?.(message)
+}
+
+type Closer = () => Promise<void>
+
+/** TCP connections the server accepted so far (a proxy that reuses its upstream connections opens few). */
+let accepted = 0
+
+async function startUpstream (): Promise<{ url: string, close: Closer }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/'
+    if (req.method === 'GET' && (path === ORDERS_PATH || path.startsWith(ORDERS_PATH + '/'))) {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(ORDERS_BODY) })
+      res.end(ORDERS_BODY)
+      return
+    }
+    res.writeHead(404, { 'content-length': 0 })
+    res.end()
+  })
+  server.keepAliveTimeout = 65_000
+  server.on('connection', () => { accepted++ })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
+  }
+}
+
+async function startBareProxy (spec: ServerSpec): Promise<{ url: string, close: Closer }> {
+  const app = Fastify({ logger: false })
+  await app.register(proxy, { upstream: spec.upstreamUrl!, prefix: ORDERS_PATH, rewritePrefix: ORDERS_PATH })
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  return { url, close: () => app.close() }
+}
+
+async function startGateway (spec: ServerSpec): Promise<{ url: string, close: Closer, token: () => Promise<string> }> {
+  const env: Record<string, string> = {
+    REDIS_URL: spec.redisUrl!,
+    ORDERS_URL: spec.upstreamUrl!,
+    USERS_URL: spec.upstreamUrl!,
+    LOG_LEVEL: 'silent',
+    API_USER_LIMIT: '100000000',
+    PUBLIC_IP_LIMIT: '100000000',
+    VERIFY_IP_LIMIT: '100000000',
+    LOGIN_IP_LIMIT: '100000000',
+    REFRESH_SESSION_LIMIT: '100000000'
+  }
+  if (spec.tokenCacheSize !== undefined) env.TOKEN_CACHE_SIZE = String(spec.tokenCacheSize)
+  const config = loadConfig(env)
+  // The same key in every gateway process: one token is valid for all of them.
+  const keyRing = await KeyRing.fromJwks([spec.jwk!], true)
+  const gateway = await buildGateway({ config, keyRing, routes: [{ path: ORDERS_PATH, upstream: 'orders', limit: 'api' }] }, false)
+  const url = await gateway.listen({ port: 0, host: '127.0.0.1' })
+  // A session and its access token, made by the gateway's own session store and token service.
+  const token = async (): Promise<string> => {
+    const sessionId = newId()
+    const identity = { userId: '1001', username: 'alice', roles: ['user'] }
+    await gateway.sessions.create({ ...identity, sessionId, refreshJti: newId(), ip: '127.0.0.1', userAgent: 'proxy-bench' })
+    return (await gateway.tokens.signAccess(identity, sessionId)).token
+  }
+  return { url, close: () => gateway.close(), token }
+}
+
+async function main (): Promise<void> {
+  const role = process.argv[2]
+  const spec = JSON.parse(process.argv[3] ?? '{}') as ServerSpec
+  let server: { url: string, close: Closer, token?: () => Promise<string> }
+  if (role === 'upstream') server = await startUpstream()
+  else if (role === 'bare') server = await startBareProxy(spec)
+  else if (role === 'gateway') server = await startGateway(spec)
+  else throw new Error(`unknown server role ${String(role)}`)
+
+  process.on('message', (message: ParentMessage) => {
+    if (message.type === 'token') {
+      if (server.token === undefined) { send({ type: 'error', message: `${role} has no tokens` }); return }
+      server.token().then((token) => send({ type: 'token', token }), (err: Error) => send({ type: 'error', message: err.message }))
+    } else if (message.type === 'cpu') {
+      const { user, system } = process.cpuUsage()
+      send({ type: 'cpu', micros: user + system, connections: accepted })
+    } else if (message.type === 'stop') {
+      // A normal exit, so that --cpu-prof writes its profile.
+      server.close().finally(() => process.exit(0))
+    }
+  })
+  // The parent went away: do not linger.
+  process.on('disconnect', () => process.exit(0))
+  send({ type: 'ready', url: server.url })
+}
+
+main().catch((err: Error) => {
+  send({ type: 'error', message: err.stack ?? err.message })
+  process.exit(1)
+})

@@ -1,0 +1,464 @@
+/**
+ * `make bench`: the proxy benchmark. One run measures, interleaved, four targets behind the same
+ * upstream, each in its own process (autocannon runs here, alone on its event loop):
+ *
+ *   upstream         the upstream directly (node:http, GET /api/orders → small JSON)
+ *   bare proxy       @fastify/http-proxy in front of it and nothing else
+ *   gateway cached   the gateway (buildGateway) with a valid token, verified-token cache on (default)
+ *   gateway uncached the same with TOKEN_CACHE_SIZE=0 (an ES256 verification per request)
+ *
+ * Each round runs every target once (warm-up, then the measured run); the report shows the median
+ * round of each target, the ratios gateway/bare proxy, and the Redis commands per proxied request
+ * (INFO commandstats before and after each gateway run, and a MONITOR audit of round trips).
+ *
+ * Environment: BENCH_DURATION (s, 5), BENCH_WARMUP (s, 2), BENCH_CONNECTIONS (50), BENCH_ROUNDS (3),
+ * BENCH_WRITE=1 (write BENCHMARKS.md), BENCH_CPU_PROF=<dir> (--cpu-prof of every server process).
+ * Any connection error or non-2xx answer makes the run invalid: it exits 1.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem, release, availableParallelism, loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import autocannon, { type Result } from 'autocannon'
+import { Redis } from 'ioredis'
+import { generatePrivateJwk } from '../src/tokens/key-ring.js'
+import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
+import { startRedis } from '../test/helpers/redis-server.js'
+
+const ORDERS_PATH = '/api/orders'
+
+function envInt (name: string, fallback: number, min: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min} (got ${raw})`)
+  return n
+}
+
+const DURATION = envInt('BENCH_DURATION', 5, 1)
+const WARMUP = envInt('BENCH_WARMUP', 2, 0)
+const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50, 1)
+const ROUNDS = envInt('BENCH_ROUNDS', 3, 1)
+const WRITE = process.env.BENCH_WRITE === '1'
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF
+const AUDIT_REQUESTS = 100
+const TARGET_RATIO = 0.8
+
+type TargetId = 'upstream' | 'bare' | 'cached' | 'uncached'
+interface Target { id: TargetId, label: string, url: string, headers: Record<string, string>, gateway: boolean, child: ChildProcess }
+
+interface Run {
+  rps: number
+  p50: number
+  p99: number
+  completed: number
+  /** CPU time (user + system) of the target's process per completed request, in microseconds. */
+  cpuPerRequest: number
+  /** Redis commands during the run (gateways only): every command, including those inside Lua scripts. */
+  redisCommands?: Record<string, number>
+  /** CPU time of redis-server per completed request (gateways only), in microseconds. */
+  redisCpuPerRequest?: number
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+const children: ChildProcess[] = []
+const serversScript = fileURLToPath(new URL('./bench-servers.js', import.meta.url))
+
+function killChildren (): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+}
+process.once('exit', killChildren)
+
+function nextMessage (child: ChildProcess, name: string, type: ChildMessage['type']): Promise<ChildMessage> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: ChildMessage): void => {
+      if (message.type === 'error') { cleanup(); reject(new Error(`${name}: ${message.message}`)); return }
+      if (message.type === type) { cleanup(); resolve(message) }
+    }
+    const onExit = (code: number | null): void => { cleanup(); reject(new Error(`${name} exited (${String(code)}) before '${type}'`)) }
+    const cleanup = (): void => { child.off('message', onMessage); child.off('exit', onExit) }
+    child.on('message', onMessage)
+    child.once('exit', onExit)
+  })
+}
+
+async function startServer (name: string, role: 'upstream' | 'bare' | 'gateway', spec: ServerSpec = {}): Promise<{ child: ChildProcess, url: string }> {
+  const execArgv = CPU_PROF_DIR !== undefined
+    ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR, '--cpu-prof-name', `${name.replace(/\W+/g, '-')}.cpuprofile`]
+    : []
+  const child = fork(serversScript, [role, JSON.stringify(spec)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  children.push(child)
+  const ready = await nextMessage(child, name, 'ready') as { url: string }
+  return { child, url: ready.url }
+}
+
+async function stopServer (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.send({ type: 'stop' } satisfies ParentMessage)
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+  await exited
+  clearTimeout(timer)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load and measurements
+
+function invalid (message: string): never {
+  console.error(`\nINVALID RUN: ${message}`)
+  killChildren()
+  process.exit(1)
+}
+
+async function load (target: Target, duration: number): Promise<Result> {
+  const result = await autocannon({ url: target.url + ORDERS_PATH, connections: CONNECTIONS, duration, headers: target.headers, timeout: 10 })
+  const bad = result.errors + result.timeouts + result.non2xx
+  if (bad > 0 || result['2xx'] === 0) {
+    invalid(`${target.label}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx ` +
+      `(status codes ${JSON.stringify(result.statusCodeStats)}), ${result['2xx']} 2xx`)
+  }
+  return result
+}
+
+/** Calls per command from INFO commandstats, without INFO itself (the benchmark's own probe). */
+async function commandStats (redis: Redis): Promise<Record<string, number>> {
+  const text = await redis.info('commandstats')
+  const calls: Record<string, number> = {}
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (match[1] === 'info') continue
+    calls[match[1]!] = Number(match[2])
+  }
+  return calls
+}
+
+/** redis-server's own CPU time (user + system, main thread and children), in microseconds. */
+async function redisCpuMicros (redis: Redis): Promise<number> {
+  const text = await redis.info('cpu')
+  let total = 0
+  for (const match of text.matchAll(/^used_cpu_(?:sys|user)(?:_children)?:([\d.]+)/gm)) total += Number(match[1])
+  return total * 1e6
+}
+
+function diff (after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [name, n] of Object.entries(after)) {
+    const d = n - (before[name] ?? 0)
+    if (d > 0) out[name] = d
+  }
+  return out
+}
+
+const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0)
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function cpuMicros (target: Target): Promise<number> {
+  const reply = nextMessage(target.child, target.label, 'cpu')
+  target.child.send({ type: 'cpu' } satisfies ParentMessage)
+  return (await reply as { micros: number }).micros
+}
+
+async function measure (target: Target, redis: Redis): Promise<Run> {
+  if (WARMUP > 0) await load(target, WARMUP)
+  await sleep(200) // let the warm-up's last requests finish before the Redis snapshot
+  const before = target.gateway ? await commandStats(redis) : undefined
+  const redisCpuBefore = await redisCpuMicros(redis)
+  const cpuBefore = await cpuMicros(target)
+  const result = await load(target, DURATION)
+  const cpu = await cpuMicros(target) - cpuBefore
+  const redisCpu = await redisCpuMicros(redis) - redisCpuBefore
+  const completed = result.requests.total
+  const run: Run = { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, completed, cpuPerRequest: cpu / completed }
+  if (before !== undefined) {
+    await sleep(200)
+    run.redisCommands = diff(await commandStats(redis), before)
+    run.redisCpuPerRequest = redisCpu / completed
+  }
+  return run
+}
+
+interface Audit { requests: number, roundTrips: Record<string, number>, inScripts: Record<string, number> }
+
+/**
+ * Round trips per request, exactly: MONITOR shows every command a client sent, and marks the
+ * commands a Lua script ran as coming from `lua`. Sequential requests, outside the timed runs.
+ */
+async function auditRoundTrips (target: Target, redisUrl: string): Promise<Audit> {
+  const client = new Redis(redisUrl, { lazyConnect: true })
+  await client.connect()
+  const monitor = await client.monitor()
+  const roundTrips: Record<string, number> = {}
+  const inScripts: Record<string, number> = {}
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    const name = (args[0] ?? '').toLowerCase()
+    const counts = source === 'lua' ? inScripts : roundTrips
+    counts[name] = (counts[name] ?? 0) + 1
+  })
+  await sleep(100)
+  for (let i = 0; i < AUDIT_REQUESTS; i++) {
+    const res = await fetch(target.url + ORDERS_PATH, { headers: target.headers })
+    await res.arrayBuffer()
+    if (res.status !== 200) invalid(`${target.label} audit: status ${res.status}`)
+  }
+  await sleep(200)
+  monitor.disconnect()
+  client.disconnect()
+  return { requests: AUDIT_REQUESTS, roundTrips, inScripts }
+}
+
+function medianOf (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor((sorted.length - 1) / 2)]!
+}
+
+function median (runs: Run[]): Run {
+  const sorted = [...runs].sort((a, b) => a.rps - b.rps)
+  return sorted[Math.floor((sorted.length - 1) / 2)]!
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function machine (redisVersion: string, loadBefore: number): Record<string, string> {
+  let cpuModel = cpus()[0]?.model ?? 'unknown'
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'))
+    if (line !== undefined) cpuModel = line.split(':').slice(1).join(':').trim()
+  } catch { /* not Linux */ }
+  return {
+    Date: new Date().toISOString(),
+    Node: process.version,
+    'redis-server': redisVersion,
+    CPU: cpuModel,
+    Cores: String(availableParallelism()),
+    Memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    Kernel: `${process.platform} ${release()}`,
+    'Load average (1 min) before / after the run': `${loadBefore.toFixed(2)} / ${loadavg()[0]!.toFixed(2)}`
+  }
+}
+
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+const perRequest = (counts: Record<string, number>, requests: number): string =>
+  Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name.toUpperCase()} ${(n / requests).toFixed(2)}`).join(', ') || 'none'
+
+interface Report {
+  targets: Target[]
+  runs: Map<TargetId, Run[]>
+  audits: Map<TargetId, Audit>
+}
+
+function table ({ targets, runs }: Report): string {
+  const bare = median(runs.get('bare')!).rps
+  const rows = targets.map((t) => {
+    const all = runs.get(t.id)!
+    const m = median(all)
+    const range = `${fmt(Math.min(...all.map((r) => r.rps)))}–${fmt(Math.max(...all.map((r) => r.rps)))}`
+    let redis = '–'
+    if (t.gateway) {
+      const commands = all.reduce((acc, r) => acc + sum(r.redisCommands ?? {}), 0)
+      const completed = all.reduce((acc, r) => acc + r.completed, 0)
+      redis = (commands / completed).toFixed(2)
+    }
+    const cpu = medianOf(all.map((r) => r.cpuPerRequest))
+    const redisCpu = t.gateway ? fmt(medianOf(all.map((r) => r.redisCpuPerRequest ?? 0))) : '–'
+    return `| ${t.label} | ${fmt(m.rps)} | ${range} | ${fmt(m.p50, 0)} | ${fmt(m.p99, 0)} | 0 / 0 | ${(m.rps / bare).toFixed(2)} | ${fmt(cpu)} | ${redisCpu} | ${redis} |`
+  })
+  return [
+    '| Target | req/s (median round) | req/s (all rounds) | p50 ms | p99 ms | errors / non-2xx | × bare proxy | CPU µs / request (target) | CPU µs / request (redis-server) | Redis commands / request |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows
+  ].join('\n')
+}
+
+function redisSection ({ targets, runs, audits }: Report): string {
+  const lines: string[] = []
+  for (const t of targets.filter((x) => x.gateway)) {
+    const all = runs.get(t.id)!
+    const commands: Record<string, number> = {}
+    for (const r of all) for (const [name, n] of Object.entries(r.redisCommands ?? {})) commands[name] = (commands[name] ?? 0) + n
+    const completed = all.reduce((acc, r) => acc + r.completed, 0)
+    const audit = audits.get(t.id)!
+    const trips = sum(audit.roundTrips) / audit.requests
+    lines.push(`- **${t.label}**: ${(sum(commands) / completed).toFixed(2)} commands per request over ${fmt(completed)} requests ` +
+      `(INFO commandstats, commands run inside Lua scripts included: ${perRequest(commands, completed)}); ` +
+      `**${trips.toFixed(2)} round trip(s) per request** (MONITOR, ${audit.requests} sequential requests: ` +
+      `sent ${perRequest(audit.roundTrips, audit.requests)}; inside the script ${perRequest(audit.inScripts, audit.requests)}).`)
+  }
+  return lines.join('\n')
+}
+
+function interpretation ({ runs, audits }: Report, loadBefore: number): string {
+  const cpu = (id: TargetId): number => medianOf(runs.get(id)!.map((r) => r.cpuPerRequest))
+  const redisCpu = (id: TargetId): number => medianOf(runs.get(id)!.map((r) => r.redisCpuPerRequest ?? 0))
+  const bare = median(runs.get('bare')!).rps
+  const upstream = median(runs.get('upstream')!).rps
+  const cached = median(runs.get('cached')!).rps / bare
+  const uncached = median(runs.get('uncached')!).rps / bare
+  const trips = Math.max(...[...audits.values()].map((a) => sum(a.roundTrips) / a.requests))
+  const verdict = (r: number): string => r >= TARGET_RATIO ? `meets the ${TARGET_RATIO} target` : `is below the ${TARGET_RATIO} target`
+  return [
+    `- The bare proxy reaches ${(bare / upstream * 100).toFixed(0)} % of the upstream's own rate: that is the price of one extra HTTP hop ` +
+      '(and of a fourth busy process on the same cores), the same for every proxy.',
+    `- Gateway / bare proxy: **${cached.toFixed(2)}** with the verified-token cache (${verdict(cached)}), ` +
+      `**${uncached.toFixed(2)}** with TOKEN_CACHE_SIZE=0 (${verdict(uncached)}). On top of the bare proxy the gateway does, per request: ` +
+      'path normalization, security headers, request id, token verification (a Map lookup when cached, an ES256 signature check when not), ' +
+      'the session check and per-user counter in Redis, the identity headers and assertion (reused from its cache), and the metrics.',
+    `- CPU per request (median round): bare proxy ${fmt(cpu('bare'))} µs; gateway ${fmt(cpu('cached'))} µs with the token cache and ` +
+      `${fmt(cpu('uncached'))} µs without it, plus ${fmt(redisCpu('cached'))} µs in redis-server. With two cores shared by autocannon, ` +
+      'the target, the upstream and Redis, throughput follows the CPU per request of all of them; bare CPU / (gateway CPU + Redis CPU) ' +
+      `is ${(cpu('bare') / (cpu('cached') + redisCpu('cached'))).toFixed(2)} (cached), and the throughput ratio is higher because ` +
+      'autocannon and the upstream cost the same for every target. Reaching 0.8 needs the gateway\'s CPU per request to come down.',
+    `- Redis: ${trips.toFixed(2)} round trip(s) per proxied request: the session check and the per-user counter are one EVALSHA; ` +
+      'the extra commands counted by INFO commandstats are those the script runs inside Redis (HGET, INCR, PTTL), not network round trips.',
+    '- Everything runs on one machine: autocannon, the target, the upstream and Redis share the cores, so the absolute numbers are ' +
+      'a floor, and the ratios are what compares. Rounds are interleaved so that drift of the machine affects every target alike.',
+    ...(loadBefore > availableParallelism() / 2
+      ? [`- The machine was busy with other work during this run (load average ${loadBefore.toFixed(1)} on ${availableParallelism()} cores): ` +
+          'requests/s varied between rounds; CPU per request is the steadier figure.']
+      : [])
+  ].join('\n')
+}
+
+/** A hand-written section of BENCHMARKS.md from this heading on is kept when the file is rewritten. */
+const NOTES_HEADING = '## Notes'
+
+function keptNotes (file: string): string {
+  let text: string
+  try { text = readFileSync(file, 'utf8') } catch { return '' }
+  const at = text.indexOf('\n' + NOTES_HEADING)
+  return at === -1 ? '' : '\n' + text.slice(at + 1)
+}
+
+function markdown (report: Report, info: Record<string, string>, loadBefore: number, notes: string): string {
+  return `# Benchmarks
+
+## Proxy overhead (\`make bench\`)
+
+### How to run
+
+\`\`\`sh
+make bench                          # build, make sure redis-server exists, run bench/proxy-bench.ts
+BENCH_WRITE=1 make bench            # ... and rewrite this file with the results
+BENCH_DURATION=10 BENCH_CONNECTIONS=100 BENCH_ROUNDS=5 make bench
+BENCH_CPU_PROF=.profiles make bench # also write a V8 CPU profile of each server process
+\`\`\`
+
+A hand-written \`${NOTES_HEADING}\` section at the end of this file is kept when it is rewritten.
+
+Options: \`BENCH_DURATION\` (seconds per measured run, default 5), \`BENCH_WARMUP\` (seconds of warm-up before each run, default 2),
+\`BENCH_CONNECTIONS\` (autocannon connections, default 50), \`BENCH_ROUNDS\` (default 3). Only 127.0.0.1 is ever contacted.
+
+### What it measures
+
+One run starts its own redis-server (free port, no persistence) and four servers, each in its own process
+(\`dist/bench/bench-servers.js\`, forked), while autocannon runs alone in the parent process:
+
+- **upstream**: a node:http server answering \`GET /api/orders\` with a small JSON document, no authentication;
+- **bare proxy**: Fastify with \`@fastify/http-proxy\` (prefix \`/api/orders\` → the upstream) and nothing else;
+- **gateway (cached)**: \`buildGateway\` with the route \`/api/orders\` → the upstream, \`LOG_LEVEL=silent\`, limits out of the way,
+  the default \`TOKEN_CACHE_SIZE\`, and a valid access token (a session from \`SessionStore.create\` and a token from \`TokenService.signAccess\`, built in the gateway's process from its config, key and Redis);
+- **gateway (uncached)**: the same with \`TOKEN_CACHE_SIZE=0\`, so every request pays an ES256 signature verification.
+
+Both gateways share one signing key and one Redis, so the same token works for both. Each round runs the targets in this order,
+each with a warm-up and then a measured run; the table shows, per target, the round with the median requests/s (its p50 and p99 with it)
+and the spread of all rounds. Any connection error, timeout or non-2xx answer invalidates the run (exit code 1).
+CPU per request is the target process's own CPU time (\`process.cpuUsage()\`, user + system) during the measured run, and
+redis-server's (INFO cpu), divided by the requests completed: on a shared machine it is steadier than requests/s.
+Redis commands per request are INFO commandstats (all commands but INFO) before and after each measured gateway run, divided by the
+requests that run completed; round trips per request come from a MONITOR audit of ${AUDIT_REQUESTS} sequential requests per gateway,
+which tells the commands a client sent from those a Lua script ran.
+
+### Machine
+
+${Object.entries(info).map(([k, v]) => `- ${k}: ${v}`).join('\n')}
+
+### Results
+
+${ROUNDS} rounds, ${DURATION} s per measured run after ${WARMUP} s of warm-up, ${CONNECTIONS} connections, \`GET /api/orders\`
+(command: \`${process.env.BENCH_COMMAND ?? 'make bench'}\`).
+
+${table(report)}
+
+Redis per proxied request:
+
+${redisSection(report)}
+
+### Interpretation
+
+${interpretation(report, loadBefore)}
+${notes}`
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main (): Promise<void> {
+  const started = Date.now()
+  const loadBefore = loadavg()[0]!
+  if (loadBefore > availableParallelism() / 2) {
+    console.warn(`warning: the machine is busy (load average ${loadBefore.toFixed(2)} on ${availableParallelism()} cores); the numbers will be noisy`)
+  }
+  const redisServer = await startRedis()
+  const redis = new Redis(redisServer.url, { lazyConnect: true })
+  await redis.connect()
+  const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown'
+
+  const jwk = await generatePrivateJwk()
+  const upstream = await startServer('upstream', 'upstream')
+  const bare = await startServer('bare proxy', 'bare', { upstreamUrl: upstream.url })
+  const gatewaySpec: ServerSpec = { upstreamUrl: upstream.url, redisUrl: redisServer.url, jwk }
+  const cached = await startServer('gateway cached', 'gateway', gatewaySpec)
+  const uncached = await startServer('gateway uncached', 'gateway', { ...gatewaySpec, tokenCacheSize: 0 })
+
+  const tokenReply = nextMessage(cached.child, 'gateway cached', 'token')
+  cached.child.send({ type: 'token' } satisfies ParentMessage)
+  const { token } = await tokenReply as { token: string }
+  const auth = { authorization: `Bearer ${token}` }
+
+  const targets: Target[] = [
+    { id: 'upstream', label: 'upstream (direct)', url: upstream.url, headers: {}, gateway: false, child: upstream.child },
+    { id: 'bare', label: 'bare @fastify/http-proxy', url: bare.url, headers: {}, gateway: false, child: bare.child },
+    { id: 'cached', label: 'gateway, token cache on', url: cached.url, headers: auth, gateway: true, child: cached.child },
+    { id: 'uncached', label: 'gateway, TOKEN_CACHE_SIZE=0', url: uncached.url, headers: auth, gateway: true, child: uncached.child }
+  ]
+  console.log(`proxy benchmark: ${ROUNDS} rounds × ${targets.length} targets, ${DURATION} s runs after ${WARMUP} s warm-up, ${CONNECTIONS} connections`)
+
+  const runs = new Map<TargetId, Run[]>(targets.map((t) => [t.id, []]))
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const target of targets) {
+      const run = await measure(target, redis)
+      runs.get(target.id)!.push(run)
+      const redisNote = run.redisCommands !== undefined ? `, Redis ${(sum(run.redisCommands) / run.completed).toFixed(2)} commands/request, ${fmt(run.redisCpuPerRequest ?? 0)} µs Redis CPU/request` : ''
+      console.log(`round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ${fmt(run.cpuPerRequest)} µs CPU/request${redisNote}`)
+    }
+  }
+
+  const audits = new Map<TargetId, Audit>()
+  for (const target of targets.filter((t) => t.gateway)) audits.set(target.id, await auditRoundTrips(target, redisServer.url))
+
+  const report: Report = { targets, runs, audits }
+  const info = machine(redisVersion, loadBefore)
+  const bareRps = median(runs.get('bare')!).rps
+  console.log('\n' + table(report) + '\n')
+  console.log(`ratio gateway (cached) / bare proxy:   ${(median(runs.get('cached')!).rps / bareRps).toFixed(2)}`)
+  console.log(`ratio gateway (uncached) / bare proxy: ${(median(runs.get('uncached')!).rps / bareRps).toFixed(2)}`)
+  console.log('\nRedis per proxied request:\n' + redisSection(report))
+  console.log('\n' + Object.entries(info).map(([k, v]) => `${k}: ${v}`).join('\n'))
+
+  if (WRITE) {
+    const file = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url))
+    writeFileSync(file, markdown(report, info, loadBefore, keptNotes(file)))
+    console.log(`\nwrote ${file}`)
+  }
+
+  for (const server of [cached, uncached, bare, upstream]) await stopServer(server.child)
+  redis.disconnect()
+  await redisServer.stop()
+  console.log(`\ndone in ${((Date.now() - started) / 1000).toFixed(0)} s`)
+}
+
+main().catch((err: Error) => {
+  console.error(err)
+  killChildren()
+  process.exit(1)
+})
