@@ -157,7 +157,7 @@ t.test('http headers', async (t) => {
     t.equal(res.status, 200)
     t.match(res.headers.get('content-type'), /^text\/html/)
     t.match(res.text, /<html/i)
-    t.ok(res.headers.get('content-security-policy') !== null, 'the docs page has a CSP')
+    t.match(res.headers.get('content-security-policy'), /frame-ancestors 'none'/, 'the docs page has a CSP and is never framed')
     t.equal(res.headers.get('x-content-type-options'), 'nosniff')
   })
 

@@ -1,0 +1,43 @@
+/** GET /metrics: Prometheus text with requests, latency, security events, Redis and upstream errors. */
+import t from 'tap'
+import { build } from '../helper.js'
+import { freePort } from '../helpers/redis-server.js'
+
+/** The value of one sample line (`name{labels} value`), or undefined when absent. */
+function sample (text: string, name: string, labels = ''): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels === '' ? ' ' : `{${labels}} `}`))
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
+}
+
+t.test('metrics', async (t) => {
+  const deadPort = await freePort()
+  const h = await build(t, { env: { ORDERS_URL: `http://127.0.0.1:${deadPort}` } })
+
+  const alice = await h.login('alice')
+  t.equal((await h.request('POST', '/auth/login', { body: { username: 'alice', password: 'wrong' } })).status, 401)
+  t.equal((await h.request('GET', '/no/such/route')).status, 404)
+  t.equal((await h.request('GET', '/api/users/me', { token: alice.access })).status, 200)
+  t.equal((await h.request('GET', '/api/orders', { token: alice.access })).status, 502, 'orders upstream is down')
+
+  const res = await h.request('GET', '/metrics')
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/)
+  const text = res.text
+  t.equal(sample(text, 'gateway_http_requests_total', 'route="/auth/login",method="POST",status="200"'), 1, 'one successful login')
+  t.equal(sample(text, 'gateway_http_requests_total', 'route="/auth/login",method="POST",status="401"'), 1, 'one failed login')
+  t.equal(sample(text, 'gateway_http_requests_total', 'route="unmatched",method="GET",status="404"'), 1, 'the 404 under one label, not its path')
+  t.equal(sample(text, 'gateway_http_requests_total', 'route="/api/users/*",method="GET",status="200"'), 1, 'the proxied request by route pattern')
+  t.ok((sample(text, 'gateway_http_request_duration_seconds_count', 'route="/auth/login",method="POST"') ?? 0) >= 2, 'latency histogram of the login route')
+  t.equal(sample(text, 'gateway_security_events_total', 'event="login_succeeded"'), 1)
+  t.equal(sample(text, 'gateway_security_events_total', 'event="login_failed"'), 1)
+  t.equal(sample(text, 'gateway_upstream_errors_total', 'upstream="orders",code="upstream_unavailable"'), 1, 'upstream errors by upstream and code')
+  t.ok((sample(text, 'gateway_redis_ping_seconds') ?? -1) >= 0, 'Redis answers: its PING latency')
+  t.ok(sample(text, 'gateway_process_cpu_user_seconds_total') !== undefined, 'default process metrics')
+  t.notMatch(text, alice.access, 'no token in the metrics')
+
+  await h.redis.kill()
+  t.equal((await h.request('GET', '/auth/sessions', { token: alice.access })).status, 503)
+  const down = (await h.request('GET', '/metrics')).text
+  t.equal(sample(down, 'gateway_redis_ping_seconds'), -1, 'Redis away: the PING gauge says -1')
+  t.ok((sample(down, 'gateway_redis_errors_total') ?? 0) >= 1, 'Redis errors are counted')
+})
