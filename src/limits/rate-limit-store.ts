@@ -4,18 +4,12 @@
  * instead of running unlimited.
  */
 import { storeUnavailable } from '../lib/store-unavailable.js'
+import { countInWindowLua } from './count-in-window-lua.js'
 import type { RedisClient } from '../sessions/session-store.js'
 
-/** INCR a window counter, setting its TTL when the window opens. Returns {count, ttl ms}. */
-export const fixedWindowLua = `
-local n = redis.call('INCR', KEYS[1])
-local ttl = tonumber(ARGV[1])
-if n == 1 then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-else
-  ttl = redis.call('PTTL', KEYS[1])
-  if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-end
+/** Counts a hit in KEYS[1]'s window of ARGV[1] ms. Returns {count, ttl ms}. */
+export const fixedWindowLua = `${countInWindowLua}
+local n, ttl = count_in_window(KEYS[1], ARGV[1])
 return {n, ttl}
 `
 

@@ -6,20 +6,15 @@
  * Records `last used` at most once per touch interval so most requests only read.
  * Returns {alive} or, with a counter, {alive, count, ttl ms}; a dead session is not counted.
  */
-export const checkSessionLua = `
+import { countInWindowLua } from '../../limits/count-in-window-lua.js'
+
+export const checkSessionLua = `${countInWindowLua}
 local used = redis.call('HGET', KEYS[1], 'used')
 if not used then return {0, 0, 0} end
 if tonumber(ARGV[1]) - tonumber(used) >= tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'used', ARGV[1])
 end
 if #KEYS < 2 then return {1} end
-local n = redis.call('INCR', KEYS[2])
-local ttl = tonumber(ARGV[3])
-if n == 1 then
-  redis.call('PEXPIRE', KEYS[2], ttl)
-else
-  ttl = redis.call('PTTL', KEYS[2])
-  if ttl < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]); ttl = tonumber(ARGV[3]) end
-end
+local n, ttl = count_in_window(KEYS[2], ARGV[3])
 return {1, n, ttl}
 `

@@ -16,7 +16,9 @@
  *   'limited'  the current token, but the session rotated too often in the window;
  *   'rotated'  the current token: the chain moves on to the new token.
  */
-export const rotateRefreshLua = `
+import { countInWindowLua } from '../../limits/count-in-window-lua.js'
+
+export const rotateRefreshLua = `${countInWindowLua}
 local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'prev_at', 'next', 'un', 'roles')
 if not s[1] then return {'missing', 0, 0} end
 local now = tonumber(ARGV[4])
@@ -31,12 +33,7 @@ if ARGV[1] ~= s[1] then
   redis.call('SREM', KEYS[2], ARGV[7])
   return {'reused', 0, 0}
 end
-local count = redis.call('INCR', KEYS[3])
-local window = redis.call('PTTL', KEYS[3])
-if count == 1 or window < 0 then
-  redis.call('PEXPIRE', KEYS[3], ARGV[9])
-  window = tonumber(ARGV[9])
-end
+local count, window = count_in_window(KEYS[3], ARGV[9])
 if count > tonumber(ARGV[8]) then return {'limited', count, window} end
 redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'prev_at', ARGV[4], 'next', ARGV[3], 'used', ARGV[4])
 local ttl = tonumber(ARGV[6])
