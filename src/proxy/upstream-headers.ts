@@ -35,11 +35,13 @@ export interface ForwardingFacts {
 
 export function upstreamHeaders (incoming: IncomingHttpHeaders, facts: ForwardingFacts): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {}
-  for (const [name, value] of Object.entries(incoming)) {
+  // Node gives header names in lower case. This loop runs on every proxied request: no allocation
+  // but for names with an underscore.
+  for (const name in incoming) {
     // CGI-style upstreams (WSGI, Rack, PHP) read `X_User_Id` as `X-User-Id`: underscores count as dashes.
-    const canonical = name.toLowerCase().replaceAll('_', '-')
+    const canonical = name.includes('_') ? name.toLowerCase().replaceAll('_', '-') : name.toLowerCase()
     if (REMOVED.has(canonical) || REMOVED_PREFIXES.some((p) => canonical.startsWith(p))) continue
-    out[name] = value
+    out[name] = incoming[name]
   }
   if (facts.identity !== null) {
     out['x-user-id'] = facts.identity.userId

@@ -281,3 +281,20 @@ t.test('the stubs answer 401 to anything without a valid assertion', async (t) =
     t.equal(await direct(usersUrl, '/healthz'), 200)
   })
 })
+
+t.test('X-Forwarded-For behind a trusted proxy', async (t) => {
+  const ordersEcho = await startEcho(t)
+  const auth = await build(t, { env: RELAXED })
+  const alice = await auth.login('alice')
+  const forwardedFor = async (trustProxy: string, sent: string): Promise<string | string[] | undefined> => {
+    const h = await build(t, { env: { ...RELAXED, ORDERS_URL: ordersEcho.url, TRUST_PROXY: trustProxy }, keyRing: auth.keyRing, redis: auth.redis })
+    ordersEcho.reset()
+    t.equal((await h.request('GET', '/api/orders', { token: alice.access, headers: { 'x-forwarded-for': sent } })).status, 200)
+    return ordersEcho.requests[0]?.headers['x-forwarded-for']
+  }
+  t.equal(await forwardedFor('127.0.0.1', '203.0.113.7'), '203.0.113.7, 127.0.0.1', 'a trusted peer: the client it reports comes first, then the peer')
+  t.equal(await forwardedFor('127.0.0.1', '6.6.6.6, 203.0.113.7'), '203.0.113.7, 127.0.0.1',
+    'only the hops the trusted peer vouches for: what the client wrote before is dropped')
+  t.equal(await forwardedFor('127.0.0.1, 203.0.113.0/24', '6.6.6.6, 203.0.113.7'), '6.6.6.6, 203.0.113.7, 127.0.0.1', 'a chain of trusted proxies')
+  t.equal(await forwardedFor('10.0.0.0/8', '203.0.113.7'), '127.0.0.1', 'an untrusted peer: its X-Forwarded-For is ignored')
+})

@@ -54,14 +54,25 @@ class BodyLimit extends Transform {
   }
 }
 
+/**
+ * The X-Forwarded-For an upstream gets: the hops that TRUST_PROXY vouches for, then the peer.
+ * Fastify's `request.ips` is [peer, ...forwarded addresses, nearest first] up to the first
+ * untrusted one, so whatever a client wrote before that point is dropped.
+ */
+function forwardedChain (request: FastifyRequest): string {
+  const ips = request.ips ?? [request.socket.remoteAddress ?? '']
+  return [...ips].reverse().join(', ')
+}
+
 const kBodyLimit = Symbol('bodyLimit')
 const kAssertion = Symbol('assertion')
 
 export default async function proxyRoutes (fastify: FastifyInstance, opts: { routes?: readonly ProxyRoute[] }): Promise<void> {
   const table = new RouteTable(opts.routes)
   const assertions = new AssertionCache()
-  const { upstreams, upstreamTimeoutMs, trustProxy, limits } = fastify.config
+  const { upstreams, upstreamTimeoutMs, limits } = fastify.config
   const publicLimit = fastify.ipLimitHook('public', limits.publicPerIp)
+  const roleChecks = new Map(table.routes.map((r) => [r, (r.roles ?? []).length > 0 ? fastify.requireRole(...r.roles!) : null]))
   fastify.decorateRequest('proxyRoute', null)
 
   /** Route, method, token and role checks; the body limit; then the identity assertion. */
@@ -75,10 +86,7 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
       await publicLimit(request, reply)
     } else {
       await fastify.authenticateCounted(request, reply)
-      const roles = route.roles ?? []
-      if (roles.length > 0 && !roles.some((r) => request.auth!.roles.includes(r))) {
-        await fastify.requireRole(roles[0]!)(request, reply)
-      }
+      await roleChecks.get(route)?.(request, reply)
     }
     const length = Number(request.headers['content-length'] ?? 0)
     if (length > BODY_LIMIT) {
@@ -136,11 +144,9 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
           rewriteHeaders: (headers: IncomingHttpHeaders) => clientResponseHeaders(headers),
           rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
             const assertion = (request as unknown as Record<symbol, string>)[kAssertion] as string
-            const peer = request.socket.remoteAddress ?? ''
-            const incomingChain = trustProxy !== false ? request.headers['x-forwarded-for'] : undefined
             return upstreamHeaders(headers, {
               requestId: request.id,
-              forwardedFor: typeof incomingChain === 'string' && incomingChain.length > 0 ? `${incomingChain}, ${peer}` : peer,
+              forwardedFor: forwardedChain(request),
               proto: request.protocol,
               host: request.host,
               assertion,
