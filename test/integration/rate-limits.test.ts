@@ -229,6 +229,20 @@ t.test('404s: route guessing is limited per client IP', async (t) => {
   t.pass('recovered after the window')
 })
 
+t.test('failed authentications on proxied routes count per client IP, like public routes', async (t) => {
+  const h = await build(t, { env: { PUBLIC_IP_LIMIT: '3' } })
+  const alice = await h.login('alice')
+  for (const [i, token] of [undefined, 'not.a.token', 'still.not.valid'].entries()) {
+    const res = await call(h.url, 'GET', '/api/orders', token === undefined ? {} : { token })
+    t.equal(res.status, 401, `failed authentication ${i + 1}: 401`)
+    assertLimitHeaders(t, res, 3, 2 - i, `failed authentication ${i + 1}`)
+  }
+  assertRateLimited(t, await call(h.url, 'GET', '/api/orders', { token: 'guess.number.four' }), 3, 'the 4th failed authentication')
+  const ok = await call(h.url, 'GET', '/api/orders', { token: alice.access })
+  t.equal(ok.status, 200, 'a valid token is counted per user, not held back by the IP\'s failures')
+  t.equal((await call(h.url, 'GET', '/api/orders', { from: '127.0.0.2' })).status, 401, 'another client IP has its own budget')
+})
+
 t.test('forwarded headers', async (t) => {
   const rotations: Array<Record<string, string>> = [
     { 'x-forwarded-for': '198.51.100.1' },

@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import proxy from '@fastify/http-proxy'
-import { gatewayError } from '../../errors.js'
+import { GatewayError, gatewayError } from '../../errors.js'
 import { sendProblem } from '../../plugins/app/error-handler.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
 import { splitUrl } from '../../proxy/normalize-path.js'
@@ -79,13 +79,21 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
   async function guard (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const route = table.match(splitUrl(request.url).path)
     if (route === undefined || (route.methods !== undefined && !route.methods.includes(request.method))) {
+      await publicLimit(request, reply) // counted like every 404
       throw gatewayError('not_found')
     }
     request.proxyRoute = route
     if (route.public === true) {
       await publicLimit(request, reply)
     } else {
-      await fastify.authenticateCounted(request, reply)
+      try {
+        await fastify.authenticateCounted(request, reply)
+      } catch (err) {
+        // No user to count against yet: failed authentications count per client IP, like public
+        // routes, so guessing tokens is as slow as guessing routes.
+        if (err instanceof GatewayError && err.statusCode === 401) await publicLimit(request, reply)
+        throw err
+      }
       await roleChecks.get(route)?.(request, reply)
     }
     const length = Number(request.headers['content-length'] ?? 0)
