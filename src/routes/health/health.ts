@@ -1,7 +1,7 @@
 /** Liveness, readiness and the public keys (4.5). None of them needs a token. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { gatewayError } from '../../errors.js'
+import { orStoreUnavailable } from '../../lib/store-unavailable.js'
 import { problems } from '../../schemas.js'
 
 const Status = Type.Object({ status: Type.String() })
@@ -14,11 +14,7 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/readyz', {
     schema: { tags: ['health'], summary: 'Readiness: 200 when Redis answers, else 503', response: { 200: Status, ...problems(503) } }
   }, async () => {
-    try {
-      await fastify.redis.ping()
-    } catch (err) {
-      throw gatewayError('store_unavailable', undefined, {}, err)
-    }
+    await orStoreUnavailable(fastify.redis.ping())
     return { status: 'ready' }
   })
 
