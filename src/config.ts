@@ -68,12 +68,14 @@ function isAddressOrRange (entry: string): boolean {
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128)
 }
 
-function parseTrustProxy (value: string | undefined): boolean | string[] {
+function parseTrustProxy (value: string | undefined): boolean | number | string[] {
   if (value === undefined || value.trim() === '' || value === 'false') return false
   if (value === 'true') return true
+  // A hop count, as Fastify's trustProxy takes it: trust that many proxies in front.
+  if (/^\d{1,2}$/.test(value.trim())) return Number(value.trim())
   const entries = splitList(value)
   const bad = entries.find((e) => !isAddressOrRange(e))
-  if (bad !== undefined) throw new ConfigError('TRUST_PROXY', `invalid value ${JSON.stringify(bad)} (must be true, or addresses and CIDR ranges separated by commas)`)
+  if (bad !== undefined) throw new ConfigError('TRUST_PROXY', `invalid value ${JSON.stringify(bad)} (must be true, a hop count, or addresses and CIDR ranges separated by commas)`)
   return entries
 }
 

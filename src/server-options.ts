@@ -39,6 +39,10 @@ export const REDACTED_PATHS = [
   'err.command.args', 'err.cause.command.args'
 ]
 
+function trustHops (hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops
+}
+
 export function serverOptions (config: Config, logger: FastifyServerOptions['logger'] = true): FastifyHttpOptions<Server> {
   return {
     // Redaction holds for any logger configuration given as options (tests pass a stream).
@@ -47,7 +51,8 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
       : typeof logger === 'object' && logger !== null && !('child' in logger)
         ? { redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, ...logger }
         : logger,
-    trustProxy: config.trustProxy,
+    // A hop count is what Fastify does at run time for a number, as a function its types accept.
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     genReqId: requestIdOf,
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),

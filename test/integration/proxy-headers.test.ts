@@ -297,4 +297,5 @@ t.test('X-Forwarded-For behind a trusted proxy', async (t) => {
     'only the hops the trusted peer vouches for: what the client wrote before is dropped')
   t.equal(await forwardedFor('127.0.0.1, 203.0.113.0/24', '6.6.6.6, 203.0.113.7'), '6.6.6.6, 203.0.113.7, 127.0.0.1', 'a chain of trusted proxies')
   t.equal(await forwardedFor('10.0.0.0/8', '203.0.113.7'), '127.0.0.1', 'an untrusted peer: its X-Forwarded-For is ignored')
+  t.equal(await forwardedFor('1', '6.6.6.6, 203.0.113.7'), '203.0.113.7, 127.0.0.1', 'a hop count: one proxy in front is trusted')
 })

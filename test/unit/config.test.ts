@@ -81,6 +81,7 @@ t.test('values are read and converted', async (t) => {
   t.equal(c.limits.loginPerIp, 3)
   t.equal(c.production, true)
   t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true)
+  t.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2, 'a hop count, as Fastify takes it')
   t.equal(loadConfig({ TRUST_PROXY: 'false' }).trustProxy, false)
   t.equal(loadConfig({ PORT: '' }).port, 8080, 'an empty variable counts as unset')
   t.equal(loadConfig({ COOKIE_SECURE: 'true' }).cookieSecure, true)
