@@ -4,7 +4,7 @@
  * until a wall-clock deadline has passed by polling (never a fixed sleep).
  */
 import { decodeJwt } from 'jose'
-import type { HttpResult } from '../helper.js'
+import type { Harness, HttpResult } from '../helper.js'
 import { waitFor } from './redis-server.js'
 
 /** Limits high enough that no test here is ever rate limited (section 6 has its own tests). */
@@ -48,4 +48,9 @@ export function claimsOf (token: string): Record<string, unknown> {
 /** Resolves once Date.now() is past `deadlineMs`, by polling. */
 export async function waitUntilPast (deadlineMs: number, what: string): Promise<void> {
   await waitFor(() => Date.now() > deadlineMs, what, deadlineMs - Date.now() + 5_000)
+}
+
+/** POST /auth/refresh with the token in the body. */
+export function refresh (h: Harness, token: string): Promise<HttpResult> {
+  return h.request('POST', '/auth/refresh', { body: { refresh: token } })
 }

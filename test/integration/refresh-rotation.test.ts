@@ -1,13 +1,9 @@
 /** POST /auth/refresh: rotation, the reuse grace window and reuse detection (contract 4.2). */
 import t, { type Test } from 'tap'
-import { build, type Harness, type HttpResult } from '../helper.js'
-import { RELAXED_LIMITS, claimsOf, waitUntilPast } from '../helpers/auth.js'
+import { build, type HttpResult } from '../helper.js'
+import { RELAXED_LIMITS, claimsOf, waitUntilPast, refresh } from '../helpers/auth.js'
 
 const JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/
-
-function refresh (h: Harness, token: string): Promise<HttpResult> {
-  return h.request('POST', '/auth/refresh', { body: { refresh: token } })
-}
 
 /** The token was refused with this code, as problem+json with an invalid_token challenge. */
 function assertTokenRefused (t: Test, res: HttpResult, code: string, what: string): void {

@@ -1,7 +1,7 @@
 /** Sessions: logout, logout-all, listing, revoking one, the admin route, and Redis hygiene (4.4). */
 import t, { type Test } from 'tap'
 import { build, type Harness, type HttpResult } from '../helper.js'
-import { RELAXED_LIMITS, claimsOf } from '../helpers/auth.js'
+import { RELAXED_LIMITS, claimsOf, refresh } from '../helpers/auth.js'
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/
 
@@ -9,10 +9,6 @@ interface SessionView { id: string, created_at: string, last_used_at: string, ip
 
 function sessionsOf (h: Harness, access: string): Promise<HttpResult<{ sessions: SessionView[] }>> {
   return h.request('GET', '/auth/sessions', { token: access })
-}
-
-function refresh (h: Harness, token: string): Promise<HttpResult> {
-  return h.request('POST', '/auth/refresh', { body: { refresh: token } })
 }
 
 function assertRevoked (t: Test, res: HttpResult, what: string): void {

@@ -1,14 +1,10 @@
 /** POST /auth/verify: is a token live, revocation included? (4.3) */
 import t from 'tap'
 import { build, type Harness, type HttpResult } from '../helper.js'
-import { RELAXED_LIMITS, claimsOf, waitUntilPast } from '../helpers/auth.js'
+import { RELAXED_LIMITS, claimsOf, waitUntilPast, refresh } from '../helpers/auth.js'
 
 function verify (h: Harness, token: string): Promise<HttpResult> {
   return h.request('POST', '/auth/verify', { body: { token } })
-}
-
-function refresh (h: Harness, token: string): Promise<HttpResult> {
-  return h.request('POST', '/auth/refresh', { body: { refresh: token } })
 }
 
 t.test('verify', async (t) => {
