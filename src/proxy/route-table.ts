@@ -10,7 +10,7 @@
 export const UPSTREAMS = ['users', 'orders'] as const
 export type UpstreamName = typeof UPSTREAMS[number]
 
-/** Limit classes of section 6: per user on authenticated routes, per client IP on public ones. */
+/** Limit classes of section 6: `api` counts per user (authenticated routes only), `public` per client IP. */
 export type LimitClass = 'api' | 'public'
 
 export interface ProxyRoute {
@@ -45,6 +45,9 @@ export class RouteTable {
     for (const r of routes) {
       if (!r.path.startsWith('/') || r.path.endsWith('/') || r.path.includes('//')) {
         throw new Error(`route table: invalid path ${r.path}`)
+      }
+      if (r.public === true && r.limit === 'api') {
+        throw new Error(`route table: ${r.path} is public, so it has no user to count against (limit: 'public')`)
       }
     }
     this.routes = [...routes].sort(bySpecificity)

@@ -18,13 +18,6 @@ import { clientResponseHeaders, upstreamHeaders } from '../../proxy/upstream-hea
 import { BODY_LIMIT } from '../../server-options.js'
 import { nowSeconds } from '../../tokens/token-service.js'
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The proxy route this request matched; set before authentication. */
-    proxyRoute: ProxyRoute | null
-  }
-}
-
 /** Connection-level failures that mean the upstream is not there (502). */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED'])
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'FST_REPLY_FROM_GATEWAY_TIMEOUT', 'FST_REPLY_FROM_TIMEOUT', 'FST_REPLY_FROM_HTTP_REQUEST_TIMEOUT'])
@@ -73,7 +66,6 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
   const { upstreams, upstreamTimeoutMs, limits } = fastify.config
   const publicLimit = fastify.ipLimitHook('public', limits.publicPerIp)
   const roleChecks = new Map(table.routes.map((r) => [r, (r.roles ?? []).length > 0 ? fastify.requireRole(...r.roles!) : null]))
-  fastify.decorateRequest('proxyRoute', null)
 
   /** Route, method, token and role checks; the body limit; then the identity assertion. */
   async function guard (request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -82,12 +74,10 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
       await publicLimit(request, reply) // counted like every 404
       throw gatewayError('not_found')
     }
-    request.proxyRoute = route
-    if (route.public === true) {
-      await publicLimit(request, reply)
-    } else {
+    if (route.public !== true) {
       try {
-        await fastify.authenticateCounted(request, reply)
+        // The `api` class counts the request against the user in the session check's round trip.
+        await (route.limit === 'api' ? fastify.authenticateCounted : fastify.authenticate)(request, reply)
       } catch (err) {
         // No user to count against yet: failed authentications count per client IP, like public
         // routes, so guessing tokens is as slow as guessing routes.
@@ -96,6 +86,7 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
       }
       await roleChecks.get(route)?.(request, reply)
     }
+    if (route.limit === 'public') await publicLimit(request, reply)
     const length = Number(request.headers['content-length'] ?? 0)
     if (length > BODY_LIMIT) {
       // The unread body would otherwise be drained on a kept-alive connection: close it instead.
@@ -166,5 +157,4 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
       })
     }
   }
-
 }
