@@ -9,7 +9,7 @@ import { SignJWT, jwtVerify, errors as joseErrors, type JWTHeaderParameters } fr
 import { gatewayError } from '../errors.js'
 import { claimsCheckers, type AccessClaims, type ClaimsOf, type RefreshClaims, type TokenType } from './claims.js'
 import { SIGNING_ALG, type KeyRing } from './key-ring.js'
-import { VerifiedTokenCache } from './verified-token-cache.js'
+import { ExpiringLru } from '../lib/expiring-lru.js'
 
 /** Seconds an `iat` may lie in the future (clock skew between replicas). */
 export const IAT_LEEWAY_SECONDS = 5
@@ -39,12 +39,12 @@ export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 export class TokenService {
   readonly #keys: KeyRing
   readonly #opts: TokenServiceOptions
-  readonly #cache: VerifiedTokenCache<AccessClaims | RefreshClaims>
+  readonly #cache: ExpiringLru<AccessClaims | RefreshClaims>
 
   constructor (keys: KeyRing, opts: TokenServiceOptions) {
     this.#keys = keys
     this.#opts = opts
-    this.#cache = new VerifiedTokenCache(opts.cacheSize ?? 10000)
+    this.#cache = new ExpiringLru(opts.cacheSize ?? 10000)
   }
 
   async #sign (claims: Record<string, unknown>, audience: string, ttl: number): Promise<IssuedToken> {

@@ -1,12 +1,12 @@
 /** The LRU of verified tokens: bounded, least recently used out first, expired entries never returned. */
 import t from 'tap'
-import { VerifiedTokenCache } from '../../src/tokens/verified-token-cache.js'
+import { ExpiringLru } from '../../src/lib/expiring-lru.js'
 
 const NOW = 1_000_000
 const live = (n: number): { exp: number, n: number } => ({ exp: NOW + 100, n })
 
 t.test('stores and returns claims', async (t) => {
-  const cache = new VerifiedTokenCache<{ exp: number, n: number }>(3)
+  const cache = new ExpiringLru<{ exp: number, n: number }>(3)
   t.equal(cache.get('a', NOW), undefined, 'a miss')
   cache.set('a', live(1))
   t.same(cache.get('a', NOW), live(1))
@@ -17,7 +17,7 @@ t.test('stores and returns claims', async (t) => {
 })
 
 t.test('bounded size', async (t) => {
-  const cache = new VerifiedTokenCache<{ exp: number, n: number }>(100)
+  const cache = new ExpiringLru<{ exp: number, n: number }>(100)
   for (let i = 0; i < 1000; i++) {
     cache.set(`token-${i}`, live(i))
     t.ok(cache.size <= 100)
@@ -30,7 +30,7 @@ t.test('bounded size', async (t) => {
 })
 
 t.test('evicts the least recently used', async (t) => {
-  const cache = new VerifiedTokenCache<{ exp: number, n: number }>(3)
+  const cache = new ExpiringLru<{ exp: number, n: number }>(3)
   cache.set('a', live(1))
   cache.set('b', live(2))
   cache.set('c', live(3))
@@ -49,7 +49,7 @@ t.test('evicts the least recently used', async (t) => {
 })
 
 t.test('expired entries are not returned, and go', async (t) => {
-  const cache = new VerifiedTokenCache<{ exp: number }>(10)
+  const cache = new ExpiringLru<{ exp: number }>(10)
   cache.set('short', { exp: NOW + 5 })
   cache.set('long', { exp: NOW + 500 })
   t.ok(cache.get('short', NOW + 4), 'live one second before exp')
@@ -63,14 +63,14 @@ t.test('expired entries are not returned, and go', async (t) => {
 })
 
 t.test('maxEntries 0 stores nothing', async (t) => {
-  const cache = new VerifiedTokenCache<{ exp: number }>(0)
+  const cache = new ExpiringLru<{ exp: number }>(0)
   cache.set('a', { exp: NOW + 100 })
   t.equal(cache.size, 0)
   t.equal(cache.get('a', NOW), undefined)
 })
 
 t.test('maxEntries 1 keeps only the last', async (t) => {
-  const cache = new VerifiedTokenCache<{ exp: number, n: number }>(1)
+  const cache = new ExpiringLru<{ exp: number, n: number }>(1)
   cache.set('a', live(1))
   cache.set('b', live(2))
   t.equal(cache.size, 1)
