@@ -60,6 +60,11 @@ export function gatewayError (code: ErrorCode, detail?: string, headers?: Record
   return new GatewayError(code, detail, headers, cause)
 }
 
+/** The problem `type` URI of a code. */
+export function problemType (code: string): string {
+  return `urn:auth-gateway:problem:${code}`
+}
+
 /** The problem+json body of an error (RFC 9457). */
 export interface Problem {
   type: string

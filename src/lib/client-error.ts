@@ -4,10 +4,11 @@
  * 431, slow clients 408. Always problem+json, always closing the connection; nothing is forwarded.
  */
 import type { Socket } from 'node:net'
-import { ERROR_CATALOGUE } from '../errors.js'
+import { ERROR_CATALOGUE, problemType, type ErrorCode } from '../errors.js'
 
-function problemResponse (status: number, reason: string, code: string, title: string): string {
-  const body = JSON.stringify({ type: `urn:auth-gateway:problem:${code}`, title, status, code })
+function problemResponse (code: ErrorCode, reason: string): string {
+  const { status, title } = ERROR_CATALOGUE[code]
+  const body = JSON.stringify({ type: problemType(code), title, status, code })
   return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`
 }
@@ -19,11 +20,11 @@ export function clientErrorHandler (err: Error & { code?: string }, socket: Sock
   }
   let response: string
   if (err.code === 'HPE_HEADER_OVERFLOW') {
-    response = problemResponse(431, 'Request Header Fields Too Large', 'headers_too_large', ERROR_CATALOGUE.headers_too_large.title)
+    response = problemResponse('headers_too_large', 'Request Header Fields Too Large')
   } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    response = problemResponse(408, 'Request Timeout', 'request_timeout', ERROR_CATALOGUE.request_timeout.title)
+    response = problemResponse('request_timeout', 'Request Timeout')
   } else {
-    response = problemResponse(400, 'Bad Request', 'invalid_request', ERROR_CATALOGUE.invalid_request.title)
+    response = problemResponse('invalid_request', 'Bad Request')
   }
   socket.end(response)
 }

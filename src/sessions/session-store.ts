@@ -65,7 +65,7 @@ export type RotationResult =
 /** The custom commands defined on the client, typed. */
 interface SessionCommands {
   gwCreateSession: (...args: Array<string | number>) => Promise<number>
-  gwCheckSession: (key: string, now: number, touchMs: number, windowMs: number) => Promise<number[]>
+  gwCheckSession: (key: string, now: number, touchMs: number) => Promise<number[]>
   gwCheckSessionCounted: (key: string, counter: string, now: number, touchMs: number, windowMs: number) => Promise<number[]>
   gwRotateRefresh: (...args: Array<string | number>) => Promise<[string, number, number, string?, string?, string?]>
   gwListSessions: (key: string, prefix: string) => Promise<string[][]>
@@ -111,7 +111,7 @@ export class SessionStore {
 
   /** True when the session is alive. The one Redis round trip of an authenticated request. */
   async isAlive (userId: string, sessionId: string): Promise<boolean> {
-    const [alive] = await orStoreUnavailable(this.#redis.gwCheckSession(sessionKeys.record(userId, sessionId), Date.now(), TOUCH_INTERVAL_MS, 0))
+    const [alive] = await orStoreUnavailable(this.#redis.gwCheckSession(sessionKeys.record(userId, sessionId), Date.now(), TOUCH_INTERVAL_MS))
     return alive === 1
   }
 
@@ -122,11 +122,11 @@ export class SessionStore {
     return { alive: alive === 1, count: count ?? 0, ttlMs: ttlMs ?? 0 }
   }
 
-  /** Is this refresh token the session's current one (or its predecessor within the grace window)? */
+  /** Is this refresh token the session's current one (or its predecessor within the grace window, as in rotate-refresh.ts)? */
   async isRefreshLive (userId: string, sessionId: string, jti: string): Promise<boolean> {
     const [cur, prev, prevAt] = await orStoreUnavailable(this.#redis.hmget(sessionKeys.record(userId, sessionId), 'cur', 'prev', 'prev_at'))
     if (cur === null || cur === undefined) return false
-    return jti === cur || (jti === prev && Date.now() - Number(prevAt) <= this.#graceMs)
+    return jti === cur || (jti === prev && Date.now() - Number(prevAt) < this.#graceMs)
   }
 
   /** Rotates the refresh token `jti` to `next` atomically; see scripts/rotate-refresh.ts. */

@@ -4,7 +4,7 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { GatewayError, gatewayError, type Problem } from '../../errors.js'
+import { GatewayError, gatewayError, problemType, type Problem } from '../../errors.js'
 import { wasRefusedPath } from '../../proxy/normalize-path.js'
 
 /** Fastify's own client errors, by code. */
@@ -38,7 +38,7 @@ export function toGatewayError (err: unknown): GatewayError {
 
 export function problemOf (error: GatewayError, request: FastifyRequest): Problem {
   return {
-    type: `urn:auth-gateway:problem:${error.code}`,
+    type: problemType(error.code),
     title: error.title,
     status: error.statusCode,
     code: error.code,
@@ -79,7 +79,6 @@ export default fp(async (fastify) => {
     }
     return sendProblem(error, request, reply)
   })
-
 
   // Every answer echoes the request id the upstream and the logs saw.
   fastify.addHook('onRequest', async (request, reply) => {

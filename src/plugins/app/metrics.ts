@@ -65,7 +65,7 @@ export default fp(async (fastify) => {
     duration.observe({ route, method: request.method }, reply.elapsedTime / 1000)
   })
 
-  fastify.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text format)', hide: false } }, async (_request, reply) => {
+  fastify.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text format)' } }, async (_request, reply) => {
     reply.header('content-type', registry.contentType).header('cache-control', 'no-store')
     return registry.metrics()
   })
