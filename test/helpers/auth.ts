@@ -3,6 +3,7 @@
  * are about tokens and sessions, not about abuse protection), Set-Cookie parsing, and waiting
  * until a wall-clock deadline has passed by polling (never a fixed sleep).
  */
+import type { Test } from 'tap'
 import { decodeJwt } from 'jose'
 import type { Harness, HttpResult } from '../helper.js'
 import { waitFor } from './redis-server.js'
@@ -53,4 +54,12 @@ export async function waitUntilPast (deadlineMs: number, what: string): Promise<
 /** POST /auth/refresh with the token in the body. */
 export function refresh (h: Harness, token: string): Promise<HttpResult> {
   return h.request('POST', '/auth/refresh', { body: { refresh: token } })
+}
+
+/** The token was refused with this code, as problem+json with an invalid_token challenge. */
+export function assertTokenRefused (t: Test, res: HttpResult, code: string, what: string): void {
+  t.equal(res.status, 401, `${what}: status`)
+  t.equal(res.body?.code, code, `${what}: code`)
+  t.match(res.headers.get('content-type'), /^application\/problem\+json/, `${what}: problem+json`)
+  t.match(res.headers.get('www-authenticate'), /^Bearer\b.*error="invalid_token"/, `${what}: invalid_token challenge`)
 }

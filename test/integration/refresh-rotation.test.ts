@@ -1,17 +1,9 @@
 /** POST /auth/refresh: rotation, the reuse grace window and reuse detection (contract 4.2). */
-import t, { type Test } from 'tap'
-import { build, type HttpResult } from '../helper.js'
-import { RELAXED_LIMITS, claimsOf, waitUntilPast, refresh } from '../helpers/auth.js'
+import t from 'tap'
+import { build } from '../helper.js'
+import { RELAXED_LIMITS, assertTokenRefused, claimsOf, waitUntilPast, refresh } from '../helpers/auth.js'
 
 const JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/
-
-/** The token was refused with this code, as problem+json with an invalid_token challenge. */
-function assertTokenRefused (t: Test, res: HttpResult, code: string, what: string): void {
-  t.equal(res.status, 401, `${what}: status`)
-  t.equal(res.body?.code, code, `${what}: code`)
-  t.match(res.headers.get('content-type'), /^application\/problem\+json/, `${what}: problem+json`)
-  t.match(res.headers.get('www-authenticate'), /^Bearer\b.*error="invalid_token"/, `${what}: invalid_token challenge`)
-}
 
 t.test('refresh with the default grace window', async (t) => {
   const h = await build(t, { env: { ...RELAXED_LIMITS } })

@@ -1,7 +1,7 @@
 /** Sessions: logout, logout-all, listing, revoking one, the admin route, and Redis hygiene (4.4). */
 import t, { type Test } from 'tap'
 import { build, type Harness, type HttpResult } from '../helper.js'
-import { RELAXED_LIMITS, claimsOf, refresh } from '../helpers/auth.js'
+import { RELAXED_LIMITS, assertTokenRefused, claimsOf, refresh } from '../helpers/auth.js'
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/
 
@@ -9,12 +9,6 @@ interface SessionView { id: string, created_at: string, last_used_at: string, ip
 
 function sessionsOf (h: Harness, access: string): Promise<HttpResult<{ sessions: SessionView[] }>> {
   return h.request('GET', '/auth/sessions', { token: access })
-}
-
-function assertRevoked (t: Test, res: HttpResult, what: string): void {
-  t.equal(res.status, 401, `${what}: 401`)
-  t.equal(res.body?.code, 'token_revoked', `${what}: token_revoked`)
-  t.match(res.headers.get('www-authenticate'), /^Bearer\b.*error="invalid_token"/, `${what}: invalid_token challenge`)
 }
 
 const sidOf = (token: string): string => claimsOf(token).sid as string
@@ -32,9 +26,9 @@ t.test('sessions', async (t) => {
     t.equal(out.text, '', 'no body')
     t.equal(out.headers.get('cache-control'), 'no-store')
 
-    assertRevoked(t, await sessionsOf(h, login.access), 'the access token')
-    assertRevoked(t, await refresh(h, login.refresh), 'the refresh token')
-    assertRevoked(t, await h.request('POST', '/auth/logout', { token: login.access }), 'logging out again')
+    assertTokenRefused(t, await sessionsOf(h, login.access), 'token_revoked', 'the access token')
+    assertTokenRefused(t, await refresh(h, login.refresh), 'token_revoked', 'the refresh token')
+    assertTokenRefused(t, await h.request('POST', '/auth/logout', { token: login.access }), 'token_revoked', 'logging out again')
     t.equal((await sessionsOf(h, other.access)).status, 200, "alice's other session is alive")
   })
 
@@ -42,7 +36,7 @@ t.test('sessions', async (t) => {
     const login = await h.login('alice')
     const out = await h.request('POST', '/auth/logout', { token: login.access, body: { refresh: login.refresh } })
     t.equal(out.status, 204)
-    assertRevoked(t, await refresh(h, login.refresh), 'the refresh token')
+    assertTokenRefused(t, await refresh(h, login.refresh), 'token_revoked', 'the refresh token')
   })
 
   t.test('logout-all revokes every session of the user, and only hers', async (t) => {
@@ -51,10 +45,10 @@ t.test('sessions', async (t) => {
     const bob = await h.login('bob')
     const out = await h.request('POST', '/auth/logout-all', { token: a1.access })
     t.equal(out.status, 204)
-    assertRevoked(t, await sessionsOf(h, a1.access), 'first session: access')
-    assertRevoked(t, await sessionsOf(h, a2.access), 'second session: access')
-    assertRevoked(t, await refresh(h, a1.refresh), 'first session: refresh')
-    assertRevoked(t, await refresh(h, a2.refresh), 'second session: refresh')
+    assertTokenRefused(t, await sessionsOf(h, a1.access), 'token_revoked', 'first session: access')
+    assertTokenRefused(t, await sessionsOf(h, a2.access), 'token_revoked', 'second session: access')
+    assertTokenRefused(t, await refresh(h, a1.refresh), 'token_revoked', 'first session: refresh')
+    assertTokenRefused(t, await refresh(h, a2.refresh), 'token_revoked', 'second session: refresh')
     t.equal((await sessionsOf(h, bob.access)).status, 200, "bob's session is alive")
     t.equal((await refresh(h, bob.refresh)).status, 200, "bob's refresh token works")
   })
@@ -108,8 +102,8 @@ t.test('sessions', async (t) => {
     const drop = await h.login('alice')
     const res = await h.request('DELETE', `/auth/sessions/${sidOf(drop.access)}`, { token: keep.access })
     t.equal(res.status, 204)
-    assertRevoked(t, await sessionsOf(h, drop.access), 'the revoked session: access')
-    assertRevoked(t, await refresh(h, drop.refresh), 'the revoked session: refresh')
+    assertTokenRefused(t, await sessionsOf(h, drop.access), 'token_revoked', 'the revoked session: access')
+    assertTokenRefused(t, await refresh(h, drop.refresh), 'token_revoked', 'the revoked session: refresh')
     t.equal((await sessionsOf(h, keep.access)).status, 200, 'the caller stays logged in')
     const list = await sessionsOf(h, keep.access)
     t.notOk(list.body.sessions.some((s) => s.id === sidOf(drop.access)), 'no longer listed')
@@ -145,9 +139,9 @@ t.test('sessions', async (t) => {
     const bob = await h.login('bob')
     const res = await h.request('DELETE', '/admin/users/1001/sessions', { token: admin.access })
     t.equal(res.status, 204)
-    assertRevoked(t, await sessionsOf(h, a1.access), 'alice 1: access')
-    assertRevoked(t, await sessionsOf(h, a2.access), 'alice 2: access')
-    assertRevoked(t, await refresh(h, a1.refresh), 'alice 1: refresh')
+    assertTokenRefused(t, await sessionsOf(h, a1.access), 'token_revoked', 'alice 1: access')
+    assertTokenRefused(t, await sessionsOf(h, a2.access), 'token_revoked', 'alice 2: access')
+    assertTokenRefused(t, await refresh(h, a1.refresh), 'token_revoked', 'alice 1: refresh')
     t.equal((await sessionsOf(h, bob.access)).status, 200, 'bob untouched')
     t.equal((await sessionsOf(h, admin.access)).status, 200, 'the admin untouched')
   })
