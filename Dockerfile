@@ -15,7 +15,7 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # Dependencies first, so that this layer is cached until package*.json change.
-# (argon2 ships prebuilt N-API binaries for linux-x64/arm64/arm in its npm package: no compiler needed.)
+# (Password hashing uses hash-wasm: WebAssembly, nothing native to compile.)
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install build run test typecheck lint validate-deploy bench keys redis-server clean
+.PHONY: help install build run test typecheck lint validate-deploy bench keys redis-server test-packages clean
 
 help:
 	@echo "make run    - install, build and run Redis, the users and orders services and the gateway on http://127.0.0.1:8080"
@@ -23,6 +23,10 @@ build: install
 redis-server:
 	@bash scripts/ensure-redis.sh
 
+# Everything the suite drives for real (browser, Django, podman, ...): Debian packages, installed when missing
+test-packages: redis-server
+	@bash scripts/ensure-packages.sh $$(grep -v '^#' scripts/test-packages.txt)
+
 typecheck: install
 	npm run typecheck --silent
 
@@ -36,7 +40,7 @@ run: build
 	@if [ -z "$$REDIS_URL" ] && [ -z "$$REDIS_CLUSTER_NODES" ]; then bash scripts/ensure-redis.sh; fi
 	@bash scripts/dev-stack.sh
 
-test: build redis-server typecheck lint validate-deploy
+test: build test-packages typecheck lint validate-deploy
 	@bash scripts/run-tests.sh
 
 bench: build redis-server

@@ -3,7 +3,7 @@
  * the proxied /api/users routes. Every route but /healthz requires a gateway assertion.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import argon2 from 'argon2'
+import { argon2Verify } from 'hash-wasm'
 import gatewayAssertion, { type AssertionOptions } from '../shared/gateway-assertion.js'
 import { DEMO_USERS, DUMMY_HASH, type StoredUser } from './demo-users.js'
 
@@ -25,10 +25,17 @@ export async function buildUsersService (opts: Omit<AssertionOptions, 'audience'
     const { username, password } = request.body ?? {}
     if (typeof username !== 'string' || typeof password !== 'string') return reply.code(400).send({ title: 'Invalid request', status: 400, code: 'invalid_request' })
     const user = byName.get(username.trim().toLowerCase())
-    // Unknown, inactive and wrong password cost the same argon2 verification and give the same answer.
-    const ok = await argon2.verify(user?.passwordHash ?? DUMMY_HASH, password)
+    // Unknown, inactive and wrong password cost the same argon2id verification (hash-wasm: WebAssembly, no native build) and give the same answer.
+    const ok = await argon2Verify({ password, hash: user?.passwordHash ?? DUMMY_HASH })
     if (user === undefined || !user.active || !ok) return reply.code(401).send({ title: 'Invalid credentials', status: 401, code: 'invalid_credentials' })
     return { id: user.id, username: user.username, roles: user.roles }
+  })
+
+  // User lookup, for the gateway alone (scope `users:read`): live user state and the simplejwt cut-over.
+  app.get<{ Params: { id: string } }>('/internal/users/:id', async (request, reply) => {
+    if (request.caller?.scope !== 'users:read') return reply.code(403).send({ title: 'Forbidden', status: 403, code: 'forbidden' })
+    const user = byId.get(request.params.id)
+    return user === undefined ? reply.code(404).send(notFound) : profile(user)
   })
 
   app.get('/api/users/me', async (request, reply) => {

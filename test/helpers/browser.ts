@@ -1,0 +1,32 @@
+/**
+ * Headless Debian chromium driven by playwright-core, for the page tests. Installed by
+ * `make test-packages` when missing. Screenshots go to test/artifacts/ (git-ignored).
+ */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { chromium, type Browser, type Page } from 'playwright-core'
+
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+export const ARTIFACTS_DIR = join(import.meta.dirname, '..', 'artifacts')
+
+/** Flags that keep chromium off the network (this machine has none) and runnable as root. */
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'
+]
+
+/** Launches chromium for one test and closes it in teardown. */
+export async function launchBrowser (t: Teardown): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS })
+  t.teardown(() => browser.close())
+  return browser
+}
+
+/** Saves a full-page screenshot as test/artifacts/<name>.png so a person can look at the page. */
+export async function screenshot (page: Page, name: string): Promise<string> {
+  await mkdir(ARTIFACTS_DIR, { recursive: true })
+  const path = join(ARTIFACTS_DIR, `${name}.png`)
+  await page.screenshot({ path, fullPage: true })
+  return path
+}
