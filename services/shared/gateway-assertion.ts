@@ -4,7 +4,8 @@
  * so going around the gateway gets nothing.
  */
 import fp from 'fastify-plugin'
-import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
+import { AssertionVerifier } from './assertion-verifier.js'
 
 export interface Caller {
   sub: string
@@ -31,25 +32,16 @@ export function remoteGatewayKeys (jwksUrl: string): JWTVerifyGetKey {
   return createRemoteJWKSet(new URL(jwksUrl), { timeoutDuration: 2000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 })
 }
 
-const MAX_ASSERTION_AGE_SECONDS = 60
-
 export default fp<AssertionOptions>(async (fastify, opts) => {
   fastify.decorateRequest('caller', null)
+  // Each distinct assertion is verified once and reused until it expires (see assertion-verifier.ts).
+  const verifier = new AssertionVerifier(opts)
   fastify.addHook('onRequest', async (request, reply) => {
     if (request.url === '/healthz') return
     const assertion = request.headers['x-gateway-assertion']
     try {
       if (typeof assertion !== 'string') throw new Error('missing assertion')
-      const { payload } = await jwtVerify(assertion, opts.keys, {
-        algorithms: ['ES256'],
-        audience: opts.audience,
-        issuer: opts.issuer,
-        requiredClaims: ['exp', 'iat', 'sub', 'jti'],
-        maxTokenAge: MAX_ASSERTION_AGE_SECONDS
-      })
-      if (typeof payload.sub !== 'string' || (payload.exp as number) - (payload.iat as number) > MAX_ASSERTION_AGE_SECONDS) {
-        throw new Error('assertion lives too long')
-      }
+      const payload = await verifier.verify(assertion)
       request.caller = {
         sub: payload.sub,
         roles: Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [],
