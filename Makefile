@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install build run test typecheck lint validate-deploy bench keys redis-server test-packages clean
+.PHONY: help install build run test typecheck lint validate-deploy bench soak keys redis-server test-packages clean
 
 help:
 	@echo "make run    - install, build and run Redis, the users and orders services and the gateway on http://127.0.0.1:8080"
 	@echo "make test   - install, type-check, lint, validate deploy files and run the tap suite against real redis-server processes"
-	@echo "make bench  - proxy benchmark (autocannon): upstream direct vs bare proxy vs gateway"
+	@echo "make bench  - proxy benchmark (autocannon): upstream direct vs bare proxy vs gateway vs the full chain"
+	@echo "make soak   - memory soak (SOAK_SECONDS, default 600): the gateway's RSS must stay under 150 MB and flat"
 
 # npm ci when the lock file is newer than the last install
 node_modules/.package-lock.json: package.json package-lock.json
@@ -45,6 +46,10 @@ test: build test-packages typecheck lint validate-deploy
 
 bench: build redis-server
 	node dist/bench/proxy-bench.js
+
+# Memory soak: SOAK_SECONDS (default 600) of steady load; fails when the gateway's RSS is over 150 MB or keeps growing
+soak: build redis-server
+	node dist/bench/soak.js
 
 keys: build
 	npm run keys:generate --silent -- keys/jwks.json

@@ -8,6 +8,17 @@ declare module 'autocannon' {
     method?: string
     headers?: Record<string, string>
     timeout?: number
+    /** Requests per second over all connections (open loop); unset: as fast as possible. */
+    overallRate?: number
+    /** Called before each request; may change its headers (the soak rotates tokens this way). */
+    requests?: Array<{ method?: string, path?: string, setupRequest?: (req: RequestParams) => RequestParams }>
+  }
+
+  export interface RequestParams {
+    method?: string
+    path?: string
+    headers?: Record<string, string>
+    [key: string]: unknown
   }
 
   export interface Histogram {

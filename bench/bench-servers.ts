@@ -5,12 +5,19 @@
  *   node dist/bench/bench-servers.js upstream               a node:http upstream (GET /api/orders → small JSON)
  *   node dist/bench/bench-servers.js bare <spec>            a bare @fastify/http-proxy in front of it
  *   node dist/bench/bench-servers.js gateway <spec>         the gateway (buildGateway), route /api/orders → upstream
+ *   node dist/bench/bench-servers.js orders <spec>          the real orders stub (checks the gateway's assertion)
+ *   node dist/bench/bench-servers.js users <spec>           the real users stub (argon2id credential checks)
  *
  * IPC: the child sends { type: 'ready', url }; the parent may ask a gateway for { type: 'token' }
- * (a live session in Redis and an access token for it) and ends every child with { type: 'stop' }.
+ * (a live session in Redis and an access token for it), { type: 'tokens', count, users } (many
+ * sessions of many users, for the soak) or { type: 'assertion' } (an assertion for the orders
+ * stub), any child for { type: 'memory' } (its RSS), and ends every child with { type: 'stop' }.
  */
 import { createServer } from 'node:http'
 import Fastify from 'fastify'
+import { createLocalJWKSet } from 'jose'
+import { buildOrdersService } from '../services/orders/app.js'
+import { buildUsersService } from '../services/users/app.js'
 import proxy from '@fastify/http-proxy'
 import { buildGateway } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
@@ -23,15 +30,35 @@ export interface ServerSpec {
   jwk?: PrivateJwk
   /** TOKEN_CACHE_SIZE of the gateway (undefined: the default). */
   tokenCacheSize?: number
+  /** The users upstream of the gateway (default: upstreamUrl). */
+  usersUrl?: string
 }
 
 export type ChildMessage =
   | { type: 'ready', url: string }
   | { type: 'token', token: string }
+  | { type: 'tokens', tokens: string[] }
+  | { type: 'assertion', assertion: string }
+  | { type: 'memory', rss: number, heapUsed: number }
   | { type: 'cpu', micros: number, connections: number }
   | { type: 'error', message: string }
 
-export type ParentMessage = { type: 'token' } | { type: 'cpu' } | { type: 'stop' }
+export type ParentMessage =
+  | { type: 'token' }
+  | { type: 'tokens', count: number, users: number }
+  | { type: 'assertion' }
+  | { type: 'memory' }
+  | { type: 'cpu' }
+  | { type: 'stop' }
+
+/** What a server process can be asked beyond its URL. */
+interface Server {
+  url: string
+  close: Closer
+  token?: () => Promise<string>
+  tokens?: (count: number, users: number) => Promise<string[]>
+  assertion?: () => Promise<string>
+}
 
 export const ORDERS_PATH = '/api/orders'
 const ORDERS_BODY = JSON.stringify({ orders: [{ id: 'o-1', item: 'book', quantity: 1, total: 12.5 }, { id: 'o-2', item: 'pen', quantity: 3, total: 4.5 }] })
@@ -73,11 +100,19 @@ async function startBareProxy (spec: ServerSpec): Promise<{ url: string, close: 
   return { url, close: () => app.close() }
 }
 
-async function startGateway (spec: ServerSpec): Promise<{ url: string, close: Closer, token: () => Promise<string> }> {
+/** A stub service with the gateway's public key, as the dev stack runs it (but with local keys). */
+async function startStub (build: typeof buildOrdersService, spec: ServerSpec): Promise<Server> {
+  const keyRing = await KeyRing.fromJwks([spec.jwk!], true)
+  const app = await build({ keys: createLocalJWKSet(keyRing.publicJwks), issuer: 'auth-gateway' }, false)
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  return { url, close: () => app.close() }
+}
+
+async function startGateway (spec: ServerSpec): Promise<Server> {
   const env: Record<string, string> = {
     REDIS_URL: spec.redisUrl!,
     ORDERS_URL: spec.upstreamUrl!,
-    USERS_URL: spec.upstreamUrl!,
+    USERS_URL: spec.usersUrl ?? spec.upstreamUrl!,
     LOG_LEVEL: 'silent',
     API_USER_LIMIT: '100000000',
     PUBLIC_IP_LIMIT: '100000000',
@@ -90,6 +125,7 @@ async function startGateway (spec: ServerSpec): Promise<{ url: string, close: Cl
   // The same key in every gateway process: one token is valid for all of them.
   const keyRing = await KeyRing.fromJwks([spec.jwk!], true)
   const gateway = await buildGateway({ config, keyRing, routes: [{ path: ORDERS_PATH, upstream: 'orders', limit: 'api' }] }, false)
+  const identityOf = (n: number): { userId: string, username: string, roles: string[] } => ({ userId: String(100000 + n), username: `user${n}`, roles: ['user'] })
   const url = await gateway.listen({ port: 0, host: '127.0.0.1' })
   // A session and its access token, made by the gateway's own session store and token service.
   const token = async (): Promise<string> => {
@@ -98,22 +134,46 @@ async function startGateway (spec: ServerSpec): Promise<{ url: string, close: Cl
     await gateway.sessions.create({ ...identity, sessionId, refreshJti: newId(), ip: '127.0.0.1', userAgent: 'proxy-bench' })
     return (await gateway.tokens.signAccess(identity, sessionId)).token
   }
-  return { url, close: () => gateway.close(), token }
+  // Many sessions of many users, for the memory soak: distinct tokens, sessions and counters.
+  const tokens = async (count: number, users: number): Promise<string[]> => {
+    const out: string[] = []
+    for (let i = 0; i < count; i++) {
+      const identity = identityOf(i % users)
+      const sessionId = newId()
+      await gateway.sessions.create({ ...identity, sessionId, refreshJti: newId(), ip: '127.0.0.1', userAgent: 'soak' })
+      out.push((await gateway.tokens.signAccess(identity, sessionId)).token)
+    }
+    return out
+  }
+  // An assertion as the gateway sends it to the orders stub (for the stub-alone target).
+  const assertion = (): Promise<string> => gateway.tokens.signAssertion('orders', '1001', { username: 'alice', roles: ['user'] })
+  return { url, close: () => gateway.close(), token, tokens, assertion }
 }
 
 async function main (): Promise<void> {
   const role = process.argv[2]
   const spec = JSON.parse(process.argv[3] ?? '{}') as ServerSpec
-  let server: { url: string, close: Closer, token?: () => Promise<string> }
+  let server: Server
   if (role === 'upstream') server = await startUpstream()
   else if (role === 'bare') server = await startBareProxy(spec)
   else if (role === 'gateway') server = await startGateway(spec)
+  else if (role === 'orders') server = await startStub(buildOrdersService, spec)
+  else if (role === 'users') server = await startStub(buildUsersService, spec)
   else throw new Error(`unknown server role ${String(role)}`)
 
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'token') {
       if (server.token === undefined) { send({ type: 'error', message: `${role} has no tokens` }); return }
       server.token().then((token) => send({ type: 'token', token }), (err: Error) => send({ type: 'error', message: err.message }))
+    } else if (message.type === 'tokens') {
+      if (server.tokens === undefined) { send({ type: 'error', message: `${role} has no tokens` }); return }
+      server.tokens(message.count, message.users).then((tokens) => send({ type: 'tokens', tokens }), (err: Error) => send({ type: 'error', message: err.message }))
+    } else if (message.type === 'assertion') {
+      if (server.assertion === undefined) { send({ type: 'error', message: `${role} has no assertions` }); return }
+      server.assertion().then((assertion) => send({ type: 'assertion', assertion }), (err: Error) => send({ type: 'error', message: err.message }))
+    } else if (message.type === 'memory') {
+      const { rss, heapUsed } = process.memoryUsage()
+      send({ type: 'memory', rss, heapUsed })
     } else if (message.type === 'cpu') {
       const { user, system } = process.cpuUsage()
       send({ type: 'cpu', micros: user + system, connections: accepted })

@@ -6,7 +6,11 @@
  *   bare proxy       @fastify/http-proxy in front of it and nothing else
  *   gateway cached   the gateway (buildGateway) with a valid token, verified-token cache on (default)
  *   gateway uncached the same with TOKEN_CACHE_SIZE=0 (an ES256 verification per request)
+ *   orders stub     the real orders stub alone, called with a valid gateway assertion
+ *   full chain      the gateway (cached) in front of the real orders stub, as `make run` runs them
  *
+ * After the rounds: the latency the gateway adds at half of its peak rate (gateway vs upstream at
+ * the same fixed rate), and logins/s and refreshes/s through the full chain (argon2id-bound).
  * Each round runs every target once (warm-up, then the measured run); the report shows the median
  * round of each target, the ratios gateway/bare proxy, and the Redis commands per proxied request
  * (INFO commandstats before and after each gateway run, and a MONITOR audit of round trips).
@@ -44,8 +48,17 @@ const CPU_PROF_DIR = process.env.BENCH_CPU_PROF
 const AUDIT_REQUESTS = 100
 const TARGET_RATIO = 0.8
 
-type TargetId = 'upstream' | 'bare' | 'cached' | 'uncached'
-interface Target { id: TargetId, label: string, url: string, headers: Record<string, string>, gateway: boolean, child: ChildProcess }
+type TargetId = 'upstream' | 'bare' | 'cached' | 'uncached' | 'stub' | 'chain'
+interface Target {
+  id: TargetId
+  label: string
+  url: string
+  headers: Record<string, string>
+  gateway: boolean
+  child: ChildProcess
+  /** Fresh headers before each run (assertions live 60 s). */
+  renewHeaders?: () => Promise<Record<string, string>>
+}
 
 interface Run {
   rps: number
@@ -84,7 +97,7 @@ function nextMessage (child: ChildProcess, name: string, type: ChildMessage['typ
   })
 }
 
-async function startServer (name: string, role: 'upstream' | 'bare' | 'gateway', spec: ServerSpec = {}): Promise<{ child: ChildProcess, url: string }> {
+async function startServer (name: string, role: 'upstream' | 'bare' | 'gateway' | 'orders' | 'users', spec: ServerSpec = {}): Promise<{ child: ChildProcess, url: string }> {
   const execArgv = CPU_PROF_DIR !== undefined
     ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR, '--cpu-prof-name', `${name.replace(/\W+/g, '-')}.cpuprofile`]
     : []
@@ -112,8 +125,11 @@ function invalid (message: string): never {
   process.exit(1)
 }
 
-async function load (target: Target, duration: number): Promise<Result> {
-  const result = await autocannon({ url: target.url + ORDERS_PATH, connections: CONNECTIONS, duration, headers: target.headers, timeout: 10 })
+async function load (target: Target, duration: number, overallRate?: number): Promise<Result> {
+  const result = await autocannon({
+    url: target.url + ORDERS_PATH, connections: CONNECTIONS, duration, headers: target.headers, timeout: 10,
+    ...(overallRate !== undefined ? { overallRate } : {})
+  })
   const bad = result.errors + result.timeouts + result.non2xx
   if (bad > 0 || result['2xx'] === 0) {
     invalid(`${target.label}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx ` +
@@ -160,6 +176,7 @@ async function cpuMicros (target: Target): Promise<number> {
 }
 
 async function measure (target: Target, redis: Redis): Promise<Run> {
+  if (target.renewHeaders !== undefined) target.headers = await target.renewHeaders()
   if (WARMUP > 0) await load(target, WARMUP)
   await sleep(200) // let the warm-up's last requests finish before the Redis snapshot
   const before = target.gateway ? await commandStats(redis) : undefined
@@ -207,6 +224,58 @@ async function auditRoundTrips (target: Target, redisUrl: string): Promise<Audit
   return { requests: AUDIT_REQUESTS, roundTrips, inScripts }
 }
 
+interface AddedLatency { rate: number, upstream: Run, gateway: Run }
+
+/**
+ * The latency the gateway adds, measured at half of its peak rate (an open-loop fixed rate, so
+ * queueing at saturation does not hide in the figure): the gateway and the upstream alone, each
+ * at the same rate, interleaved once.
+ */
+async function addedLatency (gateway: Target, upstream: Target, peak: number): Promise<AddedLatency> {
+  const rate = Math.max(1, Math.round(peak / 2))
+  const at = async (target: Target): Promise<Run> => {
+    const result = await load(target, DURATION, rate)
+    return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, completed: result.requests.total, cpuPerRequest: 0 }
+  }
+  const up = await at(upstream)
+  const gw = await at(gateway)
+  return { rate, upstream: up, gateway: gw }
+}
+
+interface AuthRates { loginsPerSecond: number, refreshesPerSecond: number, workers: number }
+
+/**
+ * Logins/s and refreshes/s through the full chain, each for DURATION seconds with a few concurrent
+ * workers: a login is one argon2id verification in the users stub; a refresh is one rotation
+ * script in Redis and two ES256 signatures. Every answer must be 200 or the run is invalid.
+ */
+async function authRates (gatewayUrl: string): Promise<AuthRates> {
+  const workers = 4
+  const post = async (path: string, body: unknown): Promise<{ refresh: string }> => {
+    const res = await fetch(gatewayUrl + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const json = await res.json() as { refresh: string }
+    if (res.status !== 200) invalid(`${path}: status ${res.status} ${JSON.stringify(json)}`)
+    return json
+  }
+  const during = async (work: () => Promise<void>): Promise<number> => {
+    const until = Date.now() + DURATION * 1000
+    let done = 0
+    await Promise.all(Array.from({ length: workers }, async () => {
+      while (Date.now() < until) { await work(); done++ }
+    }))
+    return done / DURATION
+  }
+  const login = { username: 'alice', password: 'alice-password' }
+  const loginsPerSecond = await during(async () => { await post('/auth/login', login) })
+  const chains = await Promise.all(Array.from({ length: workers }, () => post('/auth/login', login)))
+  let next = 0
+  const refreshesPerSecond = await during(async () => {
+    const i = next++ % workers
+    chains[i] = await post('/auth/refresh', { refresh: chains[i]!.refresh })
+  })
+  return { loginsPerSecond, refreshesPerSecond, workers }
+}
+
 function medianOf (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor((sorted.length - 1) / 2)]!
@@ -246,6 +315,28 @@ interface Report {
   targets: Target[]
   runs: Map<TargetId, Run[]>
   audits: Map<TargetId, Audit>
+  latency: AddedLatency
+  auth: AuthRates
+}
+
+/** The figures the performance issue sets goals for, each a ratio or a figure of this one run. */
+function goals ({ runs, latency, auth }: Report): string {
+  const rps = (id: TargetId): number => median(runs.get(id)!).rps
+  const cpu = medianOf(runs.get('cached')!.map((r) => r.cpuPerRequest))
+  const chain = rps('chain') / rps('cached')
+  const bare = rps('cached') / rps('bare')
+  const p99Added = latency.gateway.p99 - latency.upstream.p99
+  const mark = (ok: boolean): string => ok ? 'met' : '**not met**'
+  return [
+    '| Goal | Figure | |',
+    '|---|---:|---|',
+    `| full chain (gateway → orders stub) / gateway → node:http ≥ ${TARGET_RATIO} | ${chain.toFixed(2)} | ${mark(chain >= TARGET_RATIO)} |`,
+    `| gateway (token cache on) / bare proxy ≥ ${TARGET_RATIO} | ${bare.toFixed(2)} | ${mark(bare >= TARGET_RATIO)} |`,
+    `| gateway CPU per proxied request ≤ 130 µs | ${fmt(cpu)} µs | ${mark(cpu <= 130)} |`,
+    `| p50 / p99 added at half of peak (${fmt(latency.rate)} req/s), p99 added ≤ 2 ms | ${fmt(latency.gateway.p50 - latency.upstream.p50, 1)} / ${fmt(p99Added, 1)} ms | ${mark(p99Added <= 2)} |`,
+    `| logins/s through the full chain (${auth.workers} workers; argon2id m=19 MiB, t=2, p=1) | ${fmt(auth.loginsPerSecond, 1)} | figure |`,
+    `| refreshes/s through the full chain (${auth.workers} sessions) | ${fmt(auth.refreshesPerSecond, 1)} | figure |`
+  ].join('\n')
 }
 
 function table ({ targets, runs }: Report): string {
@@ -358,7 +449,13 @@ One run starts its own redis-server (free port, no persistence) and four servers
 - **bare proxy**: Fastify with \`@fastify/http-proxy\` (prefix \`/api/orders\` → the upstream) and nothing else;
 - **gateway (cached)**: \`buildGateway\` with the route \`/api/orders\` → the upstream, \`LOG_LEVEL=silent\`, limits out of the way,
   the default \`TOKEN_CACHE_SIZE\`, and a valid access token (a session from \`SessionStore.create\` and a token from \`TokenService.signAccess\`, built in the gateway's process from its config, key and Redis);
-- **gateway (uncached)**: the same with \`TOKEN_CACHE_SIZE=0\`, so every request pays an ES256 signature verification.
+- **gateway (uncached)**: the same with \`TOKEN_CACHE_SIZE=0\`, so every request pays an ES256 signature verification;
+- **orders stub alone**: the real orders stub (\`services/orders\`) called directly with a valid gateway assertion (renewed before each run);
+- **full chain**: a third gateway (token cache on) whose \`/api/orders\` upstream is that orders stub and whose users upstream is the
+  real users stub: the chain as \`make run\` starts it.
+
+After the rounds, the gateway (cached) and the upstream alone each run once more at a fixed rate of half the gateway's peak
+(autocannon \`overallRate\`) to give the latency the gateway adds; then logins/s and refreshes/s through the full chain.
 
 Both gateways share one signing key and one Redis, so the same token works for both. Each round runs the targets in this order,
 each with a warm-up and then a measured run; the table shows, per target, the round with the median requests/s (its p50 and p99 with it)
@@ -383,6 +480,10 @@ ${table(report)}
 Redis per proxied request:
 
 ${redisSection(report)}
+
+### Goals (performance issue)
+
+${goals(report)}
 
 ### Interpretation
 
@@ -409,17 +510,27 @@ async function main (): Promise<void> {
   const gatewaySpec: ServerSpec = { upstreamUrl: upstream.url, redisUrl: redisServer.url, jwk }
   const cached = await startServer('gateway cached', 'gateway', gatewaySpec)
   const uncached = await startServer('gateway uncached', 'gateway', { ...gatewaySpec, tokenCacheSize: 0 })
+  const ordersStub = await startServer('orders stub', 'orders', { jwk })
+  const usersStub = await startServer('users stub', 'users', { jwk })
+  const chain = await startServer('full chain', 'gateway', { ...gatewaySpec, upstreamUrl: ordersStub.url, usersUrl: usersStub.url })
 
   const tokenReply = nextMessage(cached.child, 'gateway cached', 'token')
   cached.child.send({ type: 'token' } satisfies ParentMessage)
   const { token } = await tokenReply as { token: string }
   const auth = { authorization: `Bearer ${token}` }
+  const stubHeaders = async (): Promise<Record<string, string>> => {
+    const reply = nextMessage(cached.child, 'gateway cached', 'assertion')
+    cached.child.send({ type: 'assertion' } satisfies ParentMessage)
+    return { 'x-gateway-assertion': (await reply as { assertion: string }).assertion }
+  }
 
   const targets: Target[] = [
     { id: 'upstream', label: 'upstream (direct)', url: upstream.url, headers: {}, gateway: false, child: upstream.child },
     { id: 'bare', label: 'bare @fastify/http-proxy', url: bare.url, headers: {}, gateway: false, child: bare.child },
     { id: 'cached', label: 'gateway, token cache on', url: cached.url, headers: auth, gateway: true, child: cached.child },
-    { id: 'uncached', label: 'gateway, TOKEN_CACHE_SIZE=0', url: uncached.url, headers: auth, gateway: true, child: uncached.child }
+    { id: 'uncached', label: 'gateway, TOKEN_CACHE_SIZE=0', url: uncached.url, headers: auth, gateway: true, child: uncached.child },
+    { id: 'stub', label: 'orders stub alone (assertion)', url: ordersStub.url, headers: {}, gateway: false, child: ordersStub.child, renewHeaders: stubHeaders },
+    { id: 'chain', label: 'full chain: gateway → orders stub', url: chain.url, headers: auth, gateway: true, child: chain.child }
   ]
   console.log(`proxy benchmark: ${ROUNDS} rounds × ${targets.length} targets, ${DURATION} s runs after ${WARMUP} s warm-up, ${CONNECTIONS} connections`)
 
@@ -436,13 +547,21 @@ async function main (): Promise<void> {
   const audits = new Map<TargetId, Audit>()
   for (const target of targets.filter((t) => t.gateway)) audits.set(target.id, await auditRoundTrips(target, redisServer.url))
 
-  const report: Report = { targets, runs, audits }
+  const cachedTarget = targets.find((t) => t.id === 'cached')!
+  const latency = await addedLatency(cachedTarget, targets.find((t) => t.id === 'upstream')!, median(runs.get('cached')!).rps)
+  console.log(`\nat ${fmt(latency.rate)} req/s (half of the gateway's peak): upstream p50 ${latency.upstream.p50} / p99 ${latency.upstream.p99} ms, ` +
+    `gateway p50 ${latency.gateway.p50} / p99 ${latency.gateway.p99} ms`)
+  const authFigures = await authRates(chain.url)
+  console.log(`logins/s ${fmt(authFigures.loginsPerSecond, 1)}, refreshes/s ${fmt(authFigures.refreshesPerSecond, 1)} (${authFigures.workers} workers, full chain)`)
+
+  const report: Report = { targets, runs, audits, latency, auth: authFigures }
   const info = machine(redisVersion, loadBefore)
   const bareRps = median(runs.get('bare')!).rps
   console.log('\n' + table(report) + '\n')
   console.log(`ratio gateway (cached) / bare proxy:   ${(median(runs.get('cached')!).rps / bareRps).toFixed(2)}`)
   console.log(`ratio gateway (uncached) / bare proxy: ${(median(runs.get('uncached')!).rps / bareRps).toFixed(2)}`)
   console.log('\nRedis per proxied request:\n' + redisSection(report))
+  console.log('\nGoals:\n' + goals(report))
   console.log('\n' + Object.entries(info).map(([k, v]) => `${k}: ${v}`).join('\n'))
 
   if (WRITE) {
@@ -451,7 +570,7 @@ async function main (): Promise<void> {
     console.log(`\nwrote ${file}`)
   }
 
-  for (const server of [cached, uncached, bare, upstream]) await stopServer(server.child)
+  for (const server of [chain, cached, uncached, bare, ordersStub, usersStub, upstream]) await stopServer(server.child)
   redis.disconnect()
   await redisServer.stop()
   console.log(`\ndone in ${((Date.now() - started) / 1000).toFixed(0)} s`)
