@@ -11,7 +11,7 @@
  * costs the backend) and the timeout is UPSTREAM_TIMEOUT_MS.
  */
 import fp from 'fastify-plugin'
-import { GatewayError, gatewayError, type ErrorCode } from '../../errors.js'
+import { GatewayError, type ErrorCode } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import type { Identity } from '../../tokens/token-service.js'
 
