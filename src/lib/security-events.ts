@@ -15,6 +15,8 @@ export type SecurityEvent =
   | 'rate_limited'
   | 'token_rejected'
   | 'access_denied'
+  | 'identity_backend_refused'
+  | 'identity_backend_error'
 
 export function securityEvent (request: FastifyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
   request.log.info({ event, ip: request.ip, ...fields }, event)

@@ -1,10 +1,18 @@
 /**
- * Checks credentials against the users service's internal endpoint. The call carries a gateway
- * assertion (aud `users`, scope `credentials:check`) so nothing else can use that endpoint, and the
- * route table never exposes it.
+ * The gateway's client of the identity backend (docs/identity-backend.md): the credential check and
+ * the user lookup. Each call carries a gateway assertion (aud `users`, a `scope` naming the call)
+ * so nothing else can use those endpoints, and the route table never exposes them.
+ *
+ * Only the documented answers mean something: 401 with code `invalid_credentials` is a wrong
+ * password, 404 with code `not_found` an unknown user. Anything else (the backend refusing the
+ * assertion, another status, a malformed body, no answer) is the backend's failure, never the
+ * client's: a 502/504 with a security event, so it is never counted as a failed login.
+ * No retries: a credential check is sent once (a retry would double the hashing work a guess
+ * costs the backend) and the timeout is UPSTREAM_TIMEOUT_MS.
  */
 import fp from 'fastify-plugin'
-import { gatewayError } from '../../errors.js'
+import { GatewayError, type ErrorCode } from '../../errors.js'
+import { securityEvent } from '../../lib/security-events.js'
 import type { Identity } from '../../tokens/token-service.js'
 
 declare module 'fastify' {
@@ -31,19 +39,82 @@ export interface UsersClient {
 export const CREDENTIALS_PATH = '/internal/credentials/check'
 export const USER_PATH = '/internal/users/'
 
+export type IdentityCall = 'credentials:check' | 'users:read'
+
+/**
+ * The identity backend failed a call. The client sees only the catalogue code (502 or 504); the
+ * security event (logged by the hook below for the request that made the call) says why.
+ */
+export class IdentityBackendError extends GatewayError {
+  constructor (
+    code: Extract<ErrorCode, 'upstream_unavailable' | 'upstream_timeout'>,
+    /** `identity_backend_refused`: it refused the gateway's assertion; `identity_backend_error`: anything else. */
+    readonly event: 'identity_backend_refused' | 'identity_backend_error',
+    readonly call: IdentityCall,
+    readonly reason: string,
+    readonly backendStatus?: number,
+    cause?: unknown
+  ) {
+    super(code, `identity backend: ${reason}`, {}, cause)
+  }
+}
+
+/** Bodies of error answers are read up to this size; a backend's error body is small. */
+const MAX_ERROR_BODY = 16 * 1024
+
+/** The `code` of a JSON (or problem+json) error body, or undefined. */
+async function errorCode (res: Response): Promise<string | undefined> {
+  try {
+    const text = await res.text()
+    if (text.length > MAX_ERROR_BODY) return undefined
+    const body = JSON.parse(text) as { code?: unknown } | null
+    return typeof body?.code === 'string' ? body.code : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((r) => typeof r === 'string')
+
+/** 200 bodies: `{id, username, roles}` (and `active` for a lookup), ids as strings. */
+async function userBody (res: Response, withActive: boolean): Promise<BackendUser | Identity | undefined> {
+  let body: Record<string, unknown>
+  try {
+    body = await res.json() as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+  if (body === null || typeof body !== 'object') return undefined
+  const { id, username, roles, active } = body
+  if (typeof id !== 'string' || id.length === 0 || typeof username !== 'string' || !isStringArray(roles)) return undefined
+  if (!withActive) return { userId: id, username, roles }
+  if (typeof active !== 'boolean') return undefined
+  return { id, username, roles, active }
+}
+
+/** A 401/403 whose body does not say `invalid_credentials` is the backend refusing the gateway itself. */
+async function unexpected (call: IdentityCall, res: Response): Promise<IdentityBackendError> {
+  if (res.status === 401 || res.status === 403) {
+    const code = await errorCode(res)
+    return new IdentityBackendError('upstream_unavailable', 'identity_backend_refused', call, `refused the gateway's assertion (${res.status} ${code ?? 'without a code'})`, res.status)
+  }
+  await res.body?.cancel()
+  return new IdentityBackendError('upstream_unavailable', 'identity_backend_error', call, `unexpected answer ${res.status}`, res.status)
+}
+
 export default fp(async (fastify) => {
   const url = new URL(CREDENTIALS_PATH, fastify.config.upstreams.users)
   const timeoutMs = fastify.config.upstreamTimeoutMs
   /** One call to the identity backend with an assertion naming its scope; network failures mapped to 502/504. */
-  async function call (target: URL, scope: string, requestId: string, init: { method: string, body?: string }): Promise<Response> {
+  async function call (target: URL, scope: IdentityCall, requestId: string, init: { method: string, body?: string }): Promise<Response> {
     const assertion = await fastify.tokens.signAssertion('users', fastify.config.jwt.issuer, { scope })
-    const headers: Record<string, string> = { 'x-gateway-assertion': assertion, 'x-request-id': requestId }
+    const headers: Record<string, string> = { 'x-gateway-assertion': assertion, 'x-request-id': requestId, accept: 'application/json' }
     if (init.body !== undefined) headers['content-type'] = 'application/json'
     try {
-      return await fetch(target, { ...init, headers, signal: AbortSignal.timeout(timeoutMs) })
+      return await fetch(target, { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) })
     } catch (err) {
       const timedOut = (err as Error).name === 'TimeoutError'
-      throw gatewayError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', undefined, {}, err)
+      throw new IdentityBackendError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', 'identity_backend_error', scope, timedOut ? 'timeout' : 'unreachable', undefined, err)
     }
   }
 
@@ -51,33 +122,39 @@ export default fp(async (fastify) => {
     async checkCredentials (username, password, requestId) {
       const res = await call(url, 'credentials:check', requestId, { method: 'POST', body: JSON.stringify({ username, password }) })
       if (res.status === 401) {
-        await res.body?.cancel()
-        return null
+        // Read before deciding: only this code is a failed login; any other 401 is the backend refusing us.
+        const code = await errorCode(res)
+        if (code === 'invalid_credentials') return null
+        throw new IdentityBackendError('upstream_unavailable', 'identity_backend_refused', 'credentials:check', `refused the gateway's assertion (401 ${code ?? 'without a code'})`, 401)
       }
-      if (res.status !== 200) {
-        await res.body?.cancel()
-        throw gatewayError('upstream_unavailable', `users service answered ${res.status}`)
-      }
-      const user = await res.json() as { id: string, username: string, roles: string[] }
-      return { userId: user.id, username: user.username, roles: user.roles }
+      if (res.status !== 200) throw await unexpected('credentials:check', res)
+      const identity = await userBody(res, false)
+      if (identity === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'credentials:check', 'malformed user', 200)
+      return identity as Identity
     },
 
     async lookupUser (userId, requestId) {
       const res = await call(new URL(USER_PATH + encodeURIComponent(userId), fastify.config.upstreams.users), 'users:read', requestId, { method: 'GET' })
       if (res.status === 404) {
-        await res.body?.cancel()
-        return null
+        // An unknown user only when the backend says so: a 404 of a server without this API must not read as "deleted".
+        if (await errorCode(res) === 'not_found') return null
+        throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'users:read', 'a 404 without code not_found', 404)
       }
-      if (res.status !== 200) {
-        await res.body?.cancel()
-        throw gatewayError('upstream_unavailable', `users service answered ${res.status}`)
-      }
-      const user = await res.json() as BackendUser
-      if (typeof user.id !== 'string' || typeof user.username !== 'string' || !Array.isArray(user.roles) || typeof user.active !== 'boolean') {
-        throw gatewayError('upstream_unavailable', 'users service answered a malformed user')
-      }
-      return user
+      if (res.status !== 200) throw await unexpected('users:read', res)
+      const user = await userBody(res, true)
+      if (user === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'users:read', 'malformed user', 200)
+      return user as BackendUser
     }
   }
   fastify.decorate('users', users)
+
+  // The event is logged for the request that made the call (its ip and request id), whatever route it was.
+  fastify.addHook('onError', async (request, _reply, error) => {
+    if (!(error instanceof IdentityBackendError)) return
+    securityEvent(request, error.event, {
+      call: error.call,
+      reason: error.reason,
+      ...(error.backendStatus !== undefined ? { backend_status: error.backendStatus } : {})
+    })
+  })
 }, { name: 'users-client', dependencies: ['config', 'token-service'] })
