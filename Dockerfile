@@ -8,33 +8,60 @@
 #
 # The programs are started with `node` directly rather than through `npm`, so that SIGTERM reaches
 # the process (graceful shutdown within SHUTDOWN_GRACE_MS) and no npm wrapper sits in PID 1's place.
+#
+# Built here with podman (`make image`, scripts/podman/build-image.sh) on a Debian trixie base made
+# by mmdebstrap (--build-arg NODE_IMAGE=localhost/auth-gateway-node-base:trixie); any image with
+# Node 20 and npm works (node:20-bookworm-slim by default).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# ---- build: dev dependencies + TypeScript compile -> dist/ ------------------------------------
-FROM ${NODE_IMAGE} AS build
+# ---- deps: the registry is reached only in this stage and in `build` --------------------------
+# The build machine's registry access is passed as build args, never written into a layer:
+#   NPM_CONFIG_CAFILE    a CA bundle mounted into the build (podman build --volume ...:ro)
+#   NPM_CONFIG_REGISTRY  a registry mirror
+#   HTTPS_PROXY / HTTP_PROXY / NO_PROXY
+FROM ${NODE_IMAGE} AS deps
+ARG NPM_CONFIG_CAFILE
+ARG NPM_CONFIG_REGISTRY
+ARG HTTPS_PROXY
+ARG HTTP_PROXY
+ARG NO_PROXY
 WORKDIR /app
-# Dependencies first, so that this layer is cached until package*.json change.
-# (Password hashing uses hash-wasm: WebAssembly, nothing native to compile.)
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
-COPY . .
+# Production dependencies only (password hashing is hash-wasm: nothing native to compile).
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
+ && npm cache clean --force
+
+# ---- build: dev dependencies + TypeScript compile -> dist/ (src and services only) -------------
+FROM ${NODE_IMAGE} AS build
+ARG NPM_CONFIG_CAFILE
+ARG NPM_CONFIG_REGISTRY
+ARG HTTPS_PROXY
+ARG HTTP_PROXY
+ARG NO_PROXY
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY services ./services
 RUN npm run build
 
-# ---- runtime: production dependencies + compiled output only ----------------------------------
+# ---- runtime: production dependencies + compiled output only; no registry settings ------------
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund \
- && npm cache clean --force
+COPY package.json ./
+COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# Files stay owned by root and read-only for the runtime user; the app writes nothing but /tmp.
-USER node
+# Files stay owned by root and read-only for the runtime user; the app writes nothing (run it with
+# a read-only root filesystem). A numeric uid (1000, `node` in the node images) so that Kubernetes'
+# runAsNonRoot can check it and any base image works without a passwd entry.
+USER 1000:1000
 EXPOSE 8080
-# Liveness of the gateway; node:20 has fetch built in (the slim image has no curl).
+# Liveness of the gateway; Node 20 has fetch built in (the image has no curl).
 # The stubs listen on another port: compose/Kubernetes define their own checks.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

@@ -2,13 +2,15 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install build run test typecheck lint validate-deploy bench soak keys redis-server test-packages clean
+.PHONY: help install build build-tools run test typecheck lint validate-deploy bench soak keys redis-server test-packages clean image test-image chaos audit
 
 help:
 	@echo "make run    - install, build and run Redis, the users and orders services and the gateway on http://127.0.0.1:8080"
 	@echo "make test   - install, type-check, lint, validate deploy files and run the tap suite against real redis-server processes"
 	@echo "make bench  - proxy benchmark (autocannon): upstream direct vs bare proxy vs gateway vs the full chain"
 	@echo "make soak   - memory soak (SOAK_SECONDS, default 600): the gateway's RSS must stay under 150 MB and flat"
+	@echo "make image  - container image localhost/auth-gateway:latest with podman (+ SBOM in .image/)"
+	@echo "make chaos  - chaos soak (CHAOS_SECONDS, default 600): two replicas + Redis, kill -9 every 30 s"
 
 # npm ci when the lock file is newer than the last install
 node_modules/.package-lock.json: package.json package-lock.json
@@ -41,14 +43,34 @@ run: build
 	@if [ -z "$$REDIS_URL" ] && [ -z "$$REDIS_CLUSTER_NODES" ]; then bash scripts/ensure-redis.sh; fi
 	@bash scripts/dev-stack.sh
 
-test: build test-packages typecheck lint validate-deploy
+test: build build-tools test-packages typecheck lint validate-deploy audit image
 	@bash scripts/run-tests.sh
 
-bench: build redis-server
+# The bench, the chaos soak and their helpers (dev-tools/): never part of dist/ in the image
+build-tools: install
+	npx tsc -p tsconfig.tools.json
+
+# Container image with podman on an mmdebstrap base (no registry); writes .image/sbom.cdx.json
+image: install
+	@bash scripts/ensure-packages.sh podman=podman runc=runc mmdebstrap=mmdebstrap podman-compose=podman-compose
+	@bash scripts/podman/build-image.sh
+
+# The image run for real (also part of `make test`)
+test-image: image build redis-server
+	@bash scripts/run-tests.sh test/image
+
+# Supply chain: exact versions in the lock file, npm audit --omit=dev (exceptions: audit-exceptions.json)
+audit: install
+	@node scripts/supply-chain/audit.mjs
+
+chaos: build-tools redis-server
+	node dist/chaos/chaos-soak.js
+
+bench: build-tools redis-server
 	node dist/bench/proxy-bench.js
 
 # Memory soak: SOAK_SECONDS (default 600) of steady load; fails when the gateway's RSS is over 150 MB or keeps growing
-soak: build redis-server
+soak: build-tools redis-server
 	node dist/bench/soak.js
 
 keys: build

@@ -27,7 +27,7 @@ import autocannon, { type Result } from 'autocannon'
 import { Redis } from 'ioredis'
 import { generatePrivateJwk } from '../src/tokens/key-ring.js'
 import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
-import { startRedis } from '../test/helpers/redis-server.js'
+import { startRedis } from '../dev-tools/redis-server.js'
 
 const ORDERS_PATH = '/api/orders'
 

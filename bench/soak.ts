@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { generatePrivateJwk } from '../src/tokens/key-ring.js'
 import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
-import { startRedis } from '../test/helpers/redis-server.js'
+import { startRedis } from '../dev-tools/redis-server.js'
 
 function envInt (name: string, fallback: number, min: number): number {
   const raw = process.env[name]

@@ -2,8 +2,11 @@
 # Runs the tap suite and ends with the line `N passed, N failed`, counted from tap's results.
 set -uo pipefail
 mkdir -p .tap
-npx tap --reporter=tap "$@" 2>&1 | tee .tap/output.tap
+# Every process the tests start carries this id; whatever a killed test file left running is killed after the run.
+run_id="$$-$(date +%s)"
+AUTH_GATEWAY_RUN_ID=$run_id npx tap --reporter=tap "$@" 2>&1 | tee .tap/output.tap
 status=${PIPESTATUS[0]}
+bash scripts/kill-run-leftovers.sh "$run_id"
 summary=$(grep -E '^# \{ total: [0-9]+' .tap/output.tap | tail -n 1)
 passed=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary")
 failed=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$summary")
