@@ -17,6 +17,7 @@ import helmet from './plugins/external/helmet.js'
 import cors from './plugins/external/cors.js'
 import cookie from './plugins/external/cookie.js'
 import swagger from './plugins/external/swagger.js'
+import requireHost from './plugins/app/require-host.js'
 
 import configPlugin from './plugins/app/config.js'
 import errorHandler, { notFoundHandler } from './plugins/app/error-handler.js'
@@ -59,6 +60,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(cors)
   await fastify.register(cookie)
   await fastify.register(swagger)
+  await fastify.register(requireHost)
 
   // App plugins
   await fastify.register(redisStore)

@@ -39,8 +39,12 @@ export const EnvSchema = Type.Object({
   API_USER_LIMIT: Type.Optional(PerMinute),
   PUBLIC_IP_LIMIT: Type.Optional(PerMinute),
   SHUTDOWN_GRACE_MS: Type.Optional(Type.Integer({ minimum: 0 })),
-  TOKEN_CACHE_SIZE: Type.Optional(Type.Integer({ minimum: 0 }))
+  TOKEN_CACHE_SIZE: Type.Optional(Type.Integer({ minimum: 0 })),
+  UPSTREAM_USER_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1 }))
 })
+
+/** The names of every environment variable the gateway reads (the deploy validator and the README test use this list). */
+export const GATEWAY_ENV_NAMES: readonly string[] = Object.keys(EnvSchema.properties)
 
 export type Env = Static<typeof EnvSchema>
 
@@ -137,6 +141,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
     corsOrigins: splitList(env.CORS_ORIGINS),
     cookieSecure: env.COOKIE_SECURE ?? true,
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS ?? 10000,
+    /** Proxied requests one user may have in flight on this replica (429 past it). */
+    upstreamUserConcurrency: env.UPSTREAM_USER_CONCURRENCY ?? 32,
     logLevel: env.LOG_LEVEL ?? 'info',
     limits: {
       loginPerIp: env.LOGIN_IP_LIMIT ?? 10,

@@ -5,8 +5,9 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import gatewayAssertion, { type AssertionOptions } from '../shared/gateway-assertion.js'
+import { identityFromHeaders } from '../shared/identity-headers.js'
 
-interface Order { id: string, user_id: string, item: string, quantity: number, created_at: string }
+interface Order { id: string, user_id: string, user_name: string | null, item: string, quantity: number, created_at: string }
 
 const notFound = { type: 'about:blank', title: 'Not found', status: 404, code: 'not_found' }
 
@@ -33,6 +34,8 @@ export async function buildOrdersService (opts: Omit<AssertionOptions, 'audience
     const order: Order = {
       id: randomUUID(),
       user_id: request.caller!.sub,
+      // The gateway's X-User-Name, percent-encoded UTF-8, decoded.
+      user_name: identityFromHeaders(request.headers).username ?? null,
       item: request.body.item,
       quantity: request.body.quantity ?? 1,
       created_at: new Date().toISOString()

@@ -1,18 +1,25 @@
-/** Starts a stub service from the environment (USERS_PORT / ORDERS_PORT, GATEWAY_JWKS_URL, JWT_ISSUER). */
+/** Starts a stub service from the environment (services/shared/stub-config.ts: USERS_PORT / ORDERS_PORT, GATEWAY_JWKS_URL, JWT_ISSUER, ...). */
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { remoteGatewayKeys, type AssertionOptions } from './gateway-assertion.js'
+import { loadStubEnv, StubConfigError, type StubEnv } from './stub-config.js'
 
 type Builder = (opts: Omit<AssertionOptions, 'audience'>, logger: { level: string }) => Promise<FastifyInstance>
 
-export async function startStub (build: Builder, portVariable: string, defaultPort: number): Promise<void> {
-  const port = Number(process.env[portVariable] ?? defaultPort)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    process.stderr.write(`invalid configuration: ${portVariable}: not a port number\n`)
-    process.exit(1)
+export async function startStub (build: Builder, portVariable: 'USERS_PORT' | 'ORDERS_PORT', defaultPort: number): Promise<void> {
+  let env: StubEnv
+  try {
+    env = loadStubEnv(process.env)
+  } catch (err) {
+    if (err instanceof StubConfigError) {
+      process.stderr.write(`invalid configuration: ${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
   }
-  const jwksUrl = process.env.GATEWAY_JWKS_URL ?? 'http://127.0.0.1:8080/.well-known/jwks.json'
-  const app = await build({ keys: remoteGatewayKeys(jwksUrl), issuer: process.env.JWT_ISSUER ?? 'auth-gateway' }, { level: process.env.LOG_LEVEL ?? 'info' })
+  const port = env[portVariable] ?? defaultPort
+  const jwksUrl = env.GATEWAY_JWKS_URL ?? 'http://127.0.0.1:8080/.well-known/jwks.json'
+  const app = await build({ keys: remoteGatewayKeys(jwksUrl), issuer: env.JWT_ISSUER ?? 'auth-gateway' }, { level: env.LOG_LEVEL ?? 'info' })
   closeWithGrace({ delay: 5000 }, async () => { await app.close() })
-  await app.listen({ port, host: process.env.HOST ?? '127.0.0.1' })
+  await app.listen({ port, host: env.HOST ?? '127.0.0.1' })
 }

@@ -12,10 +12,17 @@ const profile = (u: StoredUser) => ({ id: u.id, username: u.username, roles: u.r
 const notFound = { type: 'about:blank', title: 'Not found', status: 404, code: 'not_found' }
 const invalidRequest = { title: 'Invalid request', status: 400, code: 'invalid_request' }
 
-export async function buildUsersService (opts: Omit<AssertionOptions, 'audience'>, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
+export interface UsersServiceOptions extends Omit<AssertionOptions, 'audience'> {
+  /** Users served on top of the demo users of contract section 3 (tests). */
+  extraUsers?: readonly StoredUser[]
+}
+
+export async function buildUsersService (opts: UsersServiceOptions, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
   const app = Fastify({ logger })
-  const byName = new Map(DEMO_USERS.map((u) => [u.username, u]))
-  const byId = new Map(DEMO_USERS.map((u) => [u.id, u]))
+  const { extraUsers = [], ...assertion } = opts
+  const allUsers = [...DEMO_USERS, ...extraUsers]
+  const byName = new Map(allUsers.map((u) => [u.username, u]))
+  const byId = new Map(allUsers.map((u) => [u.id, u]))
 
   app.get('/healthz', async () => ({ status: 'ok' }))
   // A body Fastify cannot parse is the documented 400 (docs/identity-backend.openapi.json), not Fastify's own shape.
@@ -23,7 +30,7 @@ export async function buildUsersService (opts: Omit<AssertionOptions, 'audience'
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? 400 : 500
     return reply.code(status).send(status === 400 ? invalidRequest : { title: 'Internal server error', status: 500, code: 'internal_error' })
   })
-  await app.register(gatewayAssertion, { ...opts, audience: 'users' })
+  await app.register(gatewayAssertion, { ...assertion, audience: 'users' })
 
   // Credential check, for the gateway alone (its assertion carries this scope). Not routed by the gateway.
   app.post<{ Body: { username?: unknown, password?: unknown } }>('/internal/credentials/check', async (request, reply) => {
@@ -49,7 +56,7 @@ export async function buildUsersService (opts: Omit<AssertionOptions, 'audience'
     return user === undefined ? reply.code(404).send(notFound) : profile(user)
   })
 
-  app.get('/api/users', async () => ({ users: DEMO_USERS.map(profile) }))
+  app.get('/api/users', async () => ({ users: allUsers.map(profile) }))
 
   app.get<{ Params: { id: string } }>('/api/users/:id', async (request, reply) => {
     const user = byId.get(request.params.id)

@@ -4,6 +4,7 @@
  * gateway adds the verified identity, the request id, X-Forwarded-* and the signed assertion.
  */
 import type { IncomingHttpHeaders } from 'node:http'
+import { encodeIdentityList, encodeIdentityValue } from './identity-encoding.js'
 
 /** Removed from every proxied request, whatever their case. */
 const REMOVED = new Set([
@@ -12,7 +13,9 @@ const REMOVED = new Set([
   'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip',
   'x-request-id',
   // hop-by-hop (RFC 9110 7.6.1)
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade',
+  // Node already answered the client's 100-continue; undici refuses to send Expect (502)
+  'expect'
 ])
 
 const REMOVED_PREFIXES = ['x-user-', 'x-gateway-']
@@ -44,9 +47,10 @@ export function upstreamHeaders (incoming: IncomingHttpHeaders, facts: Forwardin
     out[name] = incoming[name]
   }
   if (facts.identity !== null) {
-    out['x-user-id'] = facts.identity.userId
-    out['x-user-name'] = facts.identity.username
-    out['x-user-roles'] = facts.identity.roles.join(',')
+    // Percent-encoded UTF-8 (src/proxy/identity-encoding.ts): never raw non-ASCII bytes.
+    out['x-user-id'] = encodeIdentityValue(facts.identity.userId)
+    out['x-user-name'] = encodeIdentityValue(facts.identity.username)
+    out['x-user-roles'] = encodeIdentityList(facts.identity.roles)
   }
   out['x-request-id'] = facts.requestId
   out['x-forwarded-for'] = facts.forwardedFor

@@ -13,6 +13,7 @@ import { createSessionLua } from './scripts/create-session.js'
 import { listSessionsLua } from './scripts/list-sessions.js'
 import { revokeAllSessionsLua, revokeSessionLua } from './scripts/revoke-sessions.js'
 import { rotateRefreshLua } from './scripts/rotate-refresh.js'
+import { openSuccessor, sealSuccessor } from './sealed-successor.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -129,15 +130,21 @@ export class SessionStore {
     return jti === cur || (jti === prev && Date.now() - Number(prevAt) < this.#graceMs)
   }
 
-  /** Rotates the refresh token `jti` to `next` atomically; see scripts/rotate-refresh.ts. */
-  async rotate (userId: string, sessionId: string, jti: string, next: { jti: string, token: string }): Promise<RotationResult> {
-    const [outcome, count, ttlMs, refresh, username, roles] = await orStoreUnavailable(this.#redis.gwRotateRefresh(
+  /**
+   * Rotates the refresh token `jti` (the token `presented`) to `next` atomically; see
+   * scripts/rotate-refresh.ts. `next` is stored sealed under a key derived from `presented`.
+   */
+  async rotate (userId: string, sessionId: string, jti: string, next: { jti: string, token: string }, presented: string): Promise<RotationResult> {
+    const [outcome, count, ttlMs, sealed, username, roles] = await orStoreUnavailable(this.#redis.gwRotateRefresh(
       sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionKeys.refreshCounter(userId, sessionId),
-      jti, next.jti, next.token, Date.now(), this.#graceMs, this.#refreshTtl, sessionId,
+      jti, next.jti, sealSuccessor(next.token, presented, sessionId), Date.now(), this.#graceMs, this.#refreshTtl, sessionId,
       this.#refreshLimit.max, this.#refreshLimit.windowMs
     ))
     if (outcome === 'rotated' || outcome === 'grace') {
-      return { outcome, count, ttlMs, refresh: refresh as string, username: username as string, roles: JSON.parse(roles as string) as string[] }
+      // A grace replay presents the token of the rotation, so it opens the seal the rotation made.
+      const refresh = outcome === 'rotated' ? next.token : openSuccessor(sealed as string, presented, sessionId)
+      if (refresh === null) return { outcome: 'missing', count, ttlMs }
+      return { outcome, count, ttlMs, refresh, username: username as string, roles: JSON.parse(roles as string) as string[] }
     }
     return { outcome, count, ttlMs } as RotationResult
   }

@@ -9,9 +9,14 @@ import { securityEvent } from '../../lib/security-events.js'
 import { assertTrustedOrigin, REFRESH_COOKIE, setRefreshCookie, clearRefreshCookie } from '../../lib/refresh-cookie.js'
 import { emptyBodyAsObject } from '../../lib/optional-body.js'
 import { RefreshBodySchema, RefreshResponseSchema, problems } from '../../schemas.js'
+import { acceptEmptyJsonBody } from '../../lib/lenient-json.js'
+import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
 
 const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
   const { jwt, cookieSecure, corsOrigins, limits } = fastify.config
+  const failures = tokenFailureLimit(fastify)
+  // Cookie mode with `Content-Type: application/json` and no body is a cookie refresh, not a 400.
+  acceptEmptyJsonBody(fastify)
 
   fastify.post('/auth/refresh', {
     // No body at all (cookie mode) is `{}`.
@@ -30,16 +35,17 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
     const presented = fromBody ?? fromCookie
     if (presented === undefined) throw gatewayError('token_missing', 'no refresh token in the body or the cookie')
 
-    const claims = await fastify.tokens.verify(presented, 'refresh')
+    // Refused tokens count per client IP (429 past PUBLIC_IP_LIMIT).
+    const claims = await fastify.tokens.verify(presented, 'refresh').catch((err: unknown) => failures.count(request, reply, err))
     const next = await fastify.tokens.signRefresh(claims.sub, claims.sid)
-    const result = await fastify.sessions.rotate(claims.sub, claims.sid, claims.jti, next)
-    if (result.outcome === 'missing') throw gatewayError('token_revoked')
+    const result = await fastify.sessions.rotate(claims.sub, claims.sid, claims.jti, next, presented)
+    if (result.outcome === 'missing') return await failures.count(request, reply, gatewayError('token_revoked'))
 
     if (result.outcome === 'reused') {
       securityEvent(request, 'token_reuse_detected', { user_id: claims.sub, session_id: claims.sid })
       securityEvent(request, 'session_revoked', { user_id: claims.sub, session_id: claims.sid, reason: 'token_reused' })
       if (fromCookie !== undefined) clearRefreshCookie(reply, cookieSecure)
-      throw gatewayError('token_reused', 'the refresh token was already used; the session is revoked')
+      return await failures.count(request, reply, gatewayError('token_reused', 'the refresh token was already used; the session is revoked'))
     }
 
     const limited = applyWindowCount(reply, { limit: limits.refreshPerSession, count: result.count, ttlMs: result.ttlMs })

@@ -5,6 +5,8 @@ import { gatewayError } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { clearRefreshCookie, REFRESH_COOKIE } from '../../lib/refresh-cookie.js'
 import { emptyBodyAsObject } from '../../lib/optional-body.js'
+import { acceptEmptyJsonBody } from '../../lib/lenient-json.js'
+import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
 import { NoContent, RefreshBodySchema, SessionListSchema, problems } from '../../schemas.js'
 import { Id } from '../../tokens/claims.js'
 import { Compile } from 'typebox/compile'
@@ -15,7 +17,10 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   const { cookieSecure } = fastify.config
   const bearer = { security: [{ bearer: [] }], tags: ['sessions'] }
 
-  fastify.addHook('preHandler', fastify.authenticate)
+  // A missing body never fails a logout, whatever its Content-Type says.
+  acceptEmptyJsonBody(fastify)
+  // Refused tokens count per client IP (429 past PUBLIC_IP_LIMIT).
+  fastify.addHook('preHandler', tokenFailureLimit(fastify).guarded(fastify.authenticate))
 
   fastify.post('/auth/logout', {
     // The body is optional: no body at all is `{}`.

@@ -15,12 +15,16 @@ import { AssertionCache } from '../../proxy/assertion-cache.js'
 import { splitUrl } from '../../proxy/normalize-path.js'
 import { RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
 import { clientResponseHeaders, upstreamHeaders } from '../../proxy/upstream-headers.js'
+import { withoutGatewayOwnedHeaders } from '../../proxy/response-headers.js'
+import { DEADLINE_CODE, deadlinePool } from '../../proxy/upstream-pool.js'
+import { ConcurrencyCap } from '../../proxy/user-concurrency.js'
+import { securityEvent } from '../../lib/security-events.js'
 import { BODY_LIMIT } from '../../server-options.js'
 import { nowSeconds } from '../../tokens/token-service.js'
 
 /** Connection-level failures that mean the upstream is not there (502). */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED'])
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'FST_REPLY_FROM_GATEWAY_TIMEOUT', 'FST_REPLY_FROM_TIMEOUT', 'FST_REPLY_FROM_HTTP_REQUEST_TIMEOUT'])
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'FST_REPLY_FROM_GATEWAY_TIMEOUT', 'FST_REPLY_FROM_TIMEOUT', 'FST_REPLY_FROM_HTTP_REQUEST_TIMEOUT', DEADLINE_CODE])
 
 /** Walks an error's cause chain for a code. */
 function codesOf (err: unknown): string[] {
@@ -63,7 +67,8 @@ const kAssertion = Symbol('assertion')
 export default async function proxyRoutes (fastify: FastifyInstance, opts: { routes?: readonly ProxyRoute[] }): Promise<void> {
   const table = new RouteTable(opts.routes)
   const assertions = new AssertionCache()
-  const { upstreams, upstreamTimeoutMs, limits } = fastify.config
+  const { upstreams, upstreamTimeoutMs, upstreamUserConcurrency, limits } = fastify.config
+  const concurrency = new ConcurrencyCap(upstreamUserConcurrency)
   const publicLimit = fastify.ipLimitHook('public', limits.publicPerIp)
   const roleChecks = new Map(table.routes.map((r) => [r, (r.roles ?? []).length > 0 ? fastify.requireRole(...r.roles!) : null]))
 
@@ -85,6 +90,13 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
         throw err
       }
       await roleChecks.get(route)?.(request, reply)
+      // One user must not occupy an upstream's whole pool: a slot until the answer is done.
+      const user = request.auth!.sub
+      if (!concurrency.acquire(user)) {
+        securityEvent(request, 'rate_limited', { user_id: user, limit: 'concurrency' })
+        throw gatewayError('rate_limited', 'too many requests in flight', { 'retry-after': '1' })
+      }
+      reply.raw.once('close', () => concurrency.release(user))
     }
     if (route.limit === 'public') await publicLimit(request, reply)
     const length = Number(request.headers['content-length'] ?? 0)
@@ -127,20 +139,23 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
   }
 
   for (const [upstream, mounts] of table.mountPoints()) {
+    const pool = deadlinePool(upstreams[upstream], { connections: 128, timeoutMs: upstreamTimeoutMs })
+    fastify.addHook('onClose', async () => { await pool.close() })
     for (const prefix of mounts) {
       await fastify.register(proxy, {
         upstream: upstreams[upstream],
         prefix,
         rewritePrefix: prefix,
         preHandler: guard,
-        // Keep-alive pool to the upstream; a request with no answer in time is a 504.
-        undici: { connections: 128, pipelining: 1, keepAliveTimeout: 4_000, headersTimeout: upstreamTimeoutMs, bodyTimeout: upstreamTimeoutMs },
+        // Keep-alive pool to the upstream; a request with no answer in time (waiting for a
+        // connection included) is a 504.
+        undici: pool,
         disableRequestLogging: true,
         replyOptions: {
           // Never retry: a non-idempotent request must reach the upstream at most once.
           retryDelay: () => null,
           onError: onUpstreamError(upstream),
-          rewriteHeaders: (headers: IncomingHttpHeaders) => clientResponseHeaders(headers),
+          rewriteHeaders: (headers: IncomingHttpHeaders) => clientResponseHeaders(withoutGatewayOwnedHeaders(headers)),
           rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
             const assertion = (request as unknown as Record<symbol, string>)[kAssertion] as string
             return upstreamHeaders(headers, {

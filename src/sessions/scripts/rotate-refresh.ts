@@ -3,16 +3,17 @@
  * the session's refresh limit counted in the same step.
  * KEYS[1] session record, KEYS[2] the user's session index, KEYS[3] the session's refresh counter
  * (all three share the user's hash tag, so one Redis Cluster slot).
- * ARGV[1] jti of the presented refresh token, ARGV[2] jti of the new one, ARGV[3] the new token,
+ * ARGV[1] jti of the presented refresh token, ARGV[2] jti of the new one, ARGV[3] the new token sealed
+ * under a key derived from the presented one (src/sessions/sealed-successor.ts: Redis never holds a usable token),
  * ARGV[4] now (ms), ARGV[5] grace (ms), ARGV[6] refresh TTL (s), ARGV[7] session id,
  * ARGV[8] rotations allowed per window, ARGV[9] window (ms).
  * Returns {outcome, count, window ttl ms, token, username, roles} where outcome is one of:
  *   'missing'  no session (revoked, expired or lost);
  *   'reused'   a token of the session older than the previous one, or the previous one after the
  *              grace window: the session is revoked. Reuse detection never waits for the limit;
- *   'grace'    the previous token within the grace window of its first use: the same token the
- *              first call got, so concurrent calls converge on one chain. Not counted: replays
- *              mint no new refresh token, and 20 tabs must all converge;
+ *   'grace'    the previous token within the grace window of its first use: the same (sealed) token
+ *              the first call got, so concurrent calls converge on one chain. Counted like a
+ *              rotation: each grace answer mints an access token, so it is 'limited' past the limit;
  *   'limited'  the current token, but the session rotated too often in the window;
  *   'rotated'  the current token: the chain moves on to the new token.
  */
@@ -24,9 +25,8 @@ if not s[1] then return {'missing', 0, 0} end
 local now = tonumber(ARGV[4])
 if ARGV[1] ~= s[1] then
   if s[2] and ARGV[1] == s[2] and now - tonumber(s[3]) < tonumber(ARGV[5]) then
-    local count = tonumber(redis.call('GET', KEYS[3]) or '0')
-    local window = redis.call('PTTL', KEYS[3])
-    if window < 0 then window = tonumber(ARGV[9]) end
+    local count, window = count_in_window(KEYS[3], ARGV[9])
+    if count > tonumber(ARGV[8]) then return {'limited', count, window} end
     return {'grace', count, window, s[4], s[5], s[6]}
   end
   redis.call('DEL', KEYS[1])

@@ -1,0 +1,44 @@
+/**
+ * The stub services' configuration: one TypeBox schema of the environment they read, validated
+ * once at start-up (as the gateway's src/config.ts). STUB_ENV_NAMES is the one list of their
+ * variable names (the deploy validator and the README test use it).
+ */
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 })
+
+export const StubEnvSchema = Type.Object({
+  NODE_ENV: Type.Optional(Type.String()),
+  HOST: Type.Optional(Type.String({ minLength: 1 })),
+  USERS_PORT: Type.Optional(Port),
+  ORDERS_PORT: Type.Optional(Port),
+  GATEWAY_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))))
+})
+
+export type StubEnv = Static<typeof StubEnvSchema>
+
+export const STUB_ENV_NAMES: readonly string[] = Object.keys(StubEnvSchema.properties)
+
+export class StubConfigError extends Error {
+  override name = 'StubConfigError'
+}
+
+/** The stubs' environment, validated; throws StubConfigError naming the variable. */
+export function loadStubEnv (source: NodeJS.ProcessEnv = process.env): StubEnv {
+  const raw: Record<string, unknown> = {}
+  for (const name of STUB_ENV_NAMES) {
+    const value = source[name]
+    if (value === undefined || value === '') continue
+    const schema = StubEnvSchema.properties[name as keyof StubEnv]
+    raw[name] = Type.IsInteger(schema) && /^\d{1,5}$/.test(value) ? Number(value) : value
+  }
+  const [first] = Value.Errors(StubEnvSchema, raw)
+  if (first !== undefined) {
+    const variable = first.instancePath.replace(/^\//, '').split('/')[0] || 'environment'
+    throw new StubConfigError(`${variable}: invalid value ${JSON.stringify(raw[variable])} (${first.message})`)
+  }
+  return raw as StubEnv
+}

@@ -1,0 +1,59 @@
+/**
+ * The connection pool of one upstream, with a deadline that covers the whole wait for the answer's
+ * head: the wait for a free connection included. undici's headersTimeout starts only once the
+ * request is written, so a request queued behind a busy pool could wait several times
+ * UPSTREAM_TIMEOUT_MS; here it is answered (504) at the deadline wherever it is, and a request
+ * aborted while queued never reaches the upstream. Once the head arrived, undici's bodyTimeout (idle time
+ * between body chunks) takes over, so long downloads are not cut.
+ */
+import { Pool, type Dispatcher } from 'undici'
+
+/** The code of an abort at the deadline (mapped to 504 `upstream_timeout`). */
+export const DEADLINE_CODE = 'GW_UPSTREAM_DEADLINE'
+
+class DeadlineError extends Error {
+  override name = 'DeadlineError'
+  readonly code = DEADLINE_CODE
+  constructor (ms: number) { super(`no upstream answer within ${ms} ms`) }
+}
+
+type RequestOptions = Parameters<Pool['request']>[0]
+type Callback = (err: Error | null, data: Dispatcher.ResponseData<unknown> | undefined) => void
+
+/** What @fastify/reply-from needs of an undici instance: `request(options, callback)` (it never uses the promise form). */
+export type DeadlinePool = Pick<Pool, 'request' | 'close'>
+
+export function deadlinePool (origin: string, opts: { connections: number, timeoutMs: number }): DeadlinePool {
+  const pool = new Pool(origin, {
+    connections: opts.connections,
+    pipelining: 1,
+    keepAliveTimeout: 4_000,
+    headersTimeout: opts.timeoutMs,
+    bodyTimeout: opts.timeoutMs
+  })
+  const request = (options: RequestOptions, callback: Callback): void => {
+    const controller = new AbortController()
+    let settled = false
+    // undici notices an abort of a queued request only once it gets a connection (and then never
+    // sends it): the answer to the client cannot wait for that.
+    const timer = setTimeout(() => {
+      const err = new DeadlineError(opts.timeoutMs)
+      controller.abort(err)
+      if (!settled) {
+        settled = true
+        callback(err, undefined)
+      }
+    }, opts.timeoutMs)
+    pool.request({ ...options, signal: controller.signal }, (err, data) => {
+      clearTimeout(timer)
+      if (settled) {
+        // On an error undici passes `{ opaque }` without a body.
+        ;(data?.body as { destroy?: () => void } | undefined)?.destroy?.()
+        return
+      }
+      settled = true
+      callback(err, data)
+    })
+  }
+  return { request: request as Pool['request'], close: () => pool.close() }
+}
