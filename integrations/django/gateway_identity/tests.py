@@ -35,13 +35,14 @@ class JwksServer:
     def __init__(self, jwks):
         self.jwks = jwks
         self.fetches = 0
+        self.failing = False
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 outer.fetches += 1
                 body = json.dumps(outer.jwks).encode()
-                self.send_response(200)
+                self.send_response(503 if outer.failing else 200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
@@ -250,6 +251,17 @@ class AdapterTests(TestCase):
                 self.assertEqual(res.status_code, 200)
             finally:
                 self.jwks.jwks = {"keys": self.jwks.jwks["keys"][1:]}
+
+    def test_the_last_key_set_outlives_a_gateway_outage(self):
+        assertion._clients.clear()
+        self.assertEqual(self.check({"username": "alice", "password": PASSWORD}).status_code, 200)
+        self.jwks.failing = True
+        try:
+            assertion.gateway_keys().jwk_set_cache.put(None)  # the cached set expired
+            with self.assertLogs("gateway_identity", "WARNING"):
+                self.assertEqual(self.check({"username": "alice", "password": PASSWORD}).status_code, 200)
+        finally:
+            self.jwks.failing = False
 
     @override_settings(GATEWAY_JWKS_URL="http://127.0.0.1:9/.well-known/jwks.json")
     def test_keys_unreachable(self):
