@@ -8,8 +8,10 @@ import threading
 import time
 import urllib.request
 
+import logging
+
 import jwt
-from jwt import PyJWKClient
+from jwt import PyJWKClient, PyJWKSet
 from jwt.exceptions import PyJWKClientError
 
 from .conf import setting
@@ -18,6 +20,8 @@ ALGORITHM = "ES256"
 MAX_LIFETIME = 60
 LEEWAY = 5
 MAX_TOKEN_LENGTH = 8192
+
+log = logging.getLogger("gateway_identity")
 
 
 class AssertionRefused(Exception):
@@ -35,6 +39,7 @@ class GatewayKeys(PyJWKClient):
         self.cooldown = cooldown
         self.timeout = timeout
         self.last_fetch = float("-inf")
+        self.last_good = None
         self.lock = threading.Lock()
 
     def fetch_data(self):
@@ -43,8 +48,14 @@ class GatewayKeys(PyJWKClient):
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 data = json.load(response)
-        except Exception as e:  # network, timeout, not JSON: the cached set (if any) stays
-            raise PyJWKClientError(f"cannot fetch the gateway's JWKS: {e}") from e
+            PyJWKSet.from_dict(data)
+        except Exception as e:  # network, timeout, not a JWKS
+            if self.last_good is None:
+                raise PyJWKClientError(f"cannot fetch the gateway's JWKS: {e}") from e
+            # The gateway is away: its last key set stays trusted for another lifespan.
+            log.warning("cannot refresh the gateway's JWKS, keeping the last one: %s", e)
+            data = self.last_good
+        self.last_good = data
         self.jwk_set_cache.put(data)
         return data
 

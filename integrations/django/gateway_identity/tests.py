@@ -3,6 +3,7 @@ Unit tests of the adapter, run by Django's test runner in any project that insta
 (`manage.py test gateway_identity`). The gateway's JWKS is served by a real local HTTP server.
 """
 import json
+import logging
 import threading
 import time
 import uuid
@@ -12,7 +13,7 @@ from unittest import mock
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import get_hasher
+from django.contrib.auth.hashers import PBKDF2PasswordHasher, get_hasher
 from django.contrib.auth.models import Group
 from django.test import TestCase, override_settings
 from jwt.algorithms import ECAlgorithm
@@ -34,13 +35,14 @@ class JwksServer:
     def __init__(self, jwks):
         self.jwks = jwks
         self.fetches = 0
+        self.failing = False
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 outer.fetches += 1
                 body = json.dumps(outer.jwks).encode()
-                self.send_response(200)
+                self.send_response(503 if outer.failing else 200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
@@ -61,6 +63,11 @@ class JwksServer:
 PASSWORD = "correct horse battery staple"
 
 
+class FastPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    """Django's default hasher with fewer rounds: the tests count hashing, they need not pay for it."""
+    iterations = 1000
+
+
 class AdapterTests(TestCase):
     @classmethod
     def setUpClass(cls):
@@ -73,12 +80,16 @@ class AdapterTests(TestCase):
             GATEWAY_ROLE_GROUPS={"admin": "ops", "auditor": ["audit", "ops"]},
             GATEWAY_STAFF_ROLES=["staff"],
             GATEWAY_JWKS_COOLDOWN=3600,
+            PASSWORD_HASHERS=["gateway_identity.tests.FastPBKDF2PasswordHasher"],
         )
         cls.settings_override.enable()
+        # Refusals are logged as warnings; the test that checks them captures them with assertLogs.
+        logging.getLogger("gateway_identity").setLevel(logging.ERROR)
 
     @classmethod
     def tearDownClass(cls):
         cls.settings_override.disable()
+        logging.getLogger("gateway_identity").setLevel(logging.NOTSET)
         cls.jwks.close()
         super().tearDownClass()
 
@@ -140,7 +151,7 @@ class AdapterTests(TestCase):
                 self.check({"username": username, "password": PASSWORD})
             self.assertGreaterEqual(encode.call_count + verify.call_count, 1, username)
 
-    @override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"])
+    @override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher", "gateway_identity.tests.FastPBKDF2PasswordHasher"])
     def test_the_projects_hashers(self):
         User = get_user_model()
         dave = User.objects.create_user("dave", password=PASSWORD)
@@ -176,6 +187,12 @@ class AdapterTests(TestCase):
             "alg none": jwt.encode({"iss": "test-gateway", "aud": "users", "sub": "x", "iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "j", "scope": "credentials:check"}, None, algorithm="none"),
             "HS256 with the public key": jwt.encode({"iss": "test-gateway", "aud": "users", "sub": "x", "iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "j", "scope": "credentials:check"}, json.dumps(self.jwks.jwks["keys"][0]), algorithm="HS256", headers={"kid": self.kid}),
         }
+        with self.assertLogs("gateway_identity", "WARNING") as logged:
+            self._refused_everywhere(creds, refused)
+        self.assertTrue(any("assertion refused" in line for line in logged.output), logged.output)
+        self.assertFalse(any(PASSWORD in line for line in logged.output), "no password in the log")
+
+    def _refused_everywhere(self, creds, refused):
         for name, token in refused.items():
             with self.subTest(name):
                 self.assertProblem(self.check(creds, token=token), 401, "gateway_assertion_required")
@@ -234,6 +251,17 @@ class AdapterTests(TestCase):
                 self.assertEqual(res.status_code, 200)
             finally:
                 self.jwks.jwks = {"keys": self.jwks.jwks["keys"][1:]}
+
+    def test_the_last_key_set_outlives_a_gateway_outage(self):
+        assertion._clients.clear()
+        self.assertEqual(self.check({"username": "alice", "password": PASSWORD}).status_code, 200)
+        self.jwks.failing = True
+        try:
+            assertion.gateway_keys().jwk_set_cache.put(None)  # the cached set expired
+            with self.assertLogs("gateway_identity", "WARNING"):
+                self.assertEqual(self.check({"username": "alice", "password": PASSWORD}).status_code, 200)
+        finally:
+            self.jwks.failing = False
 
     @override_settings(GATEWAY_JWKS_URL="http://127.0.0.1:9/.well-known/jwks.json")
     def test_keys_unreachable(self):

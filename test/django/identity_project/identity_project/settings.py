@@ -8,6 +8,7 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    "rest_framework",
     "gateway_identity",
     "accounts",
 ]
@@ -29,3 +30,8 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "handlers": {"consol
 GATEWAY_JWKS_URL = os.environ.get("GATEWAY_JWKS_URL", "http://127.0.0.1:8080/.well-known/jwks.json")
 GATEWAY_ISSUER = os.environ.get("GATEWAY_ISSUER", "auth-gateway")
 GATEWAY_ROLE_GROUPS = {"admin": "gateway-admins"}
+
+# The project as it was before the gateway: djangorestframework-simplejwt issuing HS256 tokens, so the
+# end-to-end test can take a refresh token of "the old service" to the gateway's cut-over exchange.
+SIMPLE_JWT = {"ALGORITHM": "HS256", "SIGNING_KEY": os.environ.get("LEGACY_SIMPLEJWT_KEY", SECRET_KEY)}
+REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": [], "DEFAULT_PERMISSION_CLASSES": []}
