@@ -112,6 +112,27 @@ t.test('the gateway in front of a Django user table', async (t) => {
     t.equal((await h.request('POST', '/auth/login', { body: { username: 'dana', password: 'dana-new-password' } })).status, 200, 'the new one works')
   })
 
+  t.test('a Django that expects another issuer: 502, never a failed login, never locked', async (t) => {
+    const strictPort = await freePort()
+    const strict = startGunicorn(PROJECT, 'identity_project.wsgi:application', strictPort, {
+      ...djangoEnv,
+      GATEWAY_JWKS_URL: `${h.url}/.well-known/jwks.json`,
+      GATEWAY_ISSUER: 'some-other-gateway'
+    })
+    t.teardown(() => stop(strict))
+    await waitUntilServing(strict, `http://127.0.0.1:${strictPort}/internal/users/0`)
+    // A second replica of the same gateway (same Redis, same keys) whose USERS_URL is that Django.
+    const replica = await build(t, { env: { USERS_URL: `http://127.0.0.1:${strictPort}` }, redis: h.redis, keyRing: h.keyRing })
+    const statuses: number[] = []
+    for (let i = 0; i < 7; i++) {
+      const res = await replica.request('POST', '/auth/login', { body: { username: 'frank', password: i % 2 === 0 ? PASSWORDS.frank : 'wrong' } })
+      statuses.push(res.status)
+      t.equal(res.body.code, 'upstream_unavailable')
+    }
+    t.same(statuses, [502, 502, 502, 502, 502, 502, 502], 'the right and wrong passwords alike: 502')
+    t.equal((await h.request('POST', '/auth/login', { body: { username: 'frank', password: PASSWORDS.frank } })).status, 200, 'frank was never locked')
+  })
+
   // ---------------------------------------------------------------------------------------------
   // CUT-OVER PLACE (issue 9, simplejwt migration; built by another engineer): the same Django
   // project is also "the old service": it issues simplejwt HS256 tokens signed with
