@@ -7,6 +7,9 @@ import { join } from 'node:path'
 import { ROOT } from '../helpers/processes.js'
 import { djangoMissing, manageAsync } from '../helpers/django.js'
 
+// Django, gunicorn and PBKDF2 are slow on a loaded machine: more than .taprc's 180 s for this file.
+t.setTimeout(300_000)
+
 t.test('gateway_identity unit tests pass under manage.py test', async (t) => {
   const missing = djangoMissing()
   t.equal(missing, null, 'Debian\'s Django, PyJWT and gunicorn are installed')

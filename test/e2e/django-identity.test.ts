@@ -19,6 +19,9 @@ import { KeyRing } from '../../src/tokens/key-ring.js'
 const PROJECT = join(ROOT, 'test/django/identity_project')
 const PASSWORDS = { dana: 'dana-django-password', erin: 'erin-django-password', frank: 'frank-django-password' }
 
+// Django, gunicorn and PBKDF2 are slow on a loaded machine: more than .taprc's 180 s for this file.
+t.setTimeout(600_000)
+
 t.test('the gateway in front of a Django user table', async (t) => {
   const missing = djangoMissing()
   t.equal(missing, null, 'Debian\'s Django, PyJWT and gunicorn are installed')
