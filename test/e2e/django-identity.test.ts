@@ -19,6 +19,9 @@ import { KeyRing } from '../../src/tokens/key-ring.js'
 const PROJECT = join(ROOT, 'test/django/identity_project')
 const PASSWORDS = { dana: 'dana-django-password', erin: 'erin-django-password', frank: 'frank-django-password' }
 
+// Django, gunicorn and PBKDF2 are slow on a loaded machine: more than .taprc's 180 s for this file.
+t.setTimeout(600_000)
+
 t.test('the gateway in front of a Django user table', async (t) => {
   const missing = djangoMissing()
   t.equal(missing, null, 'Debian\'s Django, PyJWT and gunicorn are installed')
@@ -110,6 +113,27 @@ t.test('the gateway in front of a Django user table', async (t) => {
     t.equal(changed.code, 0, changed.output)
     t.equal((await h.request('POST', '/auth/login', { body: { username: 'dana', password: PASSWORDS.dana } })).status, 401, 'the old password is refused')
     t.equal((await h.request('POST', '/auth/login', { body: { username: 'dana', password: 'dana-new-password' } })).status, 200, 'the new one works')
+  })
+
+  t.test('a Django that expects another issuer: 502, never a failed login, never locked', async (t) => {
+    const strictPort = await freePort()
+    const strict = startGunicorn(PROJECT, 'identity_project.wsgi:application', strictPort, {
+      ...djangoEnv,
+      GATEWAY_JWKS_URL: `${h.url}/.well-known/jwks.json`,
+      GATEWAY_ISSUER: 'some-other-gateway'
+    })
+    t.teardown(() => stop(strict))
+    await waitUntilServing(strict, `http://127.0.0.1:${strictPort}/internal/users/0`)
+    // A second replica of the same gateway (same Redis, same keys) whose USERS_URL is that Django.
+    const replica = await build(t, { env: { USERS_URL: `http://127.0.0.1:${strictPort}` }, redis: h.redis, keyRing: h.keyRing })
+    const statuses: number[] = []
+    for (let i = 0; i < 7; i++) {
+      const res = await replica.request('POST', '/auth/login', { body: { username: 'frank', password: i % 2 === 0 ? PASSWORDS.frank : 'wrong' } })
+      statuses.push(res.status)
+      t.equal(res.body.code, 'upstream_unavailable')
+    }
+    t.same(statuses, [502, 502, 502, 502, 502, 502, 502], 'the right and wrong passwords alike: 502')
+    t.equal((await h.request('POST', '/auth/login', { body: { username: 'frank', password: PASSWORDS.frank } })).status, 200, 'frank was never locked')
   })
 
   // ---------------------------------------------------------------------------------------------

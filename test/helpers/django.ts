@@ -38,7 +38,7 @@ export function manageAsync (projectDir: string, args: string[], env: Record<str
     let output = ''
     child.stdout.on('data', (d: Buffer) => { output += d.toString() })
     child.stderr.on('data', (d: Buffer) => { output += d.toString() })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 170_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 280_000)
     child.once('error', reject)
     child.once('close', (code) => { clearTimeout(timer); resolve({ code, output }) })
   })

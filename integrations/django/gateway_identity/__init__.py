@@ -1,3 +1,1 @@
 """The auth gateway's identity backend API (docs/identity-backend.md) on django.contrib.auth."""
-
-default_app_config = "gateway_identity.apps.GatewayIdentityConfig"

@@ -263,6 +263,13 @@ class AdapterTests(TestCase):
         finally:
             self.jwks.failing = False
 
+    def test_system_checks(self):
+        from .conf import check_settings
+
+        self.assertEqual(check_settings(None), [])
+        with override_settings(GATEWAY_JWKS_URL=None, GATEWAY_ROLE_GROUPS={"admin": 3}):
+            self.assertEqual([e.id for e in check_settings(None)], ["gateway_identity.E001", "gateway_identity.E002"])
+
     @override_settings(GATEWAY_JWKS_URL="http://127.0.0.1:9/.well-known/jwks.json")
     def test_keys_unreachable(self):
         self.assertProblem(self.check({"username": "alice", "password": PASSWORD}), 401, "gateway_assertion_required")
