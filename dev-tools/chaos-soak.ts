@@ -29,7 +29,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const SECONDS = Number(process.env.CHAOS_SECONDS ?? 600)
 const FAULT_INTERVAL_S = Number(process.env.FAULT_INTERVAL ?? 30)
 const WORKERS = Number(process.env.CHAOS_WORKERS ?? 6)
-const RECOVERY_GOAL_MS = 5_000
+// The goal of the issue; the short run inside `make test` relaxes it (no timing assertions in tests).
+const RECOVERY_GOAL_MS = Number(process.env.CHAOS_RECOVERY_GOAL_MS ?? 5_000)
 // The active demo users (carol is inactive).
 const PASSWORDS: Record<string, string> = { alice: 'alice-password', bob: 'bob-password', admin: 'admin-password' }
 const CATALOGUE = ERROR_CATALOGUE as Record<string, { status: number }>
@@ -108,7 +109,7 @@ const revokedRefresh: string[] = []
 let accepted = 0
 let lostOutside = 0
 let failedInside = 0
-const ordersToFind: Array<{ token: string, id: string, replica: number, generation: number }> = []
+const ordersToFind: Array<{ username: string, id: string, replica: number }> = []
 
 async function call (replica: number, method: string, path: string, opts: { body?: unknown, token?: string, probe?: boolean } = {}): Promise<Answer> {
   const started = Date.now()
@@ -164,7 +165,7 @@ async function worker (n: number): Promise<void> {
         if (res.status === 401) break
       } else if (op < 0.6) {
         const res = await call(pick(), 'POST', '/api/orders', { token: access, body: { item: `chaos-${n}-${i}`, quantity: 1 } })
-        if (res.status === 201) ordersToFind.push({ token: access, id: res.body.id, replica: pick(), generation })
+        if (res.status === 201) ordersToFind.push({ username, id: res.body.id, replica: pick() })
         if (res.status === 401) break
       } else {
         // Several tabs refresh the same token at once, on both replicas: one successor only.
@@ -239,12 +240,21 @@ console.log(`chaos soak: ${SECONDS} s, ${WORKERS} workers, a fault every ${FAULT
 const started = Date.now()
 await Promise.all([...Array.from({ length: WORKERS }, (_, n) => worker(n)), revocationProbe(), faults()])
 
-// Every accepted order is there (orders live in the orders stub, which is never killed).
+// Every accepted order is there (orders live in the orders stub, which is never killed): checked
+// with a fresh login of its owner, as the token that created it may have been logged out since.
 let ordersFound = 0
+const owners = new Map<string, string>()
 for (const o of ordersToFind) {
-  const res = await call(o.replica, 'GET', `/api/orders/${o.id}`, { token: o.token })
+  let token = owners.get(o.username)
+  if (token === undefined) {
+    const login = await call(0, 'POST', '/auth/login', { body: { username: o.username, password: PASSWORDS[o.username] } })
+    if (login.status !== 200) { violate(`login of ${o.username} after the soak: ${login.status}`); continue }
+    token = login.body.access as string
+    owners.set(o.username, token)
+  }
+  const res = await call(o.replica, 'GET', `/api/orders/${o.id}`, { token })
   if (res.status === 200) ordersFound++
-  else if (res.status !== 401) violate(`accepted order ${o.id} not found: ${res.status}`)
+  else violate(`accepted order ${o.id} not found: ${res.status}`)
 }
 
 const slow = recoveries.filter((r) => r.ms > RECOVERY_GOAL_MS)

@@ -72,7 +72,7 @@ t.test('docker-compose.yml runs with podman-compose', async (t) => {
 
   const login = await httpRequest(gatewayUrl, 'POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })
   t.equal(login.status, 200, `alice logs in through the compose stack: ${login.text.slice(0, 200)}`)
-  const access = (login.body as { access_token: string }).access_token
+  const access = (login.body as { access: string }).access
   const orders = await httpRequest(gatewayUrl, 'GET', '/api/orders', { token: access })
   t.equal(orders.status, 200, `a proxied call reaches the orders service on the compose network: ${orders.text.slice(0, 200)}`)
   const jwks = await httpRequest<{ keys: Array<{ kid: string }> }>(gatewayUrl, 'GET', '/.well-known/jwks.json')
