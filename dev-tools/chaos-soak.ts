@@ -16,7 +16,7 @@
  * A fault window runs from the kill until service is back, plus one second.
  */
 import { writeFileSync, mkdtempSync, rmSync, openSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
@@ -208,7 +208,7 @@ async function revocationProbe (): Promise<void> {
 }
 
 // ---- faults -----------------------------------------------------------------------------------
-const recoveries: Array<{ what: string, ms: number }> = []
+const recoveries: Array<{ what: string, ms: number, readyMs: number }> = []
 async function faults (): Promise<void> {
   let k = 0
   while (Date.now() + FAULT_INTERVAL_S * 1000 < deadline) {
@@ -225,14 +225,17 @@ async function faults (): Promise<void> {
       await killAndWait(replicas[i]!)
       replicas[i] = node('dist/src/server.js', replicaEnv(replicaPorts[i]!), replicaPorts[i]!)
     }
+    let readyMs = -1
     try {
+      await waitFor(async () => (await Promise.all(replicaUrls.map((u) => ready(`${u}/readyz`)))).every(Boolean), 'both replicas ready', 60_000)
+      readyMs = Date.now() - from
       await waitFor(serviceBack, `service back after killing ${what}`, 60_000)
     } catch { /* counted below as a slow recovery */ }
     const ms = Date.now() - from
-    recoveries.push({ what, ms })
+    recoveries.push({ what, ms, readyMs })
     windows.push({ from, to: Date.now() + 1_000 })
     openWindowFrom = undefined
-    console.log(`fault ${recoveries.length}: kill -9 ${what}; service back in ${ms} ms`)
+    console.log(`fault ${recoveries.length}: kill -9 ${what}; service back in ${ms} ms (both replicas ready after ${readyMs} ms)`)
   }
 }
 
@@ -261,6 +264,8 @@ const slow = recoveries.filter((r) => r.ms > RECOVERY_GOAL_MS)
 for (const r of slow) violate(`service back after ${r.ms} ms (goal ${RECOVERY_GOAL_MS} ms) after killing ${r.what}`)
 const total = [...counts.values()].reduce((a, b) => a + b, 0)
 const summary = {
+  loadAverageAtEnd: loadavg().map((l) => l.toFixed(1)).join(' '),
+  cores: availableParallelism(),
   seconds: Math.round((Date.now() - started) / 1000),
   workers: WORKERS,
   requests: total,
@@ -268,7 +273,7 @@ const summary = {
   failedInsideFaultWindows: failedInside,
   lostOutsideFaultWindows: lostOutside,
   faults: recoveries.length,
-  recoveryMs: { max: Math.max(0, ...recoveries.map((r) => r.ms)), each: recoveries.map((r) => `${r.what}: ${r.ms}`) },
+  recoveryMs: { max: Math.max(0, ...recoveries.map((r) => r.ms)), each: recoveries.map((r) => `${r.what}: ${r.ms} (ready ${r.readyMs})`) },
   refreshChains: successors.size,
   logoutsProbed: revokedAccess.length,
   ordersAccepted: ordersToFind.length,
