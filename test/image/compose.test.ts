@@ -44,6 +44,10 @@ t.test('docker-compose.yml runs with podman-compose', async (t) => {
   const down = (): void => {
     try { execFileSync('podman-compose', ['-p', project, '-f', join(dir, 'docker-compose.yml'), 'down', '-v', '-t', '0'], { env, cwd: dir, stdio: 'ignore', timeout: 120_000 }) } catch { /* already down */ }
     try { execFileSync('podman', ['rm', '-f', '-t', '0', '--filter', `label=io.podman.compose.project=${project}`], { env, stdio: 'ignore', timeout: 60_000 }) } catch { /* none */ }
+    // podman-compose 1.0's `down` leaves the project's network and volumes behind.
+    for (const args of [['network', 'rm', '-f', `${project}_default`], ['volume', 'rm', '-f', `${project}_redis-data`]]) {
+      try { execFileSync('podman', args, { env, stdio: 'ignore', timeout: 60_000 }) } catch { /* gone */ }
+    }
   }
   const removeExitHook = onExit(() => { down() }, { alwaysLast: true })
   t.teardown(async () => {
