@@ -64,7 +64,7 @@ audit: install
 	@node scripts/supply-chain/audit.mjs
 
 chaos: build-tools redis-server
-	node dist/chaos/chaos-soak.js
+	node dist/dev-tools/chaos-soak.js
 
 bench: build-tools redis-server
 	node dist/bench/proxy-bench.js

@@ -32,8 +32,11 @@ function hookExit (): void {
   }, { alwaysLast: true })
 }
 
-/** spawn() in a new process group, tracked until it exits. */
-export function spawnTracked (command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+/**
+ * spawn() in a new process group, tracked until it exits. `unref` (default true): the child alone
+ * does not keep this process alive (waiting for its exit with exitOf does).
+ */
+export function spawnTracked (command: string, args: readonly string[], options: SpawnOptions = {}, unref = true): ChildProcess {
   hookExit()
   const env = { ...(options.env ?? process.env) }
   if (process.env.AUTH_GATEWAY_RUN_ID !== undefined) env.AUTH_GATEWAY_RUN_ID = process.env.AUTH_GATEWAY_RUN_ID
@@ -42,7 +45,7 @@ export function spawnTracked (command: string, args: readonly string[], options:
   child.once('exit', () => live.delete(child))
   // A long-lived child (a pooled Redis Cluster) must not keep its parent alive on its own; the
   // parent is held while it waits for an exit (exitOf) and by its own sockets otherwise.
-  child.unref()
+  if (unref) child.unref()
   return child
 }
 

@@ -3,6 +3,7 @@
  * environment only, polled for readiness (never fixed sleeps), stopped with SIGTERM.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { killGroup, spawnTracked } from '../../dev-tools/child-processes.js'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,11 +14,12 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export interface Proc { name: string, child: ChildProcess, output: () => string }
 
 export function start (name: string, script: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [join(ROOT, script)], {
+  // Its own process group, killed when this test process ends, whatever ends it.
+  const child = spawnTracked(process.execPath, [join(ROOT, script)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
-  })
+  }, false)
   let output = ''
   const keep = (chunk: Buffer): void => { output = (output + chunk.toString('utf8')).slice(-8_000) }
   child.stdout!.on('data', keep)
@@ -38,7 +40,7 @@ export async function stop (proc: Proc): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const done = exited(proc)
   child.kill('SIGTERM')
-  const killer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+  const killer = setTimeout(() => killGroup(child), 15_000)
   await done
   clearTimeout(killer)
 }

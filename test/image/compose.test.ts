@@ -44,6 +44,10 @@ t.test('docker-compose.yml runs with podman-compose', async (t) => {
   const down = (): void => {
     try { execFileSync('podman-compose', ['-p', project, '-f', join(dir, 'docker-compose.yml'), 'down', '-v', '-t', '0'], { env, cwd: dir, stdio: 'ignore', timeout: 120_000 }) } catch { /* already down */ }
     try { execFileSync('podman', ['rm', '-f', '-t', '0', '--filter', `label=io.podman.compose.project=${project}`], { env, stdio: 'ignore', timeout: 60_000 }) } catch { /* none */ }
+    // podman-compose 1.0's `down` leaves the project's network and volumes behind.
+    for (const args of [['network', 'rm', '-f', `${project}_default`], ['volume', 'rm', '-f', `${project}_redis-data`]]) {
+      try { execFileSync('podman', args, { env, stdio: 'ignore', timeout: 60_000 }) } catch { /* gone */ }
+    }
   }
   const removeExitHook = onExit(() => { down() }, { alwaysLast: true })
   t.teardown(async () => {
@@ -72,7 +76,7 @@ t.test('docker-compose.yml runs with podman-compose', async (t) => {
 
   const login = await httpRequest(gatewayUrl, 'POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })
   t.equal(login.status, 200, `alice logs in through the compose stack: ${login.text.slice(0, 200)}`)
-  const access = (login.body as { access_token: string }).access_token
+  const access = (login.body as { access: string }).access
   const orders = await httpRequest(gatewayUrl, 'GET', '/api/orders', { token: access })
   t.equal(orders.status, 200, `a proxied call reaches the orders service on the compose network: ${orders.text.slice(0, 200)}`)
   const jwks = await httpRequest<{ keys: Array<{ kid: string }> }>(gatewayUrl, 'GET', '/.well-known/jwks.json')

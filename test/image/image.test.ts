@@ -101,7 +101,7 @@ t.test('the image runs the stack: non-root, read-only, JWT_KEYS_FILE, SIGTERM dr
 
   const login = await httpRequest(gatewayUrl, 'POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })
   t.equal(login.status, 200, `alice logs in through the users container: ${login.text.slice(0, 200)}`)
-  const access = (login.body as { access_token: string }).access_token
+  const access = (login.body as { access: string }).access
   t.equal(decodeProtectedHeader(access).kid, jwk.kid, 'the access token is signed with the mounted key')
 
   const orders = await httpRequest(gatewayUrl, 'GET', '/api/orders', { token: access })
