@@ -23,6 +23,12 @@ import { DrfDetail, drfErrors, Empty, OptionalRefreshBody, RefreshBody, TokenObt
 export const LEGACY_ALIAS_DEPRECATED_AT = Date.UTC(2026, 0, 1) / 1000
 export const LEGACY_ALIAS = '/api-token-auth/'
 
+/**
+ * Routing sees normalized paths (src/proxy/normalize-path.ts drops a trailing slash), so the routes
+ * are registered without it: `/api/token/` (Django's form) and `/api/token` both reach them.
+ */
+const route = (path: string): string => path.replace(/\/$/, '')
+
 const LOGIN_FIELDS = [
   { name: 'username', required: true, maxLength: 256 },
   // simplejwt trims passwords too (a CharField); the gateway checks the password as it was typed.
@@ -39,7 +45,7 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   // Bodies as DRF parses them: JSON (an empty body is `{}`) and form-encoded, nothing else (415).
   await fastify.register(formbody)
   const defaultJson = fastify.getDefaultJsonParser('error', 'error')
-  fastify.removeContentTypeParser('application/json')
+  fastify.removeContentTypeParser(['application/json', 'text/plain'])
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
     const body = typeof raw === 'string' ? raw : raw.toString('utf8')
     if (body === '') { done(null, {}); return }
@@ -91,13 +97,13 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
   const loginLimit = { rateLimit: fastify.ipLimit('login', limits.loginPerIp) }
 
-  fastify.post('/api/token/', {
+  fastify.post(route('/api/token/'), {
     ...validatedByHandler,
     config: loginLimit,
     schema: obtainSchema('simplejwt TokenObtainPairView: a new session', false)
   }, obtainPair)
 
-  fastify.post(LEGACY_ALIAS, {
+  fastify.post(route(LEGACY_ALIAS), {
     ...validatedByHandler,
     config: loginLimit,
     schema: obtainSchema('Deprecated alias of /api/token/ (old clients); answers carry Deprecation, Link and Sunset', true),
@@ -112,7 +118,7 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, obtainPair)
 
-  fastify.post('/api/token/refresh/', {
+  fastify.post(route('/api/token/refresh/'), {
     ...validatedByHandler,
     schema: { tags, summary: 'simplejwt TokenRefreshView: rotation with reuse detection (or the cut-over exchange)', body: RefreshBody, response: { 200: TokenPair, ...drfErrors(400, 401, 415, 429, 503) } }
   }, async (request, reply) => {
@@ -121,7 +127,7 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return { access: next.access, refresh: next.refresh }
   })
 
-  fastify.post('/api/token/verify/', {
+  fastify.post(route('/api/token/verify/'), {
     ...validatedByHandler,
     config: { rateLimit: fastify.ipLimit('verify', limits.verifyPerIp) },
     schema: { tags, summary: 'simplejwt TokenVerifyView: {} for a live access or refresh token', body: VerifyBody, response: { 200: Empty, ...drfErrors(400, 401, 415, 429, 503) } }
@@ -131,7 +137,7 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return {}
   })
 
-  fastify.post('/api/token/blacklist/', {
+  fastify.post(route('/api/token/blacklist/'), {
     ...validatedByHandler,
     schema: { tags, summary: "simplejwt TokenBlacklistView: revokes that token's session", body: RefreshBody, response: { 200: Empty, ...drfErrors(400, 401, 415, 503) } }
   }, async (request) => {
@@ -146,7 +152,7 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   const bearer = { security: [{ bearer: [] }], tags }
   // The Bearer check (preHandler) comes before the body check, as DRF authenticates before it validates.
-  fastify.post('/api/logout/', {
+  fastify.post(route('/api/logout/'), {
     ...validatedByHandler,
     preHandler: fastify.authenticate,
     schema: { ...bearer, summary: "Revokes the caller's session (as POST /auth/logout)", body: OptionalRefreshBody, response: { 200: Empty, ...drfErrors(400, 401, 415, 503) } }
@@ -156,7 +162,7 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return {}
   })
 
-  fastify.post('/api/logout-all/', {
+  fastify.post(route('/api/logout-all/'), {
     preHandler: fastify.authenticate,
     schema: { ...bearer, summary: 'Revokes every session of the caller (as POST /auth/logout-all)', response: { 200: Empty, 401: DrfDetail, 503: DrfDetail } }
   }, async (request) => {
