@@ -171,3 +171,22 @@ t.test('SIMPLEJWT_COMPAT=false removes the routes', async (t) => {
     t.equal(res.body.code, 'not_found')
   }
 })
+
+t.test('the OpenAPI document lists the routes; the alias is deprecated', async (t) => {
+  const h = await build(t)
+  const doc = (await h.request('GET', '/docs/json')).body as { paths: Record<string, { post?: { deprecated?: boolean } }> }
+  for (const path of ['/api/token', '/api/token/refresh', '/api/token/verify', '/api/token/blacklist', '/api/logout', '/api/logout-all']) {
+    t.ok(doc.paths[path]?.post, `${path} documented`)
+  }
+  t.equal(doc.paths['/api-token-auth']?.post?.deprecated, true)
+})
+
+t.test('Redis away: DRF 503, never a 500', async (t) => {
+  const h = await build(t)
+  const pair = (await h.request('POST', '/api/token/', { body: { username: 'alice', password: 'alice-password' } })).body
+  await h.redis.stop()
+  const res = await h.request('POST', '/api/token/refresh/', { body: { refresh: pair.refresh } })
+  t.equal(res.status, 503)
+  t.same(res.body, { detail: 'Service temporarily unavailable, try again later.' })
+  t.match(res.headers.get('content-type'), /^application\/json/)
+})

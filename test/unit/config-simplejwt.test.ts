@@ -21,10 +21,10 @@ t.test('the cut-over needs both the key and the date', async (t) => {
   const c = loadConfig({ LEGACY_SIMPLEJWT_KEY: 'k', LEGACY_SIMPLEJWT_UNTIL: '2026-07-01' })
   t.equal(c.legacy?.untilMs, Date.UTC(2026, 6, 1))
   t.same(Buffer.from(c.legacy!.key).toString(), 'k')
-  t.throws(() => loadConfig({ LEGACY_SIMPLEJWT_KEY: 'k' }), { variable: 'LEGACY_SIMPLEJWT_UNTIL' })
-  t.throws(() => loadConfig({ LEGACY_SIMPLEJWT_UNTIL: '2026-07-01' }), { variable: 'LEGACY_SIMPLEJWT_KEY' })
-  t.throws(() => loadConfig({ LEGACY_SIMPLEJWT_KEY: 'k', LEGACY_SIMPLEJWT_UNTIL: 'July' }), { variable: 'LEGACY_SIMPLEJWT_UNTIL' })
-  t.throws(() => loadConfig({ LEGACY_SIMPLEJWT_KEY: 'k', LEGACY_SIMPLEJWT_UNTIL: '2026-13-45' }), { variable: 'LEGACY_SIMPLEJWT_UNTIL' })
+  t.throws(() => loadConfig({ LEGACY_SIMPLEJWT_KEY: 'k' }), { message: /^LEGACY_SIMPLEJWT_UNTIL: / })
+  t.throws(() => loadConfig({ LEGACY_SIMPLEJWT_UNTIL: '2026-07-01' }), { message: /^LEGACY_SIMPLEJWT_KEY: / })
+  t.throws(() => loadConfig({ LEGACY_SIMPLEJWT_KEY: 'k', LEGACY_SIMPLEJWT_UNTIL: 'July' }), { message: /^LEGACY_SIMPLEJWT_UNTIL: / })
+  t.throws(() => loadConfig({ LEGACY_SIMPLEJWT_KEY: 'k', LEGACY_SIMPLEJWT_UNTIL: '2026-13-45' }), { message: /^LEGACY_SIMPLEJWT_UNTIL: / })
 })
 
 t.test('DRF throttled text: singular for one second', async (t) => {
