@@ -39,6 +39,7 @@ import verifyRoute from './routes/auth/verify.js'
 import sessionRoutes from './routes/auth/sessions.js'
 import adminSessionRoutes from './routes/admin/user-sessions.js'
 import proxyRoutes from './routes/proxy/proxy-routes.js'
+import simplejwtRoutes from './routes/simplejwt/simplejwt-routes.js'
 
 export interface AppOptions {
   config: Config
@@ -84,6 +85,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(sessionRoutes)
     await auth.register(adminSessionRoutes)
   })
+  // Section 9: the gateway's own routes (never forwarded); SIMPLEJWT_COMPAT=false removes them.
+  if (opts.config.simplejwt.enabled) await fastify.register(simplejwtRoutes)
   await fastify.register(proxyRoutes, opts.routes !== undefined ? { routes: opts.routes } : {})
   // Route guessing is limited like public routes.
   fastify.setNotFoundHandler({ preHandler: fastify.ipLimitHook('public', opts.config.limits.publicPerIp) }, notFoundHandler)

@@ -40,7 +40,11 @@ export const EnvSchema = Type.Object({
   PUBLIC_IP_LIMIT: Type.Optional(PerMinute),
   SHUTDOWN_GRACE_MS: Type.Optional(Type.Integer({ minimum: 0 })),
   TOKEN_CACHE_SIZE: Type.Optional(Type.Integer({ minimum: 0 })),
-  UPSTREAM_USER_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1 }))
+  UPSTREAM_USER_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1 })),
+  SIMPLEJWT_COMPAT: Type.Optional(Type.Boolean()),
+  LEGACY_SUNSET: Type.Optional(Type.String()),
+  LEGACY_SIMPLEJWT_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  LEGACY_SIMPLEJWT_UNTIL: Type.Optional(Type.String())
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and the README test use this list). */
@@ -81,6 +85,23 @@ function parseTrustProxy (value: string | undefined): boolean | number | string[
   const bad = entries.find((e) => !isAddressOrRange(e))
   if (bad !== undefined) throw new ConfigError('TRUST_PROXY', `invalid value ${JSON.stringify(bad)} (must be true, a hop count, or addresses and CIDR ranges separated by commas)`)
   return entries
+}
+
+function parseHttpDate (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const ms = Date.parse(value)
+  if (Number.isNaN(ms)) throw new ConfigError('LEGACY_SUNSET', `invalid value ${JSON.stringify(value)} (must be an HTTP date, e.g. Wed, 01 Jul 2026 00:00:00 GMT)`)
+  return new Date(ms).toUTCString()
+}
+
+/** The cut-over exchange of section 9: both variables or neither, so the window always closes. */
+function parseLegacy (key: string | undefined, until: string | undefined): { key: Uint8Array, untilMs: number } | null {
+  if (key === undefined && until === undefined) return null
+  if (key === undefined) throw new ConfigError('LEGACY_SIMPLEJWT_KEY', 'is required when LEGACY_SIMPLEJWT_UNTIL is set')
+  if (until === undefined) throw new ConfigError('LEGACY_SIMPLEJWT_UNTIL', 'is required when LEGACY_SIMPLEJWT_KEY is set (the exchange window must close)')
+  const untilMs = /^\d{4}-\d{2}-\d{2}/.test(until) ? Date.parse(until) : Number.NaN
+  if (Number.isNaN(untilMs)) throw new ConfigError('LEGACY_SIMPLEJWT_UNTIL', `invalid value ${JSON.stringify(until)} (must be an ISO date, e.g. 2026-07-01 or 2026-07-01T00:00:00Z)`)
+  return { key: new TextEncoder().encode(key), untilMs }
 }
 
 /** Reads only the variables of the schema, converting strings to numbers and booleans. */
@@ -153,7 +174,13 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       apiPerUser: env.API_USER_LIMIT ?? 600,
       publicPerIp: env.PUBLIC_IP_LIMIT ?? 60
     },
-    shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10000
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10000,
+    simplejwt: {
+      enabled: env.SIMPLEJWT_COMPAT ?? true,
+      /** The legacy alias's `Sunset` header (an IMF-fixdate), when LEGACY_SUNSET is set. */
+      sunset: parseHttpDate(env.LEGACY_SUNSET)
+    },
+    legacy: parseLegacy(env.LEGACY_SIMPLEJWT_KEY, env.LEGACY_SIMPLEJWT_UNTIL)
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

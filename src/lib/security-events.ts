@@ -17,6 +17,9 @@ export type SecurityEvent =
   | 'access_denied'
   | 'identity_backend_refused'
   | 'identity_backend_error'
+  | 'legacy_endpoint_used'
+  | 'legacy_token_exchanged'
+  | 'legacy_token_refused'
 
 export function securityEvent (request: FastifyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
   request.log.info({ event, ip: request.ip, ...fields }, event)

@@ -18,6 +18,8 @@ export const AccessClaimsSchema = Type.Object({
   ...Common,
   aud: Type.Union([Type.String(), Type.Array(Type.String())]),
   token_type: Type.Literal('access'),
+  /** simplejwt's USER_ID_CLAIM (= sub), so stock simplejwt services accept the token (section 9). */
+  user_id: Type.Optional(Id),
   username: Type.String(),
   roles: Type.Array(Type.String())
 })

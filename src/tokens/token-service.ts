@@ -64,6 +64,7 @@ export class TokenService {
   signAccess (identity: Identity, sessionId: string): Promise<IssuedToken> {
     return this.#sign({
       sub: identity.userId,
+      user_id: identity.userId,
       sid: sessionId,
       token_type: 'access',
       username: identity.username,

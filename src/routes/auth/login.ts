@@ -1,11 +1,8 @@
 /** POST /auth/login: credentials in, a new session with an access and a refresh token out (4.1). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { gatewayError } from '../../errors.js'
-import { securityEvent } from '../../lib/security-events.js'
+import { logIn } from '../../auth/login-flow.js'
 import { setRefreshCookie } from '../../lib/refresh-cookie.js'
 import { LoginBodySchema, LoginResponseSchema, problems } from '../../schemas.js'
-import { newId } from '../../tokens/token-service.js'
-import { clientBucket } from '../../limits/client-ip.js'
 
 const login: FastifyPluginAsyncTypebox = async (fastify) => {
   const { jwt, cookieSecure, limits } = fastify.config
@@ -20,38 +17,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const { username, password, cookie } = request.body
-    // The attempt is counted before the password is checked: parallel guesses cannot pass the threshold.
-    const reservation = await fastify.lockout.reserve(username, clientBucket(request.ip))
-    if (reservation.locked) {
-      securityEvent(request, 'account_locked', { retry_after: reservation.retryAfterSeconds })
-      throw gatewayError('account_locked', `too many failed logins; retry in ${reservation.retryAfterSeconds} seconds`, { 'retry-after': String(reservation.retryAfterSeconds) })
-    }
-    let identity
-    try {
-      identity = await fastify.users.checkCredentials(username, password, request.id)
-    } catch (err) {
-      await fastify.lockout.release(reservation.key)
-      throw err
-    }
-    if (identity === null) {
-      securityEvent(request, 'login_failed', { attempt: reservation.attempt })
-      if (reservation.attempt >= fastify.lockout.threshold) securityEvent(request, 'account_locked', { attempt: reservation.attempt })
-      throw gatewayError('invalid_credentials')
-    }
-    await fastify.lockout.succeeded(reservation.key)
-    const sessionId = newId()
-    const [access, refresh] = await Promise.all([
-      fastify.tokens.signAccess(identity, sessionId),
-      fastify.tokens.signRefresh(identity.userId, sessionId)
-    ])
-    await fastify.sessions.create({
-      ...identity,
-      sessionId,
-      refreshJti: refresh.jti,
-      ip: request.ip,
-      userAgent: request.headers['user-agent'] ?? ''
-    })
-    securityEvent(request, 'login_succeeded', { user_id: identity.userId, session_id: sessionId })
+    const { identity, access, refresh } = await logIn(request, username, password)
     if (cookie === true) setRefreshCookie(reply, refresh.token, jwt.refreshTtl, cookieSecure)
     return {
       access: access.token,

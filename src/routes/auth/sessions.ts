@@ -7,6 +7,7 @@ import { clearRefreshCookie, REFRESH_COOKIE } from '../../lib/refresh-cookie.js'
 import { emptyBodyAsObject } from '../../lib/optional-body.js'
 import { acceptEmptyJsonBody } from '../../lib/lenient-json.js'
 import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
+import { logOut, logOutAll } from '../../auth/logout-flow.js'
 import { NoContent, RefreshBodySchema, SessionListSchema, problems } from '../../schemas.js'
 import { Id } from '../../tokens/claims.js'
 import { Compile } from 'typebox/compile'
@@ -32,17 +33,8 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 204: NoContent, ...problems(400, 401, 429, 503) }
     }
   }, async (request, reply) => {
-    const auth = request.auth!
-    await fastify.sessions.revoke(auth.sub, auth.sid)
-    securityEvent(request, 'session_revoked', { user_id: auth.sub, session_id: auth.sid, reason: 'logout' })
     // A refresh token sent along (body or cookie) of another of the caller's sessions goes too.
-    const presented = request.body?.refresh ?? request.cookies[REFRESH_COOKIE]
-    if (presented !== undefined) {
-      const claims = await fastify.tokens.verify(presented, 'refresh').catch(() => null)
-      if (claims !== null && claims.sub === auth.sub && claims.sid !== auth.sid && await fastify.sessions.revoke(claims.sub, claims.sid)) {
-        securityEvent(request, 'session_revoked', { user_id: auth.sub, session_id: claims.sid, reason: 'logout' })
-      }
-    }
+    await logOut(request, request.body?.refresh ?? request.cookies[REFRESH_COOKIE])
     if (request.cookies[REFRESH_COOKIE] !== undefined) clearRefreshCookie(reply, cookieSecure)
     return reply.code(204).send(null)
   })
@@ -50,9 +42,7 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/auth/logout-all', {
     schema: { ...bearer, summary: 'Revoke every session of the caller', response: { 204: NoContent, ...problems(401, 429, 503) } }
   }, async (request, reply) => {
-    const auth = request.auth!
-    const revoked = await fastify.sessions.revokeAll(auth.sub)
-    securityEvent(request, 'logout_all', { user_id: auth.sub, sessions: revoked })
+    await logOutAll(request)
     if (request.cookies[REFRESH_COOKIE] !== undefined) clearRefreshCookie(reply, cookieSecure)
     return reply.code(204).send(null)
   })

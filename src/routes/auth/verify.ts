@@ -1,17 +1,7 @@
 /** POST /auth/verify: is this access or refresh token live, revocation included? (4.3) */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { decodeJwt } from 'jose'
-import { gatewayError } from '../../errors.js'
+import { verifyLiveToken } from '../../auth/live-token.js'
 import { VerifyBodySchema, VerifyResponseSchema, problems } from '../../schemas.js'
-
-/** The token_type the token claims, read without trusting it (verification follows). */
-function claimedType (token: string): 'access' | 'refresh' {
-  try {
-    return decodeJwt(token).token_type === 'refresh' ? 'refresh' : 'access'
-  } catch {
-    throw gatewayError('token_invalid', 'malformed token')
-  }
-}
 
 const verify: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/auth/verify', {
@@ -23,13 +13,7 @@ const verify: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: VerifyResponseSchema, ...problems(400, 401, 429, 503) }
     }
   }, async (request) => {
-    const { token } = request.body
-    const type = claimedType(token)
-    const claims = await fastify.tokens.verify(token, type)
-    const live = type === 'access'
-      ? await fastify.sessions.isAlive(claims.sub, claims.sid)
-      : await fastify.sessions.isRefreshLive(claims.sub, claims.sid, claims.jti)
-    if (!live) throw gatewayError('token_revoked')
+    const { type, claims } = await verifyLiveToken(fastify, request.body.token)
     return { valid: true as const, token_type: type, sub: claims.sub, exp: claims.exp }
   })
 }

@@ -1,0 +1,65 @@
+/**
+ * Logging in, shared by `POST /auth/login` and the simplejwt routes (`/api/token/`,
+ * `/api-token-auth/`): lockout, credential check, security events and the new session. The routes
+ * differ only in the shape of their answers.
+ */
+import type { FastifyRequest } from 'fastify'
+import { gatewayError } from '../errors.js'
+import { securityEvent } from '../lib/security-events.js'
+import { clientBucket } from '../limits/client-ip.js'
+import { newId, type Identity, type IssuedToken } from '../tokens/token-service.js'
+
+export interface StartedSession {
+  identity: Identity
+  sessionId: string
+  access: IssuedToken
+  refresh: IssuedToken
+}
+
+/** A new session of an identity the caller has already established (login, legacy exchange). */
+export async function startSession (request: FastifyRequest, identity: Identity): Promise<StartedSession> {
+  const { tokens, sessions } = request.server
+  const sessionId = newId()
+  const [access, refresh] = await Promise.all([
+    tokens.signAccess(identity, sessionId),
+    tokens.signRefresh(identity.userId, sessionId)
+  ])
+  await sessions.create({
+    ...identity,
+    sessionId,
+    refreshJti: refresh.jti,
+    ip: request.ip,
+    userAgent: request.headers['user-agent'] ?? ''
+  })
+  return { identity, sessionId, access, refresh }
+}
+
+/**
+ * Checks the credentials under the lockout and starts a session.
+ * @throws GatewayError `account_locked`, `invalid_credentials`, and the users client's and store's errors
+ */
+export async function logIn (request: FastifyRequest, username: string, password: string): Promise<StartedSession> {
+  const { lockout, users } = request.server
+  // The attempt is counted before the password is checked: parallel guesses cannot pass the threshold.
+  const reservation = await lockout.reserve(username, clientBucket(request.ip))
+  if (reservation.locked) {
+    securityEvent(request, 'account_locked', { retry_after: reservation.retryAfterSeconds })
+    throw gatewayError('account_locked', `too many failed logins; retry in ${reservation.retryAfterSeconds} seconds`, { 'retry-after': String(reservation.retryAfterSeconds) })
+  }
+  let identity
+  try {
+    identity = await users.checkCredentials(username, password, request.id)
+  } catch (err) {
+    await lockout.release(reservation.key)
+    throw err
+  }
+  if (identity === null) {
+    securityEvent(request, 'login_failed', { attempt: reservation.attempt })
+    if (reservation.attempt >= lockout.threshold) securityEvent(request, 'account_locked', { attempt: reservation.attempt })
+    throw gatewayError('invalid_credentials')
+  }
+  await lockout.succeeded(reservation.key)
+  const session = await startSession(request, identity)
+  securityEvent(request, 'login_succeeded', { user_id: identity.userId, session_id: session.sessionId })
+  return session
+}

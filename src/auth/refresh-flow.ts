@@ -1,0 +1,58 @@
+/**
+ * Refresh-token rotation, shared by `POST /auth/refresh` and `POST /api/token/refresh/`. The
+ * rotation, the reuse grace window and reuse detection happen in one atomic Redis script
+ * (src/sessions/scripts/rotate-refresh.ts); a refresh token of the old Django service is exchanged
+ * once for a new session during the cut-over window (./legacy-exchange.ts).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { gatewayError } from '../errors.js'
+import { applyWindowCount } from '../limits/limit-headers.js'
+import { securityEvent } from '../lib/security-events.js'
+import type { TokenFailureLimit } from '../limits/token-failure-limit.js'
+import { exchangeLegacyRefresh, looksLikeLegacyToken } from './legacy-exchange.js'
+
+export interface RefreshedTokens {
+  access: string
+  refresh: string
+}
+
+/**
+ * Rotates `presented` (or exchanges a legacy token) and returns the new pair. Sets the
+ * x-ratelimit-* headers of the session's refresh limit on `reply`. Every refusal (401) counts
+ * against the client IP in `failures` (429 past its limit).
+ * @throws GatewayError `token_invalid`, `token_expired`, `token_revoked`, `token_reused`, `rate_limited`
+ */
+export async function refreshTokens (request: FastifyRequest, reply: FastifyReply, presented: string, failures: TokenFailureLimit): Promise<RefreshedTokens> {
+  try {
+    return await rotateOrExchange(request, reply, presented)
+  } catch (err) {
+    return await failures.count(request, reply, err)
+  }
+}
+
+async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, presented: string): Promise<RefreshedTokens> {
+  if (looksLikeLegacyToken(presented)) return await exchangeLegacyRefresh(request, presented)
+  const { tokens, sessions, config } = request.server
+
+  const claims = await tokens.verify(presented, 'refresh')
+  const next = await tokens.signRefresh(claims.sub, claims.sid)
+  // The presented token is the key that keeps its successor encrypted in Redis (contract 4.2).
+  const result = await sessions.rotate(claims.sub, claims.sid, claims.jti, next, presented)
+  if (result.outcome === 'missing') throw gatewayError('token_revoked')
+
+  if (result.outcome === 'reused') {
+    securityEvent(request, 'token_reuse_detected', { user_id: claims.sub, session_id: claims.sid })
+    securityEvent(request, 'session_revoked', { user_id: claims.sub, session_id: claims.sid, reason: 'token_reused' })
+    throw gatewayError('token_reused', 'the refresh token was already used; the session is revoked')
+  }
+
+  const limited = applyWindowCount(reply, { limit: config.limits.refreshPerSession, count: result.count, ttlMs: result.ttlMs })
+  if (result.outcome === 'limited') {
+    securityEvent(request, 'rate_limited', { user_id: claims.sub, session_id: claims.sid, limit: 'refresh' })
+    throw limited!
+  }
+
+  const access = await tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid)
+  securityEvent(request, 'token_refreshed', { user_id: claims.sub, session_id: claims.sid, grace: result.outcome === 'grace' })
+  return { access: access.token, refresh: result.refresh }
+}
