@@ -38,6 +38,7 @@ import verifyRoute from './routes/auth/verify.js'
 import sessionRoutes from './routes/auth/sessions.js'
 import adminSessionRoutes from './routes/admin/user-sessions.js'
 import proxyRoutes from './routes/proxy/proxy-routes.js'
+import clientFiles from './routes/client/client-files.js'
 
 export interface AppOptions {
   config: Config
@@ -83,6 +84,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(adminSessionRoutes)
   })
   await fastify.register(proxyRoutes, opts.routes !== undefined ? { routes: opts.routes } : {})
+  await fastify.register(clientFiles)
   // Route guessing is limited like public routes.
   fastify.setNotFoundHandler({ preHandler: fastify.ipLimitHook('public', opts.config.limits.publicPerIp) }, notFoundHandler)
 }
