@@ -86,7 +86,7 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
   const cookieMode = mode === 'cookie'
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   // Cookie requests go to the gateway with its cookie even when the page is on another origin (CORS_ORIGINS).
-  const credentials: RequestCredentials = cookieMode ? 'include' : 'same-origin'
+  const credentials: RequestInit['credentials'] = cookieMode ? 'include' : 'same-origin'
 
   let session: Session | null = null
   let refreshing: Promise<boolean> | null = null

@@ -22,14 +22,21 @@ function webLocks (): LockManagerLike | null {
   return locks !== undefined && typeof locks.request === 'function' ? locks : null
 }
 
+/** The part of BroadcastChannel that the client uses (typed here: Node's and the DOM's types differ). */
+interface ChannelLike {
+  onmessage: ((event: MessageEvent) => void) | null
+  postMessage: (message: unknown) => void
+  close: () => void
+}
+
 export class TabSync {
-  readonly #channel: BroadcastChannel | null
+  readonly #channel: ChannelLike | null
   readonly #locks = webLocks()
   readonly #lockName: string
 
   constructor (name: string, onMessage: (message: TabMessage) => void) {
     this.#lockName = `${name}:session`
-    this.#channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(name) : null
+    this.#channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(name) as unknown as ChannelLike : null
     if (this.#channel !== null) {
       this.#channel.onmessage = (event: MessageEvent) => {
         const message = event.data as TabMessage | null
