@@ -43,7 +43,7 @@ export async function buildClient ({ outDir = join(root, 'dist') } = {}) {
   const demo = await bundle('client/demo/demo.ts', [CLIENT_URL])
   const html = (await readFile(join(root, 'client/demo/index.html'), 'utf8')).replaceAll('%CLIENT_INTEGRITY%', integrity)
   await writeAtomic(join(outDir, 'demo', 'demo.js'), demo)
-  await writeAtomic(join(outDir, 'demo', 'demo.css'), await readFile(join(root, 'client/demo/demo.css')))
+  for (const file of ['demo.css', 'favicon.svg']) await writeAtomic(join(outDir, 'demo', file), await readFile(join(root, 'client/demo', file)))
   await writeAtomic(join(outDir, 'demo', 'index.html'), html)
   return integrity
 }

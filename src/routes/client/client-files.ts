@@ -9,6 +9,7 @@
  * mounts (the admin dashboard) do not clash.
  */
 import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { FastifyPluginAsync } from 'fastify'
 import fastifyStatic from '@fastify/static'
@@ -62,20 +63,25 @@ const clientFiles: FastifyPluginAsync<ClientFilesOptions> = async (fastify, opts
   })
 
   if (!fastify.config.demoPage) return
+  const demoDir = join(distDir, 'demo')
+  const page = await readFile(join(demoDir, 'index.html'))
   await fastify.register(async (demo) => {
     // After helmet's hook (registered on the root): the demo page runs its own script and style.
     demo.addHook('onRequest', async (_request, reply) => {
       reply.header('content-security-policy', DEMO_CSP)
+      // Rebuilt with the client (the page names the client's hash): always revalidated.
+      reply.header('cache-control', 'no-cache')
+    })
+    // The gateway routes the normalized path (no trailing slash), so /demo/ arrives here as /demo.
+    demo.get('/demo', { schema: { hide: true } }, async (_request, reply) => {
+      return await reply.type('text/html; charset=utf-8').send(page)
     })
     await demo.register(fastifyStatic, {
-      root: join(distDir, 'demo'),
+      root: demoDir,
       prefix: '/demo/',
       decorateReply: false,
-      index: 'index.html',
-      redirect: true,
-      // Rebuilt with the client (the page names the client's hash): always revalidated.
-      cacheControl: false,
-      setHeaders: (res) => { res.setHeader('cache-control', 'no-cache') }
+      index: false,
+      cacheControl: false
     })
   })
 }
