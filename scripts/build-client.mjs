@@ -40,8 +40,12 @@ export async function buildClient ({ outDir = join(root, 'dist') } = {}) {
   await writeAtomic(join(outDir, 'client', 'auth-client.js'), client)
   await writeAtomic(join(outDir, 'client', 'auth-client.js.sha384'), integrity + '\n')
 
-  const demo = await bundle('client/demo/demo.ts', [CLIENT_URL])
-  const html = (await readFile(join(root, 'client/demo/index.html'), 'utf8')).replaceAll('%CLIENT_INTEGRITY%', integrity)
+  // The demo names the client by a versioned URL (the file is cached as immutable) and pins its hash.
+  const versioned = `${CLIENT_URL}?v=${integrity.slice('sha384-'.length, 'sha384-'.length + 16).replace(/[+/]/g, '_')}`
+  const demo = Buffer.from(await bundle('client/demo/demo.ts', [CLIENT_URL])).toString('utf8').replaceAll(`"${CLIENT_URL}"`, `"${versioned}"`)
+  const html = (await readFile(join(root, 'client/demo/index.html'), 'utf8'))
+    .replaceAll('%CLIENT_INTEGRITY%', integrity)
+    .replaceAll(`"${CLIENT_URL}"`, `"${versioned}"`)
   await writeAtomic(join(outDir, 'demo', 'demo.js'), demo)
   for (const file of ['demo.css', 'favicon.svg']) await writeAtomic(join(outDir, 'demo', file), await readFile(join(root, 'client/demo', file)))
   await writeAtomic(join(outDir, 'demo', 'index.html'), html)
