@@ -16,6 +16,8 @@ const JITTER_FRACTION = 0.1
 const MAX_JITTER_MS = 10_000
 /** A token this close to expiry is refreshed before a request rather than sent. */
 const EXPIRY_SLACK_MS = 1_000
+/** A refresh holds the tabs' lock: it gives up after this long rather than stall every tab. */
+const REFRESH_TIMEOUT_MS = 15_000
 /** After a refresh that failed for a transient reason (network, 429, 5xx), try again this much later at most. */
 const MAX_RETRY_MS = 30_000
 
@@ -197,6 +199,7 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
     const init: RequestInit = cookieMode
       ? { method: 'POST', credentials }
       : { method: 'POST', credentials, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh: session!.refresh }) }
+    if (typeof AbortSignal.timeout === 'function') init.signal = AbortSignal.timeout(REFRESH_TIMEOUT_MS)
     const issuedAt = Date.now()
     const response = await fetchImpl(authUrl('/auth/refresh'), init)
     if (response.ok) {

@@ -42,7 +42,7 @@ async function status (page: Page): Promise<string> {
 }
 
 async function waitForStatus (page: Page, text: string): Promise<void> {
-  await page.waitForFunction((expected) => (globalThis as any).document.getElementById('status')?.textContent === expected, text, { timeout: 20_000 })
+  await page.waitForFunction((expected) => (globalThis as any).document.getElementById('status')?.textContent === expected, text, { timeout: 60_000 })
 }
 
 async function signIn (page: Page, username: string): Promise<void> {
@@ -157,7 +157,7 @@ t.test('auth client in chromium, through the demo page', async (t) => {
     await page.locator('#login-form input[name=username]').fill('alice')
     await page.locator('#login-form input[name=password]').fill('wrong-password')
     await page.locator('#login-form button[type=submit]').click()
-    await page.waitForFunction(() => (globalThis as any).document.getElementById('login-error')?.textContent === 'Wrong username or password.')
+    await page.waitForFunction(() => (globalThis as any).document.getElementById('login-error')?.textContent === 'Wrong username or password.', undefined, { timeout: 60_000 })
 
     await signIn(page, 'alice')
     await page.locator('#order-form input[name=item]').fill('Espresso beans')
