@@ -72,11 +72,12 @@ t.test('auth client on Node (memory mode)', async (t) => {
 
     await t.rejects(auth.login('alice', 'wrong'), { name: 'AuthError', status: 401, code: 'invalid_credentials' })
     t.equal(auth.user(), null)
+    const before = Date.now()
     const user = await auth.login('alice', 'alice-password')
     t.same(user, { id: '1001', username: 'alice', roles: ['user'] })
     t.same(auth.user(), user)
     t.same(changes, ['alice'])
-    t.ok(auth.expiresAt()! > Date.now(), 'expiresAt in the future')
+    t.ok(auth.expiresAt()! >= before + 2000, 'expiresAt: the token lifetime from when the login was sent')
 
     const created = await auth.fetch('/api/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ item: 'node book', quantity: 2 }) })
     t.equal(created.status, 201)
@@ -100,8 +101,8 @@ t.test('auth client on Node (memory mode)', async (t) => {
   })
 
   t.test('concurrent calls on an expired token share one refresh and are retried once', async (t) => {
-    // The client is told the token lives an hour, so it does not refresh ahead: the gateway's 401 path is tested.
-    const rec = recordingFetch((url, body) => (url.pathname === '/auth/login' ? { ...body, expires_in: 3600 } : body))
+    // The client is told tokens live an hour, so it does not refresh ahead: the gateway's 401 path is tested.
+    const rec = recordingFetch((url, body) => (url.pathname === '/auth/login' || url.pathname === '/auth/refresh' ? { ...body, expires_in: 3600 } : body))
     const auth = createAuthClient({ baseUrl: h.url, fetch: rec.impl })
     t.teardown(() => auth.close())
     await auth.login('alice', 'alice-password')
