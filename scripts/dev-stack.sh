@@ -35,9 +35,12 @@ export USERS_URL="${USERS_URL:-http://127.0.0.1:$USERS_PORT}" ORDERS_URL="${ORDE
 export GATEWAY_JWKS_URL="${GATEWAY_JWKS_URL:-http://127.0.0.1:$PORT/.well-known/jwks.json}"
 # Plain http on localhost: the refresh cookie cannot be Secure here.
 export COOKIE_SECURE="${COOKIE_SECURE:-false}"
+# The demo page of the browser client (/demo/); off unless set, on in the dev stack.
+export DEMO_PAGE="${DEMO_PAGE:-true}"
 
 node dist/services/users/server.js & pids+=($!)
 node dist/services/orders/server.js & pids+=($!)
 node dist/src/server.js & pids+=($!)
 echo "gateway: http://$HOST:$PORT (users :$USERS_PORT, orders :$ORDERS_PORT) - Ctrl-C stops everything"
+if [ "$DEMO_PAGE" = "true" ]; then echo "demo page: http://$HOST:$PORT/demo/ (the browser client: /client/auth-client.js)"; fi
 wait -n

@@ -40,6 +40,7 @@ import sessionRoutes from './routes/auth/sessions.js'
 import adminSessionRoutes from './routes/admin/user-sessions.js'
 import proxyRoutes from './routes/proxy/proxy-routes.js'
 import simplejwtRoutes from './routes/simplejwt/simplejwt-routes.js'
+import clientFiles from './routes/client/client-files.js'
 
 export interface AppOptions {
   config: Config
@@ -88,6 +89,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   // Section 9: the gateway's own routes (never forwarded); SIMPLEJWT_COMPAT=false removes them.
   if (opts.config.simplejwt.enabled) await fastify.register(simplejwtRoutes)
   await fastify.register(proxyRoutes, opts.routes !== undefined ? { routes: opts.routes } : {})
+  await fastify.register(clientFiles)
   // Route guessing is limited like public routes.
   fastify.setNotFoundHandler({ preHandler: fastify.ipLimitHook('public', opts.config.limits.publicPerIp) }, notFoundHandler)
 }

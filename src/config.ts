@@ -44,7 +44,8 @@ export const EnvSchema = Type.Object({
   SIMPLEJWT_COMPAT: Type.Optional(Type.Boolean()),
   LEGACY_SUNSET: Type.Optional(Type.String()),
   LEGACY_SIMPLEJWT_KEY: Type.Optional(Type.String({ minLength: 1 })),
-  LEGACY_SIMPLEJWT_UNTIL: Type.Optional(Type.String())
+  LEGACY_SIMPLEJWT_UNTIL: Type.Optional(Type.String()),
+  DEMO_PAGE: Type.Optional(Type.Boolean())
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and the README test use this list). */
@@ -180,7 +181,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       /** The legacy alias's `Sunset` header (an IMF-fixdate), when LEGACY_SUNSET is set. */
       sunset: parseHttpDate(env.LEGACY_SUNSET)
     },
-    legacy: parseLegacy(env.LEGACY_SIMPLEJWT_KEY, env.LEGACY_SIMPLEJWT_UNTIL)
+    legacy: parseLegacy(env.LEGACY_SIMPLEJWT_KEY, env.LEGACY_SIMPLEJWT_UNTIL),
+    /** Serve the demo page at /demo/ (the dev stack turns it on). */
+    demoPage: env.DEMO_PAGE ?? false
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

@@ -1,0 +1,157 @@
+/**
+ * The demo page (/demo/): everything goes through the client served by the gateway. No inline
+ * script or style (the page's CSP forbids both); the DOM is filled with textContent only.
+ */
+import { createAuthClient, AuthError, type AuthUser } from '/client/auth-client.js'
+
+interface Order { id: string, item: string, quantity: number, created_at: string }
+
+function $<T extends HTMLElement> (id: string): T {
+  const element = document.getElementById(id)
+  if (element === null) throw new Error(`#${id} missing`)
+  return element as T
+}
+
+const auth = createAuthClient()
+const view = {
+  status: $('status'),
+  login: $('login-view'),
+  app: $('app-view'),
+  loginForm: $<HTMLFormElement>('login-form'),
+  loginError: $('login-error'),
+  username: $('username'),
+  roles: $('roles'),
+  lifetime: $('token-lifetime'),
+  progress: $<HTMLProgressElement>('token-progress'),
+  orderForm: $<HTMLFormElement>('order-form'),
+  ordersError: $('orders-error'),
+  orders: $<HTMLTableElement>('orders'),
+  ordersEmpty: $('orders-empty'),
+  activity: $<HTMLOListElement>('activity')
+}
+
+/** The client's fetch, with a line per call in the activity list: the page sees every status it gets. */
+async function call (method: string, path: string, body?: unknown): Promise<Response> {
+  const init: RequestInit = { method }
+  if (body !== undefined) {
+    init.body = JSON.stringify(body)
+    init.headers = { 'content-type': 'application/json' }
+  }
+  let status = 'network error'
+  try {
+    const response = await auth.fetch(path, init)
+    status = String(response.status)
+    return response
+  } finally {
+    const line = document.createElement('li')
+    line.dataset.status = status
+    line.dataset.ok = String(/^2\d\d$/.test(status))
+    const time = document.createElement('span')
+    time.className = 'time'
+    time.textContent = new Date().toLocaleTimeString()
+    const code = document.createElement('span')
+    code.className = 'code'
+    code.textContent = status
+    line.append(time, `${method} ${path} → `, code)
+    view.activity.prepend(line)
+    while (view.activity.children.length > 50) view.activity.lastElementChild?.remove()
+  }
+}
+
+function render (user: AuthUser | null): void {
+  view.status.textContent = user === null ? 'Signed out.' : `Signed in as ${user.username}.`
+  view.login.hidden = user !== null
+  view.app.hidden = user === null
+  if (user === null) {
+    view.orders.tBodies[0]!.replaceChildren()
+    view.ordersError.textContent = ''
+    return
+  }
+  view.username.textContent = user.username
+  view.roles.textContent = user.roles.length > 0 ? `(${user.roles.join(', ')})` : ''
+  void loadOrders()
+}
+
+function showOrders (orders: Order[]): void {
+  const rows = orders.map((order) => {
+    const row = document.createElement('tr')
+    for (const text of [order.item, String(order.quantity), new Date(order.created_at).toLocaleString()]) {
+      const cell = document.createElement('td')
+      cell.textContent = text
+      row.append(cell)
+    }
+    return row
+  })
+  view.orders.tBodies[0]!.replaceChildren(...rows)
+  view.ordersEmpty.hidden = rows.length > 0
+}
+
+async function loadOrders (): Promise<void> {
+  try {
+    const response = await call('GET', '/api/orders')
+    if (!response.ok) {
+      view.ordersError.textContent = `Could not load orders (${response.status}).`
+      return
+    }
+    const body = await response.json() as { orders?: Order[] } | Order[]
+    showOrders(Array.isArray(body) ? body : body.orders ?? [])
+    view.ordersError.textContent = ''
+  } catch {
+    view.ordersError.textContent = 'The gateway cannot be reached.'
+  }
+}
+
+view.loginForm.addEventListener('submit', (event) => {
+  event.preventDefault()
+  const form = new FormData(view.loginForm)
+  const button = view.loginForm.querySelector('button')!
+  button.disabled = true
+  view.loginError.textContent = ''
+  auth.login(String(form.get('username')), String(form.get('password')))
+    .then(() => { view.loginForm.reset() })
+    .catch((err: unknown) => {
+      view.loginError.textContent = err instanceof AuthError && err.code === 'invalid_credentials'
+        ? 'Wrong username or password.'
+        : err instanceof AuthError ? `Sign-in refused: ${err.message}` : 'The gateway cannot be reached.'
+    })
+    .finally(() => { button.disabled = false })
+})
+
+view.orderForm.addEventListener('submit', (event) => {
+  event.preventDefault()
+  const form = new FormData(view.orderForm)
+  void call('POST', '/api/orders', { item: String(form.get('item')), quantity: Number(form.get('quantity')) })
+    .then(async (response) => {
+      if (!response.ok) {
+        view.ordersError.textContent = `Could not create the order (${response.status}).`
+        return
+      }
+      view.orderForm.reset()
+      await loadOrders()
+    })
+    .catch(() => { view.ordersError.textContent = 'The gateway cannot be reached.' })
+})
+
+$('reload-orders').addEventListener('click', () => { void loadOrders() })
+$('logout').addEventListener('click', () => { void auth.logout() })
+$('logout-all').addEventListener('click', () => { void auth.logoutAll() })
+
+// The access token's remaining lifetime, ticking; it jumps back up when the client refreshes it.
+let lifetime = 0
+setInterval(() => {
+  const expiresAt = auth.expiresAt()
+  if (expiresAt === null) {
+    view.lifetime.textContent = '–'
+    view.progress.value = 0
+    return
+  }
+  const left = Math.max(0, expiresAt - Date.now())
+  lifetime = Math.max(lifetime, left)
+  view.lifetime.textContent = `${(left / 1000).toFixed(1)} s`
+  view.progress.value = lifetime > 0 ? left / lifetime : 0
+}, 200)
+
+auth.onChange(render)
+// A reload stays signed in: the client restores the session from the HttpOnly cookie (onChange
+// renders it); without one the page shows the sign-in form.
+void auth.ready.then((user) => { if (user === null) render(null) })

@@ -1,0 +1,307 @@
+/**
+ * `createAuthClient`: the access token in memory only, refreshed before it expires (with jitter, so
+ * that tabs and clients do not refresh in lockstep), one refresh and one retry on 401 `token_expired`,
+ * and one refresh at a time: in a page (one shared promise) and, in cookie mode, across the tabs of
+ * an origin (tab-sync.ts).
+ */
+import { readClaims } from './token.js'
+import { TabSync, type TabMessage } from './tab-sync.js'
+import { AuthError, type AuthChangeListener, type AuthClient, type AuthClientOptions, type AuthUser } from './types.js'
+
+/** Refresh this long before expiry: a quarter of the token's lifetime, at most a minute... */
+const LEAD_FRACTION = 0.25
+const MAX_LEAD_MS = 60_000
+/** ...plus a random part of up to a tenth of the lifetime, at most 10 s. */
+const JITTER_FRACTION = 0.1
+const MAX_JITTER_MS = 10_000
+/** A token this close to expiry is refreshed before a request rather than sent. */
+const EXPIRY_SLACK_MS = 1_000
+/** A refresh holds the tabs' lock: it gives up after this long rather than stall every tab. */
+const REFRESH_TIMEOUT_MS = 15_000
+/** After a refresh that failed for a transient reason (network, 429, 5xx), try again this much later at most. */
+const MAX_RETRY_MS = 30_000
+
+interface Session {
+  access: string
+  user: AuthUser
+  sid: string | null
+  issuedAt: number
+  expiresAt: number
+  /** Memory mode only. */
+  refresh: string | null
+}
+
+interface TokenAnswer { access: string, refresh?: string, expires_in: number }
+
+function isBrowser (): boolean {
+  const g = globalThis as { document?: unknown, location?: unknown }
+  return typeof g.document === 'object' && g.document !== null && typeof g.location === 'object'
+}
+
+function defaultBaseUrl (): string | undefined {
+  return (globalThis as { location?: { origin?: string } }).location?.origin
+}
+
+/** A timer that does not keep a Node process alive. */
+function later (fn: () => void, ms: number): ReturnType<typeof setTimeout> {
+  const timer = setTimeout(fn, ms)
+  ;(timer as { unref?: () => void }).unref?.()
+  return timer
+}
+
+async function errorCode (response: Response): Promise<string | null> {
+  try {
+    const body = await response.clone().json() as { code?: unknown }
+    return typeof body.code === 'string' ? body.code : null
+  } catch {
+    return null
+  }
+}
+
+async function authError (response: Response): Promise<AuthError> {
+  let code = 'unexpected_status'
+  let message = `the gateway answered ${response.status}`
+  try {
+    const body = await response.json() as { code?: unknown, detail?: unknown, title?: unknown }
+    if (typeof body.code === 'string') code = body.code
+    if (typeof body.detail === 'string') message = body.detail
+    else if (typeof body.title === 'string') message = body.title
+  } catch { /* not JSON */ }
+  return new AuthError(response.status, code, message)
+}
+
+/**
+ * Creates a client of the gateway at `baseUrl`.
+ *
+ * @param options - `baseUrl` (default: the page's origin; required in Node) and `mode`
+ *   (`"cookie"` by default in browsers, `"memory"` elsewhere).
+ * @returns the client: `login`, `logout`, `logoutAll`, `fetch`, `user`, `onChange` (contract 12),
+ *   plus `expiresAt`, `ready` and `close`.
+ */
+export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
+  const rawBase = options.baseUrl ?? defaultBaseUrl()
+  if (rawBase === undefined) throw new TypeError('createAuthClient: baseUrl is required outside a browser')
+  const baseUrl = rawBase.replace(/\/+$/, '')
+  const origin = new URL(baseUrl).origin
+  const mode = options.mode ?? (isBrowser() ? 'cookie' : 'memory')
+  if (mode !== 'cookie' && mode !== 'memory') throw new TypeError('createAuthClient: mode must be "cookie" or "memory"')
+  const cookieMode = mode === 'cookie'
+  const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
+  // Cookie requests go to the gateway with its cookie even when the page is on another origin (CORS_ORIGINS).
+  const credentials: RequestInit['credentials'] = cookieMode ? 'include' : 'same-origin'
+
+  let session: Session | null = null
+  let refreshing: Promise<boolean> | null = null
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let closed = false
+  const listeners = new Set<AuthChangeListener>()
+  // Sessions this page saw end: a late broadcast of one of their tokens must not sign the tab back in.
+  const endedSids = new Set<string>()
+
+  const sync = cookieMode ? new TabSync(options.channelName ?? `auth-client:${baseUrl}`, onTabMessage) : null
+
+  function authUrl (path: string): string { return baseUrl + path }
+
+  function notify (user: AuthUser | null): void {
+    for (const listener of [...listeners]) {
+      try { listener(user) } catch { /* a listener's error is its own */ }
+    }
+  }
+
+  function needsRefresh (now = Date.now()): boolean {
+    return session === null || now >= session.expiresAt - leadMs(session)
+  }
+
+  function leadMs (s: Session): number {
+    return Math.min(MAX_LEAD_MS, (s.expiresAt - s.issuedAt) * LEAD_FRACTION)
+  }
+
+  /** Installs a new access token (false for one of a session that ended); tells listeners when the user changed. */
+  function setSession (access: string, issuedAt: number, expiresAt: number, refresh: string | null): boolean {
+    const claims = readClaims(access)
+    if (claims === null) throw new AuthError(0, 'token_invalid', 'the gateway returned an unreadable access token')
+    if (claims.sid !== null && endedSids.has(claims.sid)) return false
+    const before = session?.user ?? null
+    session = { access, user: claims.user, sid: claims.sid, issuedAt, expiresAt, refresh }
+    schedule()
+    if (before === null || before.id !== claims.user.id) notify(claims.user)
+    return true
+  }
+
+  function endSession (tellTabs: boolean): void {
+    clearTimeout(timer)
+    const ended = session
+    if (ended === null) return
+    if (ended.sid !== null) endedSids.add(ended.sid)
+    session = null
+    if (tellTabs) sync?.post({ type: 'logout', sid: ended.sid })
+    notify(null)
+  }
+
+  function share (): void {
+    if (session !== null) sync?.post({ type: 'token', access: session.access, expiresAt: session.expiresAt, issuedAt: session.issuedAt })
+  }
+
+  function onTabMessage (message: TabMessage): void {
+    if (closed) return
+    if (message.type === 'token') {
+      if (message.access === session?.access || message.expiresAt <= Date.now()) return
+      setSession(message.access, message.issuedAt, message.expiresAt, null)
+    } else if (message.type === 'logout') {
+      if (message.sid !== null) endedSids.add(message.sid)
+      if (session !== null && (message.sid === null || message.sid === session.sid)) endSession(false)
+    } else if (message.type === 'ask') {
+      if (!needsRefresh()) share()
+    }
+  }
+
+  /** Proactive refresh: before expiry, minus a random part so that clients spread out. */
+  function schedule (delayMs?: number): void {
+    clearTimeout(timer)
+    if (session === null || closed) return
+    const s = session
+    const lifetime = s.expiresAt - s.issuedAt
+    const jitter = Math.random() * Math.min(MAX_JITTER_MS, lifetime * JITTER_FRACTION)
+    const delay = delayMs ?? Math.max(0, s.expiresAt - leadMs(s) - jitter - Date.now())
+    timer = later(() => {
+      refresh(s.access).catch(() => {
+        // Transient failure: the session is intact; try again while the token still lives.
+        const left = session === null ? 0 : session.expiresAt - Date.now()
+        if (left > 0) schedule(Math.min(MAX_RETRY_MS, Math.max(500, left / 2)))
+      })
+    }, delay)
+  }
+
+  /**
+   * One refresh at a time: callers in this page share the promise; in cookie mode the tabs take
+   * turns under a lock, and a tab that finds a token newer than `stale` (handed over by another tab
+   * while it waited) uses it instead of refreshing again. Resolves true when a fresh token is in
+   * place, false when the gateway refused (the session is over); rejects on transient failures.
+   */
+  function refresh (stale: string | null): Promise<boolean> {
+    refreshing ??= (async () => {
+      try {
+        if (sync === null) return await callRefresh()
+        return await sync.exclusive(async () => {
+          if (session !== null && session.access !== stale && !needsRefresh()) return true
+          return await callRefresh()
+        })
+      } finally {
+        refreshing = null
+      }
+    })()
+    return refreshing
+  }
+
+  async function callRefresh (): Promise<boolean> {
+    if (!cookieMode && session?.refresh == null) return false
+    const before = session
+    const init: RequestInit = cookieMode
+      ? { method: 'POST', credentials }
+      : { method: 'POST', credentials, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh: session!.refresh }) }
+    if (typeof AbortSignal.timeout === 'function') init.signal = AbortSignal.timeout(REFRESH_TIMEOUT_MS)
+    const issuedAt = Date.now()
+    const response = await fetchImpl(authUrl('/auth/refresh'), init)
+    if (response.ok) {
+      const body = await response.json() as TokenAnswer
+      // A refresh that was answered just before another tab's logout: the session is over.
+      if (!setSession(body.access, issuedAt, issuedAt + body.expires_in * 1000, body.refresh ?? null)) return false
+      share()
+      return true
+    }
+    if (response.status === 400 || response.status === 401 || response.status === 403) {
+      // Refused: this session is over. Unless another tab handed over a token meanwhile.
+      if (session !== null && session !== before) return true
+      // Only a session that existed ends everywhere: a tab that starts without a cookie tells no one.
+      endSession(before !== null)
+      return false
+    }
+    throw await authError(response)
+  }
+
+  async function send (request: Request, token: string | null): Promise<Response> {
+    if (token !== null) request.headers.set('authorization', `Bearer ${token}`)
+    return await fetchImpl(request)
+  }
+
+  async function authFetch (input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    await ready
+    const url = input instanceof Request ? input.url : new URL(input, baseUrl + '/').href
+    const request = new Request(input instanceof Request ? input : url, init)
+    // The token goes to the gateway only, never to another origin.
+    if (new URL(request.url).origin !== origin) return await fetchImpl(request)
+
+    if (session !== null && Date.now() >= session.expiresAt - EXPIRY_SLACK_MS) {
+      await refresh(session.access).catch(() => { /* sent as is; the gateway decides */ })
+    }
+    const sent = session?.access ?? null
+    const retry = sent !== null ? request.clone() : null
+    const response = await send(request, sent)
+    if (response.status !== 401 || retry === null || await errorCode(response) !== 'token_expired') return response
+
+    // One refresh (shared with any other caller) and one retry.
+    let refreshed: boolean
+    try { refreshed = await refresh(sent) } catch { return response }
+    if (!refreshed || session === null) return response
+    await response.body?.cancel().catch(() => {})
+    return await send(retry!, session.access)
+  }
+
+  async function login (username: string, password: string): Promise<AuthUser> {
+    await ready
+    const attempt = async (): Promise<AuthUser> => {
+      const issuedAt = Date.now()
+      const response = await fetchImpl(authUrl('/auth/login'), {
+        method: 'POST',
+        credentials,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, password, ...(cookieMode ? { cookie: true } : {}) })
+      })
+      if (!response.ok) throw await authError(response)
+      const body = await response.json() as TokenAnswer
+      setSession(body.access, issuedAt, issuedAt + body.expires_in * 1000, body.refresh ?? null)
+      share()
+      return session!.user
+    }
+    // Under the tabs' lock: a refresh of the old cookie cannot land after the new login's.
+    return sync === null ? await attempt() : await sync.exclusive(attempt)
+  }
+
+  // Not under the tabs' lock (its request may need a refresh, which takes the lock): a token of the
+  // ended session that another tab refreshed meanwhile is refused by its sid (endedSids).
+  async function endAtGateway (path: '/auth/logout' | '/auth/logout-all'): Promise<void> {
+    await ready
+    if (session === null) return
+    try {
+      await authFetch(authUrl(path), { method: 'POST', credentials })
+    } catch { /* the gateway is unreachable: the session ends here anyway */ }
+    endSession(true)
+  }
+
+  // A page reload stays signed in: in cookie mode the session is whatever the cookie holds. Other
+  // tabs are asked first; one that has a fresh token hands it over before the lock is ours.
+  let ready: Promise<AuthUser | null> = Promise.resolve(null)
+  if (sync !== null) {
+    sync.post({ type: 'ask' })
+    ready = refresh(null).then(() => session?.user ?? null, () => null)
+  }
+
+  return {
+    login,
+    logout: async () => { await endAtGateway('/auth/logout') },
+    logoutAll: async () => { await endAtGateway('/auth/logout-all') },
+    fetch: authFetch,
+    user: () => session?.user ?? null,
+    onChange (listener) {
+      listeners.add(listener)
+      return () => { listeners.delete(listener) }
+    },
+    expiresAt: () => session?.expiresAt ?? null,
+    get ready () { return ready },
+    close () {
+      closed = true
+      clearTimeout(timer)
+      sync?.close()
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/** Public types of the auth client (contract section 12). */
+
+/** Where the refresh token lives. */
+export type AuthMode = 'cookie' | 'memory'
+
+/** The signed-in user, as the gateway's access token names them. */
+export interface AuthUser {
+  id: string
+  username: string
+  roles: string[]
+}
+
+/** Called with the user after a login or a session picked up from another tab, with null when the session ends. */
+export type AuthChangeListener = (user: AuthUser | null) => void
+
+export interface AuthClientOptions {
+  /**
+   * The gateway's origin (and optional path prefix), e.g. `https://gateway.example.com`.
+   * Default in a browser: the page's origin. Required in Node.
+   */
+  baseUrl?: string
+  /**
+   * `"cookie"` (default in browsers): the refresh token lives only in the gateway's HttpOnly cookie.
+   * `"memory"` (default in Node): the refresh token is kept in this object's memory.
+   */
+  mode?: AuthMode
+  /** The fetch implementation to use (default: the global fetch). */
+  fetch?: typeof fetch
+  /**
+   * In cookie mode, tabs of one origin share a session: they coordinate refreshes and logouts on this
+   * name (Web Locks and BroadcastChannel). Default: derived from `baseUrl`.
+   */
+  channelName?: string
+}
+
+/** What `createAuthClient` returns. */
+export interface AuthClient {
+  /** Logs in (a new session) and resolves with the user; rejects with an {@link AuthError} when refused. */
+  login (username: string, password: string): Promise<AuthUser>
+  /** Ends this session at the gateway (every tab of it) and locally. Never rejects. */
+  logout (): Promise<void>
+  /** Ends every session of the user at the gateway and this one locally. Never rejects. */
+  logoutAll (): Promise<void>
+  /**
+   * `fetch` with the access token: adds `Authorization: Bearer` for URLs of the gateway (a relative
+   * URL is resolved against `baseUrl`), refreshes before expiry, and on a 401 `token_expired` refreshes
+   * once and retries once. Any other answer is returned as is, never retried.
+   */
+  fetch (input: string | URL | Request, init?: RequestInit): Promise<Response>
+  /** The signed-in user, or null. */
+  user (): AuthUser | null
+  /** Subscribes to sign-in and sign-out; returns the function that unsubscribes. */
+  onChange (listener: AuthChangeListener): () => void
+  /** When the access token expires (ms since the epoch), or null when signed out. */
+  expiresAt (): number | null
+  /**
+   * Settles once the client knows whether a session exists: in cookie mode it tries a refresh on
+   * start (a page reload stays signed in); in memory mode it is signed out at once.
+   */
+  readonly ready: Promise<AuthUser | null>
+  /** Stops timers and closes the tab channel (the session itself stays; see `logout`). */
+  close (): void
+}
+
+/** A refused login or an unexpected answer of the gateway. `code` is the gateway's error code. */
+export class AuthError extends Error {
+  override name = 'AuthError'
+  constructor (readonly status: number, readonly code: string, message: string) {
+    super(message)
+  }
+}
