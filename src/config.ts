@@ -39,7 +39,8 @@ export const EnvSchema = Type.Object({
   API_USER_LIMIT: Type.Optional(PerMinute),
   PUBLIC_IP_LIMIT: Type.Optional(PerMinute),
   SHUTDOWN_GRACE_MS: Type.Optional(Type.Integer({ minimum: 0 })),
-  TOKEN_CACHE_SIZE: Type.Optional(Type.Integer({ minimum: 0 }))
+  TOKEN_CACHE_SIZE: Type.Optional(Type.Integer({ minimum: 0 })),
+  USER_STATE_TTL: Type.Optional(Seconds)
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -147,7 +148,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       apiPerUser: env.API_USER_LIMIT ?? 600,
       publicPerIp: env.PUBLIC_IP_LIMIT ?? 60
     },
-    shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10000
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10000,
+    /** Seconds a user's active flag and roles are trusted before the users service is asked again (contract 10). */
+    userStateTtl: env.USER_STATE_TTL ?? 60
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

@@ -15,6 +15,9 @@ export type SecurityEvent =
   | 'rate_limited'
   | 'token_rejected'
   | 'access_denied'
+  | 'user_deactivated'
+  | 'user_roles_changed'
+  | 'password_changed'
 
 export function securityEvent (request: FastifyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
   request.log.info({ event, ip: request.ip, ...fields }, event)

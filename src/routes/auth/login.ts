@@ -27,6 +27,8 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       throw gatewayError('account_locked', `too many failed logins; retry in ${reservation.retryAfterSeconds} seconds`, { 'retry-after': String(reservation.retryAfterSeconds) })
     }
     let identity
+    // When the roles were read: recorded with them as the user's live state (contract 10).
+    const checkedAt = Date.now()
     try {
       identity = await fastify.users.checkCredentials(username, password, request.id)
     } catch (err) {
@@ -48,6 +50,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       ...identity,
       sessionId,
       refreshJti: refresh.jti,
+      stateCheckedAt: checkedAt,
       ip: request.ip,
       userAgent: request.headers['user-agent'] ?? ''
     })
