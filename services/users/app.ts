@@ -34,6 +34,8 @@ function hashPassword (password: string): Promise<string> {
 export interface UserDirectory {
   get: (id: string) => Readonly<StoredUser> | undefined
   update: (id: string, change: { active?: boolean, roles?: string[] }) => void
+  /** How many user lookups (`GET /internal/users/{id}`) this instance answered, per user id. */
+  lookups: (id: string) => number
 }
 
 const directories = new WeakMap<FastifyInstance, UserDirectory>()
@@ -69,8 +71,10 @@ export async function buildUsersService (opts: Omit<AssertionOptions, 'audience'
   const all: StoredUser[] = DEMO_USERS.map((u) => ({ ...u, roles: [...u.roles] }))
   const byName = new Map(all.map((u) => [u.username, u]))
   const byId = new Map(all.map((u) => [u.id, u]))
+  const lookups = new Map<string, number>()
   const directory: UserDirectory = {
     get: (id) => byId.get(id),
+    lookups: (id) => lookups.get(id) ?? 0,
     update (id, change) {
       const user = byId.get(id)
       if (user === undefined) throw new Error(`no user ${id}`)
@@ -97,6 +101,7 @@ export async function buildUsersService (opts: Omit<AssertionOptions, 'audience'
   // User lookup, for the gateway alone (scope `users:read`): live user state and the simplejwt cut-over.
   app.get<{ Params: { id: string } }>('/internal/users/:id', async (request, reply) => {
     if (request.caller?.scope !== 'users:read') return reply.code(403).send({ title: 'Forbidden', status: 403, code: 'forbidden' })
+    lookups.set(request.params.id, (lookups.get(request.params.id) ?? 0) + 1)
     const user = byId.get(request.params.id)
     return user === undefined ? reply.code(404).send(notFound) : profile(user)
   })
