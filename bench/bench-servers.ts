@@ -118,7 +118,9 @@ async function startGateway (spec: ServerSpec): Promise<Server> {
     PUBLIC_IP_LIMIT: '100000000',
     VERIFY_IP_LIMIT: '100000000',
     LOGIN_IP_LIMIT: '100000000',
-    REFRESH_SESSION_LIMIT: '100000000'
+    REFRESH_SESSION_LIMIT: '100000000',
+    // The bench's upstream knows no users: the state recorded with the session must last the run.
+    USER_STATE_TTL: '86400'
   }
   if (spec.tokenCacheSize !== undefined) env.TOKEN_CACHE_SIZE = String(spec.tokenCacheSize)
   const config = loadConfig(env)

@@ -30,6 +30,7 @@ import keys from './plugins/app/keys.js'
 import tokenService from './plugins/app/token-service.js'
 import sessionStore from './plugins/app/session-store.js'
 import usersClient from './plugins/app/users-client.js'
+import userState from './plugins/app/user-state.js'
 import authenticate from './plugins/app/authenticate.js'
 
 import healthRoutes from './routes/health/health.js'
@@ -73,6 +74,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(tokenService)
   await fastify.register(sessionStore)
   await fastify.register(usersClient)
+  await fastify.register(userState)
   await fastify.register(authenticate)
 
   // Routes

@@ -45,7 +45,8 @@ export const EnvSchema = Type.Object({
   LEGACY_SUNSET: Type.Optional(Type.String()),
   LEGACY_SIMPLEJWT_KEY: Type.Optional(Type.String({ minLength: 1 })),
   LEGACY_SIMPLEJWT_UNTIL: Type.Optional(Type.String()),
-  DEMO_PAGE: Type.Optional(Type.Boolean())
+  DEMO_PAGE: Type.Optional(Type.Boolean()),
+  USER_STATE_TTL: Type.Optional(Seconds)
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and the README test use this list). */
@@ -183,7 +184,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
     },
     legacy: parseLegacy(env.LEGACY_SIMPLEJWT_KEY, env.LEGACY_SIMPLEJWT_UNTIL),
     /** Serve the demo page at /demo/ (the dev stack turns it on). */
-    demoPage: env.DEMO_PAGE ?? false
+    demoPage: env.DEMO_PAGE ?? false,
+    /** Seconds a user's active flag and roles are trusted before the users service is asked again (contract 10). */
+    userStateTtl: env.USER_STATE_TTL ?? 60
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

@@ -23,6 +23,7 @@ export const ERROR_CATALOGUE = {
   upstream_unavailable: { status: 502, title: 'Upstream unavailable' },
   store_unavailable: { status: 503, title: 'Session store unavailable' },
   shutting_down: { status: 503, title: 'Gateway shutting down' },
+  user_state_unavailable: { status: 503, title: 'User state unavailable' },
   upstream_timeout: { status: 504, title: 'Upstream timeout' }
 } as const satisfies Record<string, { status: number, title: string }>
 

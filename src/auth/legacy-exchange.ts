@@ -64,6 +64,7 @@ export async function exchangeLegacyRefresh (request: FastifyRequest, token: str
   const userId = typeof payload.user_id === 'number' || typeof payload.user_id === 'string' ? String(payload.user_id) : ''
   if (!isId.Check(userId) || typeof payload.jti !== 'string' || typeof payload.exp !== 'number') refuse(request, 'claims')
 
+  const checkedAt = Date.now()
   const user = await users.lookupUser(userId, request.id)
   if (user === null) refuse(request, 'unknown_user', undefined, userId)
   if (!user.active) refuse(request, 'inactive_user', undefined, userId)
@@ -73,7 +74,7 @@ export async function exchangeLegacyRefresh (request: FastifyRequest, token: str
   const first = await orStoreUnavailable(redis.set(legacyJtiKey(payload.jti), '1', 'EX', ttl, 'NX'))
   if (first !== 'OK') refuse(request, 'already_exchanged', undefined, userId)
 
-  const session = await startSession(request, { userId: user.id, username: user.username, roles: user.roles })
+  const session = await startSession(request, { userId: user.id, username: user.username, roles: user.roles }, checkedAt)
   securityEvent(request, 'legacy_token_exchanged', { user_id: user.id, session_id: session.sessionId })
   return { access: session.access.token, refresh: session.refresh.token }
 }

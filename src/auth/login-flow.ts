@@ -16,8 +16,12 @@ export interface StartedSession {
   refresh: IssuedToken
 }
 
-/** A new session of an identity the caller has already established (login, legacy exchange). */
-export async function startSession (request: FastifyRequest, identity: Identity): Promise<StartedSession> {
+/**
+ * A new session of an identity the caller has already established (login, legacy exchange).
+ * `checkedAt`: when the identity backend gave these roles; they are recorded as the user's live
+ * state (contract 10) unless a newer state is already there.
+ */
+export async function startSession (request: FastifyRequest, identity: Identity, checkedAt: number): Promise<StartedSession> {
   const { tokens, sessions } = request.server
   const sessionId = newId()
   const [access, refresh] = await Promise.all([
@@ -28,6 +32,7 @@ export async function startSession (request: FastifyRequest, identity: Identity)
     ...identity,
     sessionId,
     refreshJti: refresh.jti,
+    stateCheckedAt: checkedAt,
     ip: request.ip,
     userAgent: request.headers['user-agent'] ?? ''
   })
@@ -47,6 +52,7 @@ export async function logIn (request: FastifyRequest, username: string, password
     throw gatewayError('account_locked', `too many failed logins; retry in ${reservation.retryAfterSeconds} seconds`, { 'retry-after': String(reservation.retryAfterSeconds) })
   }
   let identity
+  const checkedAt = Date.now()
   try {
     identity = await users.checkCredentials(username, password, request.id)
   } catch (err) {
@@ -59,7 +65,7 @@ export async function logIn (request: FastifyRequest, username: string, password
     throw gatewayError('invalid_credentials')
   }
   await lockout.succeeded(reservation.key)
-  const session = await startSession(request, identity)
+  const session = await startSession(request, identity, checkedAt)
   securityEvent(request, 'login_succeeded', { user_id: identity.userId, session_id: session.sessionId })
   return session
 }

@@ -20,6 +20,9 @@ export type SecurityEvent =
   | 'legacy_endpoint_used'
   | 'legacy_token_exchanged'
   | 'legacy_token_refused'
+  | 'user_deactivated'
+  | 'user_roles_changed'
+  | 'password_changed'
 
 export function securityEvent (request: FastifyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
   request.log.info({ event, ip: request.ip, ...fields }, event)

@@ -24,10 +24,13 @@ export interface ProxyRoute {
   /** Methods allowed (default: all). */
   methods?: string[]
   limit: LimitClass
+  /** The upstream checks the caller's password here: attempts count like logins (lockout per username and IP). */
+  passwordCheck?: boolean
 }
 
 export const ROUTE_TABLE: readonly ProxyRoute[] = [
   { path: '/api/users/me', exact: true, upstream: 'users', limit: 'api' },
+  { path: '/api/users/me/password', exact: true, upstream: 'users', methods: ['POST'], limit: 'api', passwordCheck: true },
   { path: '/api/users', upstream: 'users', roles: ['admin'], limit: 'api' },
   { path: '/api/orders', upstream: 'orders', limit: 'api' }
 ]

@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { encodeIdentityList, encodeIdentityValue } from './identity-encoding.js'
+import { USER_CHANGE_HEADERS } from './user-changes.js'
 
 /** Removed from every proxied request, whatever their case. */
 const REMOVED = new Set([
@@ -75,7 +76,8 @@ export function clientResponseHeaders (incoming: IncomingHttpHeaders): IncomingH
   const out: IncomingHttpHeaders = {}
   for (const [name, value] of Object.entries(incoming)) {
     const lower = name.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || named.includes(lower) || lower === 'x-request-id') continue
+    // The users service's change marks (src/proxy/user-changes.ts) are for the gateway alone.
+    if (HOP_BY_HOP.has(lower) || named.includes(lower) || lower === 'x-request-id' || USER_CHANGE_HEADERS.has(lower)) continue
     out[name] = value
   }
   return out

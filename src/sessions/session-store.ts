@@ -7,9 +7,10 @@
  * the hash tag `{u:<userId>}`, so the scripts touch one Redis Cluster slot.
  */
 import type { Cluster, Redis } from 'ioredis'
-import { orStoreUnavailable } from '../lib/store-unavailable.js'
+import { orStoreUnavailable, storeUnavailable } from '../lib/store-unavailable.js'
 import { checkSessionLua } from './scripts/check-session.js'
 import { createSessionLua } from './scripts/create-session.js'
+import { recordUserStateLua } from './scripts/record-user-state.js'
 import { listSessionsLua } from './scripts/list-sessions.js'
 import { revokeAllSessionsLua, revokeSessionLua } from './scripts/revoke-sessions.js'
 import { rotateRefreshLua } from './scripts/rotate-refresh.js'
@@ -28,7 +29,11 @@ export const sessionKeys = {
   /** Fixed-window counter of the user's proxied requests. */
   apiCounter: (userId: string) => `gw:{u:${userId}}:rl:api`,
   /** Fixed-window counter of a session's refreshes. */
-  refreshCounter: (userId: string, sessionId: string) => `gw:{u:${userId}}:rl:refresh:${sessionId}`
+  refreshCounter: (userId: string, sessionId: string) => `gw:{u:${userId}}:rl:refresh:${sessionId}`,
+  /** The user's live state (active, roles, when last confirmed by the users service). */
+  state: (userId: string) => `gw:{u:${userId}}:state`,
+  /** Held by the one replica that refreshes the user's state (single flight). */
+  stateLease: (userId: string) => `gw:{u:${userId}}:state:lease`
 }
 
 /** A per-minute limit counted inside a session script. */
@@ -42,7 +47,23 @@ export interface NewSession {
   refreshJti: string
   ip: string
   userAgent: string
+  /** When the roles were read from the users service (ms; default now): recorded as the user's live state. */
+  stateCheckedAt?: number
 }
+
+/** A user's state as the users service gives it. */
+export interface UserState { active: boolean, roles: string[] }
+
+/**
+ * What the session check knows of the user's live state: `phase` 0 fresh, 1 refresh due (roles
+ * still usable), 2 unknown or too old (roles unusable); `leased` when this caller must refresh it.
+ */
+export interface StateSnapshot { phase: 0 | 1 | 2, leased: boolean, roles: string[] | null }
+
+export interface SessionCheck { alive: boolean, count: number, ttlMs: number, state: StateSnapshot }
+
+/** Which sessions a state change revokes. */
+export type StateRevocation = { mode: 'none' } | { mode: 'all' } | { mode: 'others', keep: string }
 
 export interface SessionInfo {
   id: string
@@ -66,19 +87,28 @@ export type RotationResult =
 /** The custom commands defined on the client, typed. */
 interface SessionCommands {
   gwCreateSession: (...args: Array<string | number>) => Promise<number>
-  gwCheckSession: (key: string, now: number, touchMs: number) => Promise<number[]>
-  gwCheckSessionCounted: (key: string, counter: string, now: number, touchMs: number, windowMs: number) => Promise<number[]>
+  gwCheckSession: (key: string, state: string, lease: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<[number, number, number, number, number, string]>
+  gwCheckSessionCounted: (key: string, state: string, lease: string, counter: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<[number, number, number, number, number, string]>
+  gwRecordUserState: (state: string, index: string, checkedAt: number, active: string, roles: string, ttl: number, prefix: string, revoke: string, keep: string) => Promise<[number, string, number]>
   gwRotateRefresh: (...args: Array<string | number>) => Promise<[string, number, number, string?, string?, string?]>
   gwListSessions: (key: string, prefix: string) => Promise<string[][]>
   gwRevokeSession: (record: string, index: string, sessionId: string) => Promise<number>
   gwRevokeAllSessions: (index: string, prefix: string) => Promise<number>
 }
 
+/** A pipeline of the custom commands used together (session creation records the user's state). */
+interface SessionPipeline {
+  gwCreateSession: (...args: Array<string | number>) => SessionPipeline
+  gwRecordUserState: (...args: Array<string | number>) => SessionPipeline
+  exec: () => Promise<Array<[Error | null, unknown]> | null>
+}
+
 const SCRIPTS: Record<keyof SessionCommands, { numberOfKeys: number, lua: string }> = {
   gwCreateSession: { numberOfKeys: 2, lua: createSessionLua },
-  gwCheckSession: { numberOfKeys: 1, lua: checkSessionLua },
-  gwCheckSessionCounted: { numberOfKeys: 2, lua: checkSessionLua },
-  gwRotateRefresh: { numberOfKeys: 3, lua: rotateRefreshLua },
+  gwCheckSession: { numberOfKeys: 3, lua: checkSessionLua },
+  gwCheckSessionCounted: { numberOfKeys: 4, lua: checkSessionLua },
+  gwRecordUserState: { numberOfKeys: 2, lua: recordUserStateLua },
+  gwRotateRefresh: { numberOfKeys: 4, lua: rotateRefreshLua },
   gwListSessions: { numberOfKeys: 1, lua: listSessionsLua },
   gwRevokeSession: { numberOfKeys: 2, lua: revokeSessionLua },
   gwRevokeAllSessions: { numberOfKeys: 1, lua: revokeAllSessionsLua }
@@ -86,41 +116,118 @@ const SCRIPTS: Record<keyof SessionCommands, { numberOfKeys: number, lua: string
 
 const iso = (ms: string | undefined): string => new Date(Number(ms)).toISOString()
 
+/** Roles as stored in the user's state (JSON); null when absent or not a list of strings. */
+function parseRoles (json: string | null | undefined): string[] | null {
+  if (json === null || json === undefined || json === '') return null
+  try {
+    const roles: unknown = JSON.parse(json)
+    return Array.isArray(roles) && roles.every((r) => typeof r === 'string') ? roles : null
+  } catch {
+    return null
+  }
+}
+
+function snapshot (phase: number, leased: number, roles: string): StateSnapshot {
+  return { phase: phase === 0 ? 0 : phase === 1 ? 1 : 2, leased: leased === 1, roles: parseRoles(roles) }
+}
+
 export class SessionStore {
   readonly #redis: SessionCommands & RedisClient
   readonly #refreshTtl: number
   readonly #graceMs: number
   readonly #refreshLimit: WindowLimit
+  readonly #stateTtlMs: number
+  readonly #leaseMs: number
 
-  constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit }) {
+  constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit, userStateTtl?: number }) {
     for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def)
     this.#redis = redis as SessionCommands & RedisClient
     this.#refreshTtl = opts.refreshTtl
     this.#graceMs = opts.reuseGraceSeconds * 1000
     this.#refreshLimit = opts.refreshLimit
+    this.#stateTtlMs = (opts.userStateTtl ?? 60) * 1000
+    // A failed refresh is retried once a lease ends: a quarter of the TTL (at least 1 s), so a few
+    // attempts fit in the grace TTL before the state is too old.
+    this.#leaseMs = Math.max(1000, Math.floor(this.#stateTtlMs / 4))
   }
+
+  get userStateTtlMs (): number { return this.#stateTtlMs }
 
   async create (s: NewSession): Promise<void> {
     const now = Date.now()
-    await orStoreUnavailable(this.#redis.gwCreateSession(
-      sessionKeys.record(s.userId, s.sessionId), sessionKeys.index(s.userId),
-      s.sessionId, this.#refreshTtl, sessionKeys.recordPrefix(s.userId),
-      'uid', s.userId, 'un', s.username, 'roles', JSON.stringify(s.roles),
-      'created', now, 'used', now, 'ip', s.ip, 'ua', s.userAgent.slice(0, 256), 'cur', s.refreshJti
-    ))
+    // The credentials check just read the user's roles: they are the user's live state too. One
+    // round trip (a pipeline on one hash tag).
+    const results = await orStoreUnavailable((this.#redis.pipeline() as unknown as SessionPipeline)
+      .gwCreateSession(
+        sessionKeys.record(s.userId, s.sessionId), sessionKeys.index(s.userId),
+        s.sessionId, this.#refreshTtl, sessionKeys.recordPrefix(s.userId),
+        'uid', s.userId, 'un', s.username, 'roles', JSON.stringify(s.roles),
+        'created', now, 'used', now, 'ip', s.ip, 'ua', s.userAgent.slice(0, 256), 'cur', s.refreshJti)
+      .gwRecordUserState(
+        sessionKeys.state(s.userId), sessionKeys.index(s.userId), s.stateCheckedAt ?? now, '1', JSON.stringify(s.roles),
+        this.#refreshTtl, sessionKeys.recordPrefix(s.userId), 'none', '')
+      .exec())
+    const failed = results?.find(([err]) => err !== null)?.[0]
+    if (failed !== undefined && failed !== null) throw storeUnavailable(failed)
   }
 
-  /** True when the session is alive. The one Redis round trip of an authenticated request. */
+  /** True when the session is alive (and its user active). Takes no state-refresh lease. */
   async isAlive (userId: string, sessionId: string): Promise<boolean> {
-    const [alive] = await orStoreUnavailable(this.#redis.gwCheckSession(sessionKeys.record(userId, sessionId), Date.now(), TOUCH_INTERVAL_MS))
-    return alive === 1
+    return (await this.check(userId, sessionId, { mayRefresh: false })).alive
+  }
+
+  /**
+   * The one Redis round trip of an authenticated request: is the session alive, what are the
+   * user's current roles, is a refresh of them due (and is this caller the one to do it), and, with
+   * `windowMs`, the request counted in the user's window (alive sessions only).
+   */
+  async check (userId: string, sessionId: string, opts: { windowMs?: number, mayRefresh?: boolean } = {}): Promise<SessionCheck> {
+    const leaseMs = opts.mayRefresh === false ? 0 : this.#leaseMs
+    const record = sessionKeys.record(userId, sessionId)
+    const [alive, count, ttlMs, phase, leased, roles] = await orStoreUnavailable(opts.windowMs === undefined
+      ? this.#redis.gwCheckSession(record, sessionKeys.state(userId), sessionKeys.stateLease(userId),
+        Date.now(), TOUCH_INTERVAL_MS, 0, this.#stateTtlMs, leaseMs)
+      : this.#redis.gwCheckSessionCounted(record, sessionKeys.state(userId), sessionKeys.stateLease(userId), sessionKeys.apiCounter(userId),
+        Date.now(), TOUCH_INTERVAL_MS, opts.windowMs, this.#stateTtlMs, leaseMs))
+    return { alive: alive === 1, count: count ?? 0, ttlMs: ttlMs ?? 0, state: snapshot(phase, leased, roles) }
   }
 
   /** isAlive and, in the same round trip, counts the request in the user's window (alive sessions only). */
-  async isAliveCounted (userId: string, sessionId: string, windowMs: number): Promise<{ alive: boolean, count: number, ttlMs: number }> {
-    const [alive, count, ttlMs] = await orStoreUnavailable(this.#redis.gwCheckSessionCounted(
-      sessionKeys.record(userId, sessionId), sessionKeys.apiCounter(userId), Date.now(), TOUCH_INTERVAL_MS, windowMs))
-    return { alive: alive === 1, count: count ?? 0, ttlMs: ttlMs ?? 0 }
+  async isAliveCounted (userId: string, sessionId: string, windowMs: number): Promise<SessionCheck> {
+    return this.check(userId, sessionId, { windowMs })
+  }
+
+  /**
+   * Records the user's state as read from the users service at `checkedAt` (ms) and revokes
+   * sessions, atomically. Returns whether the state was written (a newer one wins), the roles
+   * recorded before, and how many sessions were revoked.
+   */
+  async recordUserState (userId: string, state: UserState, checkedAt: number, revoke: StateRevocation = { mode: 'none' }): Promise<{ written: boolean, previousRoles: string[] | null, revoked: number }> {
+    const [written, previous, revoked] = await orStoreUnavailable(this.#redis.gwRecordUserState(
+      sessionKeys.state(userId), sessionKeys.index(userId), checkedAt, state.active ? '1' : '0', JSON.stringify(state.roles),
+      this.#refreshTtl, sessionKeys.recordPrefix(userId), revoke.mode, revoke.mode === 'others' ? revoke.keep : ''))
+    return { written: written === 1, previousRoles: parseRoles(previous), revoked }
+  }
+
+  /** Revokes the user's sessions (all, or all but one) without touching the recorded state. */
+  async revokeSessions (userId: string, revoke: { mode: 'all' } | { mode: 'others', keep: string }): Promise<number> {
+    const [, , revoked] = await orStoreUnavailable(this.#redis.gwRecordUserState(
+      sessionKeys.state(userId), sessionKeys.index(userId), 0, '', '', this.#refreshTtl, sessionKeys.recordPrefix(userId),
+      revoke.mode, revoke.mode === 'others' ? revoke.keep : ''))
+    return revoked
+  }
+
+  /** The user's recorded state and when it was read (ms), or null when none is recorded. */
+  async readUserState (userId: string): Promise<(UserState & { checkedAt: number }) | null> {
+    const [active, roles, checked] = await orStoreUnavailable(this.#redis.hmget(sessionKeys.state(userId), 'active', 'roles', 'checked'))
+    const parsed = parseRoles(roles)
+    if (parsed === null || checked === null || checked === undefined) return null
+    return { active: active === '1', roles: parsed, checkedAt: Number(checked) }
+  }
+
+  /** Forgets the user's recorded state: the next request must read it from the users service. */
+  async forgetUserState (userId: string): Promise<void> {
+    await orStoreUnavailable(this.#redis.del(sessionKeys.state(userId)))
   }
 
   /** Is this refresh token the session's current one (or its predecessor within the grace window, as in rotate-refresh.ts)? */
@@ -136,7 +243,7 @@ export class SessionStore {
    */
   async rotate (userId: string, sessionId: string, jti: string, next: { jti: string, token: string }, presented: string): Promise<RotationResult> {
     const [outcome, count, ttlMs, sealed, username, roles] = await orStoreUnavailable(this.#redis.gwRotateRefresh(
-      sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionKeys.refreshCounter(userId, sessionId),
+      sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionKeys.refreshCounter(userId, sessionId), sessionKeys.state(userId),
       jti, next.jti, sealSuccessor(next.token, presented, sessionId), Date.now(), this.#graceMs, this.#refreshTtl, sessionId,
       this.#refreshLimit.max, this.#refreshLimit.windowMs
     ))

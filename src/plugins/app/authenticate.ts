@@ -9,6 +9,7 @@ import { gatewayError } from '../../errors.js'
 import { applyWindowCount, LIMIT_WINDOW_MS } from '../../limits/limit-headers.js'
 import { securityEvent } from '../../lib/security-events.js'
 import type { AccessClaims } from '../../tokens/claims.js'
+import type { StateSnapshot } from '../../sessions/session-store.js'
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
@@ -55,17 +56,25 @@ export default fp(async (fastify) => {
     throw gatewayError('token_revoked')
   }
 
+  /** The claims with the user's live roles (contract 10): a token minted before a role change gets the new ones. */
+  async function withLiveRoles (request: FastifyRequest, claims: AccessClaims, state: StateSnapshot): Promise<AccessClaims> {
+    const roles = await fastify.userState.currentRoles(request, claims, state)
+    // The verified claims may be shared by the token cache: never changed in place.
+    return roles.length === claims.roles.length && roles.every((r, i) => r === claims.roles[i]) ? claims : { ...claims, roles }
+  }
+
   fastify.decorate('authenticate', async (request: FastifyRequest) => {
     const claims = await verifiedClaims(request)
-    if (!await fastify.sessions.isAlive(claims.sub, claims.sid)) refuseRevoked(request, claims)
-    request.auth = claims
+    const result = await fastify.sessions.check(claims.sub, claims.sid)
+    if (!result.alive) refuseRevoked(request, claims)
+    request.auth = await withLiveRoles(request, claims, result.state)
   })
 
   fastify.decorate('authenticateCounted', async (request: FastifyRequest, reply: FastifyReply) => {
     const claims = await verifiedClaims(request)
     const result = await fastify.sessions.isAliveCounted(claims.sub, claims.sid, LIMIT_WINDOW_MS)
     if (!result.alive) refuseRevoked(request, claims)
-    request.auth = claims
+    request.auth = await withLiveRoles(request, claims, result.state)
     const limited = applyWindowCount(reply, { limit: apiLimit, count: result.count, ttlMs: result.ttlMs })
     if (limited !== null) {
       securityEvent(request, 'rate_limited', { user_id: claims.sub, limit: 'api' })
@@ -79,4 +88,4 @@ export default fp(async (fastify) => {
       throw gatewayError('forbidden')
     }
   })
-}, { name: 'authenticate', dependencies: ['token-service', 'session-store'] })
+}, { name: 'authenticate', dependencies: ['token-service', 'session-store', 'user-state'] })

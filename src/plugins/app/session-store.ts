@@ -14,6 +14,7 @@ export default fp(async (fastify) => {
   fastify.decorate('sessions', new SessionStore(fastify.redis, {
     refreshTtl: jwt.refreshTtl,
     reuseGraceSeconds: jwt.reuseGrace,
-    refreshLimit: { max: limits.refreshPerSession, windowMs: LIMIT_WINDOW_MS }
+    refreshLimit: { max: limits.refreshPerSession, windowMs: LIMIT_WINDOW_MS },
+    userStateTtl: fastify.config.userStateTtl
   }))
 }, { name: 'session-store', dependencies: ['config', 'redis-store'] })

@@ -19,6 +19,7 @@ import { withoutGatewayOwnedHeaders } from '../../proxy/response-headers.js'
 import { DEADLINE_CODE, deadlinePool } from '../../proxy/upstream-pool.js'
 import { ConcurrencyCap } from '../../proxy/user-concurrency.js'
 import { securityEvent } from '../../lib/security-events.js'
+import { userChanges } from '../../proxy/user-changes.js'
 import { BODY_LIMIT } from '../../server-options.js'
 import { nowSeconds } from '../../tokens/token-service.js'
 
@@ -71,6 +72,8 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
   const concurrency = new ConcurrencyCap(upstreamUserConcurrency)
   const publicLimit = fastify.ipLimitHook('public', limits.publicPerIp)
   const roleChecks = new Map(table.routes.map((r) => [r, (r.roles ?? []).length > 0 ? fastify.requireRole(...r.roles!) : null]))
+  const changes = userChanges(fastify)
+  fastify.addHook('onResponse', changes.releaseUnsettled)
 
   /** Route, method, token and role checks; the body limit; then the identity assertion. */
   async function guard (request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -97,6 +100,7 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
         throw gatewayError('rate_limited', 'too many requests in flight', { 'retry-after': '1' })
       }
       reply.raw.once('close', () => concurrency.release(user))
+      if (route.passwordCheck === true) await changes.reserveAttempt(request)
     }
     if (route.limit === 'public') await publicLimit(request, reply)
     const length = Number(request.headers['content-length'] ?? 0)
@@ -113,7 +117,8 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
     }
     // Signed (or reused) here because reply-from builds the upstream headers synchronously.
     const auth = request.auth
-    const key = auth === null ? `${route.upstream}|public` : `${route.upstream}|${auth.jti}`
+    // Keyed by the live roles too: a role change applies to the assertion at once (contract 10).
+    const key = auth === null ? `${route.upstream}|public` : `${route.upstream}|${auth.jti}|${auth.roles.join(',')}`
     ;(request as unknown as Record<symbol, string>)[kAssertion] = await assertions.get(key, nowSeconds(), () =>
       fastify.tokens.signAssertion(route.upstream, auth?.sub ?? 'anonymous', auth === null ? { roles: [] } : { roles: auth.roles, username: auth.username }))
   }
@@ -155,6 +160,8 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
           // Never retry: a non-idempotent request must reach the upstream at most once.
           retryDelay: () => null,
           onError: onUpstreamError(upstream),
+          // Only the users service's answers may carry user changes.
+          ...(upstream === 'users' ? { onResponse: changes.onUsersAnswer } : {}),
           rewriteHeaders: (headers: IncomingHttpHeaders) => clientResponseHeaders(withoutGatewayOwnedHeaders(headers)),
           rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
             const assertion = (request as unknown as Record<symbol, string>)[kAssertion] as string

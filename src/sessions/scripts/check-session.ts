@@ -1,20 +1,38 @@
 /**
  * The hot-path session check of every authenticated request, and (on proxied routes) the per-user
- * rate-limit counter in the same round trip: both keys carry the user's hash tag.
- * KEYS[1] session record; KEYS[2] (optional) the user's fixed-window counter.
- * ARGV[1] now (ms), ARGV[2] touch interval (ms), ARGV[3] window (ms).
+ * rate-limit counter in the same round trip: every key carries the user's hash tag.
+ * KEYS[1] session record; KEYS[2] the user's live state (active, roles, when last confirmed);
+ * KEYS[3] the user's state-refresh lease; KEYS[4] (optional) the user's fixed-window counter.
+ * ARGV[1] now (ms), ARGV[2] touch interval (ms), ARGV[3] window (ms), ARGV[4] USER_STATE_TTL (ms),
+ * ARGV[5] lease (ms; 0: never take it, the caller cannot refresh).
  * Records `last used` at most once per touch interval so most requests only read.
- * Returns {alive} or, with a counter, {alive, count, ttl ms}; a dead session is not counted.
+ * Returns {alive, count, ttl ms, phase, leased, roles JSON}; a dead session is not counted.
+ * A deactivated user's sessions are dead whatever their record says.
+ * phase: 0 the state is fresh; 1 a refresh is due (the last known state still holds);
+ * 2 the state is unknown or older than two TTLs (it must not be used). `leased` is 1 when this
+ * caller took the refresh lease (SET NX): it is the one replica that asks the users service.
  */
 import { countInWindowLua } from '../../limits/count-in-window-lua.js'
 
 export const checkSessionLua = `${countInWindowLua}
 local used = redis.call('HGET', KEYS[1], 'used')
-if not used then return {0, 0, 0} end
-if tonumber(ARGV[1]) - tonumber(used) >= tonumber(ARGV[2]) then
+if not used then return {0, 0, 0, 0, 0, ''} end
+local st = redis.call('HMGET', KEYS[2], 'active', 'roles', 'checked')
+if st[1] == '0' then return {0, 0, 0, 0, 0, ''} end
+local now = tonumber(ARGV[1])
+if now - tonumber(used) >= tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'used', ARGV[1])
 end
-if #KEYS < 2 then return {1} end
-local n, ttl = count_in_window(KEYS[2], ARGV[3])
-return {1, n, ttl}
+local phase = 2
+if st[3] then
+  local age = now - tonumber(st[3])
+  local ttl = tonumber(ARGV[4])
+  if age < ttl then phase = 0 elseif age < 2 * ttl then phase = 1 end
+end
+local leased = 0
+if phase > 0 and tonumber(ARGV[5]) > 0 and redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[5]) then leased = 1 end
+local roles = st[2] or ''
+if #KEYS < 4 then return {1, 0, 0, phase, leased, roles} end
+local n, ttl = count_in_window(KEYS[4], ARGV[3])
+return {1, n, ttl, phase, leased, roles}
 `

@@ -2,7 +2,8 @@
  * Refresh token rotation, reuse grace and reuse detection as one atomic step (contract 4.2), with
  * the session's refresh limit counted in the same step.
  * KEYS[1] session record, KEYS[2] the user's session index, KEYS[3] the session's refresh counter
- * (all three share the user's hash tag, so one Redis Cluster slot).
+ * (all three share the user's hash tag, so one Redis Cluster slot); KEYS[4] the user's live state: its
+ * roles, when recorded, are the ones new tokens carry (contract 10), and a deactivated user has no session.
  * ARGV[1] jti of the presented refresh token, ARGV[2] jti of the new one, ARGV[3] the new token sealed
  * under a key derived from the presented one (src/sessions/sealed-successor.ts: Redis never holds a usable token),
  * ARGV[4] now (ms), ARGV[5] grace (ms), ARGV[6] refresh TTL (s), ARGV[7] session id,
@@ -22,12 +23,15 @@ import { countInWindowLua } from '../../limits/count-in-window-lua.js'
 export const rotateRefreshLua = `${countInWindowLua}
 local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'prev_at', 'next', 'un', 'roles')
 if not s[1] then return {'missing', 0, 0} end
+local u = redis.call('HMGET', KEYS[4], 'active', 'roles')
+if u[1] == '0' then return {'missing', 0, 0} end
+local roles = u[2] or s[6]
 local now = tonumber(ARGV[4])
 if ARGV[1] ~= s[1] then
   if s[2] and ARGV[1] == s[2] and now - tonumber(s[3]) < tonumber(ARGV[5]) then
     local count, window = count_in_window(KEYS[3], ARGV[9])
     if count > tonumber(ARGV[8]) then return {'limited', count, window} end
-    return {'grace', count, window, s[4], s[5], s[6]}
+    return {'grace', count, window, s[4], s[5], roles}
   end
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[7])
@@ -39,5 +43,5 @@ redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'prev_at', ARGV[4],
 local ttl = tonumber(ARGV[6])
 redis.call('EXPIRE', KEYS[1], ttl)
 if redis.call('TTL', KEYS[2]) < ttl then redis.call('EXPIRE', KEYS[2], ttl) end
-return {'rotated', count, window, ARGV[3], s[5], s[6]}
+return {'rotated', count, window, ARGV[3], s[5], roles}
 `
