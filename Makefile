@@ -36,7 +36,7 @@ typecheck: install
 lint: install
 	npm run lint --silent
 
-validate-deploy: install
+validate-deploy: build
 	bash deploy/validate.sh
 
 run: build

@@ -13,8 +13,14 @@
  *
  *   node deploy/validate-manifests.mjs [--root DIR] [--no-build] [--quiet-rules]
  *
- * --root DIR   the project root to check (default: the parent of this script's folder)
- * --no-build   skip the kustomize builds even when a kustomize is available
+ * --root DIR       the project root to check (default: the parent of this script's folder)
+ * --no-build       skip the kustomize builds even when a kustomize is available
+ * --quiet-rules    check the schemas only: the project's own rules (hardening, probes, resources,
+ *                  references, environment variable names) are not applied
+ *
+ * The environment variable names come from the programs themselves: the gateway's config schema
+ * (GATEWAY_ENV_NAMES, src/config.ts) and the stubs' (STUB_ENV_NAMES, services/shared/stub-config.ts),
+ * imported from the build output next to this script (`npm run build` first; exit status 2 without it).
  */
 import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -34,11 +40,13 @@ const require = createRequire(import.meta.url)
 const args = process.argv.slice(2)
 let root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 let doBuild = true
+let applyRules = true
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--root') root = resolve(args[++i] ?? '.')
   else if (args[i] === '--no-build') doBuild = false
+  else if (args[i] === '--quiet-rules') applyRules = false
   else if (args[i] === '-h' || args[i] === '--help') {
-    console.log('usage: node deploy/validate-manifests.mjs [--root DIR] [--no-build]')
+    console.log('usage: node deploy/validate-manifests.mjs [--root DIR] [--no-build] [--quiet-rules]')
     process.exit(0)
   } else {
     console.error(`unknown argument: ${args[i]}`)
@@ -210,15 +218,23 @@ async function validateK8s (obj, { partial = false } = {}) {
 
 const WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'])
 
-/** Every variable the gateway reads (contract section 2 and 6, plus NODE_ENV/SHUTDOWN_GRACE_MS). */
-const GATEWAY_ENV = new Set([
-  'PORT', 'HOST', 'NODE_ENV', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'USERS_URL', 'ORDERS_URL',
-  'JWT_KEYS_FILE', 'JWT_ISSUER', 'JWT_AUDIENCE', 'ACCESS_TOKEN_TTL', 'REFRESH_TOKEN_TTL',
-  'REFRESH_REUSE_GRACE', 'TRUST_PROXY', 'CORS_ORIGINS', 'COOKIE_SECURE', 'UPSTREAM_TIMEOUT_MS',
-  'LOG_LEVEL', 'SHUTDOWN_GRACE_MS', 'LOGIN_IP_LIMIT', 'LOCKOUT_THRESHOLD', 'LOCKOUT_SECONDS',
-  'REFRESH_SESSION_LIMIT', 'VERIFY_IP_LIMIT', 'API_USER_LIMIT', 'PUBLIC_IP_LIMIT'
-])
-const STUB_ENV = new Set(['NODE_ENV', 'HOST', 'USERS_PORT', 'ORDERS_PORT', 'GATEWAY_JWKS_URL', 'JWT_ISSUER', 'LOG_LEVEL'])
+/**
+ * Every variable the programs read: one list, the programs' own config schemas (src/config.ts,
+ * services/shared/stub-config.ts), from the build output that ships with this script.
+ */
+async function envNames () {
+  const project = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+  const gatewayConfig = join(project, 'dist/src/config.js')
+  const stubConfig = join(project, 'dist/services/shared/stub-config.js')
+  if (!existsSync(gatewayConfig) || !existsSync(stubConfig)) {
+    console.error(`validate-manifests: ${rel(gatewayConfig)} or ${rel(stubConfig)} is missing: run 'npm run build' first (the variable names come from the config schemas)`)
+    process.exit(2)
+  }
+  const { GATEWAY_ENV_NAMES } = await import(gatewayConfig)
+  const { STUB_ENV_NAMES } = await import(stubConfig)
+  return { gateway: new Set(GATEWAY_ENV_NAMES), stubs: new Set(STUB_ENV_NAMES) }
+}
+const { gateway: GATEWAY_ENV, stubs: STUB_ENV } = await envNames()
 const GATEWAY_CONFIGMAPS = new Set(['gateway-config'])
 const STUB_CONFIGMAPS = new Set(['stubs-config'])
 
@@ -569,6 +585,7 @@ function checkCompose (file) {
       if (isNamed && !volumes.has(src)) errors.push(`services.${name}.volumes: named volume "${src}" is not declared`)
     }
     if (name !== 'gateway' && (s.ports ?? []).length > 0) errors.push(`services.${name}: only the gateway publishes ports`)
+    if (!applyRules) continue
     if (name === 'gateway') {
       const env = Array.isArray(s.environment) ? Object.fromEntries(s.environment.map((e) => String(e).split('=', 2))) : (s.environment ?? {})
       for (const k of Object.keys(env)) if (!GATEWAY_ENV.has(k)) errors.push(`services.gateway.environment: "${k}" is not a gateway environment variable`)
@@ -641,7 +658,7 @@ async function main () {
     const partial = patchFiles.has(f)
     for (const o of values) {
       errors.push(...await validateK8s(o, { partial }))
-      if (!partial) errors.push(...objectRules(o))
+      if (!partial && applyRules) errors.push(...objectRules(o))
     }
     if (values.length === 0 && errors.length === 0) errors.push('no YAML document')
     const kinds = values.map((o) => (isObj(o) ? `${o.kind}/${o.metadata?.name}` : '?')).join(', ')
@@ -687,12 +704,12 @@ async function main () {
         objects = parsed.values.filter(isObj)
         for (const o of objects) {
           errors.push(...await validateK8s(o))
-          errors.push(...objectRules(o))
+          if (applyRules) errors.push(...objectRules(o))
         }
       } else {
         objects = isComponent ? [...collectObjects(base), ...collectObjects(dir)] : collectObjects(dir)
       }
-      errors.push(...setRules(objects))
+      if (applyRules) errors.push(...setRules(objects))
       const kinds = {}
       for (const o of objects) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1
       report(label, errors, `${objects.length} objects: ${Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(', ')}`)

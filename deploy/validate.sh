@@ -28,4 +28,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   exit 2
 fi
 
+# The environment variable names come from the built config schemas (src/config.ts, services/shared/stub-config.ts).
+if [ ! -f dist/src/config.js ] || [ ! -f dist/services/shared/stub-config.js ]; then
+  echo "validate.sh: building first (the variable names come from the config schemas)" >&2
+  npm run build --silent
+fi
+
 exec node "$here/validate-manifests.mjs" --root "$root" "$@"

@@ -21,7 +21,7 @@ type RequestOptions = Parameters<Pool['request']>[0]
 type Callback = (err: Error | null, data: Dispatcher.ResponseData<unknown> | undefined) => void
 
 /** What @fastify/reply-from needs of an undici instance: `request(options, callback)` (it never uses the promise form). */
-export type DeadlinePool = Pick<Pool, 'request' | 'close'>
+export type DeadlinePool = Pick<Pool, 'request' | 'close' | 'destroy'>
 
 export function deadlinePool (origin: string, opts: { connections: number, timeoutMs: number }): DeadlinePool {
   const pool = new Pool(origin, {
@@ -55,5 +55,6 @@ export function deadlinePool (origin: string, opts: { connections: number, timeo
       callback(err, data)
     })
   }
-  return { request: request as Pool['request'], close: () => pool.close() }
+  // reply-from destroys its undici instance when Fastify closes.
+  return { request: request as Pool['request'], close: pool.close.bind(pool), destroy: pool.destroy.bind(pool) }
 }

@@ -144,8 +144,8 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
   }
 
   for (const [upstream, mounts] of table.mountPoints()) {
+    // One pool per upstream, shared by its mount points (reply-from destroys it on close).
     const pool = deadlinePool(upstreams[upstream], { connections: 128, timeoutMs: upstreamTimeoutMs })
-    fastify.addHook('onClose', async () => { await pool.close() })
     for (const prefix of mounts) {
       await fastify.register(proxy, {
         upstream: upstreams[upstream],
