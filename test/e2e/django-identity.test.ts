@@ -137,20 +137,39 @@ t.test('the gateway in front of a Django user table', async (t) => {
   })
 
   // ---------------------------------------------------------------------------------------------
-  // CUT-OVER PLACE (issue 9, simplejwt migration; built by another engineer): the same Django
-  // project is also "the old service": it issues simplejwt HS256 tokens signed with
-  // LEGACY_SIMPLEJWT_KEY at /api/token/. When the gateway has LEGACY_SIMPLEJWT_KEY and
-  // LEGACY_SIMPLEJWT_UNTIL, build a gateway with them (USERS_URL = djangoUrl) and check that frank's
-  // legacy refresh token below is exchanged once at /api/token/refresh/ (a new session of user
-  // ids.frank) and refused the second time. Until then: the gateway refuses it as any foreign token.
-  t.test('a simplejwt refresh token of the old Django service (cut-over place)', async (t) => {
+  // The simplejwt cut-over (contract 9) against the same Django project: it is also "the old
+  // service", issuing simplejwt HS256 tokens signed with LEGACY_SIMPLEJWT_KEY at /api/token/. A
+  // gateway with that key and a cut-over date exchanges frank's refresh token once for a new
+  // session of the user the adapter knows; a gateway without the key refuses it.
+  t.test('a simplejwt refresh token of the old Django service is exchanged once in the cut-over window', async (t) => {
     const old = await fetch(`${djangoUrl}/api/token/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'frank', password: PASSWORDS.frank }) })
     t.equal(old.status, 200, 'the old service still issues simplejwt tokens')
     const { refresh } = await old.json() as { refresh: string }
     const claims = JSON.parse(Buffer.from(refresh.split('.')[1]!, 'base64url').toString('utf8')) as { user_id: unknown, token_type: string }
     t.equal(String(claims.user_id), ids.frank, 'its user_id is the id the adapter reports')
     t.equal(claims.token_type, 'refresh')
-    const res = await h.request('POST', '/auth/refresh', { body: { refresh } })
-    t.equal(res.status, 401, 'without LEGACY_SIMPLEJWT_KEY the gateway refuses it')
+
+    const refused = await h.request('POST', '/auth/refresh', { body: { refresh } })
+    t.equal(refused.status, 401, 'without LEGACY_SIMPLEJWT_KEY the gateway refuses it')
+
+    const until = new Date(Date.now() + 7 * 86400_000).toISOString().slice(0, 10)
+    const cutover = await build(t, {
+      env: { USERS_URL: djangoUrl, LEGACY_SIMPLEJWT_KEY: djangoEnv.LEGACY_SIMPLEJWT_KEY, LEGACY_SIMPLEJWT_UNTIL: until },
+      redis: h.redis,
+      keyRing: h.keyRing
+    })
+    const exchanged = await cutover.request('POST', '/api/token/refresh/', { body: { refresh } })
+    t.equal(exchanged.status, 200, 'exchanged for a gateway session')
+    t.match(exchanged.body, { access: String, refresh: String })
+    const access = JSON.parse(Buffer.from(String(exchanged.body.access).split('.')[1]!, 'base64url').toString('utf8')) as { sub: string, user_id: string, username: string }
+    t.equal(access.sub, ids.frank, 'a session of the same user')
+    t.equal(access.user_id, ids.frank)
+    t.equal(access.username, 'frank')
+    const me = await cutover.request('GET', '/api/users/me', { token: String(exchanged.body.access) })
+    t.equal(me.status, 200, 'the new access token works through the gateway')
+
+    const again = await cutover.request('POST', '/api/token/refresh/', { body: { refresh } })
+    t.equal(again.status, 401, 'a second exchange of the same token is refused')
+    t.equal(again.body.code, 'token_not_valid')
   })
 })
