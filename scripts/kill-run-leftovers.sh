@@ -10,7 +10,7 @@ killed=0
 for environ in /proc/[0-9]*/environ; do
   pid=${environ#/proc/}; pid=${pid%/environ}
   [ "$pid" = "$$" ] && continue
-  if tr '\0' '\n' < "$environ" 2>/dev/null | grep -qx "AUTH_GATEWAY_RUN_ID=$run_id"; then
+  if { tr '\0' '\n' < "$environ"; } 2>/dev/null | grep -qx "AUTH_GATEWAY_RUN_ID=$run_id"; then
     echo "left over after the tests: pid $pid $(tr '\0' ' ' < /proc/"$pid"/cmdline 2>/dev/null | cut -c1-120)" >&2
     kill -KILL "$pid" 2>/dev/null && killed=$((killed + 1))
   fi
