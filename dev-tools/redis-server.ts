@@ -112,7 +112,9 @@ async function launchOn (port: number, dir: string, extraArgs: readonly string[]
  * `extraArgs` may contain `{port}`, replaced by the port (cluster config files).
  */
 export async function startRedis (extraArgs: string[] = []): Promise<RedisProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-redis-'))
+  // redis-server rewrites its environment (process title), so the run marker of child-processes.ts
+  // is not visible on it: its working folder carries the run id instead (scripts/kill-run-leftovers.sh).
+  const dir = mkdtempSync(join(tmpdir(), `gw-redis-${process.env.AUTH_GATEWAY_RUN_ID ?? 'adhoc'}-`))
   const argsFor = (port: number): string[] => extraArgs.map((a) => a.replaceAll('{port}', String(port)))
   let child: ChildProcess | undefined
   let port = 0

@@ -10,7 +10,6 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT, ensureBuilt } from '../helpers/processes.js'
 
-t.setTimeout(600_000)
 
 t.test('short chaos soak: every invariant holds', async (t) => {
   ensureBuilt()

@@ -18,7 +18,6 @@ import { GATEWAY_IMAGE, PODMAN_ENV, REDIS_IMAGE, imageExists, podman } from '../
 import { generatePrivateJwk } from '../../src/tokens/key-ring.js'
 
 const run = promisify(execFile)
-t.setTimeout(600_000)
 
 /** The image name docker-compose.yml uses for the three programs. */
 const COMPOSE_APP_IMAGE = 'localhost/auth-gateway:local'

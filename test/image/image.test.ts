@@ -17,8 +17,6 @@ import { answers } from '../helpers/processes.js'
 import { GATEWAY_IMAGE, LABELS, imageExists, podman, removeRunContainers, uniqueName } from '../helpers/podman.js'
 import { generatePrivateJwk } from '../../src/tokens/key-ring.js'
 
-// Containers start slowly on a loaded machine.
-t.setTimeout(600_000)
 
 t.test('the image runs the stack: non-root, read-only, JWT_KEYS_FILE, SIGTERM drains', async (t) => {
   t.ok(await imageExists(GATEWAY_IMAGE), `${GATEWAY_IMAGE} exists (make image builds it)`)

@@ -12,8 +12,6 @@ import { RELAXED_LIMITS, refresh } from '../helpers/auth.js'
 
 interface Step { tabs: number[], stale: boolean }
 
-// Each generated case logs in (an argon2id check in the users stub): slow on a loaded machine.
-t.setTimeout(900_000)
 
 t.test('rotation never forks a chain under generated interleavings', async (t) => {
   const h = await build(t, { env: { ...RELAXED_LIMITS } })
