@@ -30,6 +30,7 @@ import tokenService from './plugins/app/token-service.js'
 import sessionStore from './plugins/app/session-store.js'
 import usersClient from './plugins/app/users-client.js'
 import authenticate from './plugins/app/authenticate.js'
+import audit from './plugins/app/audit.js'
 
 import healthRoutes from './routes/health/health.js'
 import loginRoute from './routes/auth/login.js'
@@ -38,6 +39,10 @@ import verifyRoute from './routes/auth/verify.js'
 import sessionRoutes from './routes/auth/sessions.js'
 import adminSessionRoutes from './routes/admin/user-sessions.js'
 import proxyRoutes from './routes/proxy/proxy-routes.js'
+import auditEventRoutes from './routes/admin/audit-events.js'
+import blockRoutes from './routes/admin/blocks.js'
+import userSessionListRoutes from './routes/admin/user-session-list.js'
+import dashboard from './routes/admin/dashboard.js'
 
 export interface AppOptions {
   config: Config
@@ -65,6 +70,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(metrics)
   await fastify.register(rateLimit)
   await fastify.register(loginLockout)
+  await fastify.register(audit)
   await fastify.register(keys, opts.keyRing !== undefined ? { keyRing: opts.keyRing } : {})
   await fastify.register(tokenService)
   await fastify.register(sessionStore)
@@ -81,7 +87,11 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(verifyRoute)
     await auth.register(sessionRoutes)
     await auth.register(adminSessionRoutes)
+    await auth.register(auditEventRoutes)
+    await auth.register(blockRoutes)
+    await auth.register(userSessionListRoutes)
   })
+  await fastify.register(dashboard)
   await fastify.register(proxyRoutes, opts.routes !== undefined ? { routes: opts.routes } : {})
   // Route guessing is limited like public routes.
   fastify.setNotFoundHandler({ preHandler: fastify.ipLimitHook('public', opts.config.limits.publicPerIp) }, notFoundHandler)

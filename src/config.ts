@@ -39,7 +39,10 @@ export const EnvSchema = Type.Object({
   API_USER_LIMIT: Type.Optional(PerMinute),
   PUBLIC_IP_LIMIT: Type.Optional(PerMinute),
   SHUTDOWN_GRACE_MS: Type.Optional(Type.Integer({ minimum: 0 })),
-  TOKEN_CACHE_SIZE: Type.Optional(Type.Integer({ minimum: 0 }))
+  TOKEN_CACHE_SIZE: Type.Optional(Type.Integer({ minimum: 0 })),
+  AUDIT_RETENTION_DAYS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+  STUFFING_USERNAMES: Type.Optional(Type.Integer({ minimum: 2 })),
+  IP_BLOCK_SECONDS: Type.Optional(Seconds)
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -147,7 +150,13 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       apiPerUser: env.API_USER_LIMIT ?? 600,
       publicPerIp: env.PUBLIC_IP_LIMIT ?? 60
     },
-    shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10000
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10000,
+    audit: {
+      retentionDays: env.AUDIT_RETENTION_DAYS ?? 7,
+      /** Distinct usernames failing from one client IP within 10 minutes that block the IP. */
+      stuffingUsernames: env.STUFFING_USERNAMES ?? 10,
+      ipBlockSeconds: env.IP_BLOCK_SECONDS ?? 3600
+    }
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

@@ -20,8 +20,15 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const { username, password, cookie } = request.body
+    const ipBucket = clientBucket(request.ip)
     // The attempt is counted before the password is checked: parallel guesses cannot pass the threshold.
-    const reservation = await fastify.lockout.reserve(username, clientBucket(request.ip))
+    // The IP block check goes in the same write to Redis (auto-pipelined).
+    const [ipBlockedFor, reservation] = await Promise.all([fastify.blocks.ipBlockedFor(ipBucket), fastify.lockout.reserve(username, ipBucket)])
+    if (ipBlockedFor > 0) {
+      if (!reservation.locked) await fastify.lockout.release(reservation.key)
+      securityEvent(request, 'ip_blocked', { retry_after: ipBlockedFor })
+      throw gatewayError('ip_blocked', `too many failed logins from this address; retry in ${ipBlockedFor} seconds`, { 'retry-after': String(ipBlockedFor) })
+    }
     if (reservation.locked) {
       securityEvent(request, 'account_locked', { retry_after: reservation.retryAfterSeconds })
       throw gatewayError('account_locked', `too many failed logins; retry in ${reservation.retryAfterSeconds} seconds`, { 'retry-after': String(reservation.retryAfterSeconds) })
@@ -35,7 +42,13 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     }
     if (identity === null) {
       securityEvent(request, 'login_failed', { attempt: reservation.attempt })
-      if (reservation.attempt >= fastify.lockout.threshold) securityEvent(request, 'account_locked', { attempt: reservation.attempt })
+      const locks = reservation.attempt >= fastify.lockout.threshold
+      const [ipBlock, accountLock] = await Promise.all([
+        fastify.blocks.recordFailure(username, ipBucket),
+        locks ? fastify.blocks.recordAccountLock(reservation.key, username, ipBucket, reservation.attempt) : null
+      ])
+      if (accountLock !== null) securityEvent(request, 'account_locked', { attempt: reservation.attempt, block_id: accountLock.id })
+      if (ipBlock !== null) securityEvent(request, 'ip_blocked', { block_id: ipBlock.id, usernames: ipBlock.failures, until: ipBlock.until })
       throw gatewayError('invalid_credentials')
     }
     await fastify.lockout.succeeded(reservation.key)
