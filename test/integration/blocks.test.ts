@@ -42,9 +42,9 @@ t.test('distinct usernames failing from one IP block it at login, for every user
   t.match(ipBlock, { kind: 'ip', ip: '127.0.0.3', failures: 4 })
   t.ok(Date.parse(ipBlock.until) > Date.now() + 100_000, 'until about IP_BLOCK_SECONDS from now')
   await waitFor(async () => (await h.request('GET', '/admin/events?event=ip_blocked&ip=127.0.0.3', { token: admin.access })).body.events.length >= 2, 'ip_blocked events')
-  const keys = await h.redis.keys('gw:*')
-  t.ok(keys.length > 0)
-  t.notOk(keys.some((k) => k.includes('127.0.0')), 'no IP in a key name (usernames are hashed too)')
+  const keys = [...await h.redis.keys('gw:stuffing:*'), ...await h.redis.keys('gw:ipblock:*'), ...await h.redis.keys('gw:lockout:*')]
+  t.ok(keys.length >= 2, 'the block and the lockout counters')
+  t.notOk(keys.some((k) => k.includes('127.0.0') || k.includes('alice')), 'no IP or username in their key names')
 
   t.equal((await h.request('DELETE', `/admin/blocks/${ipBlock.id}`, { token: admin.access })).status, 204, 'the admin lifts the block')
   t.equal((await loginCall(h.url, 'bob', 'bob-password', { from: '127.0.0.3' })).status, 200, 'the IP logs in again')
@@ -56,13 +56,13 @@ t.test('distinct usernames failing from one IP block it at login, for every user
 
 t.test('replicas share the count, and parallel failures block exactly once', async (t) => {
   // Parallel password checks on a busy machine: a generous upstream timeout.
-  const env = { STUFFING_USERNAMES: '5', UPSTREAM_TIMEOUT_MS: '60000' }
+  const env = { STUFFING_USERNAMES: '3', UPSTREAM_TIMEOUT_MS: '60000' }
   const one = await build(t, { env })
   const two = await build(t, { redis: one.redis, keyRing: one.keyRing, env })
-  const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => loginCall(i % 2 === 0 ? one.url : two.url, `name${i}`, 'pw', { from: '127.0.0.6' })))
+  const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => loginCall(i % 2 === 0 ? one.url : two.url, `name${i}`, 'pw', { from: '127.0.0.6' })))
   const statuses = answers.map((r) => r.status)
-  t.ok(statuses.every((s) => s === 401 || s === 429), statuses.join(','))
-  t.ok(statuses.filter((s) => s === 401).length >= 5, 'at least the threshold were checked')
+  t.ok(statuses.every((s) => s === 401 || s === 429), statuses.join(',') + answers.filter((r) => r.status >= 500).map((r) => r.text).join(' '))
+  t.ok(statuses.filter((s) => s === 401).length >= 3, 'at least the threshold were checked')
   for (const url of [one.url, two.url]) {
     const res = await loginCall(url, 'alice', 'alice-password', { from: '127.0.0.6' })
     t.equal(res.status, 429, 'blocked on both replicas')
