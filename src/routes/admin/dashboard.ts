@@ -4,10 +4,11 @@
  * scripts, styles and API calls from the gateway's origin only, nothing inline. The files hold no
  * data: every API call they make needs an admin token.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
 import type { FastifyPluginAsync } from 'fastify'
 import fastifyStatic from '@fastify/static'
+import { Type } from 'typebox'
 
 /** dist/web/admin next to the running code, whether it runs from src/ (tests) or dist/src/. */
 export function dashboardRoot (): string {
@@ -32,18 +33,24 @@ const dashboard: FastifyPluginAsync<{ root?: string }> = async (fastify, opts) =
     fastify.log.warn({ root }, 'dashboard not built (npm run build:web): /admin/ answers 404')
     return
   }
-  fastify.addHook('onSend', async (_request, reply) => {
-    reply.header('content-security-policy', DASHBOARD_CSP)
+  // Paths are normalized before routing (a trailing slash goes): `/admin/` arrives as `/admin`.
+  // The page links its files by absolute path, so it works under either spelling.
+  const page = readFileSync(join(root, 'index.html'))
+  fastify.get('/admin', {
+    schema: { tags: ['admin'], summary: 'The security dashboard (HTML; its API calls need role admin)', response: { 200: Type.String({ description: 'text/html' }) } }
+  }, async (_request, reply) => {
+    return reply.header('content-security-policy', DASHBOARD_CSP).header('cache-control', 'no-cache').type('text/html; charset=utf-8').send(page)
   })
   await fastify.register(fastifyStatic, {
     root,
     prefix: '/admin/',
     decorateReply: false,
-    redirect: true,
-    index: ['index.html'],
+    index: false,
     // The page is small and changes with each deployment: always revalidated.
     cacheControl: true,
-    maxAge: 0
+    maxAge: 0,
+    // Replaces the gateway-wide `default-src 'none'` for these files only.
+    setHeaders: (res) => { res.setHeader('content-security-policy', DASHBOARD_CSP) }
   })
 }
 
