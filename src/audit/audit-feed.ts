@@ -57,8 +57,13 @@ export class AuditFeed {
   subscribe (listener: FeedListener): () => void {
     this.#listeners.add(listener)
     if (!this.#reading) void this.#read()
-    this.#heartbeat ??= setInterval(() => { for (const l of this.#listeners) l.heartbeat() }, this.#heartbeatMs).unref()
+    this.#heartbeat ??= setInterval(() => { this.beat() }, this.#heartbeatMs).unref()
     return () => { this.#remove(listener) }
+  }
+
+  /** Sends every listener its heartbeat now (the timer calls it every `heartbeatMs`). */
+  beat (): void {
+    for (const l of this.#listeners) l.heartbeat()
   }
 
   #remove (listener: FeedListener): void {

@@ -62,6 +62,10 @@ t.test('admin only: 401 without a token, 403 for a non-admin on every admin API'
     t.equal(res.body.code, 'forbidden')
     t.match(res.headers.get('content-type'), /^application\/problem\+json/)
   }
+  const doc = (await h.request('GET', '/docs/json')).body as { paths: Record<string, Record<string, unknown>> }
+  for (const [path, method] of [['/admin/events', 'get'], ['/admin/events/counts', 'get'], ['/admin/events/stream', 'get'], ['/admin/blocks', 'get'], ['/admin/blocks/{id}', 'delete'], ['/admin/users/{userId}/sessions', 'get']] as const) {
+    t.ok(doc.paths[path]?.[method] !== undefined, `the OpenAPI document lists ${method.toUpperCase()} ${path}`)
+  }
 })
 
 t.test('malformed filters and cursors are 400 problem+json', async (t) => {
@@ -175,6 +179,25 @@ t.test('SSE: a new event reaches every open feed; heartbeat headers; a disconnec
   a.close()
   b.close()
   await waitFor(() => h.gateway.auditFeed.listeners === 0, 'closed feeds are forgotten')
+})
+
+t.test('an open stream ends at the next heartbeat once the admin\'s session is revoked', async (t) => {
+  const h = await build(t)
+  const admin = await h.login('admin')
+  const other = await h.login('admin')
+  const feed = await openSse(h.url, '/admin/events/stream', admin.access)
+  t.teardown(() => feed.close())
+  await feed.next((m) => m.comment === 'connected', 'feed open')
+  h.gateway.auditFeed.beat()
+  await feed.next((m) => m.comment === 'heartbeat', 'a heartbeat while the session lives')
+  t.notOk(feed.ended)
+  t.equal((await h.request('POST', '/auth/logout', { token: admin.access })).status, 204, 'the admin logs out')
+  h.gateway.auditFeed.beat()
+  await waitFor(() => feed.ended, 'the stream of the revoked session to end')
+  t.pass('ended')
+  const still = await openSse(h.url, '/admin/events/stream', other.access)
+  t.teardown(() => still.close())
+  t.equal(still.status, 200, 'another live admin session streams on')
 })
 
 t.test('two replicas share the trail: an event on one is on the other\'s feed and list', async (t) => {

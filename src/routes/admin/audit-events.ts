@@ -104,6 +104,7 @@ const auditEvents: FastifyPluginAsyncTypebox = async (fastify) => {
     } catch (err) {
       throw storeUnavailable(err)
     }
+    const claims = request.auth!
     const res = reply.raw
     // The security headers set so far (helmet, request id) go out with the stream's own.
     const headers: Record<string, string> = {}
@@ -126,7 +127,11 @@ const auditEvents: FastifyPluginAsyncTypebox = async (fastify) => {
     }
     unsubscribe = fastify.auditFeed.subscribe({
       event: (e: AuditEvent) => { write(`id: ${e.id}\ndata: ${JSON.stringify(e)}\n\n`) },
-      heartbeat: () => { write(': heartbeat\n\n') },
+      heartbeat: () => {
+        // The token was checked once, at connect: a stream outlives neither it nor its session.
+        if (Date.now() >= claims.exp * 1000) { end(); return }
+        fastify.sessions.isAlive(claims.sub, claims.sid).then((alive) => { if (alive) write(': heartbeat\n\n'); else end() }, end)
+      },
       end
     })
     request.raw.on('close', end)
