@@ -43,9 +43,11 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     if (identity === null) {
       securityEvent(request, 'login_failed', { attempt: reservation.attempt })
       const locks = reservation.attempt >= fastify.lockout.threshold
+      // The answer stays 401 if Redis fails here: the attempt was already counted by the lockout.
+      const notRecorded = (err: unknown): null => { request.log.warn({ err: { message: (err as Error).message } }, 'failed login not recorded for the block list'); return null }
       const [ipBlock, accountLock] = await Promise.all([
-        fastify.blocks.recordFailure(username, ipBucket),
-        locks ? fastify.blocks.recordAccountLock(reservation.key, username, ipBucket, reservation.attempt) : null
+        fastify.blocks.recordFailure(username, ipBucket).catch(notRecorded),
+        locks ? fastify.blocks.recordAccountLock(reservation.key, username, ipBucket, reservation.attempt).catch(notRecorded) : null
       ])
       if (accountLock !== null) securityEvent(request, 'account_locked', { attempt: reservation.attempt, block_id: accountLock.id })
       if (ipBlock !== null) securityEvent(request, 'ip_blocked', { block_id: ipBlock.id, usernames: ipBlock.failures, until: ipBlock.until })
