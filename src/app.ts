@@ -32,6 +32,7 @@ import sessionStore from './plugins/app/session-store.js'
 import usersClient from './plugins/app/users-client.js'
 import userState from './plugins/app/user-state.js'
 import authenticate from './plugins/app/authenticate.js'
+import audit from './plugins/app/audit.js'
 
 import healthRoutes from './routes/health/health.js'
 import loginRoute from './routes/auth/login.js'
@@ -42,6 +43,10 @@ import adminSessionRoutes from './routes/admin/user-sessions.js'
 import proxyRoutes from './routes/proxy/proxy-routes.js'
 import simplejwtRoutes from './routes/simplejwt/simplejwt-routes.js'
 import clientFiles from './routes/client/client-files.js'
+import auditEventRoutes from './routes/admin/audit-events.js'
+import blockRoutes from './routes/admin/blocks.js'
+import userSessionListRoutes from './routes/admin/user-session-list.js'
+import dashboard from './routes/admin/dashboard.js'
 
 export interface AppOptions {
   config: Config
@@ -70,6 +75,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(metrics)
   await fastify.register(rateLimit)
   await fastify.register(loginLockout)
+  await fastify.register(audit)
   await fastify.register(keys, opts.keyRing !== undefined ? { keyRing: opts.keyRing } : {})
   await fastify.register(tokenService)
   await fastify.register(sessionStore)
@@ -87,9 +93,13 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(verifyRoute)
     await auth.register(sessionRoutes)
     await auth.register(adminSessionRoutes)
+    await auth.register(auditEventRoutes)
+    await auth.register(blockRoutes)
+    await auth.register(userSessionListRoutes)
   })
   // Section 9: the gateway's own routes (never forwarded); SIMPLEJWT_COMPAT=false removes them.
   if (opts.config.simplejwt.enabled) await fastify.register(simplejwtRoutes)
+  await fastify.register(dashboard)
   await fastify.register(proxyRoutes, opts.routes !== undefined ? { routes: opts.routes } : {})
   await fastify.register(clientFiles)
   // Route guessing is limited like public routes.

@@ -46,7 +46,10 @@ export const EnvSchema = Type.Object({
   LEGACY_SIMPLEJWT_KEY: Type.Optional(Type.String({ minLength: 1 })),
   LEGACY_SIMPLEJWT_UNTIL: Type.Optional(Type.String()),
   DEMO_PAGE: Type.Optional(Type.Boolean()),
-  USER_STATE_TTL: Type.Optional(Seconds)
+  USER_STATE_TTL: Type.Optional(Seconds),
+  AUDIT_RETENTION_DAYS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+  STUFFING_USERNAMES: Type.Optional(Type.Integer({ minimum: 2 })),
+  IP_BLOCK_SECONDS: Type.Optional(Seconds)
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and the README test use this list). */
@@ -186,7 +189,13 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
     /** Serve the demo page at /demo/ (the dev stack turns it on). */
     demoPage: env.DEMO_PAGE ?? false,
     /** Seconds a user's active flag and roles are trusted before the users service is asked again (contract 10). */
-    userStateTtl: env.USER_STATE_TTL ?? 60
+    userStateTtl: env.USER_STATE_TTL ?? 60,
+    audit: {
+      retentionDays: env.AUDIT_RETENTION_DAYS ?? 7,
+      /** Distinct usernames failing from one client IP within 10 minutes that block the IP. */
+      stuffingUsernames: env.STUFFING_USERNAMES ?? 10,
+      ipBlockSeconds: env.IP_BLOCK_SECONDS ?? 3600
+    }
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

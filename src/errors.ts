@@ -19,6 +19,7 @@ export const ERROR_CATALOGUE = {
   headers_too_large: { status: 431, title: 'Request header fields too large' },
   rate_limited: { status: 429, title: 'Too many requests' },
   account_locked: { status: 429, title: 'Account temporarily locked' },
+  ip_blocked: { status: 429, title: 'Client address temporarily blocked' },
   internal_error: { status: 500, title: 'Internal server error' },
   upstream_unavailable: { status: 502, title: 'Upstream unavailable' },
   store_unavailable: { status: 503, title: 'Session store unavailable' },

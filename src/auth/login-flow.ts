@@ -44,9 +44,16 @@ export async function startSession (request: FastifyRequest, identity: Identity,
  * @throws GatewayError `account_locked`, `invalid_credentials`, and the users client's and store's errors
  */
 export async function logIn (request: FastifyRequest, username: string, password: string): Promise<StartedSession> {
-  const { lockout, users } = request.server
+  const { lockout, users, blocks } = request.server
+  const ipBucket = clientBucket(request.ip)
   // The attempt is counted before the password is checked: parallel guesses cannot pass the threshold.
-  const reservation = await lockout.reserve(username, clientBucket(request.ip))
+  // The IP block check goes in the same write to Redis (auto-pipelined).
+  const [ipBlockedFor, reservation] = await Promise.all([blocks.ipBlockedFor(ipBucket), lockout.reserve(username, ipBucket)])
+  if (ipBlockedFor > 0) {
+    if (!reservation.locked) await lockout.release(reservation.key)
+    securityEvent(request, 'ip_blocked', { retry_after: ipBlockedFor })
+    throw gatewayError('ip_blocked', `too many failed logins from this address; retry in ${ipBlockedFor} seconds`, { 'retry-after': String(ipBlockedFor) })
+  }
   if (reservation.locked) {
     securityEvent(request, 'account_locked', { retry_after: reservation.retryAfterSeconds })
     throw gatewayError('account_locked', `too many failed logins; retry in ${reservation.retryAfterSeconds} seconds`, { 'retry-after': String(reservation.retryAfterSeconds) })
@@ -61,7 +68,15 @@ export async function logIn (request: FastifyRequest, username: string, password
   }
   if (identity === null) {
     securityEvent(request, 'login_failed', { attempt: reservation.attempt })
-    if (reservation.attempt >= lockout.threshold) securityEvent(request, 'account_locked', { attempt: reservation.attempt })
+    const locks = reservation.attempt >= lockout.threshold
+    // The answer stays 401 if Redis fails here: the attempt was already counted by the lockout.
+    const notRecorded = (err: unknown): null => { request.log.warn({ err: { message: (err as Error).message } }, 'failed login not recorded for the block list'); return null }
+    const [ipBlock, accountLock] = await Promise.all([
+      blocks.recordFailure(username, ipBucket).catch(notRecorded),
+      locks ? blocks.recordAccountLock(reservation.key, username, ipBucket, reservation.attempt).catch(notRecorded) : null
+    ])
+    if (accountLock !== null) securityEvent(request, 'account_locked', { attempt: reservation.attempt, block_id: accountLock.id })
+    if (ipBlock !== null) securityEvent(request, 'ip_blocked', { block_id: ipBlock.id, usernames: ipBlock.failures, until: ipBlock.until })
     throw gatewayError('invalid_credentials')
   }
   await lockout.succeeded(reservation.key)

@@ -29,7 +29,7 @@ t.test('security events are logged with their context and without secrets', asyn
     }
   })
   const h = await build(t, {
-    env: { LOGIN_IP_LIMIT: '12', API_USER_LIMIT: '2', REFRESH_REUSE_GRACE: '0', CORS_ORIGINS: 'http://app.example', COOKIE_SECURE: 'false' },
+    env: { LOGIN_IP_LIMIT: '12', API_USER_LIMIT: '2', REFRESH_REUSE_GRACE: '0', CORS_ORIGINS: 'http://app.example', COOKIE_SECURE: 'false', STUFFING_USERNAMES: '100' },
     logger: { level: 'info', stream, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
   })
 

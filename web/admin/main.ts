@@ -1,0 +1,276 @@
+/**
+ * The security dashboard (contract section 11). Plain DOM, no framework: every value from the API
+ * is put in with textContent, never as HTML. All API calls go through auth.ts.
+ */
+import { authFetch, login, logout, onChange, refresh, user, type SignedInUser } from './auth.js'
+
+interface AuditEvent { id: string, time: string, event: string, user_id?: string, ip: string, request_id: string, [k: string]: unknown }
+interface Block { id: string, kind: 'account' | 'ip', ip: string, username?: string, until: string, failures: number }
+interface Session { id: string, created_at: string, last_used_at: string, ip: string, user_agent: string }
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T
+
+function h (tag: string, props: Record<string, string> = {}, ...children: Array<Node | string>): HTMLElement {
+  const el = document.createElement(tag)
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') el.className = v
+    else el.setAttribute(k, v)
+  }
+  for (const c of children) el.append(c)
+  return el
+}
+
+const FEED_MAX = 200
+const BAD = new Set(['login_failed', 'account_locked', 'ip_blocked', 'token_reuse_detected', 'access_denied', 'token_rejected'])
+const WARN = new Set(['rate_limited', 'session_revoked', 'logout_all', 'legacy_endpoint_used', 'block_lifted', 'user_deactivated'])
+const BLOCK_EVENTS = new Set(['account_locked', 'ip_blocked', 'block_lifted'])
+const LEGACY_EVENT = 'legacy_endpoint_used'
+
+class Forbidden extends Error {}
+
+let stopped = true
+let streamAbort: AbortController | null = null
+let timers: number[] = []
+const seen = new Set<string>()
+
+/** GET/DELETE an admin API; 401/403 end the dashboard. */
+async function api<T> (path: string, init: RequestInit = {}): Promise<T> {
+  const res = await authFetch(path, init)
+  if (res.status === 403) throw new Forbidden()
+  if (res.status === 401) { await logout(); throw new Error('signed out') }
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({})) as { detail?: string, title?: string }
+    throw new Error(body.detail ?? body.title ?? `HTTP ${res.status}`)
+  }
+  return res.status === 204 ? (undefined as T) : await res.json() as T
+}
+
+function failed (err: unknown): void {
+  if (err instanceof Forbidden) showForbidden()
+}
+
+const clock = (iso: string): string => new Date(iso).toLocaleTimeString([], { hour12: false })
+const when = (iso: string): string => new Date(iso).toLocaleString([], { hour12: false })
+
+function detailOf (e: AuditEvent): string {
+  const parts: string[] = []
+  if (e.user_id !== undefined) parts.push(`user ${e.user_id}`)
+  parts.push(`ip ${e.ip}`)
+  for (const [k, v] of Object.entries(e)) {
+    if (['id', 'time', 'event', 'user_id', 'ip', 'request_id'].includes(k)) continue
+    parts.push(`${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+  }
+  return parts.join(' · ')
+}
+
+function eventItem (e: AuditEvent): HTMLElement {
+  const cls = BAD.has(e.event) ? 'bad' : WARN.has(e.event) ? 'warn' : ''
+  return h('li', { class: cls, 'data-event': e.event },
+    h('time', { datetime: e.time, title: e.time }, clock(e.time)),
+    h('span', { class: 'name' }, e.event),
+    h('span', { class: 'detail' }, detailOf(e)))
+}
+
+function addToFeed (e: AuditEvent, atTop: boolean): void {
+  if (seen.has(e.id)) return
+  seen.add(e.id)
+  const feed = $('feed')
+  if (atTop) feed.prepend(eventItem(e))
+  else feed.append(eventItem(e))
+  while (feed.children.length > FEED_MAX) feed.lastElementChild?.remove()
+}
+
+function setFeedStatus (text: string, cls: '' | 'live' | 'down'): void {
+  const s = $('feed-status')
+  s.textContent = text
+  s.className = `status ${cls}`
+}
+
+/** Server-Sent Events read with fetch, so the token goes in a header and never in the URL. */
+async function followStream (): Promise<void> {
+  let backoff = 1000
+  while (!stopped) {
+    streamAbort = new AbortController()
+    try {
+      const res = await authFetch('/admin/events/stream', { headers: { accept: 'text/event-stream' }, signal: streamAbort.signal })
+      if (res.status === 403) throw new Forbidden()
+      if (res.status === 401) { await logout(); return }
+      if (!res.ok || res.body === null) throw new Error(`stream: HTTP ${res.status}`)
+      setFeedStatus('live', 'live')
+      backoff = 1000
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+      let buffer = ''
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) break
+        buffer += value
+        let end: number
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const message = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          const data = message.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n')
+          if (data !== '') onLiveEvent(JSON.parse(data) as AuditEvent)
+        }
+      }
+    } catch (err) {
+      if (err instanceof Forbidden) { showForbidden(); return }
+    }
+    if (stopped) return
+    setFeedStatus('reconnecting', 'down')
+    await new Promise((resolve) => setTimeout(resolve, backoff))
+    backoff = Math.min(backoff * 2, 15_000)
+  }
+}
+
+let countsTimer = 0
+let blocksTimer = 0
+function soon (which: 'counts' | 'blocks'): void {
+  if (which === 'counts') { clearTimeout(countsTimer); countsTimer = window.setTimeout(() => { void loadCounts() }, 1000) }
+  else { clearTimeout(blocksTimer); blocksTimer = window.setTimeout(() => { void loadBlocks() }, 300) }
+}
+
+function onLiveEvent (e: AuditEvent): void {
+  addToFeed(e, true)
+  soon('counts')
+  if (BLOCK_EVENTS.has(e.event)) soon('blocks')
+  if (e.event === LEGACY_EVENT) addLegacy(e)
+}
+
+async function loadFeed (): Promise<void> {
+  const { events } = await api<{ events: AuditEvent[] }>('/admin/events?limit=50')
+  for (const e of events) addToFeed(e, false)
+}
+
+async function loadCounts (): Promise<void> {
+  try {
+    const { hour, day } = await api<{ hour: Record<string, number>, day: Record<string, number> }>('/admin/events/counts')
+    const names = Object.keys(day).sort((a, b) => (day[b] ?? 0) - (day[a] ?? 0) || a.localeCompare(b))
+    const rows = names.map((n) => h('tr', {}, h('td', {}, n), h('td', { class: 'num' }, String(hour[n] ?? 0)), h('td', { class: 'num' }, String(day[n] ?? 0))))
+    if (rows.length === 0) rows.push(h('tr', {}, h('td', { colspan: '3', class: 'empty' }, 'No events in the last day.')))
+    $('counts').replaceChildren(...rows)
+  } catch (err) { failed(err) }
+}
+
+async function loadBlocks (): Promise<void> {
+  try {
+    const { blocks } = await api<{ blocks: Block[] }>('/admin/blocks')
+    $('blocks-empty').hidden = blocks.length > 0
+    $('blocks').replaceChildren(...blocks.map((b) => {
+      const title = b.kind === 'account' ? `Lockout: ${b.username ?? '(unknown user)'} from ${b.ip}` : `IP block: ${b.ip}`
+      const lift = h('button', { type: 'button', class: 'small danger' }, 'Lift')
+      lift.addEventListener('click', () => {
+        lift.setAttribute('disabled', '')
+        api(`/admin/blocks/${encodeURIComponent(b.id)}`, { method: 'DELETE' }).then(loadBlocks, failed)
+      })
+      return h('li', { 'data-block': b.id },
+        h('span', { class: 'what' }, title, h('small', {}, `${b.failures} failures · until ${when(b.until)}`)),
+        lift)
+    }))
+  } catch (err) { failed(err) }
+}
+
+function addLegacy (e: AuditEvent): void {
+  $('legacy-empty').hidden = true
+  $('legacy').prepend(eventItem(e))
+}
+
+async function loadLegacy (): Promise<void> {
+  const { events } = await api<{ events: AuditEvent[] }>(`/admin/events?event=${LEGACY_EVENT}&limit=20`)
+  $('legacy-empty').hidden = events.length > 0
+  $('legacy').replaceChildren(...events.map(eventItem))
+}
+
+async function showUser (userId: string): Promise<void> {
+  const out = $('user-result')
+  try {
+    const res = await authFetch(`/admin/users/${encodeURIComponent(userId)}/sessions`)
+    if (res.status === 403) throw new Forbidden()
+    if (res.status === 404) { out.replaceChildren(h('p', { class: 'empty' }, `No user with id ${userId}.`)); return }
+    if (!res.ok) throw new Error(`HTTP ${res.status}`)
+    const { user: u, sessions } = await res.json() as { user: { id: string, username: string, roles: string[], active: boolean }, sessions: Session[] }
+    const revokeAll = h('button', { type: 'button', class: 'small danger' }, 'Revoke all')
+    revokeAll.addEventListener('click', () => {
+      api(`/admin/users/${encodeURIComponent(u.id)}/sessions`, { method: 'DELETE' }).then(() => showUser(u.id), failed)
+    })
+    const head = h('div', { class: 'user-head' },
+      h('strong', {}, `${u.username} (id ${u.id}) · ${u.roles.join(', ') || 'no roles'}${u.active ? '' : ' · inactive'}`),
+      ...(sessions.length > 0 ? [revokeAll] : []))
+    const list = sessions.length === 0
+      ? h('p', { class: 'empty' }, 'No active sessions.')
+      : h('ul', { class: 'rows' }, ...sessions.map((s) => {
+        const revoke = h('button', { type: 'button', class: 'small danger' }, 'Revoke')
+        revoke.addEventListener('click', () => {
+          revoke.setAttribute('disabled', '')
+          api(`/admin/users/${encodeURIComponent(u.id)}/sessions/${encodeURIComponent(s.id)}`, { method: 'DELETE' }).then(() => showUser(u.id), failed)
+        })
+        return h('li', { 'data-session': s.id },
+          h('span', { class: 'what' }, `Session from ${s.ip}`, h('small', {}, `since ${when(s.created_at)} · last used ${when(s.last_used_at)} · ${s.user_agent || 'unknown client'}`)),
+          revoke)
+      }))
+    out.replaceChildren(head, list)
+  } catch (err) {
+    if (err instanceof Forbidden) showForbidden()
+    else out.replaceChildren(h('p', { class: 'error' }, (err as Error).message))
+  }
+}
+
+function show (view: 'sign-in' | 'forbidden' | 'dashboard'): void {
+  $('sign-in').hidden = view !== 'sign-in'
+  $('forbidden').hidden = view !== 'forbidden'
+  $('dashboard').hidden = view !== 'dashboard'
+}
+
+function stop (): void {
+  stopped = true
+  streamAbort?.abort()
+  for (const t of timers) clearInterval(t)
+  timers = []
+}
+
+function showForbidden (): void {
+  stop()
+  show('forbidden')
+}
+
+async function start (): Promise<void> {
+  stopped = false
+  seen.clear()
+  $('feed').replaceChildren()
+  setFeedStatus('connecting', '')
+  show('dashboard')
+  try {
+    await Promise.all([loadFeed(), loadCounts(), loadBlocks(), loadLegacy()])
+  } catch (err) {
+    failed(err)
+  }
+  if (stopped) return
+  void followStream()
+  timers.push(window.setInterval(() => { void loadCounts(); void loadBlocks() }, 30_000))
+}
+
+function signedIn (u: SignedInUser | null): void {
+  $('who').hidden = u === null
+  $('who-name').textContent = u === null ? '' : `${u.username}`
+  if (u === null) { stop(); show('sign-in') } else void start()
+}
+
+function init (): void {
+  $('sign-in-form').addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    const error = $('sign-in-error')
+    error.textContent = ''
+    login($<HTMLInputElement>('username').value, $<HTMLInputElement>('password').value)
+      .then(() => { $<HTMLInputElement>('password').value = '' })
+      .catch((err: Error) => { error.textContent = err.message })
+  })
+  $('sign-out').addEventListener('click', () => { void logout() })
+  $('user-search').addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    void showUser($<HTMLInputElement>('user-id').value.trim())
+  })
+  onChange(signedIn)
+  // A refresh cookie from an earlier visit signs in without the form.
+  void refresh().then((ok) => { if (!ok || user() === null) show('sign-in') })
+}
+
+init()
