@@ -30,6 +30,8 @@ import tokenService from './plugins/app/token-service.js'
 import sessionStore from './plugins/app/session-store.js'
 import usersClient from './plugins/app/users-client.js'
 import authenticate from './plugins/app/authenticate.js'
+import clientStore from './plugins/app/client-store.js'
+import clientAuth from './plugins/app/client-auth.js'
 
 import healthRoutes from './routes/health/health.js'
 import loginRoute from './routes/auth/login.js'
@@ -38,6 +40,8 @@ import verifyRoute from './routes/auth/verify.js'
 import sessionRoutes from './routes/auth/sessions.js'
 import adminSessionRoutes from './routes/admin/user-sessions.js'
 import proxyRoutes from './routes/proxy/proxy-routes.js'
+import adminClientRoutes from './routes/admin/clients.js'
+import oauthTokenRoute from './routes/oauth/token.js'
 
 export interface AppOptions {
   config: Config
@@ -69,6 +73,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(tokenService)
   await fastify.register(sessionStore)
   await fastify.register(usersClient)
+  await fastify.register(clientStore)
+  await fastify.register(clientAuth)
   await fastify.register(authenticate)
 
   // Routes
@@ -81,7 +87,9 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(verifyRoute)
     await auth.register(sessionRoutes)
     await auth.register(adminSessionRoutes)
+    await auth.register(adminClientRoutes)
   })
+  await fastify.register(oauthTokenRoute)
   await fastify.register(proxyRoutes, opts.routes !== undefined ? { routes: opts.routes } : {})
   // Route guessing is limited like public routes.
   fastify.setNotFoundHandler({ preHandler: fastify.ipLimitHook('public', opts.config.limits.publicPerIp) }, notFoundHandler)

@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import gatewayAssertion, { type AssertionOptions } from '../shared/gateway-assertion.js'
 
-interface Order { id: string, user_id: string, item: string, quantity: number, created_at: string }
+/** `user_id` is the caller's `sub`: a user's id, or `client:<client_id>` for a machine client (which also gets `client_id`). */
+interface Order { id: string, user_id: string, client_id?: string, item: string, quantity: number, created_at: string }
 
 const notFound = { type: 'about:blank', title: 'Not found', status: 404, code: 'not_found' }
 
@@ -33,6 +34,7 @@ export async function buildOrdersService (opts: Omit<AssertionOptions, 'audience
     const order: Order = {
       id: randomUUID(),
       user_id: request.caller!.sub,
+      ...(request.caller!.client_id !== undefined ? { client_id: request.caller!.client_id } : {}),
       item: request.body.item,
       quantity: request.body.quantity ?? 1,
       created_at: new Date().toISOString()

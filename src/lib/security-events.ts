@@ -15,6 +15,10 @@ export type SecurityEvent =
   | 'rate_limited'
   | 'token_rejected'
   | 'access_denied'
+  | 'client_created'
+  | 'client_token_issued'
+  | 'client_auth_failed'
+  | 'client_revoked'
 
 export function securityEvent (request: FastifyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
   request.log.info({ event, ip: request.ip, ...fields }, event)

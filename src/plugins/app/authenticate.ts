@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { gatewayError } from '../../errors.js'
 import { applyWindowCount, LIMIT_WINDOW_MS } from '../../limits/limit-headers.js'
 import { securityEvent } from '../../lib/security-events.js'
-import type { AccessClaims } from '../../tokens/claims.js'
+import { isClientClaims, type AccessClaims, type ClientAccessClaims } from '../../tokens/claims.js'
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
@@ -39,11 +39,11 @@ export default fp(async (fastify) => {
   fastify.decorateRequest('auth', null)
   const apiLimit = fastify.config.limits.apiPerUser
 
-  async function verifiedClaims (request: FastifyRequest): Promise<AccessClaims> {
+  async function verifiedClaims (request: FastifyRequest): Promise<AccessClaims | ClientAccessClaims> {
     const token = bearerToken(request)
     if (token === undefined) throw gatewayError('token_missing')
     try {
-      return await fastify.tokens.verify(token, 'access')
+      return await fastify.tokens.verifyAccess(token)
     } catch (err) {
       securityEvent(request, 'token_rejected', { reason: (err as { code?: string }).code })
       throw err
@@ -57,12 +57,15 @@ export default fp(async (fastify) => {
 
   fastify.decorate('authenticate', async (request: FastifyRequest) => {
     const claims = await verifiedClaims(request)
+    // Machine clients reach proxied routes only (see client-auth.ts), never the gateway's own.
+    if (isClientClaims(claims)) throw gatewayError('forbidden', 'not for machine clients')
     if (!await fastify.sessions.isAlive(claims.sub, claims.sid)) refuseRevoked(request, claims)
     request.auth = claims
   })
 
   fastify.decorate('authenticateCounted', async (request: FastifyRequest, reply: FastifyReply) => {
     const claims = await verifiedClaims(request)
+    if (isClientClaims(claims)) return await fastify.authenticateClient(request, reply, claims)
     const result = await fastify.sessions.isAliveCounted(claims.sub, claims.sid, LIMIT_WINDOW_MS)
     if (!result.alive) refuseRevoked(request, claims)
     request.auth = claims
@@ -79,4 +82,4 @@ export default fp(async (fastify) => {
       throw gatewayError('forbidden')
     }
   })
-}, { name: 'authenticate', dependencies: ['token-service', 'session-store'] })
+}, { name: 'authenticate', dependencies: ['token-service', 'session-store', 'client-auth'] })

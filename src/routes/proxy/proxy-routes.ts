@@ -12,6 +12,7 @@ import proxy from '@fastify/http-proxy'
 import { GatewayError, gatewayError } from '../../errors.js'
 import { sendProblem } from '../../plugins/app/error-handler.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
+import { clientAssertionClaims, requireClientScope } from '../../proxy/client-caller.js'
 import { splitUrl } from '../../proxy/normalize-path.js'
 import { RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
 import { clientResponseHeaders, upstreamHeaders } from '../../proxy/upstream-headers.js'
@@ -84,7 +85,9 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
         if (err instanceof GatewayError && err.statusCode === 401) await publicLimit(request, reply)
         throw err
       }
-      await roleChecks.get(route)?.(request, reply)
+      // Machine clients are authorized by the route's scopes, users by its roles.
+      if (request.client !== null) requireClientScope(request, route, request.client)
+      else await roleChecks.get(route)?.(request, reply)
     }
     if (route.limit === 'public') await publicLimit(request, reply)
     const length = Number(request.headers['content-length'] ?? 0)
@@ -101,9 +104,11 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
     }
     // Signed (or reused) here because reply-from builds the upstream headers synchronously.
     const auth = request.auth
-    const key = auth === null ? `${route.upstream}|public` : `${route.upstream}|${auth.jti}`
-    ;(request as unknown as Record<symbol, string>)[kAssertion] = await assertions.get(key, nowSeconds(), () =>
-      fastify.tokens.signAssertion(route.upstream, auth?.sub ?? 'anonymous', auth === null ? { roles: [] } : { roles: auth.roles, username: auth.username }))
+    const client = request.client
+    const key = client !== null ? `${route.upstream}|${client.jti}` : auth === null ? `${route.upstream}|public` : `${route.upstream}|${auth.jti}`
+    ;(request as unknown as Record<symbol, string>)[kAssertion] = await assertions.get(key, nowSeconds(), () => client !== null
+      ? fastify.tokens.signAssertion(route.upstream, client.sub, clientAssertionClaims(client))
+      : fastify.tokens.signAssertion(route.upstream, auth?.sub ?? 'anonymous', auth === null ? { roles: [] } : { roles: auth.roles, username: auth.username }))
   }
 
   function onUpstreamError (upstream: UpstreamName) {
@@ -149,7 +154,8 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
               proto: request.protocol,
               host: request.host,
               assertion,
-              identity: request.auth === null ? null : { userId: request.auth.sub, username: request.auth.username, roles: request.auth.roles }
+              identity: request.auth === null ? null : { userId: request.auth.sub, username: request.auth.username, roles: request.auth.roles },
+              client: request.client === null ? null : { clientId: request.client.client_id, scopes: request.client.scope.split(' ') }
             })
           }
         } as never,
