@@ -7,6 +7,7 @@
 import t, { type Test } from 'tap'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import { build, type Harness } from '../helper.js'
+import { waitFor } from '../helpers/redis-server.js'
 import { claimsOf, RELAXED_LIMITS } from '../helpers/auth.js'
 import { startEcho } from '../helpers/echo-upstream.js'
 import { basicAuth, clientToken, rawCall, registerClient, tokenCall, type RawResult, type RegisteredClient } from '../helpers/machine-clients.js'
@@ -212,4 +213,40 @@ t.test('what an upstream receives from a client', async (t) => {
   t.equal(payload.scope, 'orders:read orders:write')
   t.same(payload.roles, [])
   t.notOk('username' in payload, 'no username in the assertion')
+})
+
+t.test('Redis away: the token endpoint and client tokens fail closed, then recover', async (t) => {
+  const h = await build(t, { env: RELAXED_LIMITS })
+  const admin = await h.login('admin')
+  const client = await registerClient(h.url, admin.access, ['orders:read'])
+  const token = await clientToken(h.url, client)
+  await h.redis.kill()
+
+  const tokenRes = await tokenCall(h.url, { basic: { id: client.client_id, secret: client.client_secret }, form: [GRANT] })
+  assertOAuthError(t, tokenRes, 503, 'temporarily_unavailable', 'token request without Redis')
+  t.ok(Number(tokenRes.headers['retry-after']) > 0, 'Retry-After')
+  const proxied = await h.request('GET', '/api/orders', { token })
+  t.equal(proxied.status, 503, 'client token without Redis: 503')
+  t.equal(proxied.body.code, 'store_unavailable')
+  const listed = await h.request('GET', '/admin/clients', { token: admin.access })
+  t.equal(listed.status, 503, 'admin list without Redis: 503')
+
+  await h.redis.restart()
+  // The restarted Redis is empty: the registry is gone with it, so the client's token is refused.
+  await waitFor(async () => (await h.request('GET', '/readyz')).status === 200, 'gateway ready again')
+  const after = await h.request('GET', '/api/orders', { token })
+  t.equal(after.status, 401, 'a client lost with the Redis data is refused, never let through')
+})
+
+t.test('the OpenAPI document describes the machine-client routes', async (t) => {
+  const h = await build(t, { env: RELAXED_LIMITS })
+  const doc = (await h.request('GET', '/docs/json')).body
+  const token = doc.paths['/oauth/token'].post
+  t.ok(token.requestBody.content['application/x-www-form-urlencoded'], 'the token endpoint takes a form')
+  t.same(Object.keys(token.responses).sort(), ['200', '400', '401', '413', '429', '503'])
+  t.ok(token.responses['401'].content['application/json'].schema.properties.error, 'RFC 6749 error schema')
+  t.ok(doc.paths['/admin/clients'].post.responses['201'], 'POST /admin/clients 201')
+  t.ok(doc.paths['/admin/clients'].get.responses['200'], 'GET /admin/clients 200')
+  t.ok(doc.paths['/admin/clients/{client_id}'].delete.responses['204'], 'DELETE /admin/clients/{client_id} 204')
+  t.ok(doc.components.securitySchemes.clientBasic, 'the Basic scheme of clients')
 })
