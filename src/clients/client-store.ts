@@ -84,6 +84,11 @@ export class ClientStore {
     return record + entry > 0
   }
 
+  /** Does the client exist (its tokens are live)? */
+  async exists (clientId: string): Promise<boolean> {
+    return await orStoreUnavailable(this.#redis.exists(clientKeys.record(clientId))) === 1
+  }
+
   /** Is the client alive, and (alive only) its request counted in the window: one round trip. */
   async checkCounted (clientId: string, windowMs: number): Promise<ClientWindow> {
     const [alive, count, ttlMs] = await orStoreUnavailable(this.#redis.gwCheckClient(clientKeys.record(clientId), clientKeys.apiCounter(clientId), windowMs))

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { decodeJwt } from 'jose'
 import { gatewayError } from '../../errors.js'
 import { VerifyBodySchema, VerifyResponseSchema, problems } from '../../schemas.js'
+import { claimsClient, verifyClientToken } from '../../clients/verify-client-token.js'
 
 /** The token_type the token claims, read without trusting it (verification follows). */
 function claimedType (token: string): 'access' | 'refresh' {
@@ -25,6 +26,7 @@ const verify: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const { token } = request.body
     const type = claimedType(token)
+    if (type === 'access' && claimsClient(token)) return await verifyClientToken(fastify, token)
     const claims = await fastify.tokens.verify(token, type)
     const live = type === 'access'
       ? await fastify.sessions.isAlive(claims.sub, claims.sid)

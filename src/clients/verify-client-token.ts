@@ -1,0 +1,24 @@
+/**
+ * `POST /auth/verify` for a machine client's access token (contract 4.3 and 13): live while its
+ * signature and claims hold and the client still exists. Not counted against the client's limit.
+ */
+import type { FastifyInstance } from 'fastify'
+import { decodeJwt } from 'jose'
+import { gatewayError } from '../errors.js'
+import { isClientClaims } from '../tokens/claims.js'
+
+/** Does the token claim to be a client's (read without trusting it; verification follows)? */
+export function claimsClient (token: string): boolean {
+  try {
+    return isClientClaims(decodeJwt(token))
+  } catch {
+    return false
+  }
+}
+
+export async function verifyClientToken (fastify: FastifyInstance, token: string): Promise<{ valid: true, token_type: 'access', sub: string, exp: number }> {
+  const claims = await fastify.tokens.verifyAccess(token)
+  if (!isClientClaims(claims)) throw gatewayError('token_invalid')
+  if (!await fastify.clients.exists(claims.client_id)) throw gatewayError('token_revoked')
+  return { valid: true, token_type: 'access', sub: claims.sub, exp: claims.exp }
+}
