@@ -33,6 +33,8 @@ import usersClient from './plugins/app/users-client.js'
 import userState from './plugins/app/user-state.js'
 import authenticate from './plugins/app/authenticate.js'
 import audit from './plugins/app/audit.js'
+import clientStore from './plugins/app/client-store.js'
+import clientAuth from './plugins/app/client-auth.js'
 
 import healthRoutes from './routes/health/health.js'
 import loginRoute from './routes/auth/login.js'
@@ -47,6 +49,8 @@ import auditEventRoutes from './routes/admin/audit-events.js'
 import blockRoutes from './routes/admin/blocks.js'
 import userSessionListRoutes from './routes/admin/user-session-list.js'
 import dashboard from './routes/admin/dashboard.js'
+import adminClientRoutes from './routes/admin/clients.js'
+import oauthTokenRoute from './routes/oauth/token.js'
 
 export interface AppOptions {
   config: Config
@@ -81,6 +85,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(sessionStore)
   await fastify.register(usersClient)
   await fastify.register(userState)
+  await fastify.register(clientStore)
+  await fastify.register(clientAuth)
   await fastify.register(authenticate)
 
   // Routes
@@ -96,7 +102,9 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(auditEventRoutes)
     await auth.register(blockRoutes)
     await auth.register(userSessionListRoutes)
+    await auth.register(adminClientRoutes)
   })
+  await fastify.register(oauthTokenRoute)
   // Section 9: the gateway's own routes (never forwarded); SIMPLEJWT_COMPAT=false removes them.
   if (opts.config.simplejwt.enabled) await fastify.register(simplejwtRoutes)
   await fastify.register(dashboard)

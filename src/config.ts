@@ -37,6 +37,7 @@ export const EnvSchema = Type.Object({
   REFRESH_SESSION_LIMIT: Type.Optional(PerMinute),
   VERIFY_IP_LIMIT: Type.Optional(PerMinute),
   API_USER_LIMIT: Type.Optional(PerMinute),
+  API_CLIENT_LIMIT: Type.Optional(PerMinute),
   PUBLIC_IP_LIMIT: Type.Optional(PerMinute),
   SHUTDOWN_GRACE_MS: Type.Optional(Type.Integer({ minimum: 0 })),
   TOKEN_CACHE_SIZE: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -177,6 +178,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       refreshPerSession: env.REFRESH_SESSION_LIMIT ?? 10,
       verifyPerIp: env.VERIFY_IP_LIMIT ?? 60,
       apiPerUser: env.API_USER_LIMIT ?? 600,
+      /** Proxied and token requests per machine client (contract 13). */
+      apiPerClient: env.API_CLIENT_LIMIT ?? 600,
       publicPerIp: env.PUBLIC_IP_LIMIT ?? 60
     },
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10000,

@@ -37,6 +37,7 @@ export const REDACTED_PATHS = [
   'access', '*.access',
   'refresh', '*.refresh',
   'refresh_token', '*.refresh_token',
+  'client_secret', '*.client_secret', 'access_token', '*.access_token',
   'err.command.args', 'err.cause.command.args'
 ]
 

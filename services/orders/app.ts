@@ -7,7 +7,8 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import gatewayAssertion, { type AssertionOptions } from '../shared/gateway-assertion.js'
 import { identityFromHeaders } from '../shared/identity-headers.js'
 
-interface Order { id: string, user_id: string, user_name: string | null, item: string, quantity: number, created_at: string }
+/** `user_id` is the caller's `sub`: a user's id, or `client:<client_id>` for a machine client (which also gets `client_id`). */
+interface Order { id: string, user_id: string, user_name: string | null, client_id?: string, item: string, quantity: number, created_at: string }
 
 const notFound = { type: 'about:blank', title: 'Not found', status: 404, code: 'not_found' }
 
@@ -36,6 +37,7 @@ export async function buildOrdersService (opts: Omit<AssertionOptions, 'audience
       user_id: request.caller!.sub,
       // The gateway's X-User-Name, percent-encoded UTF-8, decoded.
       user_name: identityFromHeaders(request.headers).username ?? null,
+      ...(request.caller!.client_id !== undefined ? { client_id: request.caller!.client_id } : {}),
       item: request.body.item,
       quantity: request.body.quantity ?? 1,
       created_at: new Date().toISOString()

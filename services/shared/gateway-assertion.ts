@@ -12,6 +12,8 @@ export interface Caller {
   username?: string
   roles: string[]
   scope?: string
+  /** Set when the caller is a machine client (contract 13); `sub` is then `client:<client_id>`. */
+  client_id?: string
 }
 
 declare module 'fastify' {
@@ -46,7 +48,8 @@ export default fp<AssertionOptions>(async (fastify, opts) => {
         sub: payload.sub,
         roles: Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [],
         ...(typeof payload.username === 'string' ? { username: payload.username } : {}),
-        ...(typeof payload.scope === 'string' ? { scope: payload.scope } : {})
+        ...(typeof payload.scope === 'string' ? { scope: payload.scope } : {}),
+        ...(typeof payload.client_id === 'string' ? { client_id: payload.client_id } : {})
       }
     } catch {
       return reply.code(401).type('application/problem+json').send({

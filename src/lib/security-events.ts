@@ -27,6 +27,10 @@ export type SecurityEvent =
   | 'password_changed'
   | 'ip_blocked'
   | 'block_lifted'
+  | 'client_created'
+  | 'client_token_issued'
+  | 'client_auth_failed'
+  | 'client_revoked'
 
 export function securityEvent (request: FastifyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
   request.log.info({ event, ip: request.ip, ...fields }, event)

@@ -23,6 +23,11 @@ export interface ProxyRoute {
   roles?: string[]
   /** Methods allowed (default: all). */
   methods?: string[]
+  /**
+   * Machine clients (contract 13): by method, the scopes of which a client token needs one (HEAD
+   * falls back to GET). A client reaches only routes and methods listed here; users are not affected.
+   */
+  scopes?: Readonly<Record<string, readonly string[]>>
   limit: LimitClass
   /** The upstream checks the caller's password here: attempts count like logins (lockout per username and IP). */
   passwordCheck?: boolean
@@ -32,7 +37,7 @@ export const ROUTE_TABLE: readonly ProxyRoute[] = [
   { path: '/api/users/me', exact: true, upstream: 'users', limit: 'api' },
   { path: '/api/users/me/password', exact: true, upstream: 'users', methods: ['POST'], limit: 'api', passwordCheck: true },
   { path: '/api/users', upstream: 'users', roles: ['admin'], limit: 'api' },
-  { path: '/api/orders', upstream: 'orders', limit: 'api' }
+  { path: '/api/orders', upstream: 'orders', limit: 'api', scopes: { GET: ['orders:read'], POST: ['orders:write'] } }
 ]
 
 /** Most specific first: exact before prefix, longer before shorter. */

@@ -13,6 +13,8 @@ const REMOVED = new Set([
   'x-http-method-override', 'x-method-override', 'x-http-method', 'x-original-url', 'x-rewrite-url',
   'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip',
   'x-request-id',
+  // a machine client's identity (contract 13), set by the gateway only
+  'x-client-id', 'x-client-scopes',
   // hop-by-hop (RFC 9110 7.6.1)
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade',
   // Node already answered the client's 100-continue; undici refuses to send Expect (502)
@@ -35,6 +37,8 @@ export interface ForwardingFacts {
   host: string
   assertion: string
   identity: UpstreamIdentity | null
+  /** A machine client instead of a user (contract 13). */
+  client?: { clientId: string, scopes: string[] } | null
 }
 
 export function upstreamHeaders (incoming: IncomingHttpHeaders, facts: ForwardingFacts): IncomingHttpHeaders {
@@ -52,6 +56,10 @@ export function upstreamHeaders (incoming: IncomingHttpHeaders, facts: Forwardin
     out['x-user-id'] = encodeIdentityValue(facts.identity.userId)
     out['x-user-name'] = encodeIdentityValue(facts.identity.username)
     out['x-user-roles'] = encodeIdentityList(facts.identity.roles)
+  }
+  if (facts.client != null) {
+    out['x-client-id'] = facts.client.clientId
+    out['x-client-scopes'] = facts.client.scopes.join(',')
   }
   out['x-request-id'] = facts.requestId
   out['x-forwarded-for'] = facts.forwardedFor

@@ -30,12 +30,32 @@ export const RefreshClaimsSchema = Type.Object({
   token_type: Type.Literal('refresh')
 })
 
+/** A machine client's access token (contract 13): no session, no username, no roles. */
+export const ClientAccessClaimsSchema = Type.Object({
+  iss: Type.String(),
+  aud: Type.Union([Type.String(), Type.Array(Type.String())]),
+  sub: Type.String({ pattern: '^client:[A-Za-z0-9_-]{1,64}$' }),
+  jti: Id,
+  iat: Type.Integer(),
+  exp: Type.Integer(),
+  token_type: Type.Literal('access'),
+  client_id: Id,
+  scope: Type.String({ maxLength: 4096 })
+})
+
 export type AccessClaims = Static<typeof AccessClaimsSchema>
+export type ClientAccessClaims = Static<typeof ClientAccessClaimsSchema>
+
+/** True for a machine client's access token (it names a client_id; user tokens never do). */
+export function isClientClaims (claims: object): claims is ClientAccessClaims {
+  return 'client_id' in claims
+}
 export type RefreshClaims = Static<typeof RefreshClaimsSchema>
 export type TokenType = 'access' | 'refresh'
 export type ClaimsOf<T extends TokenType> = T extends 'access' ? AccessClaims : RefreshClaims
 
 export const claimsCheckers = {
   access: Compile(AccessClaimsSchema),
-  refresh: Compile(RefreshClaimsSchema)
+  refresh: Compile(RefreshClaimsSchema),
+  client: Compile(ClientAccessClaimsSchema)
 }

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { SignJWT, jwtVerify, errors as joseErrors, type JWTHeaderParameters } from 'jose'
 import { gatewayError } from '../errors.js'
-import { claimsCheckers, type AccessClaims, type ClaimsOf, type RefreshClaims, type TokenType } from './claims.js'
+import { claimsCheckers, isClientClaims, type AccessClaims, type ClaimsOf, type ClientAccessClaims, type RefreshClaims, type TokenType } from './claims.js'
 import { SIGNING_ALG, type KeyRing } from './key-ring.js'
 import { ExpiringLru } from '../lib/expiring-lru.js'
 
@@ -39,7 +39,7 @@ export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 export class TokenService {
   readonly #keys: KeyRing
   readonly #opts: TokenServiceOptions
-  readonly #cache: ExpiringLru<AccessClaims | RefreshClaims>
+  readonly #cache: ExpiringLru<AccessClaims | RefreshClaims | ClientAccessClaims>
 
   constructor (keys: KeyRing, opts: TokenServiceOptions) {
     this.#keys = keys
@@ -72,6 +72,11 @@ export class TokenService {
     }, this.#opts.audience, this.#opts.accessTtl)
   }
 
+  /** A machine client's access token (contract 13): `sub` = `client:<id>`, its scope, no session, user or roles. */
+  signClientAccess (clientId: string, scope: string): Promise<IssuedToken> {
+    return this.#sign({ sub: `client:${clientId}`, client_id: clientId, scope, token_type: 'access' }, this.#opts.audience, this.#opts.accessTtl)
+  }
+
   /** Refresh tokens are addressed to the gateway itself (aud = issuer), never to the API audience. */
   signRefresh (userId: string, sessionId: string): Promise<IssuedToken> {
     return this.#sign({ sub: userId, sid: sessionId, token_type: 'refresh' }, this.#opts.issuer, this.#opts.refreshTtl)
@@ -84,16 +89,32 @@ export class TokenService {
   }
 
   /**
-   * Verifies a token's signature and claims and that it is of the expected type.
+   * Verifies a user's token: signature, claims and that it is of the expected type. A machine
+   * client's access token is refused here (see verifyAccess).
    * Does not look at the session: callers must check it (see SessionStore).
    * @throws GatewayError `token_expired` or `token_invalid`
    */
   async verify<T extends TokenType> (token: string, expected: T): Promise<ClaimsOf<T>> {
+    const claims = await this.#verified(token, expected)
+    if (isClientClaims(claims)) throw gatewayError('token_invalid', 'not a user token')
+    return claims as ClaimsOf<T>
+  }
+
+  /**
+   * Verifies an access token of a user or of a machine client. Does not look at the session or
+   * the client record: callers must check them.
+   * @throws GatewayError `token_expired` or `token_invalid`
+   */
+  verifyAccess (token: string): Promise<AccessClaims | ClientAccessClaims> {
+    return this.#verified(token, 'access') as Promise<AccessClaims | ClientAccessClaims>
+  }
+
+  async #verified (token: string, expected: TokenType): Promise<AccessClaims | RefreshClaims | ClientAccessClaims> {
     const now = nowSeconds()
     const cached = this.#cache.get(token, now)
     if (cached !== undefined) {
       if (cached.token_type !== expected) throw gatewayError('token_invalid', `not an ${expected} token`)
-      return cached as ClaimsOf<T>
+      return cached
     }
     if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) {
       throw gatewayError('token_invalid', 'malformed token')
@@ -108,7 +129,8 @@ export class TokenService {
         algorithms: [SIGNING_ALG],
         issuer: this.#opts.issuer,
         audience: expected === 'access' ? this.#opts.audience : this.#opts.issuer,
-        requiredClaims: ['exp', 'iat', 'sub', 'jti', 'sid', 'token_type']
+        // `sid` too for user tokens: their schemas below require it (client tokens have none).
+        requiredClaims: ['exp', 'iat', 'sub', 'jti', 'token_type']
       })
       payload = result.payload
     } catch (err) {
@@ -117,9 +139,12 @@ export class TokenService {
     }
     const claims = payload as { token_type?: unknown, iat: number }
     if (claims.token_type !== expected) throw gatewayError('token_invalid', `not an ${expected} token`)
-    if (!claimsCheckers[expected].Check(payload)) throw gatewayError('token_invalid', 'unexpected claims')
+    const client = expected === 'access' && typeof payload === 'object' && payload !== null && isClientClaims(payload)
+    const checker = client ? claimsCheckers.client : claimsCheckers[expected]
+    if (!checker.Check(payload)) throw gatewayError('token_invalid', 'unexpected claims')
+    if (client && (payload as ClientAccessClaims).sub !== `client:${(payload as ClientAccessClaims).client_id}`) throw gatewayError('token_invalid', 'unexpected claims')
     if (claims.iat > now + IAT_LEEWAY_SECONDS) throw gatewayError('token_invalid', 'issued in the future')
-    const verified = payload as ClaimsOf<T>
+    const verified = payload as AccessClaims | RefreshClaims | ClientAccessClaims
     this.#cache.set(token, verified)
     return verified
   }

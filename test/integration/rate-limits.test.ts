@@ -75,7 +75,7 @@ t.test('login: LOGIN_IP_LIMIT attempts per client IP, whatever their outcome', a
 t.test('the contract defaults apply when nothing is configured', async (t) => {
   // An empty value is "unset" for loadConfig: these are the contract's defaults, not the harness's.
   const h = await build(t, { env: { LOGIN_IP_LIMIT: '', VERIFY_IP_LIMIT: '', REFRESH_SESSION_LIMIT: '', PUBLIC_IP_LIMIT: '', API_USER_LIMIT: '' } })
-  t.same(h.config.limits, { loginPerIp: 10, lockoutThreshold: 5, lockoutSeconds: 900, refreshPerSession: 10, verifyPerIp: 60, apiPerUser: 600, publicPerIp: 60 })
+  t.same(h.config.limits, { loginPerIp: 10, lockoutThreshold: 5, lockoutSeconds: 900, refreshPerSession: 10, verifyPerIp: 60, apiPerUser: 600, apiPerClient: 600, publicPerIp: 60 })
 
   const logins: CallResult[] = []
   for (let i = 0; i < 10; i++) logins.push(await loginCall(h.url, 'alice', 'alice-password'))

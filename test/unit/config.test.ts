@@ -38,6 +38,7 @@ t.test('defaults match the contract', async (t) => {
     refreshPerSession: 10,
     verifyPerIp: 60,
     apiPerUser: 600,
+    apiPerClient: 600,
     publicPerIp: 60
   })
 })

@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { gatewayError } from '../../errors.js'
 import { applyWindowCount, LIMIT_WINDOW_MS } from '../../limits/limit-headers.js'
 import { securityEvent } from '../../lib/security-events.js'
-import type { AccessClaims } from '../../tokens/claims.js'
+import { isClientClaims, type AccessClaims, type ClientAccessClaims } from '../../tokens/claims.js'
 import type { StateSnapshot } from '../../sessions/session-store.js'
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -40,11 +40,11 @@ export default fp(async (fastify) => {
   fastify.decorateRequest('auth', null)
   const apiLimit = fastify.config.limits.apiPerUser
 
-  async function verifiedClaims (request: FastifyRequest): Promise<AccessClaims> {
+  async function verifiedClaims (request: FastifyRequest): Promise<AccessClaims | ClientAccessClaims> {
     const token = bearerToken(request)
     if (token === undefined) throw gatewayError('token_missing')
     try {
-      return await fastify.tokens.verify(token, 'access')
+      return await fastify.tokens.verifyAccess(token)
     } catch (err) {
       securityEvent(request, 'token_rejected', { reason: (err as { code?: string }).code })
       throw err
@@ -65,6 +65,8 @@ export default fp(async (fastify) => {
 
   fastify.decorate('authenticate', async (request: FastifyRequest) => {
     const claims = await verifiedClaims(request)
+    // Machine clients reach proxied routes only (see client-auth.ts), never the gateway's own.
+    if (isClientClaims(claims)) throw gatewayError('forbidden', 'not for machine clients')
     const result = await fastify.sessions.check(claims.sub, claims.sid)
     if (!result.alive) refuseRevoked(request, claims)
     request.auth = await withLiveRoles(request, claims, result.state)
@@ -72,6 +74,7 @@ export default fp(async (fastify) => {
 
   fastify.decorate('authenticateCounted', async (request: FastifyRequest, reply: FastifyReply) => {
     const claims = await verifiedClaims(request)
+    if (isClientClaims(claims)) return await fastify.authenticateClient(request, reply, claims)
     const result = await fastify.sessions.isAliveCounted(claims.sub, claims.sid, LIMIT_WINDOW_MS)
     if (!result.alive) refuseRevoked(request, claims)
     request.auth = await withLiveRoles(request, claims, result.state)
@@ -88,4 +91,4 @@ export default fp(async (fastify) => {
       throw gatewayError('forbidden')
     }
   })
-}, { name: 'authenticate', dependencies: ['token-service', 'session-store', 'user-state'] })
+}, { name: 'authenticate', dependencies: ['token-service', 'session-store', 'user-state', 'client-auth'] })

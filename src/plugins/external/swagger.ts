@@ -13,7 +13,11 @@ export default fp(async (fastify) => {
         description: 'Login, rotating refresh tokens, sessions and revocation, and a default-deny proxy to internal services. Errors are application/problem+json with a stable `code`.'
       },
       components: {
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } }
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          // Machine clients at POST /oauth/token (contract 13).
+          clientBasic: { type: 'http', scheme: 'basic' }
+        }
       }
     }
   })

@@ -12,6 +12,7 @@ import proxy from '@fastify/http-proxy'
 import { GatewayError, gatewayError } from '../../errors.js'
 import { sendProblem } from '../../plugins/app/error-handler.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
+import { clientAssertionClaims, requireClientScope } from '../../proxy/client-caller.js'
 import { splitUrl } from '../../proxy/normalize-path.js'
 import { RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
 import { clientResponseHeaders, upstreamHeaders } from '../../proxy/upstream-headers.js'
@@ -92,15 +93,17 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
         if (err instanceof GatewayError && err.statusCode === 401) await publicLimit(request, reply)
         throw err
       }
-      await roleChecks.get(route)?.(request, reply)
-      // One user must not occupy an upstream's whole pool: a slot until the answer is done.
-      const user = request.auth!.sub
-      if (!concurrency.acquire(user)) {
-        securityEvent(request, 'rate_limited', { user_id: user, limit: 'concurrency' })
+      // Machine clients are authorized by the route's scopes, users by its roles.
+      if (request.client !== null) requireClientScope(request, route, request.client)
+      else await roleChecks.get(route)?.(request, reply)
+      // One caller must not occupy an upstream's whole pool: a slot until the answer is done.
+      const caller = request.client?.sub ?? request.auth!.sub
+      if (!concurrency.acquire(caller)) {
+        securityEvent(request, 'rate_limited', { user_id: caller, limit: 'concurrency' })
         throw gatewayError('rate_limited', 'too many requests in flight', { 'retry-after': '1' })
       }
-      reply.raw.once('close', () => concurrency.release(user))
-      if (route.passwordCheck === true) await changes.reserveAttempt(request)
+      reply.raw.once('close', () => concurrency.release(caller))
+      if (route.passwordCheck === true && request.client === null) await changes.reserveAttempt(request)
     }
     if (route.limit === 'public') await publicLimit(request, reply)
     const length = Number(request.headers['content-length'] ?? 0)
@@ -117,10 +120,12 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
     }
     // Signed (or reused) here because reply-from builds the upstream headers synchronously.
     const auth = request.auth
+    const client = request.client
     // Keyed by the live roles too: a role change applies to the assertion at once (contract 10).
-    const key = auth === null ? `${route.upstream}|public` : `${route.upstream}|${auth.jti}|${auth.roles.join(',')}`
-    ;(request as unknown as Record<symbol, string>)[kAssertion] = await assertions.get(key, nowSeconds(), () =>
-      fastify.tokens.signAssertion(route.upstream, auth?.sub ?? 'anonymous', auth === null ? { roles: [] } : { roles: auth.roles, username: auth.username }))
+    const key = client !== null ? `${route.upstream}|${client.jti}` : auth === null ? `${route.upstream}|public` : `${route.upstream}|${auth.jti}|${auth.roles.join(',')}`
+    ;(request as unknown as Record<symbol, string>)[kAssertion] = await assertions.get(key, nowSeconds(), () => client !== null
+      ? fastify.tokens.signAssertion(route.upstream, client.sub, clientAssertionClaims(client))
+      : fastify.tokens.signAssertion(route.upstream, auth?.sub ?? 'anonymous', auth === null ? { roles: [] } : { roles: auth.roles, username: auth.username }))
   }
 
   function onUpstreamError (upstream: UpstreamName) {
@@ -171,7 +176,8 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
               proto: request.protocol,
               host: request.host,
               assertion,
-              identity: request.auth === null ? null : { userId: request.auth.sub, username: request.auth.username, roles: request.auth.roles }
+              identity: request.auth === null ? null : { userId: request.auth.sub, username: request.auth.username, roles: request.auth.roles },
+              client: request.client === null ? null : { clientId: request.client.client_id, scopes: request.client.scope.split(' ') }
             })
           }
         } as never,

@@ -1,0 +1,46 @@
+/** TypeBox schemas of the machine-client routes (contract 13); the OpenAPI document is generated from them. */
+import { Type } from 'typebox'
+import { SCOPE_PATTERN } from './scopes.js'
+
+const Scope = Type.String({ pattern: SCOPE_PATTERN, description: 'A scope token, e.g. `orders:read`' })
+
+export const CreateClientBodySchema = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 128, description: 'Who the client is, for people' }),
+  scopes: Type.Array(Scope, { minItems: 1, maxItems: 32, uniqueItems: true, description: 'Every scope the client may ever ask for' })
+}, { additionalProperties: false })
+
+const clientFields = {
+  client_id: Type.String(),
+  name: Type.String(),
+  scopes: Type.Array(Type.String()),
+  created_at: Type.String({ format: 'date-time' })
+}
+
+export const ClientSchema = Type.Object(clientFields)
+export const CreatedClientSchema = Type.Object({
+  ...clientFields,
+  client_secret: Type.String({ description: 'Shown this once; the gateway keeps only a digest of it' })
+})
+export const ClientListSchema = Type.Object({ clients: Type.Array(ClientSchema) })
+
+/** `POST /oauth/token` body (application/x-www-form-urlencoded). A repeated parameter arrives as an array and fails here. */
+export const TokenRequestSchema = Type.Object({
+  grant_type: Type.String({ maxLength: 256 }),
+  scope: Type.Optional(Type.String({ maxLength: 2048, description: 'Space-separated subset of the client\'s scopes (default: all of them)' })),
+  client_id: Type.Optional(Type.String({ maxLength: 256, description: 'With client_secret, instead of HTTP Basic' })),
+  client_secret: Type.Optional(Type.String({ maxLength: 256 }))
+})
+
+export const TokenResponseSchema = Type.Object({
+  access_token: Type.String({ description: 'JWT access token (ES256)' }),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer(),
+  scope: Type.String({ description: 'The granted scopes, space-separated' })
+})
+
+export const OAUTH_ERROR_CODES = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'rate_limited', 'temporarily_unavailable', 'server_error'] as const
+
+export const OAuthErrorSchema = Type.Object({
+  error: Type.Union(OAUTH_ERROR_CODES.map((c) => Type.Literal(c))),
+  error_description: Type.Optional(Type.String())
+}, { description: 'RFC 6749 section 5.2 error (application/json, not problem+json)' })

@@ -1,0 +1,154 @@
+/**
+ * POST /oauth/token: the OAuth 2.0 client credentials grant (RFC 6749 section 4.4, contract 13).
+ *
+ * An encapsulated scope of its own: only `application/x-www-form-urlencoded` bodies are parsed
+ * (JSON is refused), bodies are small, and every answer, error or not, is RFC 6749 JSON with
+ * `Cache-Control: no-store` and `Pragma: no-cache`. Client authentication by HTTP Basic (RFC 6749
+ * 2.3.1: form-urlencoded id and secret) or by `client_id` + `client_secret` in the body, never
+ * both. Wrong secrets count per client IP; issued tokens count against the client's limit.
+ */
+import formbody from '@fastify/formbody'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Compile } from 'typebox/compile'
+import { clientBucket } from '../../limits/client-ip.js'
+import { applyWindowCount, LIMIT_WINDOW_MS } from '../../limits/limit-headers.js'
+import { securityEvent } from '../../lib/security-events.js'
+import { Id } from '../../tokens/claims.js'
+import { secretDigest, secretMatches } from '../../clients/client-secret.js'
+import { narrowScopes } from '../../clients/scopes.js'
+import { OAuthErrorSchema, TokenRequestSchema, TokenResponseSchema } from '../../clients/client-schemas.js'
+import { OAuthError, oauthErrors, sendOAuthError, toOAuthError } from '../../clients/oauth-error.js'
+
+/** Token requests are a few hundred bytes; anything much larger is refused before it is read. */
+export const TOKEN_BODY_LIMIT = 8 * 1024
+
+const isId = Compile(Id)
+
+export interface ClientCredentials { clientId: string, clientSecret: string }
+
+/** RFC 6749 appendix B: form-urlencoded, `+` is a space. */
+function formDecode (value: string): string | null {
+  try {
+    return decodeURIComponent(value.replaceAll('+', ' '))
+  } catch {
+    return null
+  }
+}
+
+/** The credentials of an `Authorization: Basic` header; null when it is malformed or of another scheme. */
+export function basicCredentials (header: string): ClientCredentials | null {
+  const match = /^Basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header)
+  if (match === null) return null
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon === -1) return null
+  const clientId = formDecode(decoded.slice(0, colon))
+  const clientSecret = formDecode(decoded.slice(colon + 1))
+  if (clientId === null || clientSecret === null || clientId === '') return null
+  return { clientId, clientSecret }
+}
+
+/** RFC 6749 3.1: a parameter sent without a value is treated as omitted. */
+const given = (value: string | undefined): string | undefined => value === '' ? undefined : value
+
+const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { jwt, limits } = fastify.config
+  const dummyDigest = secretDigest('-', 'no such client')
+
+  // Only form bodies here: JSON (and anything else) is an unsupported media type, i.e. invalid_request.
+  fastify.removeAllContentTypeParsers()
+  await fastify.register(formbody, { bodyLimit: TOKEN_BODY_LIMIT })
+  fastify.addHook('onRequest', async (_request, reply) => {
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+  })
+  fastify.setErrorHandler((err, request, reply) => {
+    const error = toOAuthError(err)
+    if (error.statusCode >= 500) request.log.error({ err, error: error.error }, 'token request failed')
+    return sendOAuthError(error, request, reply)
+  })
+
+  /** Who the client says it is, by exactly one method (RFC 6749 2.3). */
+  function presentedCredentials (authorization: string | undefined, body: { client_id?: string | undefined, client_secret?: string | undefined }): ClientCredentials {
+    const bodyId = given(body.client_id)
+    const bodySecret = given(body.client_secret)
+    if (authorization !== undefined) {
+      const basic = basicCredentials(authorization)
+      if (basic === null) throw oauthErrors.invalidClient('unsupported or malformed client authentication (use HTTP Basic)')
+      // A client_id alone in the body may name the same client (RFC 6749 3.2.1); a second secret may not.
+      if (bodySecret !== undefined || (bodyId !== undefined && bodyId !== basic.clientId)) {
+        throw oauthErrors.invalidRequest('more than one client authentication method')
+      }
+      return basic
+    }
+    if (bodyId === undefined || bodySecret === undefined) throw oauthErrors.invalidClient('client authentication required')
+    return { clientId: bodyId, clientSecret: bodySecret }
+  }
+
+  fastify.post('/oauth/token', {
+    bodyLimit: TOKEN_BODY_LIMIT,
+    schema: {
+      tags: ['oauth'],
+      summary: 'OAuth 2.0 client credentials grant (RFC 6749 4.4) for machine clients',
+      description: 'Body `application/x-www-form-urlencoded`. Client authentication by HTTP Basic or `client_id` + `client_secret` in the body (not both). Errors are RFC 6749 5.2 JSON; 401 carries `WWW-Authenticate: Basic`.',
+      security: [{ clientBasic: [] }, {}],
+      consumes: ['application/x-www-form-urlencoded'],
+      body: TokenRequestSchema,
+      response: {
+        200: TokenResponseSchema,
+        400: OAuthErrorSchema,
+        401: OAuthErrorSchema,
+        413: OAuthErrorSchema,
+        429: OAuthErrorSchema,
+        503: OAuthErrorSchema
+      }
+    }
+  }, async (request, reply) => {
+    const body = request.body
+    const grantType = given(body.grant_type)
+    if (grantType === undefined) throw oauthErrors.invalidRequest('grant_type is required')
+    if (grantType !== 'client_credentials') throw oauthErrors.unsupportedGrantType('only client_credentials is supported')
+    const presented = presentedCredentials(request.headers.authorization, body)
+    const knownId = isId.Check(presented.clientId)
+
+    const ip = clientBucket(request.ip)
+    const [failures, record] = await Promise.all([
+      fastify.clientAuthFailures.peek(ip),
+      knownId ? fastify.clients.credentials(presented.clientId) : Promise.resolve(null)
+    ])
+    // Too many wrong secrets from this address: refused before any secret is checked.
+    if (failures.count >= fastify.clientAuthFailures.limit) {
+      const retry = String(Math.max(1, Math.ceil(failures.ttlMs / 1000)))
+      securityEvent(request, 'rate_limited', { limit: 'client_auth', ...(knownId ? { client_id: presented.clientId } : {}) })
+      throw new OAuthError(429, 'rate_limited', `too many failed client authentications; retry in ${retry} seconds`, { 'retry-after': retry })
+    }
+    // The digest is computed for unknown clients too, so both failures cost the same.
+    const matches = secretMatches(presented.clientId, presented.clientSecret, record?.secretDigest ?? dummyDigest)
+    if (record === null || !matches) {
+      const counted = await fastify.clientAuthFailures.count(ip)
+      securityEvent(request, 'client_auth_failed', { ...(knownId ? { client_id: presented.clientId } : {}), reason: record === null ? 'unknown_client' : 'wrong_secret', failures: counted.count })
+      if (counted.count > fastify.clientAuthFailures.limit) {
+        const retry = String(Math.max(1, Math.ceil(counted.ttlMs / 1000)))
+        throw new OAuthError(429, 'rate_limited', `too many failed client authentications; retry in ${retry} seconds`, { 'retry-after': retry })
+      }
+      throw oauthErrors.invalidClient()
+    }
+    const scopes = narrowScopes(record.scopes, given(body.scope))
+    if (scopes === null) throw oauthErrors.invalidScope('the requested scope is malformed or not the client\'s')
+
+    // Issued tokens count against the client's limit; the client may have been deleted meanwhile.
+    const window = await fastify.clients.checkCounted(presented.clientId, LIMIT_WINDOW_MS)
+    if (!window.alive) throw oauthErrors.invalidClient()
+    const limited = applyWindowCount(reply, { limit: limits.apiPerClient, count: window.count, ttlMs: window.ttlMs })
+    if (limited !== null) {
+      securityEvent(request, 'rate_limited', { client_id: presented.clientId, limit: 'api_client' })
+      throw new OAuthError(429, 'rate_limited', limited.message, limited.headers)
+    }
+
+    const scope = scopes.join(' ')
+    const access = await fastify.tokens.signClientAccess(presented.clientId, scope)
+    securityEvent(request, 'client_token_issued', { client_id: presented.clientId, scope, jti: access.jti })
+    return { access_token: access.token, token_type: 'Bearer' as const, expires_in: jwt.accessTtl, scope }
+  })
+}
+
+export default tokenRoute
