@@ -2,7 +2,7 @@
  * The security dashboard (contract section 11). Plain DOM, no framework: every value from the API
  * is put in with textContent, never as HTML. All API calls go through auth.ts.
  */
-import { authFetch, login, logout, onChange, refresh, user, type SignedInUser } from './auth.js'
+import { authFetch, login, logout, onChange, ready, type SignedInUser } from './auth.js'
 
 interface AuditEvent { id: string, time: string, event: string, user_id?: string, ip: string, request_id: string, [k: string]: unknown }
 interface Block { id: string, kind: 'account' | 'ip', ip: string, username?: string, until: string, failures: number }
@@ -270,7 +270,7 @@ function init (): void {
   })
   onChange(signedIn)
   // A refresh cookie from an earlier visit signs in without the form.
-  void refresh().then((ok) => { if (!ok || user() === null) show('sign-in') })
+  void ready.then((u) => { if (u === null) show('sign-in') })
 }
 
 init()
