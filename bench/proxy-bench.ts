@@ -28,16 +28,9 @@ import { Redis } from 'ioredis'
 import { generatePrivateJwk } from '../src/tokens/key-ring.js'
 import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
 import { startRedis } from '../dev-tools/redis-server.js'
+import { envInt } from '../dev-tools/env-int.js'
 
 const ORDERS_PATH = '/api/orders'
-
-function envInt (name: string, fallback: number, min: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min} (got ${raw})`)
-  return n
-}
 
 const DURATION = envInt('BENCH_DURATION', 5, 1)
 const WARMUP = envInt('BENCH_WARMUP', 2, 0)

@@ -19,14 +19,7 @@ import autocannon from 'autocannon'
 import { generatePrivateJwk } from '../src/tokens/key-ring.js'
 import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
 import { startRedis } from '../dev-tools/redis-server.js'
-
-function envInt (name: string, fallback: number, min: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min} (got ${raw})`)
-  return n
-}
+import { envInt } from '../dev-tools/env-int.js'
 
 const SECONDS = envInt('SOAK_SECONDS', 600, 10)
 const WARMUP = envInt('SOAK_WARMUP_SECONDS', Math.max(20, Math.round(SECONDS / 5)), 0)

@@ -20,15 +20,18 @@ export interface CallOptions {
   headers?: OutgoingHttpHeaders
   /** The client socket's local address, e.g. 127.0.0.2: the gateway sees another client IP. */
   from?: string
+  /** Sent as is instead of `body` (a form, bytes), with `contentType` (default application/x-www-form-urlencoded). */
+  rawBody?: string | Buffer
+  contentType?: string
 }
 
 /** One request through node:http (fresh connection), optionally from another local address. */
 export async function call (baseUrl: string, method: string, path: string, opts: CallOptions = {}): Promise<CallResult> {
   const { hostname, port } = new URL(baseUrl)
   const headers: OutgoingHttpHeaders = { ...opts.headers }
-  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body)
+  const payload = opts.rawBody ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body))
   if (payload !== undefined) {
-    headers['content-type'] ??= 'application/json'
+    headers['content-type'] ??= opts.rawBody !== undefined ? opts.contentType ?? 'application/x-www-form-urlencoded' : 'application/json'
     headers['content-length'] = Buffer.byteLength(payload)
   }
   if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
@@ -47,7 +50,11 @@ export async function call (baseUrl: string, method: string, path: string, opts:
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text })
       })
     })
-    req.on('error', reject)
+    // The gateway may answer (413) and close before a raw body is all written.
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (opts.rawBody !== undefined && (err.code === 'EPIPE' || err.code === 'ECONNRESET')) return
+      reject(err)
+    })
     req.end(payload)
   })
 }

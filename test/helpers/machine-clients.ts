@@ -3,7 +3,8 @@
  * and raw token requests over node:http (form bodies as given, any headers, optionally from
  * another loopback address so the gateway sees another client IP).
  */
-import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http'
+import type { OutgoingHttpHeaders } from 'node:http'
+import { call, type CallResult } from './abuse.js'
 import { httpRequest as fetchRequest } from '../helper.js'
 
 export interface RegisteredClient {
@@ -21,7 +22,7 @@ export async function registerClient (baseUrl: string, adminToken: string, scope
   return res.body as RegisteredClient
 }
 
-export interface RawResult { status: number, headers: IncomingHttpHeaders, body: any, text: string }
+export type RawResult = CallResult
 
 export interface RawOptions {
   body?: string | Buffer
@@ -30,32 +31,13 @@ export interface RawOptions {
   from?: string
 }
 
-/** One request through node:http on a fresh connection. */
+/** One request through node:http on a fresh connection, the body sent as is (a form by default). */
 export function rawCall (baseUrl: string, method: string, path: string, opts: RawOptions = {}): Promise<RawResult> {
-  const { hostname, port } = new URL(baseUrl)
-  const headers: OutgoingHttpHeaders = { ...opts.headers }
-  if (opts.body !== undefined) {
-    headers['content-type'] ??= opts.contentType ?? 'application/x-www-form-urlencoded'
-    headers['content-length'] = Buffer.byteLength(opts.body)
-  }
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({
-      host: hostname, port: Number(port), method, path, headers, agent: false,
-      ...(opts.from !== undefined ? { localAddress: opts.from } : {})
-    }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('error', reject)
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let body: unknown = text
-        try { body = text.length > 0 ? JSON.parse(text) : null } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text })
-      })
-    })
-    // The gateway may answer (413) and close before the whole body is written.
-    req.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err) })
-    req.end(opts.body)
+  return call(baseUrl, method, path, {
+    ...(opts.body !== undefined ? { rawBody: opts.body } : {}),
+    ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}),
+    ...(opts.headers !== undefined ? { headers: opts.headers } : {}),
+    ...(opts.from !== undefined ? { from: opts.from } : {})
   })
 }
 

@@ -10,23 +10,14 @@ import { Writable } from 'node:stream'
 import { createLocalJWKSet } from 'jose'
 import { build, type Harness } from '../helper.js'
 import { loginCall } from '../helpers/abuse.js'
+import { captureLogLines } from '../helpers/log-capture.js'
 import { buildUsersService } from '../../services/users/app.js'
 import { REDACTED_PATHS } from '../../src/server-options.js'
 
 interface LogLine { event?: string, request_id?: string, ip?: string, call?: string, reason?: string, backend_status?: number }
 
 function logCapture (): { stream: Writable, events: () => LogLine[] } {
-  let pending = ''
-  const lines: string[] = []
-  const stream = new Writable({
-    write (chunk: Buffer, _enc, done) {
-      pending += chunk.toString('utf8')
-      const parts = pending.split('\n')
-      pending = parts.pop() ?? ''
-      lines.push(...parts.filter((l) => l.length > 0))
-      done()
-    }
-  })
+  const { stream, lines } = captureLogLines()
   return { stream, events: () => lines.map((l) => JSON.parse(l) as LogLine).filter((l) => typeof l.event === 'string') }
 }
 

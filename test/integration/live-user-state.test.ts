@@ -17,23 +17,14 @@ import { startEcho } from '../helpers/echo-upstream.js'
 import { buildUsersService, directoryOf } from '../../services/users/app.js'
 import { sessionKeys } from '../../src/sessions/session-store.js'
 import type { Redis } from 'ioredis'
+import { captureLogLines } from '../helpers/log-capture.js'
 
 interface LogLine { event?: string, user_id?: string, [k: string]: unknown }
 
 /** A pino destination that keeps the parsed lines. */
-function logCapture (): { stream: Writable, lines: LogLine[] } {
-  const lines: LogLine[] = []
-  let pending = ''
-  const stream = new Writable({
-    write (chunk: Buffer, _enc, done) {
-      pending += chunk.toString('utf8')
-      const parts = pending.split('\n')
-      pending = parts.pop() ?? ''
-      for (const p of parts) if (p.length > 0) lines.push(JSON.parse(p) as LogLine)
-      done()
-    }
-  })
-  return { stream, lines }
+function logCapture (): { stream: Writable, readonly lines: LogLine[] } {
+  const raw = captureLogLines()
+  return { stream: raw.stream, get lines () { return raw.lines.map((l) => JSON.parse(l) as LogLine) } }
 }
 
 /** Two gateway replicas on one Redis, one key ring and one users service (replica a's). */

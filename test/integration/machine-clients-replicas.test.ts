@@ -5,27 +5,18 @@
  * are shared. Security events are logged without the secret.
  */
 import t from 'tap'
-import { Writable } from 'node:stream'
 import { build } from '../helper.js'
 import { RELAXED_LIMITS } from '../helpers/auth.js'
 import { call, header } from '../helpers/abuse.js'
 import { REDACTED_PATHS } from '../../src/server-options.js'
 import { clientToken, registerClient, tokenCall } from '../helpers/machine-clients.js'
+import { captureLogLines } from '../helpers/log-capture.js'
 
 interface LogLine { event?: string, client_id?: string, ip?: string, request_id?: string, [k: string]: unknown }
 
 /** A production-like logger (redaction included) writing into `lines`. */
 function capture (lines: string[]) {
-  let pending = ''
-  const stream = new Writable({
-    write (chunk: Buffer, _enc, done) {
-      pending += chunk.toString('utf8')
-      const parts = pending.split('\n')
-      pending = parts.pop() ?? ''
-      lines.push(...parts.filter((l) => l.length > 0))
-      done()
-    }
-  })
+  const { stream } = captureLogLines(lines)
   return { level: 'info', stream, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
 }
 

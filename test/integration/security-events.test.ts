@@ -7,27 +7,17 @@
  * Fastify a plain `{ level, stream }` would drop the redaction config.
  */
 import t from 'tap'
-import { Writable } from 'node:stream'
 import { Redis } from 'ioredis'
 import { build } from '../helper.js'
 import { waitFor } from '../helpers/redis-server.js'
 import { REDACTED_PATHS } from '../../src/server-options.js'
 import { call, header, type CallOptions, type CallResult } from '../helpers/abuse.js'
+import { captureLogLines } from '../helpers/log-capture.js'
 
 interface LogLine { event?: string, ip?: string, request_id?: string, user_id?: string, [k: string]: unknown }
 
 t.test('security events are logged with their context and without secrets', async (t) => {
-  const raw: string[] = []
-  let pending = ''
-  const stream = new Writable({
-    write (chunk: Buffer, _enc, done) {
-      pending += chunk.toString('utf8')
-      const lines = pending.split('\n')
-      pending = lines.pop() ?? ''
-      raw.push(...lines.filter((l) => l.length > 0))
-      done()
-    }
-  })
+  const { stream, lines: raw } = captureLogLines()
   const h = await build(t, {
     env: { LOGIN_IP_LIMIT: '12', API_USER_LIMIT: '2', REFRESH_REUSE_GRACE: '0', CORS_ORIGINS: 'http://app.example', COOKIE_SECURE: 'false', STUFFING_USERNAMES: '100' },
     logger: { level: 'info', stream, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
