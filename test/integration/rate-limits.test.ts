@@ -212,7 +212,7 @@ t.test('public routes: PUBLIC_IP_LIMIT requests per client IP', async (t) => {
 
 t.test('404s: route guessing is limited per client IP', async (t) => {
   const h = await build(t, { env: { PUBLIC_IP_LIMIT: '3' } })
-  const paths = ['/admin', '/api/secret', '/.env']
+  const paths = ['/wp-admin', '/api/secret', '/.env']
   for (const [i, path] of paths.entries()) {
     const res = await call(h.url, 'GET', path)
     t.equal(res.status, 404, `${path}: 404`)
@@ -220,12 +220,12 @@ t.test('404s: route guessing is limited per client IP', async (t) => {
     assertLimitHeaders(t, res, 3, 2 - i, path)
   }
   assertRateLimited(t, await call(h.url, 'POST', '/wp-login.php', { body: {} }), 3, 'the 4th unknown path')
-  assertRateLimited(t, await call(h.url, 'GET', '/admin'), 3, 'a repeated unknown path')
-  t.equal((await call(h.url, 'GET', '/admin', { from: '127.0.0.2' })).status, 404, 'another client IP has its own budget')
+  assertRateLimited(t, await call(h.url, 'GET', '/wp-admin'), 3, 'a repeated unknown path')
+  t.equal((await call(h.url, 'GET', '/wp-admin', { from: '127.0.0.2' })).status, 404, 'another client IP has its own budget')
   t.equal((await h.request('GET', '/healthz')).status, 200, 'known routes are not affected')
 
   t.equal(await expireCounters(h.redis, 'gw:rl:public:127.0.0.1'), 1)
-  await waitFor(async () => (await call(h.url, 'GET', '/admin')).status === 404, 'unknown paths to answer 404 again')
+  await waitFor(async () => (await call(h.url, 'GET', '/wp-admin')).status === 404, 'unknown paths to answer 404 again')
   t.pass('recovered after the window')
 })
 
