@@ -32,7 +32,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
  && npm cache clean --force
 
-# ---- build: dev dependencies + TypeScript compile -> dist/ (src and services only) -------------
+# ---- build: dev dependencies + TypeScript compile -> dist/ (src, services, client, web) ---------
 FROM ${NODE_IMAGE} AS build
 ARG NPM_CONFIG_CAFILE
 ARG NPM_CONFIG_REGISTRY
@@ -45,6 +45,10 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY services ./services
+# The auth client (/client/, /demo/) and the admin dashboard (/admin/), bundled by esbuild.
+COPY client ./client
+COPY web ./web
+COPY scripts/build-client.mjs scripts/build-web.mjs ./scripts/
 RUN npm run build
 
 # ---- runtime: production dependencies + compiled output only; no registry settings ------------
