@@ -119,6 +119,8 @@ async function startGateway (spec: ServerSpec): Promise<Server> {
     VERIFY_IP_LIMIT: '100000000',
     LOGIN_IP_LIMIT: '100000000',
     REFRESH_SESSION_LIMIT: '100000000',
+    // One user drives every connection of the benchmark.
+    UPSTREAM_USER_CONCURRENCY: '100000',
     // The bench's upstream knows no users: the state recorded with the session must last the run.
     USER_STATE_TTL: '86400'
   }
