@@ -10,6 +10,7 @@ import { gatewayError } from '../../errors.js'
 import { storeUnavailable } from '../../lib/store-unavailable.js'
 import { problems } from '../../schemas.js'
 import type { AuditEvent } from '../../audit/audit-log.js'
+import { adminOnly } from './admin-only.js'
 
 const IsoTime = Type.String({ maxLength: 40, pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$' })
 const StreamId = Type.String({ pattern: '^\\d{1,15}-\\d{1,20}$', description: 'next_cursor of the previous page' })
@@ -33,7 +34,7 @@ function isoMs (value: string | undefined, name: string): number | undefined {
 }
 
 const auditEvents: FastifyPluginAsyncTypebox = async (fastify) => {
-  const admin = { preHandler: [fastify.authenticate, fastify.requireRole('admin')] }
+  const admin = { preHandler: adminOnly(fastify) }
   const tags = ['admin']
   const security = [{ bearer: [] }]
 

@@ -4,6 +4,7 @@ import { Type } from 'typebox'
 import { gatewayError } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { NoContent, problems } from '../../schemas.js'
+import { adminOnly } from './admin-only.js'
 
 const BlockSchema = Type.Object({
   id: Type.String(),
@@ -15,7 +16,7 @@ const BlockSchema = Type.Object({
 })
 
 const blocks: FastifyPluginAsyncTypebox = async (fastify) => {
-  const admin = { preHandler: [fastify.authenticate, fastify.requireRole('admin')] }
+  const admin = { preHandler: adminOnly(fastify) }
 
   fastify.get('/admin/blocks', {
     ...admin,

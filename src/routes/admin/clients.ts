@@ -9,12 +9,13 @@ import { Id } from '../../tokens/claims.js'
 import { newId } from '../../tokens/token-service.js'
 import { newClientSecret, secretDigest } from '../../clients/client-secret.js'
 import { ClientListSchema, CreateClientBodySchema, CreatedClientSchema } from '../../clients/client-schemas.js'
+import { adminOnly } from './admin-only.js'
 
 const isId = Compile(Id)
 
 const adminClients: FastifyPluginAsyncTypebox = async (fastify) => {
   const admin = { tags: ['admin'], security: [{ bearer: [] }] }
-  const preHandler = [fastify.authenticate, fastify.requireRole('admin')]
+  const preHandler = adminOnly(fastify)
 
   fastify.post('/admin/clients', {
     preHandler,

@@ -10,11 +10,12 @@ import { gatewayError } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { NoContent, SessionSchema, problems } from '../../schemas.js'
 import { Id } from '../../tokens/claims.js'
+import { adminOnly } from './admin-only.js'
 
 const isId = Compile(Id)
 
 const userSessionList: FastifyPluginAsyncTypebox = async (fastify) => {
-  const admin = { preHandler: [fastify.authenticate, fastify.requireRole('admin')] }
+  const admin = { preHandler: adminOnly(fastify) }
 
   fastify.get('/admin/users/:userId/sessions', {
     ...admin,

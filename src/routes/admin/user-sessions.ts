@@ -6,13 +6,13 @@ import { securityEvent } from '../../lib/security-events.js'
 import { NoContent, problems } from '../../schemas.js'
 import { Id } from '../../tokens/claims.js'
 import { Compile } from 'typebox/compile'
-import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
+import { adminOnly } from './admin-only.js'
 
 const isId = Compile(Id)
 
 const adminSessions: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.delete('/admin/users/:userId/sessions', {
-    preHandler: [tokenFailureLimit(fastify).guarded(fastify.authenticate), fastify.requireRole('admin')],
+    preHandler: adminOnly(fastify),
     schema: {
       tags: ['admin'],
       security: [{ bearer: [] }],
