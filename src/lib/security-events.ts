@@ -4,7 +4,7 @@
  * Every event is also appended to the audit trail (section 11), without waiting for Redis; any
  * event name works, new ones need nothing more than their name in the union below.
  */
-import type { FastifyRequest } from 'fastify'
+import type { AnyRequest } from './request-types.js'
 
 export type SecurityEvent =
   | 'login_succeeded'
@@ -32,7 +32,7 @@ export type SecurityEvent =
   | 'client_auth_failed'
   | 'client_revoked'
 
-export function securityEvent (request: FastifyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
+export function securityEvent (request: AnyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
   request.log.info({ event, ip: request.ip, ...fields }, event)
   request.server.metrics?.securityEvents.inc({ event })
   void request.server.audit?.append(event, { ip: request.ip, request_id: request.id, ...fields })

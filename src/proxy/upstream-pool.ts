@@ -7,6 +7,7 @@
  * between body chunks) takes over, so long downloads are not cut.
  */
 import { Pool, type Dispatcher } from 'undici'
+import { unescapeDottedSegments } from './dotted-segments.js'
 
 /** The code of an abort at the deadline (mapped to 504 `upstream_timeout`). */
 export const DEADLINE_CODE = 'GW_UPSTREAM_DEADLINE'
@@ -44,7 +45,7 @@ export function deadlinePool (origin: string, opts: { connections: number, timeo
         callback(err, undefined)
       }
     }, opts.timeoutMs)
-    pool.request({ ...options, signal: controller.signal }, (err, data) => {
+    pool.request({ ...options, path: unescapeDottedSegments(options.path), signal: controller.signal }, (err, data) => {
       clearTimeout(timer)
       if (settled) {
         // On an error undici passes `{ opaque }` without a body.

@@ -16,11 +16,12 @@
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { gatewayError, GatewayError } from '../errors.js'
 import { securityEvent } from '../lib/security-events.js'
 import { clientBucket } from '../limits/client-ip.js'
 import { sendProblem } from '../plugins/app/error-handler.js'
+import type { AnyReply, AnyRequest } from '../lib/request-types.js'
 import { Compile } from 'typebox/compile'
 import { Id } from '../tokens/claims.js'
 
@@ -36,6 +37,12 @@ export const USER_CHANGE_HEADERS: ReadonlySet<string> = new Set([STATE_CHANGED, 
 /** What reply-from hands to `onResponse` (its type declaration names another shape). */
 export interface UpstreamAnswer { statusCode: number, headers: IncomingHttpHeaders, stream: Readable }
 
+/** Narrows what reply-from's `onResponse` declares (a server response) to what it passes. */
+function isUpstreamAnswer (res: object): res is UpstreamAnswer {
+  const r = res as Partial<Record<keyof UpstreamAnswer, unknown>>
+  return typeof r.statusCode === 'number' && typeof r.headers === 'object' && r.headers !== null && typeof r.stream === 'object'
+}
+
 /** A user id named by a header: one value, in the id alphabet (it goes into Redis keys). */
 function namedUser (headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name]
@@ -50,15 +57,15 @@ export interface UserChanges {
   /** Guard step of a `passwordCheck` route: reserves a lockout attempt; 429 when the pair is locked. */
   reserveAttempt: (request: FastifyRequest) => Promise<void>
   /** reply-from `onResponse` of the users upstream: applies the marked changes, then sends the answer. */
-  onUsersAnswer: (request: FastifyRequest, reply: FastifyReply, res: UpstreamAnswer) => void
+  onUsersAnswer: (request: AnyRequest, reply: AnyReply, res: object & { stream: Readable }) => void
   /** onResponse hook: gives back a reservation that no answer settled (upstream failure, 5xx). */
   releaseUnsettled: (request: FastifyRequest) => Promise<void>
 }
 
 export function userChanges (fastify: FastifyInstance): UserChanges {
-  const attempts = new WeakMap<FastifyRequest, Attempt>()
+  const attempts = new WeakMap<AnyRequest, Attempt>()
 
-  async function settleAttempt (request: FastifyRequest, res: UpstreamAnswer): Promise<void> {
+  async function settleAttempt (request: AnyRequest, res: UpstreamAnswer): Promise<void> {
     const attempt = attempts.get(request)
     if (attempt === undefined) return
     attempts.delete(request)
@@ -74,7 +81,7 @@ export function userChanges (fastify: FastifyInstance): UserChanges {
     }
   }
 
-  async function applyChanges (request: FastifyRequest, res: UpstreamAnswer): Promise<void> {
+  async function applyChanges (request: AnyRequest, res: UpstreamAnswer): Promise<void> {
     await settleAttempt(request, res)
     const passwordOf = namedUser(res.headers, PASSWORD_CHANGED)
     if (passwordOf !== undefined) {
@@ -110,6 +117,7 @@ export function userChanges (fastify: FastifyInstance): UserChanges {
     },
 
     onUsersAnswer (request, reply, res) {
+      if (!isUpstreamAnswer(res)) throw new TypeError('reply-from passed an answer without status and headers')
       const marked = attempts.has(request) || res.headers[STATE_CHANGED] !== undefined || res.headers[PASSWORD_CHANGED] !== undefined
       if (!marked) {
         reply.send(res.stream)

@@ -3,7 +3,8 @@
  * - an upstream's security, CORS and gateway-cookie headers never reach the client (item 1);
  * - `Expect: 100-continue` on a proxied POST reaches the upstream as a normal POST (item 3);
  * - identity values outside Latin-1 reach the upstream percent-encoded, and the stubs decode them (item 4);
- * - a query string such as `?q=/../x` is forwarded untouched (item 10).
+ * - a query string such as `?q=/../x` is forwarded untouched, and a segment such as `...` that is
+ *   no dot-segment reaches the upstream as sent (item 10).
  */
 import t from 'tap'
 import { request as httpRequest } from 'node:http'
@@ -127,5 +128,19 @@ t.test('proxy hardening', async (t) => {
     const dotted = await rawPathRequest(h.url, 'GET', '/api/orders/a/../list?q=/../x', { token: alice.access })
     t.equal(dotted.status, 200)
     t.equal(ordersEcho.requests.at(-1)?.url, '/api/orders/list?q=/../x', 'the path normalized, the query as sent')
+  })
+
+  t.test('segments made of dots that are no dot-segments are forwarded as sent', async (t) => {
+    for (const path of ['/api/orders/...', '/api/orders/..draft/x..', '/api/orders/a.../....?q=%252E']) {
+      const res = await rawPathRequest(h.url, 'GET', path, { token: alice.access })
+      t.equal(res.status, 200, `${path}: ${res.text}`)
+      t.equal(ordersEcho.requests.at(-1)?.url, path, `${path} arrives as sent`)
+    }
+    // A real dot-segment is still resolved before routing, and climbing above the root refused.
+    const climbed = await rawPathRequest(h.url, 'GET', '/api/orders/.../../list', { token: alice.access })
+    t.equal(climbed.status, 200)
+    t.equal(ordersEcho.requests.at(-1)?.url, '/api/orders/list')
+    const above = await rawPathRequest(h.url, 'GET', '/api/../../etc/passwd', { token: alice.access })
+    t.equal(above.status, 400)
   })
 })

@@ -4,6 +4,7 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { AnyReply, AnyRequest } from '../../lib/request-types.js'
 import { GatewayError, gatewayError, problemType, type Problem } from '../../errors.js'
 import { wasRefusedPath } from '../../proxy/normalize-path.js'
 
@@ -36,7 +37,7 @@ export function toGatewayError (err: unknown): GatewayError {
   return gatewayError('internal_error', undefined, {}, err)
 }
 
-export function problemOf (error: GatewayError, request: FastifyRequest): Problem {
+export function problemOf (error: GatewayError, request: AnyRequest): Problem {
   return {
     type: problemType(error.code),
     title: error.title,
@@ -49,7 +50,7 @@ export function problemOf (error: GatewayError, request: FastifyRequest): Proble
   }
 }
 
-export function sendProblem (error: GatewayError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function sendProblem (error: GatewayError, request: AnyRequest, reply: AnyReply): void {
   reply.code(error.statusCode).headers(error.headers)
     .header('content-type', 'application/problem+json; charset=utf-8')
     .header('cache-control', 'no-store')
@@ -60,14 +61,15 @@ export function sendProblem (error: GatewayError, request: FastifyRequest, reply
       ? `Bearer realm="auth-gateway", error="invalid_token", error_description="${error.title}"`
       : 'Bearer realm="auth-gateway"')
   }
-  return reply.send(problemOf(error, request))
+  reply.send(problemOf(error, request))
 }
 
 /** 404 for anything no route matched; 400 for a path refused by normalization. */
 export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return sendProblem(
+  sendProblem(
     wasRefusedPath(request.raw) ? gatewayError('invalid_request', 'the request path is not acceptable') : gatewayError('not_found'),
     request, reply)
+  return reply
 }
 
 export default fp(async (fastify) => {
@@ -77,7 +79,8 @@ export default fp(async (fastify) => {
     if (error.statusCode >= 500) {
       request.log.error({ err: error.cause ?? err, code: error.code }, 'request failed')
     }
-    return sendProblem(error, request, reply)
+    sendProblem(error, request, reply)
+    return reply
   })
 
   // Every answer echoes the request id the upstream and the logs saw.

@@ -11,6 +11,7 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
+import type { AnyRequest } from '../../lib/request-types.js'
 import { gatewayError, GatewayError } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import type { StateSnapshot, UserState } from '../../sessions/session-store.js'
@@ -35,7 +36,7 @@ export interface UserStateService {
    * Reads the user from the users service and records the state; an inactive or unknown user
    * loses every session. Throws the users client's 502/504 when the users service fails.
    */
-  refresh: (request: FastifyRequest, userId: string, source: StateSource) => Promise<UserState>
+  refresh: (request: AnyRequest, userId: string, source: StateSource) => Promise<UserState>
 }
 
 /** How often a request waiting for another replica's refresh looks at Redis, and for how long. */
@@ -63,7 +64,7 @@ export default fp(async (fastify) => {
     return state
   }
 
-  function refreshInBackground (request: FastifyRequest, userId: string): void {
+  function refreshInBackground (request: AnyRequest, userId: string): void {
     refresh(request, userId, 'refresh').catch((err: unknown) => {
       // The lease stays until it ends, so a failing users service is asked once per lease.
       request.log.warn({ user_id: userId, err }, 'user state refresh failed; the last known state holds until it is too old')

@@ -8,15 +8,17 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import proxy from '@fastify/http-proxy'
+import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import { GatewayError, gatewayError } from '../../errors.js'
 import { sendProblem } from '../../plugins/app/error-handler.js'
+import type { AnyReply, AnyRequest } from '../../lib/request-types.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
 import { clientAssertionClaims, requireClientScope } from '../../proxy/client-caller.js'
 import { splitUrl } from '../../proxy/normalize-path.js'
 import { RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
 import { clientResponseHeaders, upstreamHeaders } from '../../proxy/upstream-headers.js'
 import { withoutGatewayOwnedHeaders } from '../../proxy/response-headers.js'
+import { escapeDottedSegments } from '../../proxy/dotted-segments.js'
 import { DEADLINE_CODE, deadlinePool } from '../../proxy/upstream-pool.js'
 import { ConcurrencyCap } from '../../proxy/user-concurrency.js'
 import { securityEvent } from '../../lib/security-events.js'
@@ -58,13 +60,19 @@ class BodyLimit extends Transform {
  * Fastify's `request.ips` is [peer, ...forwarded addresses, nearest first] up to the first
  * untrusted one, so whatever a client wrote before that point is dropped.
  */
-function forwardedChain (request: FastifyRequest): string {
+function forwardedChain (request: AnyRequest): string {
   const ips = request.ips ?? [request.socket.remoteAddress ?? '']
   return [...ips].reverse().join(', ')
 }
 
-const kBodyLimit = Symbol('bodyLimit')
-const kAssertion = Symbol('assertion')
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The identity assertion for the upstream, signed (or reused) by the proxy guard. */
+    upstreamAssertion: string | null
+    /** The byte counter of a chunked proxied body, when there is one. */
+    proxiedBodyLimit: BodyLimit | null
+  }
+}
 
 export default async function proxyRoutes (fastify: FastifyInstance, opts: { routes?: readonly ProxyRoute[] }): Promise<void> {
   const table = new RouteTable(opts.routes)
@@ -74,6 +82,8 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
   const publicLimit = fastify.ipLimitHook('public', limits.publicPerIp)
   const roleChecks = new Map(table.routes.map((r) => [r, (r.roles ?? []).length > 0 ? fastify.requireRole(...r.roles!) : null]))
   const changes = userChanges(fastify)
+  fastify.decorateRequest('upstreamAssertion', null)
+  fastify.decorateRequest('proxiedBodyLimit', null)
   fastify.addHook('onResponse', changes.releaseUnsettled)
 
   /** Route, method, token and role checks; the body limit; then the identity assertion. */
@@ -115,7 +125,7 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
     if (request.headers['transfer-encoding'] !== undefined && request.body !== undefined && request.body !== null) {
       const limiter = new BodyLimit(BODY_LIMIT)
       ;(request.body as NodeJS.ReadableStream).pipe(limiter)
-      ;(request as unknown as Record<symbol, BodyLimit>)[kBodyLimit] = limiter
+      request.proxiedBodyLimit = limiter
       request.body = limiter
     }
     // Signed (or reused) here because reply-from builds the upstream headers synchronously.
@@ -123,15 +133,15 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
     const client = request.client
     // Keyed by the live roles too: a role change applies to the assertion at once (contract 10).
     const key = client !== null ? `${route.upstream}|${client.jti}` : auth === null ? `${route.upstream}|public` : `${route.upstream}|${auth.jti}|${auth.roles.join(',')}`
-    ;(request as unknown as Record<symbol, string>)[kAssertion] = await assertions.get(key, nowSeconds(), () => client !== null
+    request.upstreamAssertion = await assertions.get(key, nowSeconds(), () => client !== null
       ? fastify.tokens.signAssertion(route.upstream, client.sub, clientAssertionClaims(client))
       : fastify.tokens.signAssertion(route.upstream, auth?.sub ?? 'anonymous', auth === null ? { roles: [] } : { roles: auth.roles, username: auth.username }))
   }
 
   function onUpstreamError (upstream: UpstreamName) {
-    return (reply: FastifyReply, { error }: { error: Error }) => {
+    return (reply: AnyReply, { error }: { error: Error }) => {
       const request = reply.request
-      const limiter = (request as unknown as Record<symbol, BodyLimit | undefined>)[kBodyLimit]
+      const limiter = request.proxiedBodyLimit
       const codes = codesOf(error)
       let code: 'payload_too_large' | 'upstream_timeout' | 'upstream_unavailable'
       if (limiter?.exceeded === true) code = 'payload_too_large'
@@ -152,11 +162,13 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
     // One pool per upstream, shared by its mount points (reply-from destroys it on close).
     const pool = deadlinePool(upstreams[upstream], { connections: 128, timeoutMs: upstreamTimeoutMs })
     for (const prefix of mounts) {
-      await fastify.register(proxy, {
+      const proxyOptions: FastifyHttpProxyOptions = {
         upstream: upstreams[upstream],
         prefix,
         rewritePrefix: prefix,
         preHandler: guard,
+        // reply-from would refuse a segment such as `...` (see dotted-segments.ts).
+        handler: (_request, reply, dest, options) => reply.from(escapeDottedSegments(dest), options),
         // Keep-alive pool to the upstream; a request with no answer in time (waiting for a
         // connection included) is a 504.
         undici: pool,
@@ -168,21 +180,21 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
           // Only the users service's answers may carry user changes.
           ...(upstream === 'users' ? { onResponse: changes.onUsersAnswer } : {}),
           rewriteHeaders: (headers: IncomingHttpHeaders) => clientResponseHeaders(withoutGatewayOwnedHeaders(headers)),
-          rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
-            const assertion = (request as unknown as Record<symbol, string>)[kAssertion] as string
+          rewriteRequestHeaders: (request: AnyRequest, headers: IncomingHttpHeaders) => {
             return upstreamHeaders(headers, {
               requestId: request.id,
               forwardedFor: forwardedChain(request),
               proto: request.protocol,
               host: request.host,
-              assertion,
+              assertion: request.upstreamAssertion ?? '',
               identity: request.auth === null ? null : { userId: request.auth.sub, username: request.auth.username, roles: request.auth.roles },
               client: request.client === null ? null : { clientId: request.client.client_id, scopes: request.client.scope.split(' ') }
             })
           }
-        } as never,
+        },
         config: { upstream }
-      })
+      }
+      await fastify.register(proxy, proxyOptions)
     }
   }
 }
