@@ -18,6 +18,7 @@ export const EnvSchema = Type.Object({
   NODE_ENV: Type.Optional(Type.String()),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^[^\\s,:]+:\\d+(,[^\\s,:]+:\\d+)*$' })),
+  REDIS_COMMAND_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 50, maximum: 60000 })),
   USERS_URL: Type.Optional(HttpUrl),
   ORDERS_URL: Type.Optional(HttpUrl),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
@@ -148,7 +149,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       clusterNodes: splitList(env.REDIS_CLUSTER_NODES).map((hostPort) => {
         const at = hostPort.lastIndexOf(':')
         return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) }
-      })
+      }),
+      /** A command with no answer in this time fails (503): the default keeps contract 7's 1 s. */
+      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS ?? 500
     },
     upstreams: {
       users: env.USERS_URL ?? 'http://127.0.0.1:3001',

@@ -94,6 +94,9 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
     USERS_URL: usersUrl,
     ORDERS_URL: ordersUrl,
     LOG_LEVEL: 'silent',
+    // A machine busy with other test files must not look like a Redis outage (fault tests kill
+    // Redis, which fails commands at once, without waiting for this).
+    REDIS_COMMAND_TIMEOUT_MS: '3000',
     // Limits out of the way of functional tests; the abuse-protection tests set their own.
     LOGIN_IP_LIMIT: '10000',
     VERIFY_IP_LIMIT: '10000',

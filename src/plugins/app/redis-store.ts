@@ -6,6 +6,7 @@
 import fp from 'fastify-plugin'
 import { Redis, Cluster, type RedisOptions } from 'ioredis'
 import type { RedisClient } from '../../sessions/session-store.js'
+import type { Config } from '../../config.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,32 +14,32 @@ declare module 'fastify' {
   }
 }
 
-/** Per-command timeout: a request needing Redis answers 503 well within a second. */
-export const REDIS_COMMAND_TIMEOUT_MS = 500
-
-const clientOptions: RedisOptions = {
-  // Commands issued in the same tick by concurrent requests share one write: still one round trip
-  // per request, far fewer syscalls on both sides.
-  enableAutoPipelining: true,
-  enableOfflineQueue: false,
-  commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-  connectTimeout: 1000,
-  maxRetriesPerRequest: 0,
-  retryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
-  lazyConnect: true
+/** Per-command timeout (REDIS_COMMAND_TIMEOUT_MS, 500 ms by default): a request needing Redis answers 503 well within a second. */
+function clientOptions (commandTimeoutMs: number): RedisOptions {
+  return {
+    // Commands issued in the same tick by concurrent requests share one write: still one round trip
+    // per request, far fewer syscalls on both sides.
+    enableAutoPipelining: true,
+    enableOfflineQueue: false,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
+    lazyConnect: true
+  }
 }
 
-export function createRedisClient (redis: { url: string, clusterNodes: Array<{ host: string, port: number }> }): RedisClient {
+export function createRedisClient (redis: Config['redis']): RedisClient {
   if (redis.clusterNodes.length > 0) {
     return new Cluster(redis.clusterNodes, {
       enableAutoPipelining: true,
       enableOfflineQueue: false,
-      redisOptions: clientOptions,
+      redisOptions: clientOptions(redis.commandTimeoutMs),
       clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
       lazyConnect: true
     })
   }
-  return new Redis(redis.url, clientOptions)
+  return new Redis(redis.url, clientOptions(redis.commandTimeoutMs))
 }
 
 /** Resolves once the client is ready, or after `ms` (start-up goes on; /readyz tells). */
