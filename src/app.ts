@@ -93,7 +93,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(healthRoutes)
   await fastify.register(async (auth) => {
     // Answers about credentials and sessions are never cached.
-    auth.addHook('onRequest', async (_request, reply) => { reply.header('cache-control', 'no-store') })
+    auth.addHook('onRequest', (_request, reply, done) => { reply.header('cache-control', 'no-store'); done() })
     await auth.register(loginRoute)
     await auth.register(refreshRoute)
     await auth.register(verifyRoute)

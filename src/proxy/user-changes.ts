@@ -58,8 +58,8 @@ export interface UserChanges {
   reserveAttempt: (request: FastifyRequest) => Promise<void>
   /** reply-from `onResponse` of the users upstream: applies the marked changes, then sends the answer. */
   onUsersAnswer: (request: AnyRequest, reply: AnyReply, res: object & { stream: Readable }) => void
-  /** onResponse hook: gives back a reservation that no answer settled (upstream failure, 5xx). */
-  releaseUnsettled: (request: FastifyRequest) => Promise<void>
+  /** Gives back a reservation that no answer settled (upstream failure, 5xx); null when there is none. */
+  releaseUnsettled: (request: FastifyRequest) => Promise<void> | null
 }
 
 export function userChanges (fastify: FastifyInstance): UserChanges {
@@ -133,11 +133,11 @@ export function userChanges (fastify: FastifyInstance): UserChanges {
       })
     },
 
-    async releaseUnsettled (request) {
+    releaseUnsettled (request) {
       const attempt = attempts.get(request)
-      if (attempt === undefined) return
+      if (attempt === undefined) return null
       attempts.delete(request)
-      await fastify.lockout.release(attempt.key)
+      return fastify.lockout.release(attempt.key)
     }
   }
 }

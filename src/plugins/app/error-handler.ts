@@ -84,7 +84,8 @@ export default fp(async (fastify) => {
   })
 
   // Every answer echoes the request id the upstream and the logs saw.
-  fastify.addHook('onRequest', async (request, reply) => {
+  fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
 }, { name: 'error-handler' })

@@ -59,10 +59,11 @@ export default fp(async (fastify) => {
   fastify.decorate('metrics', metrics)
   fastify.redis.on('error', () => metrics.redisErrors.inc())
 
-  fastify.addHook('onResponse', async (request, reply) => {
+  fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
     requests.inc({ route, method: request.method, status: reply.statusCode })
     duration.observe({ route, method: request.method }, reply.elapsedTime / 1000)
+    done()
   })
 
   fastify.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text format)' } }, async (_request, reply) => {

@@ -7,11 +7,13 @@ import fp from 'fastify-plugin'
 import { gatewayError } from '../../errors.js'
 
 export default fp(async (fastify) => {
-  fastify.addHook('onRequest', async (request, reply) => {
+  fastify.addHook('onRequest', (request, reply, done) => {
     const { httpVersionMajor, httpVersionMinor } = request.raw
     if (request.headers.host === undefined && httpVersionMajor === 1 && httpVersionMinor >= 1) {
       reply.header('connection', 'close')
-      throw gatewayError('invalid_request', 'the Host header is required')
+      done(gatewayError('invalid_request', 'the Host header is required'))
+      return
     }
+    done()
   })
 }, { name: 'require-host', dependencies: ['helmet'] })

@@ -9,9 +9,10 @@ import { gatewayError } from '../../errors.js'
 export default fp(async (fastify) => {
   let closing = false
   fastify.addHook('preClose', async () => { closing = true })
-  fastify.addHook('onRequest', async (_request, reply) => {
-    if (!closing) return
+  // Synchronous hooks on the hot path: no promise per request.
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) { done(); return }
     reply.header('connection', 'close')
-    throw gatewayError('shutting_down', undefined, { 'retry-after': '1' })
+    done(gatewayError('shutting_down', undefined, { 'retry-after': '1' }))
   })
 }, { name: 'shutdown-guard' })

@@ -84,7 +84,12 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
   const changes = userChanges(fastify)
   fastify.decorateRequest('upstreamAssertion', null)
   fastify.decorateRequest('proxiedBodyLimit', null)
-  fastify.addHook('onResponse', changes.releaseUnsettled)
+  // Synchronous unless a password-check reservation is left (no promise per proxied request).
+  fastify.addHook('onResponse', (request, _reply, done) => {
+    const pending = changes.releaseUnsettled(request)
+    if (pending === null) done()
+    else pending.then(() => done(), done)
+  })
 
   /** Route, method, token and role checks; the body limit; then the identity assertion. */
   async function guard (request: FastifyRequest, reply: FastifyReply): Promise<void> {
