@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install build build-tools run test typecheck lint validate-deploy bench soak keys redis-server test-packages clean image test-image chaos audit
+.PHONY: help install build build-tools run test typecheck lint validate-deploy bench bench-jwt soak keys redis-server test-packages clean image test-image chaos audit
 
 help:
 	@echo "make run    - install, build and run Redis, the users and orders services and the gateway on http://127.0.0.1:8080"
 	@echo "make test   - install, type-check, lint, validate deploy files and run the tap suite against real redis-server processes"
 	@echo "make bench  - proxy benchmark (autocannon): upstream direct vs bare proxy vs gateway vs the full chain"
+	@echo "make bench-jwt - access-token verification: jose (today) vs fast-jwt / @fastify/jwt, cache on and off, bad tokens"
 	@echo "make soak   - memory soak (SOAK_SECONDS, default 600): the gateway's RSS must stay under 150 MB and flat"
 	@echo "make image  - container image localhost/auth-gateway:latest with podman (+ SBOM in .image/)"
 	@echo "make chaos  - chaos soak (CHAOS_SECONDS, default 600): two replicas + Redis, kill -9 every 30 s"
@@ -68,6 +69,10 @@ chaos: build-tools redis-server
 
 bench: build-tools redis-server
 	node dist/bench/proxy-bench.js
+
+# Token verification in one process (no Redis): jose + our LRU against fast-jwt (issue 13); BENCH_JWT_ROUNDS, BENCH_JWT_MS
+bench-jwt: build-tools
+	node dist/bench/jwt-verify-bench.js
 
 # Memory soak: SOAK_SECONDS (default 600) of steady load; fails when the gateway's RSS is over 150 MB or keeps growing
 soak: build-tools redis-server

@@ -428,6 +428,9 @@ BENCH_DURATION=10 BENCH_CONNECTIONS=100 BENCH_ROUNDS=5 make bench
 BENCH_CPU_PROF=.profiles make bench # also write a V8 CPU profile of each server process
 \`\`\`
 
+\`make bench-jwt\` measures access-token verification alone (jose and our LRU against fast-jwt, the verifier under @fastify/jwt;
+\`bench/jwt-verify-bench.ts\`, \`BENCH_JWT_ROUNDS\`, \`BENCH_JWT_MS\`); it prints a table and writes nothing. Its results are in the notes.
+
 A hand-written \`${NOTES_HEADING}\` section at the end of this file is kept when it is rewritten.
 
 Options: \`BENCH_DURATION\` (seconds per measured run, default 5), \`BENCH_WARMUP\` (seconds of warm-up before each run, default 2),
