@@ -1,10 +1,15 @@
 /**
- * The gateway's own security headers (helmet) and CORS decisions always win over an upstream's
- * (contract 5): these response headers of an upstream never reach the client, and neither does a
- * Set-Cookie for one of the gateway's own cookies.
+ * The headers of an upstream's answer as the client gets them (contract 5), in one pass:
+ * - the gateway's own security headers (helmet) and CORS decisions always win: an upstream's
+ *   never reach the client, and neither does a Set-Cookie for one of the gateway's own cookies;
+ * - hop-by-hop headers are dropped (an upstream's `Connection: keep-alive` must not override the
+ *   client's `Connection: close`), with the headers its `Connection` names;
+ * - the upstream's own X-Request-Id is dropped, so that the gateway's request id is the one echoed;
+ * - the users service's change marks (src/proxy/user-changes.ts) are for the gateway alone.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { REFRESH_COOKIE } from '../lib/refresh-cookie.js'
+import { USER_CHANGE_HEADERS } from './user-changes.js'
 
 /** Headers the gateway sets on every answer (src/plugins/external/helmet.ts). */
 const GATEWAY_OWNED = new Set([
@@ -15,6 +20,9 @@ const GATEWAY_OWNED = new Set([
   'cross-origin-embedder-policy'
 ])
 
+/** Hop-by-hop headers (RFC 9110 7.6.1): they concern the upstream connection only. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
+
 /** Cookies that only the gateway may set. */
 const GATEWAY_COOKIES = new Set([REFRESH_COOKIE])
 
@@ -23,11 +31,22 @@ function cookieName (line: string): string {
   return (eq === -1 ? line : line.slice(0, eq)).trim()
 }
 
-export function withoutGatewayOwnedHeaders (incoming: IncomingHttpHeaders): IncomingHttpHeaders {
+function dropped (lower: string, connectionNamed: readonly string[]): boolean {
+  return GATEWAY_OWNED.has(lower) || lower.startsWith('access-control-') || HOP_BY_HOP.has(lower) ||
+    lower === 'x-request-id' || USER_CHANGE_HEADERS.has(lower) || connectionNamed.includes(lower)
+}
+
+/** Runs on every proxied answer: one loop, no allocation beyond the result in the common case. */
+export function clientResponseHeaders (incoming: IncomingHttpHeaders): IncomingHttpHeaders {
+  const connection = incoming.connection
+  const named = typeof connection === 'string' && connection.includes(',')
+    ? connection.toLowerCase().split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+    : typeof connection === 'string' ? [connection.trim().toLowerCase()] : []
   const out: IncomingHttpHeaders = {}
-  for (const [name, value] of Object.entries(incoming)) {
+  for (const name in incoming) {
+    const value = incoming[name]
     const lower = name.toLowerCase()
-    if (GATEWAY_OWNED.has(lower) || lower.startsWith('access-control-')) continue
+    if (dropped(lower, named)) continue
     if (lower === 'set-cookie' && value !== undefined) {
       const kept = (Array.isArray(value) ? value : [String(value)]).filter((line) => !GATEWAY_COOKIES.has(cookieName(line)))
       if (kept.length > 0) out[name] = kept

@@ -5,7 +5,6 @@
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { encodeIdentityList, encodeIdentityValue } from './identity-encoding.js'
-import { USER_CHANGE_HEADERS } from './user-changes.js'
 
 /** Removed from every proxied request, whatever their case. */
 const REMOVED = new Set([
@@ -66,27 +65,5 @@ export function upstreamHeaders (incoming: IncomingHttpHeaders, facts: Forwardin
   out['x-forwarded-proto'] = facts.proto
   out['x-forwarded-host'] = facts.host
   out['x-gateway-assertion'] = facts.assertion
-  return out
-}
-
-/** Hop-by-hop headers of an upstream's answer (RFC 9110 7.6.1): they concern the upstream connection only. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
-
-/**
- * The upstream answer's headers as the client gets them: without hop-by-hop headers (an upstream's
- * `Connection: keep-alive` must not override the client's `Connection: close`), and without the
- * upstream's own X-Request-Id, so that the gateway's request id is the one echoed.
- */
-export function clientResponseHeaders (incoming: IncomingHttpHeaders): IncomingHttpHeaders {
-  const named = typeof incoming.connection === 'string'
-    ? incoming.connection.toLowerCase().split(',').map((s) => s.trim()).filter((s) => s.length > 0)
-    : []
-  const out: IncomingHttpHeaders = {}
-  for (const [name, value] of Object.entries(incoming)) {
-    const lower = name.toLowerCase()
-    // The users service's change marks (src/proxy/user-changes.ts) are for the gateway alone.
-    if (HOP_BY_HOP.has(lower) || named.includes(lower) || lower === 'x-request-id' || USER_CHANGE_HEADERS.has(lower)) continue
-    out[name] = value
-  }
   return out
 }

@@ -16,8 +16,8 @@ import { AssertionCache } from '../../proxy/assertion-cache.js'
 import { clientAssertionClaims, requireClientScope } from '../../proxy/client-caller.js'
 import { splitUrl } from '../../proxy/normalize-path.js'
 import { RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
-import { clientResponseHeaders, upstreamHeaders } from '../../proxy/upstream-headers.js'
-import { withoutGatewayOwnedHeaders } from '../../proxy/response-headers.js'
+import { upstreamHeaders } from '../../proxy/upstream-headers.js'
+import { clientResponseHeaders } from '../../proxy/response-headers.js'
 import { escapeDottedSegments } from '../../proxy/dotted-segments.js'
 import { DEADLINE_CODE, deadlinePool } from '../../proxy/upstream-pool.js'
 import { ConcurrencyCap } from '../../proxy/user-concurrency.js'
@@ -184,7 +184,7 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
           onError: onUpstreamError(upstream),
           // Only the users service's answers may carry user changes.
           ...(upstream === 'users' ? { onResponse: changes.onUsersAnswer } : {}),
-          rewriteHeaders: (headers: IncomingHttpHeaders) => clientResponseHeaders(withoutGatewayOwnedHeaders(headers)),
+          rewriteHeaders: clientResponseHeaders,
           rewriteRequestHeaders: (request: AnyRequest, headers: IncomingHttpHeaders) => {
             return upstreamHeaders(headers, {
               requestId: request.id,
