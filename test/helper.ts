@@ -10,6 +10,7 @@ import { KeyRing } from '../src/tokens/key-ring.js'
 import type { ProxyRoute } from '../src/proxy/route-table.js'
 import { buildOrdersService } from '../services/orders/app.js'
 import { buildUsersService } from '../services/users/app.js'
+import { testSeedHashes } from './helpers/test-password-hashes.js'
 import type { StoredUser } from '../services/users/demo-users.js'
 import { waitFor, type RedisProcess } from './helpers/redis-server.js'
 import { startTestRedis } from './helpers/redis-cluster.js'
@@ -76,6 +77,8 @@ export interface BuildOptions {
   routes?: readonly ProxyRoute[]
   /** Users the users stub serves on top of the demo users (e.g. test/helpers/unicode-user.ts). */
   extraUsers?: readonly StoredUser[]
+  /** The users stub with the demo users' real argon2id hashes (default: cheap ones, test/helpers/test-password-hashes.ts). */
+  realPasswordHashes?: boolean
 }
 
 export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harness> {
@@ -84,7 +87,7 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
   const keyRing = opts.keyRing ?? await KeyRing.ephemeral()
   const stubOpts = { keys: createLocalJWKSet(keyRing.publicJwks), issuer: opts.env?.JWT_ISSUER ?? 'auth-gateway' }
 
-  const users = await buildUsersService({ ...stubOpts, extraUsers: opts.extraUsers ?? [] })
+  const users = await buildUsersService({ ...stubOpts, extraUsers: opts.extraUsers ?? [], ...(opts.realPasswordHashes === true ? {} : { seedHashes: await testSeedHashes(PASSWORDS) }) })
   const orders = await buildOrdersService(stubOpts)
   const usersUrl = await users.listen({ port: 0, host: '127.0.0.1' })
   const ordersUrl = await orders.listen({ port: 0, host: '127.0.0.1' })

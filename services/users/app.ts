@@ -66,16 +66,30 @@ function parseChange (body: unknown): { active?: boolean, roles?: string[] } | s
   return { ...(active !== undefined ? { active } : {}), ...(roles !== undefined ? { roles: [...roles as string[]] } : {}) }
 }
 
+/** Other argon2id hashes for the seeded users and for unknown users (tests): see `UsersServiceOptions.seedHashes`. */
+export interface SeedHashes {
+  /** By username; a demo user missing here keeps its seeded hash. */
+  byUsername: Readonly<Record<string, string>>
+  /** Verified for unknown users, so that they cost what a known user costs. */
+  dummy: string
+}
+
 export interface UsersServiceOptions extends Omit<AssertionOptions, 'audience'> {
   /** Users served on top of the demo users of contract section 3 (tests). */
   extraUsers?: readonly StoredUser[]
+  /**
+   * Cheaper hashes of the same passwords (the in-process test harness, as Django's tests use a
+   * fast hasher: hundreds of logins must not each cost 19 MiB of argon2id on a loaded CI machine).
+   */
+  seedHashes?: SeedHashes
 }
 
 export async function buildUsersService (opts: UsersServiceOptions, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
   const app = Fastify({ logger })
-  const { extraUsers = [], ...assertion } = opts
+  const { extraUsers = [], seedHashes, ...assertion } = opts
+  const dummyHash = seedHashes?.dummy ?? DUMMY_HASH
   // Each instance has its own copy: changes stay in it (tests build one per gateway).
-  const all: StoredUser[] = [...DEMO_USERS, ...extraUsers].map((u) => ({ ...u, roles: [...u.roles] }))
+  const all: StoredUser[] = [...DEMO_USERS, ...extraUsers].map((u) => ({ ...u, roles: [...u.roles], passwordHash: seedHashes?.byUsername[u.username] ?? u.passwordHash }))
   const byName = new Map(all.map((u) => [u.username, u]))
   const byId = new Map(all.map((u) => [u.id, u]))
   const lookups = new Map<string, number>()
@@ -105,7 +119,7 @@ export async function buildUsersService (opts: UsersServiceOptions, logger: Fast
     if (typeof username !== 'string' || typeof password !== 'string') return reply.code(400).send(invalidRequest)
     const user = byName.get(username.trim().toLowerCase())
     // Unknown, inactive and wrong password cost the same argon2id verification (hash-wasm: WebAssembly, no native build) and give the same answer.
-    const ok = await argon2Verify({ password, hash: user?.passwordHash ?? DUMMY_HASH })
+    const ok = await argon2Verify({ password, hash: user?.passwordHash ?? dummyHash })
     if (user === undefined || !user.active || !ok) return reply.code(401).send({ title: 'Invalid credentials', status: 401, code: 'invalid_credentials' })
     return { id: user.id, username: user.username, roles: user.roles }
   })
