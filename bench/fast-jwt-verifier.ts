@@ -15,9 +15,9 @@
 import { KeyObject } from 'node:crypto'
 import { createDecoder, createVerifier, TokenError, type Algorithm } from 'fast-jwt'
 import { gatewayError } from '../src/errors.js'
-import { claimsCheckers, isClientClaims, type AccessClaims, type ClientAccessClaims, type RefreshClaims, type TokenType } from '../src/tokens/claims.js'
+import type { AccessClaims, ClientAccessClaims, RefreshClaims, TokenType } from '../src/tokens/claims.js'
 import { SIGNING_ALG, type KeyRing } from '../src/tokens/key-ring.js'
-import { IAT_LEEWAY_SECONDS, nowSeconds } from '../src/tokens/token-service.js'
+import { checkedClaims, nowSeconds } from '../src/tokens/token-service.js'
 
 export type FastJwtMode = 'key-callback' | 'plugin'
 
@@ -118,14 +118,7 @@ export class FastJwtTokenVerifier {
       if (err instanceof TokenError && err.code === TokenError.codes.expired) throw gatewayError('token_expired')
       throw gatewayError('token_invalid')
     }
-    const claims = payload as { token_type?: unknown, iat: number }
-    if (claims.token_type !== expected) throw gatewayError('token_invalid', `not an ${expected} token`)
-    const client = expected === 'access' && typeof payload === 'object' && payload !== null && isClientClaims(payload)
-    const checker = client ? claimsCheckers.client : claimsCheckers[expected]
-    if (!checker.Check(payload)) throw gatewayError('token_invalid', 'unexpected claims')
-    if (client && (payload as ClientAccessClaims).sub !== `client:${(payload as ClientAccessClaims).client_id}`) throw gatewayError('token_invalid', 'unexpected claims')
-    if (claims.iat > nowSeconds() + IAT_LEEWAY_SECONDS) throw gatewayError('token_invalid', 'issued in the future')
-    return payload as AccessClaims | RefreshClaims | ClientAccessClaims
+    return checkedClaims(payload, expected, nowSeconds())
   }
 
   verifyAccess (token: string): Promise<AccessClaims | RefreshClaims | ClientAccessClaims> {

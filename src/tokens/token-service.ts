@@ -36,6 +36,21 @@ export function newId (): string {
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
+/**
+ * The checks after a valid signature: the token type, the claims' schema (user or machine client),
+ * a client token's subject, and an `iat` not in the future. Throws `token_invalid`.
+ */
+export function checkedClaims (payload: unknown, expected: TokenType, now: number): AccessClaims | RefreshClaims | ClientAccessClaims {
+  const claims = payload as { token_type?: unknown, iat: number }
+  if (claims.token_type !== expected) throw gatewayError('token_invalid', `not an ${expected} token`)
+  const client = expected === 'access' && typeof payload === 'object' && payload !== null && isClientClaims(payload)
+  const checker = client ? claimsCheckers.client : claimsCheckers[expected]
+  if (!checker.Check(payload)) throw gatewayError('token_invalid', 'unexpected claims')
+  if (client && (payload as ClientAccessClaims).sub !== `client:${(payload as ClientAccessClaims).client_id}`) throw gatewayError('token_invalid', 'unexpected claims')
+  if (claims.iat > now + IAT_LEEWAY_SECONDS) throw gatewayError('token_invalid', 'issued in the future')
+  return payload as AccessClaims | RefreshClaims | ClientAccessClaims
+}
+
 export class TokenService {
   readonly #keys: KeyRing
   readonly #opts: TokenServiceOptions
@@ -137,14 +152,7 @@ export class TokenService {
       if (err instanceof joseErrors.JWTExpired) throw gatewayError('token_expired')
       throw gatewayError('token_invalid')
     }
-    const claims = payload as { token_type?: unknown, iat: number }
-    if (claims.token_type !== expected) throw gatewayError('token_invalid', `not an ${expected} token`)
-    const client = expected === 'access' && typeof payload === 'object' && payload !== null && isClientClaims(payload)
-    const checker = client ? claimsCheckers.client : claimsCheckers[expected]
-    if (!checker.Check(payload)) throw gatewayError('token_invalid', 'unexpected claims')
-    if (client && (payload as ClientAccessClaims).sub !== `client:${(payload as ClientAccessClaims).client_id}`) throw gatewayError('token_invalid', 'unexpected claims')
-    if (claims.iat > now + IAT_LEEWAY_SECONDS) throw gatewayError('token_invalid', 'issued in the future')
-    const verified = payload as AccessClaims | RefreshClaims | ClientAccessClaims
+    const verified = checkedClaims(payload, expected, now)
     this.#cache.set(token, verified)
     return verified
   }
