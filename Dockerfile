@@ -1,13 +1,16 @@
 # syntax=docker/dockerfile:1
 #
 # One image for the three programs of the stack:
-#   gateway (default CMD)         node dist/src/server.js            (= npm start)
+#   gateway (default CMD)         sh bin/auth-gateway                 (= npm start)
 #   users stub                    node dist/services/users/server.js  (= npm run start:users)
 #   orders stub                   node dist/services/orders/server.js (= npm run start:orders)
 # docker-compose.yml and deploy/ override the command for the stubs.
 #
 # The programs are started with `node` directly rather than through `npm`, so that SIGTERM reaches
 # the process (graceful shutdown within SHUTDOWN_GRACE_MS) and no npm wrapper sits in PID 1's place.
+# bin/auth-gateway is a two-line sh script that `exec`s node with the gateway's V8 memory settings
+# (a NODE_OPTIONS default that the operator's NODE_OPTIONS override; README, "Memory"): node still
+# ends up as PID 1.
 #
 # Built here with podman (`make image`, scripts/podman/build-image.sh) on a Debian trixie base made
 # by mmdebstrap (--build-arg NODE_IMAGE=localhost/auth-gateway-node-base:trixie); any image with
@@ -60,6 +63,7 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY bin/auth-gateway ./bin/auth-gateway
 # Files stay owned by root and read-only for the runtime user; the app writes nothing (run it with
 # a read-only root filesystem). A numeric uid (1000, `node` in the node images) so that Kubernetes'
 # runAsNonRoot can check it and any base image works without a passwd entry.
@@ -69,4 +73,4 @@ EXPOSE 8080
 # The stubs listen on another port: compose/Kubernetes define their own checks.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/src/server.js"]
+CMD ["sh", "bin/auth-gateway"]

@@ -40,7 +40,8 @@ export DEMO_PAGE="${DEMO_PAGE:-true}"
 
 node dist/services/users/server.js & pids+=($!)
 node dist/services/orders/server.js & pids+=($!)
-node dist/src/server.js & pids+=($!)
+# The gateway's start command (node with its V8 memory settings, as in the image).
+sh bin/auth-gateway & pids+=($!)
 echo "gateway: http://$HOST:$PORT (users :$USERS_PORT, orders :$ORDERS_PORT) - Ctrl-C stops everything"
 if [ "$DEMO_PAGE" = "true" ]; then echo "demo page: http://$HOST:$PORT/demo/ (the browser client: /client/auth-client.js)"; fi
 wait -n

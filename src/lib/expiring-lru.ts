@@ -1,7 +1,7 @@
 /**
  * A bounded LRU of entries that carry their own expiry (`exp`, in seconds): an expired entry is
- * never returned. It holds the verified-token cache (keyed by the whole token; it never replaces
- * the session check in Redis) and the upstream assertion cache.
+ * never returned. It holds the verified-token cache (keyed by the token's SHA-256; it never
+ * replaces the session check in Redis) and the upstream assertion cache.
  */
 export class ExpiringLru<T extends { exp: number }> {
   readonly #entries = new Map<string, T>()

@@ -33,6 +33,8 @@ t.test('metrics', async (t) => {
   t.equal(sample(text, 'gateway_upstream_errors_total', 'upstream="orders",code="upstream_unavailable"'), 1, 'upstream errors by upstream and code')
   t.ok((sample(text, 'gateway_redis_ping_seconds') ?? -1) >= 0, 'Redis answers: its PING latency')
   t.ok(sample(text, 'gateway_process_cpu_user_seconds_total') !== undefined, 'default process metrics')
+  const liveHeap = sample(text, 'gateway_nodejs_heap_after_gc_bytes') ?? 0
+  t.ok(liveHeap > 1e6 && liveHeap <= (sample(text, 'gateway_nodejs_heap_size_total_bytes') ?? 0), 'the live heap: more than nothing, within the committed heap')
   t.notMatch(text, alice.access, 'no token in the metrics')
 
   await h.redis.kill()
