@@ -15,5 +15,10 @@ failed=${failed:-0}
 # A run that failed without a failing assertion (a crash, a timeout) still counts as a failure.
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 if [ -z "$summary" ] && [ "$status" -eq 0 ]; then status=1; failed=1; fi
+# CI keeps only the tail of the log: name the failures again just above the count.
+if [ "$failed" -ne 0 ]; then
+  echo "# failures (first 20 'not ok' lines of .tap/output.tap):"
+  grep -E '^[[:space:]]*not ok' .tap/output.tap | head -n 20 | cut -c1-200
+fi
 echo "$passed passed, $failed failed" | tee .tap/summary
 exit "$status"
