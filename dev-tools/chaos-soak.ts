@@ -66,7 +66,9 @@ const replicaEnv = (port: number): Record<string, string> => ({
   HOST: '127.0.0.1', PORT: String(port), REDIS_URL: redis.url, JWT_KEYS_FILE: keysFile,
   USERS_URL: `http://127.0.0.1:${usersPort}`, ORDERS_URL: `http://127.0.0.1:${ordersPort}`,
   LOGIN_IP_LIMIT: '1000000', REFRESH_SESSION_LIMIT: '1000000', VERIFY_IP_LIMIT: '1000000', API_USER_LIMIT: '1000000',
-  PUBLIC_IP_LIMIT: '1000000', LOCKOUT_THRESHOLD: '1000000', SHUTDOWN_GRACE_MS: '2000'
+  PUBLIC_IP_LIMIT: '1000000', LOCKOUT_THRESHOLD: '1000000', SHUTDOWN_GRACE_MS: '2000',
+  // The product default unless the caller sets it (the short run inside `make test` does).
+  ...(process.env.REDIS_COMMAND_TIMEOUT_MS !== undefined ? { REDIS_COMMAND_TIMEOUT_MS: process.env.REDIS_COMMAND_TIMEOUT_MS } : {})
 })
 const replicas: ChildProcess[] = replicaPorts.map((p) => node('dist/src/server.js', replicaEnv(p), p))
 

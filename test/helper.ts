@@ -11,6 +11,7 @@ import type { ProxyRoute } from '../src/proxy/route-table.js'
 import { buildOrdersService } from '../services/orders/app.js'
 import { buildUsersService } from '../services/users/app.js'
 import { testSeedHashes } from './helpers/test-password-hashes.js'
+import { TEST_REDIS_COMMAND_TIMEOUT_MS } from './helpers/processes.js'
 import type { StoredUser } from '../services/users/demo-users.js'
 import { waitFor, type RedisProcess } from './helpers/redis-server.js'
 import { startTestRedis } from './helpers/redis-cluster.js'
@@ -97,9 +98,7 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
     USERS_URL: usersUrl,
     ORDERS_URL: ordersUrl,
     LOG_LEVEL: 'silent',
-    // A machine busy with other test files must not look like a Redis outage (fault tests kill
-    // Redis, which fails commands at once, without waiting for this).
-    REDIS_COMMAND_TIMEOUT_MS: '3000',
+    REDIS_COMMAND_TIMEOUT_MS: TEST_REDIS_COMMAND_TIMEOUT_MS,
     // Limits out of the way of functional tests; the abuse-protection tests set their own.
     LOGIN_IP_LIMIT: '10000',
     VERIFY_IP_LIMIT: '10000',

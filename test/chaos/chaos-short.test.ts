@@ -2,13 +2,14 @@
  * The short chaos soak of `make test` (the long one is `make chaos`): two gateway replicas and Redis
  * under mixed load for 45 s, Redis and then the replicas killed with SIGKILL in turn, every 10 s.
  * Every invariant of dev-tools/chaos-soak.ts must hold; the 5 s recovery goal is a timing figure,
- * measured by `make chaos` and RELIABILITY.md, so here it only has to come back (60 s bound).
+ * measured by `make chaos` and RELIABILITY.md, so here it only has to come back (60 s bound); for the
+ * same reason the replicas get the test suite's Redis command timeout.
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT, ensureBuilt } from '../helpers/processes.js'
+import { ROOT, TEST_REDIS_COMMAND_TIMEOUT_MS, ensureBuilt } from '../helpers/processes.js'
 
 
 t.test('short chaos soak: every invariant holds', async (t) => {
@@ -20,7 +21,7 @@ t.test('short chaos soak: every invariant holds', async (t) => {
   }
   const child = spawn(process.execPath, [soak], {
     cwd: ROOT,
-    env: { ...process.env, CHAOS_SECONDS: process.env.CHAOS_SHORT_SECONDS ?? '45', FAULT_INTERVAL: '10', CHAOS_WORKERS: '4', CHAOS_RECOVERY_GOAL_MS: '60000' },
+    env: { ...process.env, CHAOS_SECONDS: process.env.CHAOS_SHORT_SECONDS ?? '45', FAULT_INTERVAL: '10', CHAOS_WORKERS: '4', CHAOS_RECOVERY_GOAL_MS: '60000', REDIS_COMMAND_TIMEOUT_MS: TEST_REDIS_COMMAND_TIMEOUT_MS },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
