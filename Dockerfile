@@ -36,6 +36,8 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
  && npm cache clean --force
 
 # ---- build: dev dependencies + TypeScript compile -> dist/ (src, services, client, web) ---------
+# The same build args again: podman (buildah) does not pass a stage's ARGs on to a stage built
+# FROM it (BuildKit does), so a shared base stage could not hold them for both.
 FROM ${NODE_IMAGE} AS build
 ARG NPM_CONFIG_CAFILE
 ARG NPM_CONFIG_REGISTRY
