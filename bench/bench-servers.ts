@@ -5,6 +5,8 @@
  *   node dist/bench/bench-servers.js upstream               a node:http upstream (GET /api/orders → small JSON)
  *   node dist/bench/bench-servers.js bare <spec>            a bare @fastify/http-proxy in front of it
  *   node dist/bench/bench-servers.js gateway <spec>         the gateway (buildGateway), route /api/orders → upstream
+ *   node dist/bench/bench-servers.js bare-check <spec>      floor: the bare proxy + the gateway's session check (one EVALSHA)
+ *   node dist/bench/bench-servers.js lean-check <spec>      floor: an undici dispatch proxy (lean-proxy.ts) + the same check
  *   node dist/bench/bench-servers.js orders <spec>          the real orders stub (checks the gateway's assertion)
  *   node dist/bench/bench-servers.js users <spec>           the real users stub (argon2id credential checks)
  *
@@ -20,7 +22,12 @@ import { buildOrdersService } from '../services/orders/app.js'
 import { buildUsersService } from '../services/users/app.js'
 import proxy from '@fastify/http-proxy'
 import { buildGateway } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
+import { loadConfig, type Config } from '../src/config.js'
+import configPlugin from '../src/plugins/app/config.js'
+import redisStore from '../src/plugins/app/redis-store.js'
+import sessionStore from '../src/plugins/app/session-store.js'
+import { LIMIT_WINDOW_MS } from '../src/limits/limit-headers.js'
+import { leanProxy } from './lean-proxy.js'
 import { KeyRing, type PrivateJwk } from '../src/tokens/key-ring.js'
 import { newId } from '../src/tokens/token-service.js'
 
@@ -108,7 +115,8 @@ async function startStub (build: typeof buildOrdersService, spec: ServerSpec): P
   return { url, close: () => app.close() }
 }
 
-async function startGateway (spec: ServerSpec): Promise<Server> {
+/** The gateway's configuration in the bench: limits out of the way, silent logs. */
+function benchConfig (spec: ServerSpec): Config {
   const env: Record<string, string> = {
     REDIS_URL: spec.redisUrl!,
     ORDERS_URL: spec.upstreamUrl!,
@@ -125,7 +133,35 @@ async function startGateway (spec: ServerSpec): Promise<Server> {
     USER_STATE_TTL: '86400'
   }
   if (spec.tokenCacheSize !== undefined) env.TOKEN_CACHE_SIZE = String(spec.tokenCacheSize)
-  const config = loadConfig(env)
+  return loadConfig(env)
+}
+
+/**
+ * The floors: the least any gateway can do under the contract, which checks the session and counts
+ * the user's request in Redis on every proxied request (one round trip). Each is Fastify with the
+ * gateway's own config, redis-store and session-store plugins, a live session, and that check
+ * (`SessionStore.isAliveCounted`) before forwarding: through @fastify/http-proxy (`bare-check`) or
+ * through lean-proxy.ts (`lean-check`). No token, headers, limits or metrics.
+ */
+async function startFloor (spec: ServerSpec, proxyPath: 'reply-from' | 'lean'): Promise<Server> {
+  const app = Fastify({ logger: false })
+  await app.register(configPlugin, { config: benchConfig(spec) })
+  await app.register(redisStore)
+  await app.register(sessionStore)
+  const sessionId = newId()
+  await app.sessions.create({ userId: '1001', username: 'alice', roles: ['user'], sessionId, refreshJti: newId(), ip: '127.0.0.1', userAgent: 'proxy-bench' })
+  const check = async (): Promise<void> => {
+    const { alive } = await app.sessions.isAliveCounted('1001', sessionId, LIMIT_WINDOW_MS)
+    if (!alive) throw new Error('the floor\'s session is gone')
+  }
+  if (proxyPath === 'lean') leanProxy(app, { upstream: spec.upstreamUrl!, prefix: ORDERS_PATH, before: check })
+  else await app.register(proxy, { upstream: spec.upstreamUrl!, prefix: ORDERS_PATH, rewritePrefix: ORDERS_PATH, preHandler: check })
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  return { url, close: () => app.close() }
+}
+
+async function startGateway (spec: ServerSpec): Promise<Server> {
+  const config = benchConfig(spec)
   // The same key in every gateway process: one token is valid for all of them.
   const keyRing = await KeyRing.fromJwks([spec.jwk!], true)
   const gateway = await buildGateway({ config, keyRing, routes: [{ path: ORDERS_PATH, upstream: 'orders', limit: 'api' }] }, false)
@@ -161,6 +197,8 @@ async function main (): Promise<void> {
   if (role === 'upstream') server = await startUpstream()
   else if (role === 'bare') server = await startBareProxy(spec)
   else if (role === 'gateway') server = await startGateway(spec)
+  else if (role === 'bare-check') server = await startFloor(spec, 'reply-from')
+  else if (role === 'lean-check') server = await startFloor(spec, 'lean')
   else if (role === 'orders') server = await startStub(buildOrdersService, spec)
   else if (role === 'users') server = await startStub(buildUsersService, spec)
   else throw new Error(`unknown server role ${String(role)}`)

@@ -1,9 +1,11 @@
 /**
- * `make bench`: the proxy benchmark. One run measures, interleaved, four targets behind the same
+ * `make bench`: the proxy benchmark. One run measures, interleaved, eight targets behind the same
  * upstream, each in its own process (autocannon runs here, alone on its event loop):
  *
  *   upstream         the upstream directly (node:http, GET /api/orders → small JSON)
  *   bare proxy       @fastify/http-proxy in front of it and nothing else
+ *   floor (bare)     the bare proxy + the gateway's session check (SessionStore.isAliveCounted, one EVALSHA)
+ *   floor (lean)     an undici dispatch proxy (bench/lean-proxy.ts) + the same check
  *   gateway cached   the gateway (buildGateway) with a valid token, verified-token cache on (default)
  *   gateway uncached the same with TOKEN_CACHE_SIZE=0 (an ES256 verification per request)
  *   orders stub     the real orders stub alone, called with a valid gateway assertion
@@ -41,13 +43,14 @@ const CPU_PROF_DIR = process.env.BENCH_CPU_PROF
 const AUDIT_REQUESTS = 100
 const TARGET_RATIO = 0.8
 
-type TargetId = 'upstream' | 'bare' | 'cached' | 'uncached' | 'stub' | 'chain'
+type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'uncached' | 'stub' | 'chain'
 interface Target {
   id: TargetId
   label: string
   url: string
   headers: Record<string, string>
-  gateway: boolean
+  /** Talks to the bench's Redis: its commands and redis-server's CPU are counted, its round trips audited. */
+  redis: boolean
   child: ChildProcess
   /** Fresh headers before each run (assertions live 60 s). */
   renewHeaders?: () => Promise<Record<string, string>>
@@ -90,7 +93,7 @@ function nextMessage (child: ChildProcess, name: string, type: ChildMessage['typ
   })
 }
 
-async function startServer (name: string, role: 'upstream' | 'bare' | 'gateway' | 'orders' | 'users', spec: ServerSpec = {}): Promise<{ child: ChildProcess, url: string }> {
+async function startServer (name: string, role: 'upstream' | 'bare' | 'bare-check' | 'lean-check' | 'gateway' | 'orders' | 'users', spec: ServerSpec = {}): Promise<{ child: ChildProcess, url: string }> {
   const execArgv = CPU_PROF_DIR !== undefined
     ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR, '--cpu-prof-name', `${name.replace(/\W+/g, '-')}.cpuprofile`]
     : []
@@ -172,7 +175,7 @@ async function measure (target: Target, redis: Redis): Promise<Run> {
   if (target.renewHeaders !== undefined) target.headers = await target.renewHeaders()
   if (WARMUP > 0) await load(target, WARMUP)
   await sleep(200) // let the warm-up's last requests finish before the Redis snapshot
-  const before = target.gateway ? await commandStats(redis) : undefined
+  const before = target.redis ? await commandStats(redis) : undefined
   const redisCpuBefore = await redisCpuMicros(redis)
   const cpuBefore = await cpuMicros(target)
   const result = await load(target, DURATION)
@@ -315,7 +318,8 @@ interface Report {
 /** The figures the performance issue sets goals for, each a ratio or a figure of this one run. */
 function goals ({ runs, latency, auth }: Report): string {
   const rps = (id: TargetId): number => median(runs.get(id)!).rps
-  const cpu = medianOf(runs.get('cached')!.map((r) => r.cpuPerRequest))
+  const cpuOf = (id: TargetId): number => medianOf(runs.get(id)!.map((r) => r.cpuPerRequest))
+  const cpu = cpuOf('cached')
   const chain = rps('chain') / rps('cached')
   const bare = rps('cached') / rps('bare')
   const p99Added = latency.gateway.p99 - latency.upstream.p99
@@ -326,6 +330,10 @@ function goals ({ runs, latency, auth }: Report): string {
     `| full chain (gateway → orders stub) / gateway → node:http ≥ ${TARGET_RATIO} | ${chain.toFixed(2)} | ${mark(chain >= TARGET_RATIO)} |`,
     `| gateway (token cache on) / bare proxy ≥ ${TARGET_RATIO} | ${bare.toFixed(2)} | ${mark(bare >= TARGET_RATIO)} |`,
     `| gateway CPU per proxied request ≤ 130 µs | ${fmt(cpu)} µs | ${mark(cpu <= 130)} |`,
+    ...(['bareCheck', 'leanCheck'] as const).map((id) => {
+      const label = id === 'bareCheck' ? 'bare proxy' : 'undici dispatch'
+      return `| floor: ${label} + session check, CPU per request (× bare proxy) | ${fmt(cpuOf(id))} µs (${(rps(id) / rps('bare')).toFixed(2)}) | figure |`
+    }),
     `| p50 / p99 added at half of peak (${fmt(latency.rate)} req/s), p99 added ≤ 2 ms | ${fmt(latency.gateway.p50 - latency.upstream.p50, 1)} / ${fmt(p99Added, 1)} ms | ${mark(p99Added <= 2)} |`,
     `| logins/s through the full chain (${auth.workers} workers; argon2id m=19 MiB, t=2, p=1) | ${fmt(auth.loginsPerSecond, 1)} | figure |`,
     `| refreshes/s through the full chain (${auth.workers} sessions) | ${fmt(auth.refreshesPerSecond, 1)} | figure |`
@@ -339,13 +347,13 @@ function table ({ targets, runs }: Report): string {
     const m = median(all)
     const range = `${fmt(Math.min(...all.map((r) => r.rps)))}–${fmt(Math.max(...all.map((r) => r.rps)))}`
     let redis = '–'
-    if (t.gateway) {
+    if (t.redis) {
       const commands = all.reduce((acc, r) => acc + sum(r.redisCommands ?? {}), 0)
       const completed = all.reduce((acc, r) => acc + r.completed, 0)
       redis = (commands / completed).toFixed(2)
     }
     const cpu = medianOf(all.map((r) => r.cpuPerRequest))
-    const redisCpu = t.gateway ? fmt(medianOf(all.map((r) => r.redisCpuPerRequest ?? 0))) : '–'
+    const redisCpu = t.redis ? fmt(medianOf(all.map((r) => r.redisCpuPerRequest ?? 0))) : '–'
     return `| ${t.label} | ${fmt(m.rps)} | ${range} | ${fmt(m.p50, 0)} | ${fmt(m.p99, 0)} | 0 / 0 | ${(m.rps / bare).toFixed(2)} | ${fmt(cpu)} | ${redisCpu} | ${redis} |`
   })
   return [
@@ -357,7 +365,7 @@ function table ({ targets, runs }: Report): string {
 
 function redisSection ({ targets, runs, audits }: Report): string {
   const lines: string[] = []
-  for (const t of targets.filter((x) => x.gateway)) {
+  for (const t of targets.filter((x) => x.redis)) {
     const all = runs.get(t.id)!
     const commands: Record<string, number> = {}
     for (const r of all) for (const [name, n] of Object.entries(r.redisCommands ?? {})) commands[name] = (commands[name] ?? 0) + n
@@ -393,6 +401,11 @@ function interpretation ({ runs, audits }: Report, loadBefore: number): string {
       'the target, the upstream and Redis, throughput follows the CPU per request of all of them; bare CPU / (gateway CPU + Redis CPU) ' +
       `is ${(cpu('bare') / (cpu('cached') + redisCpu('cached'))).toFixed(2)} (cached), and the throughput ratio is higher because ` +
       'autocannon and the upstream cost the same for every target. Reaching 0.8 needs the gateway\'s CPU per request to come down.',
+    `- Floors: the contract's one Redis round trip per authenticated request (the session check and the user's counter), alone in ` +
+      `front of the bare proxy, costs ${fmt(cpu('bareCheck'))} µs per request (${fmt(cpu('bareCheck') - cpu('bare'))} µs over the bare proxy; ` +
+      `${(median(runs.get('bareCheck')!).rps / bare).toFixed(2)} of its throughput); in front of the lean undici path ${fmt(cpu('leanCheck'))} µs ` +
+      `(${(median(runs.get('leanCheck')!).rps / bare).toFixed(2)}). The gateway spends ${fmt(cpu('cached') - cpu('bareCheck'))} µs per request ` +
+      'beyond the first floor: token, route, roles, headers both ways, assertion, limits, security headers, request id and metrics.',
     `- Redis: ${trips.toFixed(2)} round trip(s) per proxied request: the session check and the per-user counter are one EVALSHA; ` +
       'the extra commands counted by INFO commandstats are those the script runs inside Redis (HGET, INCR, PTTL), not network round trips.',
     '- Everything runs on one machine: autocannon, the target, the upstream and Redis share the cores, so the absolute numbers are ' +
@@ -438,11 +451,18 @@ Options: \`BENCH_DURATION\` (seconds per measured run, default 5), \`BENCH_WARMU
 
 ### What it measures
 
-One run starts its own redis-server (free port, no persistence) and four servers, each in its own process
+One run starts its own redis-server (free port, no persistence) and the servers, each in its own process
 (\`dist/bench/bench-servers.js\`, forked), while autocannon runs alone in the parent process:
 
 - **upstream**: a node:http server answering \`GET /api/orders\` with a small JSON document, no authentication;
 - **bare proxy**: Fastify with \`@fastify/http-proxy\` (prefix \`/api/orders\` → the upstream) and nothing else;
+- **floor: bare proxy + session check**: the bare proxy with a preHandler doing the one Redis round trip the contract makes every
+  authenticated request pay (\`SessionStore.isAliveCounted\` on a live session: alive, live roles, the user's request counted), with
+  the gateway's own config, redis-store and session-store plugins; no token, headers, limits or metrics. The least a gateway on
+  @fastify/http-proxy can cost;
+- **floor: undici dispatch + session check**: the same check in front of \`bench/lean-proxy.ts\`, a reference proxy path that hands
+  the request to an undici Pool with a dispatch handler writing the answer straight to the client (no body stream, no
+  @fastify/reply-from; GET only). The least a gateway on Fastify, undici and ioredis can cost;
 - **gateway (cached)**: \`buildGateway\` with the route \`/api/orders\` → the upstream, \`LOG_LEVEL=silent\`, limits out of the way,
   the default \`TOKEN_CACHE_SIZE\`, and a valid access token (a session from \`SessionStore.create\` and a token from \`TokenService.signAccess\`, built in the gateway's process from its config, key and Redis);
 - **gateway (uncached)**: the same with \`TOKEN_CACHE_SIZE=0\`, so every request pays an ES256 signature verification;
@@ -504,6 +524,8 @@ async function main (): Promise<void> {
   const upstream = await startServer('upstream', 'upstream')
   const bare = await startServer('bare proxy', 'bare', { upstreamUrl: upstream.url })
   const gatewaySpec: ServerSpec = { upstreamUrl: upstream.url, redisUrl: redisServer.url, jwk }
+  const bareCheck = await startServer('floor bare proxy', 'bare-check', gatewaySpec)
+  const leanCheck = await startServer('floor lean proxy', 'lean-check', gatewaySpec)
   const cached = await startServer('gateway cached', 'gateway', gatewaySpec)
   const uncached = await startServer('gateway uncached', 'gateway', { ...gatewaySpec, tokenCacheSize: 0 })
   const ordersStub = await startServer('orders stub', 'orders', { jwk })
@@ -521,12 +543,14 @@ async function main (): Promise<void> {
   }
 
   const targets: Target[] = [
-    { id: 'upstream', label: 'upstream (direct)', url: upstream.url, headers: {}, gateway: false, child: upstream.child },
-    { id: 'bare', label: 'bare @fastify/http-proxy', url: bare.url, headers: {}, gateway: false, child: bare.child },
-    { id: 'cached', label: 'gateway, token cache on', url: cached.url, headers: auth, gateway: true, child: cached.child },
-    { id: 'uncached', label: 'gateway, TOKEN_CACHE_SIZE=0', url: uncached.url, headers: auth, gateway: true, child: uncached.child },
-    { id: 'stub', label: 'orders stub alone (assertion)', url: ordersStub.url, headers: {}, gateway: false, child: ordersStub.child, renewHeaders: stubHeaders },
-    { id: 'chain', label: 'full chain: gateway → orders stub', url: chain.url, headers: auth, gateway: true, child: chain.child }
+    { id: 'upstream', label: 'upstream (direct)', url: upstream.url, headers: {}, redis: false, child: upstream.child },
+    { id: 'bare', label: 'bare @fastify/http-proxy', url: bare.url, headers: {}, redis: false, child: bare.child },
+    { id: 'bareCheck', label: 'floor: bare proxy + session check', url: bareCheck.url, headers: {}, redis: true, child: bareCheck.child },
+    { id: 'leanCheck', label: 'floor: undici dispatch + session check', url: leanCheck.url, headers: {}, redis: true, child: leanCheck.child },
+    { id: 'cached', label: 'gateway, token cache on', url: cached.url, headers: auth, redis: true, child: cached.child },
+    { id: 'uncached', label: 'gateway, TOKEN_CACHE_SIZE=0', url: uncached.url, headers: auth, redis: true, child: uncached.child },
+    { id: 'stub', label: 'orders stub alone (assertion)', url: ordersStub.url, headers: {}, redis: false, child: ordersStub.child, renewHeaders: stubHeaders },
+    { id: 'chain', label: 'full chain: gateway → orders stub', url: chain.url, headers: auth, redis: true, child: chain.child }
   ]
   console.log(`proxy benchmark: ${ROUNDS} rounds × ${targets.length} targets, ${DURATION} s runs after ${WARMUP} s warm-up, ${CONNECTIONS} connections`)
 
@@ -541,7 +565,7 @@ async function main (): Promise<void> {
   }
 
   const audits = new Map<TargetId, Audit>()
-  for (const target of targets.filter((t) => t.gateway)) audits.set(target.id, await auditRoundTrips(target, redisServer.url))
+  for (const target of targets.filter((t) => t.redis)) audits.set(target.id, await auditRoundTrips(target, redisServer.url))
 
   const cachedTarget = targets.find((t) => t.id === 'cached')!
   const latency = await addedLatency(cachedTarget, targets.find((t) => t.id === 'upstream')!, median(runs.get('cached')!).rps)
@@ -566,7 +590,7 @@ async function main (): Promise<void> {
     console.log(`\nwrote ${file}`)
   }
 
-  for (const server of [chain, cached, uncached, bare, ordersStub, usersStub, upstream]) await stopServer(server.child)
+  for (const server of [chain, cached, uncached, bareCheck, leanCheck, bare, ordersStub, usersStub, upstream]) await stopServer(server.child)
   redis.disconnect()
   await redisServer.stop()
   console.log(`\ndone in ${((Date.now() - started) / 1000).toFixed(0)} s`)
