@@ -10,6 +10,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { REFRESH_COOKIE } from '../lib/refresh-cookie.js'
 import { USER_CHANGE_HEADERS } from './user-changes.js'
+import { connectionNamed } from './upstream-headers.js'
 
 /** Headers the gateway sets on every answer (src/plugins/external/helmet.ts). */
 const GATEWAY_OWNED = new Set([
@@ -38,10 +39,7 @@ function dropped (lower: string, connectionNamed: readonly string[]): boolean {
 
 /** Runs on every proxied answer: one loop, no allocation beyond the result in the common case. */
 export function clientResponseHeaders (incoming: IncomingHttpHeaders): IncomingHttpHeaders {
-  const connection = incoming.connection
-  const named = typeof connection === 'string' && connection.includes(',')
-    ? connection.toLowerCase().split(',').map((s) => s.trim()).filter((s) => s.length > 0)
-    : typeof connection === 'string' ? [connection.trim().toLowerCase()] : []
+  const named = connectionNamed(incoming.connection)
   const out: IncomingHttpHeaders = {}
   for (const name in incoming) {
     const value = incoming[name]

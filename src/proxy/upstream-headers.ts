@@ -6,6 +6,14 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { encodeIdentityList, encodeIdentityValue } from './identity-encoding.js'
 
+/** The header names a Connection header lists (RFC 9110 7.6.1: they concern that hop only), in lower case. */
+export function connectionNamed (connection: string | string[] | undefined): string[] {
+  if (typeof connection !== 'string') return []
+  return connection.includes(',')
+    ? connection.toLowerCase().split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+    : [connection.trim().toLowerCase()]
+}
+
 /** Removed from every proxied request, whatever their case. */
 const REMOVED = new Set([
   'authorization', 'cookie', 'proxy-authorization',
@@ -42,12 +50,14 @@ export interface ForwardingFacts {
 
 export function upstreamHeaders (incoming: IncomingHttpHeaders, facts: ForwardingFacts): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {}
+  // The names the client's Connection header lists go first, before the gateway adds its own.
+  const named = connectionNamed(incoming.connection)
   // Node gives header names in lower case. This loop runs on every proxied request: no allocation
   // but for names with an underscore.
   for (const name in incoming) {
     // CGI-style upstreams (WSGI, Rack, PHP) read `X_User_Id` as `X-User-Id`: underscores count as dashes.
     const canonical = name.includes('_') ? name.toLowerCase().replaceAll('_', '-') : name.toLowerCase()
-    if (REMOVED.has(canonical) || REMOVED_PREFIXES.some((p) => canonical.startsWith(p))) continue
+    if (REMOVED.has(canonical) || REMOVED_PREFIXES.some((p) => canonical.startsWith(p)) || named.includes(canonical)) continue
     out[name] = incoming[name]
   }
   if (facts.identity !== null) {

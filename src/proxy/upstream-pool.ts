@@ -13,7 +13,7 @@ import { unescapeDottedSegments } from './dotted-segments.js'
 /** The code of an abort at the deadline (mapped to 504 `upstream_timeout`). */
 export const DEADLINE_CODE = 'GW_UPSTREAM_DEADLINE'
 
-class DeadlineError extends Error {
+export class DeadlineError extends Error {
   override name = 'DeadlineError'
   readonly code = DEADLINE_CODE
   constructor (ms: number) { super(`no upstream answer within ${ms} ms`) }
@@ -37,8 +37,12 @@ class DeadlineSignal extends EventEmitter {
 type RequestOptions = Parameters<Pool['request']>[0]
 type Callback = (err: Error | null, data: Dispatcher.ResponseData<unknown> | undefined) => void
 
-/** What @fastify/reply-from needs of an undici instance: `request(options, callback)` (it never uses the promise form). */
-export type DeadlinePool = Pick<Pool, 'request' | 'close' | 'destroy'>
+/**
+ * What @fastify/reply-from needs of an undici instance: `request(options, callback)` (it never
+ * uses the promise form); and `dispatch`, undici's handler API on the same connections, for the
+ * direct path of src/proxy/direct-forward.ts.
+ */
+export type DeadlinePool = Pick<Pool, 'request' | 'dispatch' | 'close' | 'destroy'> & { readonly timeoutMs: number }
 
 export function deadlinePool (origin: string, opts: { connections: number, timeoutMs: number }): DeadlinePool {
   const pool = new Pool(origin, {
@@ -73,5 +77,11 @@ export function deadlinePool (origin: string, opts: { connections: number, timeo
     })
   }
   // reply-from destroys its undici instance when Fastify closes.
-  return { request: request as Pool['request'], close: pool.close.bind(pool), destroy: pool.destroy.bind(pool) }
+  return {
+    request: request as Pool['request'],
+    dispatch: pool.dispatch.bind(pool),
+    close: pool.close.bind(pool),
+    destroy: pool.destroy.bind(pool),
+    timeoutMs: opts.timeoutMs
+  }
 }

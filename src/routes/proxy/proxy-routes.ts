@@ -20,6 +20,7 @@ import { upstreamHeaders } from '../../proxy/upstream-headers.js'
 import { clientResponseHeaders } from '../../proxy/response-headers.js'
 import { escapeDottedSegments } from '../../proxy/dotted-segments.js'
 import { DEADLINE_CODE, deadlinePool } from '../../proxy/upstream-pool.js'
+import { forwardDirect, isDirectRequest } from '../../proxy/direct-forward.js'
 import { ConcurrencyCap } from '../../proxy/user-concurrency.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { userChanges } from '../../proxy/user-changes.js'
@@ -163,17 +164,50 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
     }
   }
 
+  /** The headers the upstream receives (src/proxy/upstream-headers.ts), on both proxy paths. */
+  const headersFor = (request: AnyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders => upstreamHeaders(headers, {
+    requestId: request.id,
+    forwardedFor: forwardedChain(request),
+    proto: request.protocol,
+    host: request.host,
+    assertion: request.upstreamAssertion ?? '',
+    identity: request.auth === null ? null : { userId: request.auth.sub, username: request.auth.username, roles: request.auth.roles },
+    client: request.client === null ? null : { clientId: request.client.client_id, scopes: request.client.scope.split(' ') }
+  })
+
   for (const [upstream, mounts] of table.mountPoints()) {
-    // One pool per upstream, shared by its mount points (reply-from destroys it on close).
+    // One pool per upstream, shared by its mount points and both paths (reply-from destroys it on close).
     const pool = deadlinePool(upstreams[upstream], { connections: 128, timeoutMs: upstreamTimeoutMs })
+    const upstreamHost = new URL(upstreams[upstream]).host
+    const onError = onUpstreamError(upstream)
+    const direct = {
+      pool,
+      requestHeaders: (request: AnyRequest) => {
+        const headers = headersFor(request, request.headers)
+        headers.host = upstreamHost // as reply-from sends it
+        return headers
+      },
+      responseHeaders: clientResponseHeaders,
+      onError
+    }
+    // GETs without a body take the direct path (src/proxy/direct-forward.ts), except to the users
+    // service, whose answers may carry user changes (user-changes.ts reads them on reply-from's path).
+    const directGets = upstream !== 'users'
     for (const prefix of mounts) {
       const proxyOptions: FastifyHttpProxyOptions = {
         upstream: upstreams[upstream],
         prefix,
         rewritePrefix: prefix,
         preHandler: guard,
-        // reply-from would refuse a segment such as `...` (see dotted-segments.ts).
-        handler: (_request, reply, dest, options) => reply.from(escapeDottedSegments(dest), options),
+        handler: (request, reply, dest, options) => {
+          if (directGets && isDirectRequest(request)) {
+            const query = request.url.indexOf('?')
+            forwardDirect(request, reply, query === -1 ? dest : dest + request.url.slice(query), direct)
+            return
+          }
+          // reply-from would refuse a segment such as `...` (see dotted-segments.ts).
+          reply.from(escapeDottedSegments(dest), options)
+        },
         // Keep-alive pool to the upstream; a request with no answer in time (waiting for a
         // connection included) is a 504.
         undici: pool,
@@ -181,21 +215,11 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
         replyOptions: {
           // Never retry: a non-idempotent request must reach the upstream at most once.
           retryDelay: () => null,
-          onError: onUpstreamError(upstream),
+          onError,
           // Only the users service's answers may carry user changes.
           ...(upstream === 'users' ? { onResponse: changes.onUsersAnswer } : {}),
           rewriteHeaders: clientResponseHeaders,
-          rewriteRequestHeaders: (request: AnyRequest, headers: IncomingHttpHeaders) => {
-            return upstreamHeaders(headers, {
-              requestId: request.id,
-              forwardedFor: forwardedChain(request),
-              proto: request.protocol,
-              host: request.host,
-              assertion: request.upstreamAssertion ?? '',
-              identity: request.auth === null ? null : { userId: request.auth.sub, username: request.auth.username, roles: request.auth.roles },
-              client: request.client === null ? null : { clientId: request.client.client_id, scopes: request.client.scope.split(' ') }
-            })
-          }
+          rewriteRequestHeaders: headersFor
         },
         config: { upstream }
       }
