@@ -459,7 +459,7 @@ One run starts its own redis-server (free port, no persistence) and the servers,
 - **floor: bare proxy + session check**: the bare proxy with a preHandler doing the one Redis round trip the contract makes every
   authenticated request pay (\`SessionStore.isAliveCounted\` on a live session: alive, live roles, the user's request counted), with
   the gateway's own config, redis-store and session-store plugins; no token, headers, limits or metrics. The least a gateway on
-  @fastify/http-proxy can cost;
+  @fastify/reply-from can cost;
 - **floor: undici dispatch + session check**: the same check in front of \`bench/lean-proxy.ts\`, a reference proxy path that hands
   the request to an undici Pool with a dispatch handler writing the answer straight to the client (no body stream, no
   @fastify/reply-from; GET only). The least a gateway on Fastify, undici and ioredis can cost;
