@@ -2,8 +2,9 @@
  * The direct proxy path: a GET without a body (most proxied traffic) goes to the upstream through
  * undici's dispatch API on the upstream's pool, and its answer goes back through Fastify's reply.
  * @fastify/reply-from, the path of every other request, hands each answer over as a stream; this
- * path costs 13-26 % less CPU per request (BENCHMARKS.md, "Direct path"). Here an answer with a Content-Length of at most DIRECT_BUFFER_LIMIT and a Content-Type
- * is collected and sent as one buffer; any other is streamed, with backpressure.
+ * path costs 13-26 % less CPU per request (BENCHMARKS.md, "Direct path"). Here an answer with a
+ * Content-Length of at most DIRECT_BUFFER_LIMIT and a Content-Type is collected and sent as one
+ * buffer; any other is streamed, with backpressure.
  *
  * It keeps what the reply-from path does: the same headers both ways (the caller's functions), a
  * deadline from the start (504 at UPSTREAM_TIMEOUT_MS, the wait for a connection included; after
