@@ -8,9 +8,7 @@
 import type { ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Pool, type Dispatcher } from 'undici'
-
-/** Hop-by-hop headers a proxy must not forward (RFC 9110, 7.6.1). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization'])
+import { HOP_BY_HOP } from '../src/proxy/response-headers.js'
 
 /** An undici dispatch handler that streams one upstream answer into `res`, with backpressure. */
 function answerInto (res: ServerResponse): Dispatcher.DispatchHandler {

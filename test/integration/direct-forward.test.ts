@@ -90,7 +90,7 @@ async function startUpstream (t: Teardown): Promise<Upstream> {
   return { url: `http://127.0.0.1:${port}`, arrived, aborted, release: () => held?.end(LARGE) }
 }
 
-async function setup (t: Teardown & Parameters<typeof build>[0]): Promise<{ upstream: Upstream, url: string, token: string }> {
+async function setup (t: Teardown): Promise<{ upstream: Upstream, url: string, token: string }> {
   const upstream = await startUpstream(t)
   const h = await build(t, { env: { ...RELAXED_LIMITS, ORDERS_URL: upstream.url } })
   const alice = await h.login('alice')
