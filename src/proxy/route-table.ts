@@ -34,7 +34,7 @@ export interface ProxyRoute {
 }
 
 export const ROUTE_TABLE: readonly ProxyRoute[] = [
-  { path: '/api/users/me', exact: true, upstream: 'users', limit: 'api' },
+  { path: '/api/users/me', exact: true, upstream: 'users', methods: ['GET', 'HEAD'], limit: 'api' },
   { path: '/api/users/me/password', exact: true, upstream: 'users', methods: ['POST'], limit: 'api', passwordCheck: true },
   { path: '/api/users', upstream: 'users', roles: ['admin'], limit: 'api' },
   { path: '/api/orders', upstream: 'orders', limit: 'api', scopes: { GET: ['orders:read'], POST: ['orders:write'] } }
