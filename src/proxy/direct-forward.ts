@@ -92,6 +92,9 @@ export function forwardDirect (request: AnyRequest, reply: AnyReply, path: strin
       if (answered) c.abort(new ClientGoneError())
     },
     onResponseStart (c, statusCode, upstreamHeaders) {
+      // An interim answer (100, 102, 103 Early Hints) is dropped: the client gets the final one,
+      // and the deadline still runs for it.
+      if (statusCode < 200) return
       clearTimeout(deadline)
       if (answered) return
       status = statusCode
