@@ -2,7 +2,8 @@
  * Cut-over from a running Django service (contract section 9): a refresh token that service issued
  * (HS256 with LEGACY_SIMPLEJWT_KEY) is exchanged once, until LEGACY_SIMPLEJWT_UNTIL, for a new
  * gateway session of the same user. Only the refresh paths call this: a legacy token is never
- * accepted as an access token (the token service accepts ES256 with a known kid only).
+ * accepted as an access token (the token service accepts ES256 with a known kid only). A token
+ * issued before the user's last password change, logout-all or admin revoke-all is refused.
  */
 import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
@@ -55,14 +56,19 @@ export async function exchangeLegacyRefresh (request: FastifyRequest, token: str
 
   let payload
   try {
-    ({ payload } = await jwtVerify(token, legacy.key, { algorithms: ['HS256'], requiredClaims: ['exp', 'jti', 'token_type', 'user_id'] }))
+    ({ payload } = await jwtVerify(token, legacy.key, { algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'jti', 'token_type', 'user_id'] }))
   } catch (err) {
     if (err instanceof joseErrors.JWTExpired) refuse(request, 'expired', gatewayError('token_expired'))
     refuse(request, 'signature')
   }
   if (payload.token_type !== 'refresh') refuse(request, 'token_type')
   const userId = typeof payload.user_id === 'number' || typeof payload.user_id === 'string' ? String(payload.user_id) : ''
-  if (!isId.Check(userId) || typeof payload.jti !== 'string' || typeof payload.exp !== 'number') refuse(request, 'claims')
+  if (!isId.Check(userId) || typeof payload.jti !== 'string' || typeof payload.exp !== 'number' || typeof payload.iat !== 'number') refuse(request, 'claims')
+
+  // Issued before the user's last password change, logout-all or admin revoke-all: those ended
+  // every session the user had, and this token stands for one more.
+  const cutoff = await request.server.sessions.legacyCutoff(userId)
+  if (cutoff !== null && payload.iat * 1000 < cutoff) refuse(request, 'revoked', undefined, userId)
 
   const checkedAt = Date.now()
   const user = await users.lookupUser(userId, request.id)

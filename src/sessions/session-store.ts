@@ -33,7 +33,9 @@ export const sessionKeys = {
   /** The user's live state (active, roles, when last confirmed by the users service). */
   state: (userId: string) => `gw:{u:${userId}}:state`,
   /** Held by the one replica that refreshes the user's state (single flight). */
-  stateLease: (userId: string) => `gw:{u:${userId}}:state:lease`
+  stateLease: (userId: string) => `gw:{u:${userId}}:state:lease`,
+  /** When the user last revoked every (other) session (ms): legacy tokens issued before are refused. */
+  legacyCutoff: (userId: string) => `gw:{u:${userId}}:legacy-cutoff`
 }
 
 /** A per-minute limit counted inside a session script. */
@@ -96,10 +98,12 @@ interface SessionCommands {
   gwRevokeAllSessions: (index: string, prefix: string) => Promise<number>
 }
 
-/** A pipeline of the custom commands used together (session creation records the user's state). */
+/** A pipeline of the custom commands used together (session creation records the user's state; a revocation its legacy cut-off). */
 interface SessionPipeline {
   gwCreateSession: (...args: Array<string | number>) => SessionPipeline
   gwRecordUserState: (...args: Array<string | number>) => SessionPipeline
+  gwRevokeAllSessions: (...args: Array<string | number>) => SessionPipeline
+  set: (key: string, value: number, px: 'PXAT', at: number) => SessionPipeline
   exec: () => Promise<Array<[Error | null, unknown]> | null>
 }
 
@@ -139,7 +143,9 @@ export class SessionStore {
   readonly #stateTtlMs: number
   readonly #leaseMs: number
 
-  constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit, userStateTtl?: number }) {
+  readonly #legacyUntilMs: number | null
+
+  constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit, userStateTtl?: number, legacyUntilMs?: number | null }) {
     for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def)
     this.#redis = redis as SessionCommands & RedisClient
     this.#refreshTtl = opts.refreshTtl
@@ -149,6 +155,30 @@ export class SessionStore {
     // A failed refresh is retried once a lease ends: a quarter of the TTL (at least 1 s), so a few
     // attempts fit in the grace TTL before the state is too old.
     this.#leaseMs = Math.max(1000, Math.floor(this.#stateTtlMs / 4))
+    this.#legacyUntilMs = opts.legacyUntilMs ?? null
+  }
+
+  /**
+   * Runs a revocation of every (other) session of the user; while legacy refresh tokens can still
+   * be exchanged, records in the same round trip (a pipeline on the user's hash tag) when it
+   * happened, until the exchange window closes (src/auth/legacy-exchange.ts refuses older ones).
+   */
+  async #revokingAll (userId: string, revoke: (pipeline: SessionPipeline) => SessionPipeline): Promise<number> {
+    const now = Date.now()
+    let pipeline = this.#redis.pipeline() as unknown as SessionPipeline
+    pipeline = revoke(pipeline)
+    if (this.#legacyUntilMs !== null && this.#legacyUntilMs > now) pipeline = pipeline.set(sessionKeys.legacyCutoff(userId), now, 'PXAT', this.#legacyUntilMs)
+    const results = await orStoreUnavailable(pipeline.exec())
+    const failed = results?.find(([err]) => err !== null)?.[0]
+    if (failed !== undefined && failed !== null) throw storeUnavailable(failed)
+    const first = results?.[0]?.[1]
+    return Array.isArray(first) ? Number(first[2]) : Number(first)
+  }
+
+  /** When the user last revoked all sessions (ms), as recorded during the legacy exchange window; null when never. */
+  async legacyCutoff (userId: string): Promise<number | null> {
+    const value = await orStoreUnavailable(this.#redis.get(sessionKeys.legacyCutoff(userId)))
+    return value === null ? null : Number(value)
   }
 
   get userStateTtlMs (): number { return this.#stateTtlMs }
@@ -211,10 +241,9 @@ export class SessionStore {
 
   /** Revokes the user's sessions (all, or all but one) without touching the recorded state. */
   async revokeSessions (userId: string, revoke: { mode: 'all' } | { mode: 'others', keep: string }): Promise<number> {
-    const [, , revoked] = await orStoreUnavailable(this.#redis.gwRecordUserState(
+    return this.#revokingAll(userId, (p) => p.gwRecordUserState(
       sessionKeys.state(userId), sessionKeys.index(userId), 0, '', '', this.#refreshTtl, sessionKeys.recordPrefix(userId),
       revoke.mode, revoke.mode === 'others' ? revoke.keep : ''))
-    return revoked
   }
 
   /** The user's recorded state and when it was read (ms), or null when none is recorded. */
@@ -271,6 +300,6 @@ export class SessionStore {
 
   /** Revokes every session of the user; returns how many were alive. */
   revokeAll (userId: string): Promise<number> {
-    return orStoreUnavailable(this.#redis.gwRevokeAllSessions(sessionKeys.index(userId), sessionKeys.recordPrefix(userId)))
+    return this.#revokingAll(userId, (p) => p.gwRevokeAllSessions(sessionKeys.index(userId), sessionKeys.recordPrefix(userId)))
   }
 }

@@ -98,6 +98,34 @@ t.test('legacy refresh tokens during the window', async (t) => {
   })
 })
 
+t.test('a legacy token issued before a password change, logout-all or admin revoke-all is refused', async (t) => {
+  const h = await build(t, { env: { ...RELAXED_LIMITS, LEGACY_SIMPLEJWT_KEY: LEGACY_KEY, LEGACY_SIMPLEJWT_UNTIL: FUTURE } })
+  const admin = await h.login('admin')
+  const issuedBefore = (userId: number): string => legacyToken({ user_id: userId, iat: Math.floor(Date.now() / 1000) - 30 })
+  const issuedAfter = (userId: number): string => legacyToken({ user_id: userId, iat: Math.floor(Date.now() / 1000) + 2 })
+  const revocations: Array<[string, number, () => Promise<number>]> = [
+    ['a password change', 1001, async () => {
+      const alice = await h.login('alice')
+      return (await h.request('POST', '/api/users/me/password', { token: alice.access, body: { current_password: 'alice-password', new_password: 'alice-new-password-1' } })).status
+    }],
+    ['logout-all', 1002, async () => (await h.request('POST', '/auth/logout-all', { token: (await h.login('bob')).access })).status],
+    ['an admin revoke-all', 1003, async () => (await h.request('DELETE', '/admin/users/1003/sessions', { token: admin.access })).status]
+  ]
+  for (const [what, userId, revoke] of revocations) {
+    const before = issuedBefore(userId)
+    t.equal(await revoke(), 204, `${what} done`)
+    const refused = await h.request('POST', '/api/token/refresh/', { body: { refresh: before } })
+    t.equal(refused.status, 401, `${what}: a legacy token issued before it is refused`)
+    t.same(refused.body, TOKEN_NOT_VALID)
+    assertTokenRefused(t, await h.request('POST', '/auth/refresh', { body: { refresh: issuedBefore(userId) } }), 'token_invalid', `${what}: refused at /auth/refresh too`)
+    t.equal((await h.request('POST', '/api/token/refresh/', { body: { refresh: issuedAfter(userId) } })).status, 200, `${what}: a legacy token issued after it is still exchanged`)
+  }
+  const redis = h.redis.client()
+  t.teardown(() => redis.disconnect())
+  const ttl = await redis.pttl('gw:{u:1002}:legacy-cutoff')
+  t.ok(ttl > 0 && ttl <= Date.parse(FUTURE) - Date.now() + 1000, 'the cut-off expires when the exchange window closes')
+})
+
 t.test('after LEGACY_SIMPLEJWT_UNTIL no legacy token is accepted', async (t) => {
   const h = await build(t, { env: { ...RELAXED_LIMITS, LEGACY_SIMPLEJWT_KEY: LEGACY_KEY, LEGACY_SIMPLEJWT_UNTIL: '2020-01-01' } })
   const res = await h.request('POST', '/api/token/refresh/', { body: { refresh: legacyToken() } })

@@ -15,6 +15,7 @@ export default fp(async (fastify) => {
     refreshTtl: jwt.refreshTtl,
     reuseGraceSeconds: jwt.reuseGrace,
     refreshLimit: { max: limits.refreshPerSession, windowMs: LIMIT_WINDOW_MS },
-    userStateTtl: fastify.config.userStateTtl
+    userStateTtl: fastify.config.userStateTtl,
+    legacyUntilMs: fastify.config.legacy?.untilMs ?? null
   }))
 }, { name: 'session-store', dependencies: ['config', 'redis-store'] })
