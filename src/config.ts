@@ -50,6 +50,7 @@ export const EnvSchema = Type.Object({
   DEMO_PAGE: Type.Optional(Type.Boolean()),
   USER_STATE_TTL: Type.Optional(Seconds),
   AUDIT_RETENTION_DAYS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+  AUDIT_MAX_EVENTS: Type.Optional(Type.Integer({ minimum: 1000 })),
   STUFFING_USERNAMES: Type.Optional(Type.Integer({ minimum: 2 })),
   IP_BLOCK_SECONDS: Type.Optional(Seconds)
 })
@@ -198,6 +199,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
     userStateTtl: env.USER_STATE_TTL ?? 60,
     audit: {
       retentionDays: env.AUDIT_RETENTION_DAYS ?? 7,
+      /** The Stream's length cap, on top of the retention. */
+      maxEvents: env.AUDIT_MAX_EVENTS ?? 1_000_000,
       /** Distinct usernames failing from one client IP within 10 minutes that block the IP. */
       stuffingUsernames: env.STUFFING_USERNAMES ?? 10,
       ipBlockSeconds: env.IP_BLOCK_SECONDS ?? 3600

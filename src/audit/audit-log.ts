@@ -1,34 +1,104 @@
 /**
  * The audit trail (contract section 11): every security event in one Redis Stream shared by all
- * replicas, trimmed by time (`XADD ... MINID`) to AUDIT_RETENTION_DAYS, with per-minute and
- * per-hour counters per event type for the dashboard. Appending is one script call (one round
- * trip) and fire-and-forget: a request never waits for it, and a Redis outage only loses events.
+ * replicas, trimmed by time (`MINID`) to AUDIT_RETENTION_DAYS and by length to AUDIT_MAX_EVENTS,
+ * with per-minute and per-hour counters per event type for the dashboard. Appending is one script
+ * call (one round trip) and fire-and-forget: a request never waits for it, and a Redis outage only
+ * loses events.
+ *
+ * Refused traffic (refused tokens, 429s, 403s) needs no credential to cause, so it must not grow
+ * the trail without bound: per client IP (an IPv6 client by its /64) and minute, the first
+ * AGGREGATE_AFTER such events are stored one by one; the rest are only counted, and once the
+ * minute is over one `events_aggregated` entry per client IP carries their count. The dashboard's
+ * per-type counters still count every event.
+ *
  * All keys share the hash tag `{gw:audit}`: on Redis Cluster the trail lives on one slot.
  */
 import type { RedisClient } from '../sessions/session-store.js'
+import { clientBucket } from '../limits/client-ip.js'
 
 export const AUDIT_STREAM = '{gw:audit}:events'
 const minuteKey = (minute: number): string => `{gw:audit}:m:${minute}`
 const hourKey = (hour: number): string => `{gw:audit}:h:${hour}`
+/** Per minute: refused events per client IP (`<ip>`) and per IP and event (`<ip>|<event>`) past the threshold. */
+const refusedKey = (minute: number): string => `{gw:audit}:r:${minute}`
 /** Minute buckets are summed over the last hour, hour buckets over the last day. */
 const MINUTE_BUCKET_TTL_S = 2 * 3600
 const HOUR_BUCKET_TTL_S = 26 * 3600
+/** A minute's refused-traffic counts wait this long for the flush; minutes older than that are gone. */
+const REFUSED_TTL_S = 600
+/** Minutes are flushed once they are over by this much (replicas' clocks differ a little). */
+const FLUSH_SETTLE_MS = 5000
+
+/** Events that refused traffic causes, aggregated past the threshold per client IP and minute. */
+export const AGGREGATED_EVENTS: ReadonlySet<string> = new Set(['token_rejected', 'rate_limited', 'access_denied'])
+/** Refused events stored one by one per client IP and minute before the rest are aggregated. */
+export const AGGREGATE_AFTER = 20
+export const AGGREGATE_EVENT = 'events_aggregated'
 
 /**
- * KEYS[1] stream, KEYS[2] minute bucket, KEYS[3] hour bucket. ARGV[1] MINID (ms), ARGV[2] the
- * event as JSON, ARGV[3] event name, ARGV[4] minute TTL, ARGV[5] hour TTL. Returns the entry id.
+ * KEYS[1] stream, KEYS[2] minute bucket, KEYS[3] hour bucket, KEYS[4] the minute's refused-traffic
+ * hash. ARGV[1] MINID (ms), ARGV[2] the event as JSON, ARGV[3] event name, ARGV[4] minute TTL,
+ * ARGV[5] hour TTL, ARGV[6] MAXLEN, ARGV[7] the client IP bucket ('' for events that are never
+ * aggregated), ARGV[8] threshold, ARGV[9] refused-hash TTL, ARGV[10] request id.
+ * Returns the entry id, or false when the event was only counted.
  */
 export const appendEventLua = `
-local id = redis.call('XADD', KEYS[1], 'MINID', ARGV[1], '*', 'd', ARGV[2])
 redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 redis.call('EXPIRE', KEYS[3], ARGV[5])
+if ARGV[7] ~= '' then
+  local n = redis.call('HINCRBY', KEYS[4], ARGV[7], 1)
+  redis.call('EXPIRE', KEYS[4], ARGV[9])
+  if n > tonumber(ARGV[8]) then
+    redis.call('HINCRBY', KEYS[4], ARGV[7] .. '|' .. ARGV[3], 1)
+    redis.call('HSETNX', KEYS[4], ARGV[7] .. '#', ARGV[10])
+    return false
+  end
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[6], '*', 'd', ARGV[2])
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
 return id
 `
 
+/**
+ * KEYS[1] a past minute's refused-traffic hash, KEYS[2] stream. ARGV[1] threshold, ARGV[2] the
+ * minute's start (ISO), ARGV[3] MAXLEN, ARGV[4] MINID. Appends one aggregated event per client IP
+ * that went past the threshold and deletes the hash (so one replica flushes it). Returns how many.
+ */
+export const flushRefusedLua = `
+local all = redis.call('HGETALL', KEYS[1])
+if #all == 0 then return 0 end
+redis.call('DEL', KEYS[1])
+local totals, events, first = {}, {}, {}
+for i = 1, #all, 2 do
+  local field, value = all[i], all[i + 1]
+  local bar = string.find(field, '|', 1, true)
+  if bar then
+    local ip = string.sub(field, 1, bar - 1)
+    events[ip] = events[ip] or {}
+    events[ip][string.sub(field, bar + 1)] = tonumber(value)
+  elseif string.sub(field, -1) == '#' then
+    first[string.sub(field, 1, -2)] = value
+  else
+    totals[field] = tonumber(value)
+  end
+end
+local n = 0
+local threshold = tonumber(ARGV[1])
+for ip, byEvent in pairs(events) do
+  local entry = cjson.encode({ event = '${AGGREGATE_EVENT}', ip = ip, request_id = first[ip] or '', minute = ARGV[2], count = totals[ip] - threshold, events = byEvent })
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'd', entry)
+  n = n + 1
+end
+redis.call('XTRIM', KEYS[2], 'MINID', ARGV[4])
+return n
+`
+
 interface AuditCommands {
-  gwAuditAppend: (stream: string, minute: string, hour: string, minId: string, json: string, event: string, minuteTtl: number, hourTtl: number) => Promise<string>
+  gwAuditAppend: (stream: string, minute: string, hour: string, refused: string, minId: string, json: string, event: string,
+    minuteTtl: number, hourTtl: number, maxLen: number, ipBucket: string, threshold: number, refusedTtl: number, requestId: string) => Promise<string | null>
+  gwAuditFlushRefused: (refused: string, stream: string, threshold: number, minute: string, maxLen: number, minId: string) => Promise<number>
 }
 
 /** One stored event as the API shows it. */
@@ -82,7 +152,8 @@ export function parseEntry (id: string, fields: string[]): AuditEvent | null {
   if (at < 0 || at + 1 >= fields.length) return null
   try {
     const data = JSON.parse(fields[at + 1]!) as Record<string, unknown>
-    return { ...data, id, time: timeOfId(id) } as AuditEvent
+    // Entries written before every event had an `ip` still read as events.
+    return { ip: 'unknown', request_id: '', ...data, id, time: timeOfId(id) } as AuditEvent
   } catch {
     return null
   }
@@ -97,18 +168,58 @@ export type StreamEntry = [id: string, fields: string[]]
 export class AuditLog {
   readonly #redis: RedisClient & AuditCommands
 
-  constructor (redis: RedisClient, readonly retentionDays: number, private readonly onError: (err: unknown) => void = () => {}) {
-    redis.defineCommand('gwAuditAppend', { numberOfKeys: 3, lua: appendEventLua })
+  readonly #maxEvents: number
+  #flushTimer: NodeJS.Timeout | null = null
+
+  constructor (redis: RedisClient, readonly retentionDays: number, private readonly onError: (err: unknown) => void = () => {}, maxEvents = 1_000_000) {
+    redis.defineCommand('gwAuditAppend', { numberOfKeys: 4, lua: appendEventLua })
+    redis.defineCommand('gwAuditFlushRefused', { numberOfKeys: 2, lua: flushRefusedLua })
     this.#redis = redis as RedisClient & AuditCommands
+    this.#maxEvents = maxEvents
   }
 
-  /** Fire-and-forget append; resolves to the entry id (or null when Redis refused it). */
+  /**
+   * Fire-and-forget append; resolves to the entry id, or null when the event was only counted
+   * (refused traffic past the threshold) or Redis refused it.
+   */
   append (event: string, fields: Record<string, unknown>, nowMs = Date.now()): Promise<string | null> {
-    const json = JSON.stringify({ event, ...safeFields(fields) })
+    const safe = safeFields(fields)
+    const json = JSON.stringify({ event, ...safe })
     const minute = Math.floor(nowMs / 60_000)
     const hour = Math.floor(nowMs / 3_600_000)
-    return this.#redis.gwAuditAppend(AUDIT_STREAM, minuteKey(minute), hourKey(hour), minIdFor(nowMs, this.retentionDays), json, event, MINUTE_BUCKET_TTL_S, HOUR_BUCKET_TTL_S)
+    const ip = typeof safe.ip === 'string' ? safe.ip : 'unknown'
+    const bucket = AGGREGATED_EVENTS.has(event) ? clientBucket(ip) : ''
+    const requestId = typeof safe.request_id === 'string' ? safe.request_id : ''
+    return this.#redis.gwAuditAppend(AUDIT_STREAM, minuteKey(minute), hourKey(hour), refusedKey(minute), minIdFor(nowMs, this.retentionDays), json, event,
+      MINUTE_BUCKET_TTL_S, HOUR_BUCKET_TTL_S, this.#maxEvents, bucket, AGGREGATE_AFTER, REFUSED_TTL_S, requestId)
       .catch((err: unknown) => { this.onError(err); return null })
+  }
+
+  /**
+   * Appends the aggregated events of the minutes that are over (each minute once, by whichever
+   * replica gets to it first); resolves to how many were appended.
+   */
+  async flushAggregated (nowMs = Date.now()): Promise<number> {
+    const lastOver = Math.floor((nowMs - FLUSH_SETTLE_MS) / 60_000) - 1
+    let appended = 0
+    // The timer runs several times a minute: the last few minutes cover a replica that was busy.
+    for (let minute = lastOver - 2; minute <= lastOver; minute++) {
+      appended += await this.#redis.gwAuditFlushRefused(refusedKey(minute), AUDIT_STREAM, AGGREGATE_AFTER,
+        new Date(minute * 60_000).toISOString(), this.#maxEvents, minIdFor(nowMs, this.retentionDays))
+    }
+    return appended
+  }
+
+  /** Flushes every `intervalMs` until `close()`; a failed flush is retried at the next tick. */
+  startFlushing (intervalMs = 10_000): void {
+    this.#flushTimer ??= setInterval(() => {
+      this.flushAggregated().catch((err: unknown) => { this.onError(err) })
+    }, intervalMs).unref()
+  }
+
+  close (): void {
+    if (this.#flushTimer !== null) clearInterval(this.#flushTimer)
+    this.#flushTimer = null
   }
 
   /**

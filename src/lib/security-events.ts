@@ -31,9 +31,30 @@ export type SecurityEvent =
   | 'client_token_issued'
   | 'client_auth_failed'
   | 'client_revoked'
+  | 'events_aggregated'
+
+/** Client IPs remembered while the request's socket was there (see pinClientIp). */
+const pinnedIps = new WeakMap<object, string>()
+
+/**
+ * Remembers the request's client IP now. Fastify reads `request.ip` from the socket, which a
+ * proxied request with a body no longer has when its upstream answer arrives; events written then
+ * (src/proxy/user-changes.ts) take the IP remembered here.
+ */
+export function pinClientIp (request: AnyRequest): void {
+  const ip: string | undefined = request.ip
+  if (ip !== undefined) pinnedIps.set(request.raw, ip)
+}
+
+/** The client IP of an event: every event has one ('unknown' only when no socket ever told it). */
+export function eventIp (request: AnyRequest): string {
+  const ip: string | undefined = request.ip
+  return ip ?? pinnedIps.get(request.raw) ?? 'unknown'
+}
 
 export function securityEvent (request: AnyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
-  request.log.info({ event, ip: request.ip, ...fields }, event)
+  const ip = eventIp(request)
+  request.log.info({ event, ip, ...fields }, event)
   request.server.metrics?.securityEvents.inc({ event })
-  void request.server.audit?.append(event, { ip: request.ip, request_id: request.id, ...fields })
+  void request.server.audit?.append(event, { ip, request_id: request.id, ...fields })
 }

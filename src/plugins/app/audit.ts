@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import { Cluster } from 'ioredis'
 import { AuditLog } from '../../audit/audit-log.js'
 import { AuditFeed } from '../../audit/audit-feed.js'
+import { StreamSlots } from '../../audit/stream-slots.js'
 import { BlockList } from '../../limits/block-list.js'
 import type { RedisClient } from '../../sessions/session-store.js'
 
@@ -14,6 +15,8 @@ declare module 'fastify' {
     audit: AuditLog
     auditFeed: AuditFeed
     blocks: BlockList
+    /** Open event streams per admin session, counted across replicas. */
+    streamSlots: StreamSlots
   }
 }
 
@@ -21,6 +24,9 @@ export interface AuditPluginOptions {
   /** Heartbeat comment interval of the SSE feed (tests shorten it). */
   heartbeatMs?: number
 }
+
+/** Open event streams one admin session may have at once. */
+export const STREAMS_PER_SESSION = 5
 
 const FEED_BLOCK_MS = 5000
 
@@ -42,10 +48,15 @@ export default fp<AuditPluginOptions>(async (fastify, opts) => {
     const message = (err as Error).message
     if (message !== lastError) fastify.log.warn({ err: { message } }, 'audit event not stored')
     lastError = message
-  })
+  }, audit.maxEvents)
+  log.startFlushing()
   const feed = new AuditFeed(() => feedConnection(fastify.redis), { blockMs: FEED_BLOCK_MS, heartbeatMs: opts.heartbeatMs ?? 15_000 })
   fastify.decorate('audit', log)
   fastify.decorate('auditFeed', feed)
+  fastify.decorate('streamSlots', new StreamSlots(fastify.redis, STREAMS_PER_SESSION))
   fastify.decorate('blocks', new BlockList(fastify.redis, audit.stuffingUsernames, audit.ipBlockSeconds, limits.lockoutSeconds))
-  fastify.addHook('preClose', async () => { await feed.close() })
+  fastify.addHook('preClose', async () => {
+    log.close()
+    await feed.close()
+  })
 }, { name: 'audit', dependencies: ['config', 'redis-store'] })

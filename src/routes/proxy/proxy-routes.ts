@@ -22,7 +22,7 @@ import { escapeDottedSegments } from '../../proxy/dotted-segments.js'
 import { DEADLINE_CODE, deadlinePool } from '../../proxy/upstream-pool.js'
 import { forwardDirect, isDirectRequest } from '../../proxy/direct-forward.js'
 import { ConcurrencyCap } from '../../proxy/user-concurrency.js'
-import { securityEvent } from '../../lib/security-events.js'
+import { pinClientIp, securityEvent } from '../../lib/security-events.js'
 import { userChanges } from '../../proxy/user-changes.js'
 import { BODY_LIMIT } from '../../server-options.js'
 import { nowSeconds } from '../../tokens/token-service.js'
@@ -99,6 +99,9 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
       await publicLimit(request, reply) // counted like every 404
       throw gatewayError('not_found')
     }
+    // The users service's answers may carry user changes, whose events are written after the
+    // body was proxied: the client IP is taken while the socket is still there.
+    if (route.upstream === 'users') pinClientIp(request)
     if (route.public !== true) {
       try {
         // The `api` class counts the request against the user in the session check's round trip.
