@@ -152,9 +152,9 @@ export class SessionStore {
     this.#graceMs = opts.reuseGraceSeconds * 1000
     this.#refreshLimit = opts.refreshLimit
     this.#stateTtlMs = (opts.userStateTtl ?? 60) * 1000
-    // A failed refresh is retried once a lease ends: a quarter of the TTL (at least 1 s), so a few
-    // attempts fit in the grace TTL before the state is too old.
-    this.#leaseMs = Math.max(1000, Math.floor(this.#stateTtlMs / 4))
+    // A failed refresh is retried once a lease ends: an eighth of the TTL (at least 1 s), so a few
+    // attempts fit in the half TTL during which the last known state still serves.
+    this.#leaseMs = Math.max(1000, Math.floor(this.#stateTtlMs / 8))
     this.#legacyUntilMs = opts.legacyUntilMs ?? null
   }
 

@@ -214,22 +214,42 @@ t.test('a due refresh is single-flight across replicas', async (t) => {
   t.same(await burst(), Array(16).fill(200), 'a fresh state: every request answered')
   t.equal(directory.lookups('1002'), before, 'and the users service not asked')
 
-  // Due (older than one TTL, younger than two): the last known state serves, one replica reads it again.
-  await redis.hset(sessionKeys.state('1002'), 'checked', String(Date.now() - 90_000))
+  // Due (older than half the TTL, younger than the TTL): the last known state serves, one replica reads it again.
+  await redis.hset(sessionKeys.state('1002'), 'checked', String(Date.now() - 40_000))
   t.same(await burst(), Array(16).fill(200), 'refresh due: every request answered from the last known state')
   await waitFor(() => directory.lookups('1002') > before, 'the background refresh')
   await waitFor(async () => Number(await redis.hget(sessionKeys.state('1002'), 'checked')) > Date.now() - 60_000, 'the refreshed state recorded')
   t.equal(directory.lookups('1002'), before + 1, 'one lookup for 16 concurrent requests on two replicas')
 
-  // Too old (two TTLs): the requests wait for one fresh read.
-  await redis.hset(sessionKeys.state('1002'), 'checked', String(Date.now() - 200_000))
+  // Too old (past the TTL): the requests wait for one fresh read.
+  await redis.hset(sessionKeys.state('1002'), 'checked', String(Date.now() - 70_000))
   await redis.del(sessionKeys.stateLease('1002'))
   const statuses = await burst()
   t.ok(statuses.every((s) => s === 200 || s === 503) && statuses.includes(200), `too old: answered after a fresh read (${statuses.join(',')})`)
   t.equal(directory.lookups('1002'), before + 2, 'again one lookup for all of them')
 })
 
-t.test('users service down: the last known state holds for one more TTL, then 503; back, service resumes', async (t) => {
+t.test('a direct change is seen by the first request once the state is older than USER_STATE_TTL, on every replica', async (t) => {
+  // TTL 60 s: the state's age is set in Redis, so the test does not wait for it.
+  const [a, b] = await replicas(t, { USER_STATE_TTL: '60' })
+  const directory = directoryOf(a.users)
+  const admin = await a.login('admin')
+  const alice = await b.login('alice')
+  const redis = a.redis.client()
+  t.teardown(() => redis.quit())
+
+  directory.update('1003', { roles: ['user'] })
+  directory.update('1001', { active: false })
+  // Just past the TTL (younger than two TTLs): no request may be answered from the old state.
+  await redis.hset(sessionKeys.state('1003'), 'checked', String(Date.now() - 61_000))
+  await redis.hset(sessionKeys.state('1001'), 'checked', String(Date.now() - 61_000))
+  t.equal((await b.request('GET', '/api/users', { token: admin.access })).status, 403, 'the demotion holds at the first request')
+  t.equal((await a.request('GET', '/api/users', { token: admin.access })).status, 403, 'and on the other replica')
+  assertTokenRefused(t, await a.request('GET', '/api/orders', { token: alice.access }), 'token_revoked', 'the deactivation holds at the first request')
+  assertTokenRefused(t, await b.request('GET', '/api/orders', { token: alice.access }), 'token_revoked', 'and on the other replica')
+})
+
+t.test('users service down: the last known state holds until USER_STATE_TTL, then 503; back, service resumes', async (t) => {
   const h = await build(t, { env: { USER_STATE_TTL: '1' } })
   const alice = await h.login('alice')
   t.equal((await h.request('GET', '/api/orders', { token: alice.access })).status, 200)

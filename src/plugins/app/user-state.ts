@@ -4,10 +4,11 @@
  *
  * - Changes made through the gateway are recorded before their answer leaves the gateway (see
  *   src/proxy/user-changes.ts), so every replica applies them from the next request on.
- * - Changes made elsewhere: once a state is older than USER_STATE_TTL, the one replica that takes
- *   the user's refresh lease (in the session check script) reads it again in the background while
- *   the last known state keeps serving. Past two TTLs the last known state is no longer trusted:
- *   the request waits for a fresh read, and answers 503 `user_state_unavailable` without one.
+ * - Changes made elsewhere: once a state is older than half of USER_STATE_TTL, the one replica that
+ *   takes the user's refresh lease (in the session check script) reads it again in the background
+ *   while the last known state keeps serving. Past the TTL the last known state is no longer
+ *   trusted: the request waits for a fresh read, and answers 503 `user_state_unavailable` without
+ *   one. So a change made in the users service holds within USER_STATE_TTL.
  */
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'

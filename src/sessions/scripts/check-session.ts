@@ -8,8 +8,9 @@
  * Records `last used` at most once per touch interval so most requests only read.
  * Returns {alive, count, ttl ms, phase, leased, roles JSON}; a dead session is not counted.
  * A deactivated user's sessions are dead whatever their record says.
- * phase: 0 the state is fresh; 1 a refresh is due (the last known state still holds);
- * 2 the state is unknown or older than two TTLs (it must not be used). `leased` is 1 when this
+ * phase: 0 the state is fresh (younger than half the TTL); 1 a refresh is due (the last known
+ * state still holds while one replica reads it again); 2 the state is unknown or older than the
+ * TTL (it must not be used): a change made in the users service holds within USER_STATE_TTL. `leased` is 1 when this
  * caller took the refresh lease (SET NX): it is the one replica that asks the users service.
  */
 import { countInWindowLua } from '../../limits/count-in-window-lua.js'
@@ -27,7 +28,7 @@ local phase = 2
 if st[3] then
   local age = now - tonumber(st[3])
   local ttl = tonumber(ARGV[4])
-  if age < ttl then phase = 0 elseif age < 2 * ttl then phase = 1 end
+  if age < ttl / 2 then phase = 0 elseif age < ttl then phase = 1 end
 end
 local leased = 0
 if phase > 0 and tonumber(ARGV[5]) > 0 and redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[5]) then leased = 1 end
