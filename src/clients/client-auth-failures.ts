@@ -1,33 +1,44 @@
 /**
  * Failed client authentications at the token endpoint, counted per client IP (bucketed like every
- * per-IP limit) in a one-minute window, like failed logins: past the limit the IP is refused (429)
- * before any secret is checked, even a right one, until the window ends. Only failures count, so a
- * busy service behind one address is never limited for getting tokens.
+ * per-IP limit) in a one-minute window, like failed logins. An attempt is reserved atomically
+ * *before* its secret is compared, as login reserves before hashing: a concurrent burst of wrong
+ * secrets cannot slip a right one past the limit. A right secret gives its reservation back, so a
+ * busy service behind one address is limited only by its in-flight requests, never for getting
+ * tokens; past the limit the IP is refused (429) before any secret is compared, even a right one,
+ * until the window ends.
  */
 import { orStoreUnavailable } from '../lib/store-unavailable.js'
-import { fixedWindowLua, RATE_LIMIT_PREFIX } from '../limits/rate-limit-store.js'
+import { countInWindowLua } from '../limits/count-in-window-lua.js'
+import { releaseAttemptLua } from '../limits/login-lockout.js'
+import { RATE_LIMIT_PREFIX } from '../limits/rate-limit-store.js'
 import type { RedisClient } from '../sessions/session-store.js'
 
-/** KEYS[1] the counter. Returns {count, ttl ms} without counting. */
-const peekWindowLua = `
+/**
+ * KEYS[1] the counter. ARGV[1] window (ms), ARGV[2] limit.
+ * Returns {1, count, ttl ms} when reserved, {0, count, ttl ms} when the limit is reached.
+ */
+const reserveLua = `${countInWindowLua}
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-local ttl = redis.call('PTTL', KEYS[1])
-return {n, ttl}
+if n >= tonumber(ARGV[2]) then return {0, n, redis.call('PTTL', KEYS[1])} end
+local count, ttl = count_in_window(KEYS[1], ARGV[1])
+return {1, count, ttl}
 `
 
 interface FailureCommands {
-  gwPeekClientAuthFailures: (key: string) => Promise<[number, number]>
-  gwCountClientAuthFailure: (key: string, windowMs: number) => Promise<[number, number]>
+  gwReserveClientAuth: (key: string, windowMs: number, limit: number) => Promise<[number, number, number]>
+  gwReleaseClientAuth: (key: string) => Promise<number>
 }
 
-export interface FailureWindow { count: number, ttlMs: number }
+export type ClientAuthReservation =
+  | { reserved: true, count: number, release: () => Promise<void> }
+  | { reserved: false, retryAfterSeconds: number }
 
 export class ClientAuthFailures {
   readonly #redis: RedisClient & FailureCommands
 
   constructor (redis: RedisClient, readonly limit: number, readonly windowMs: number) {
-    redis.defineCommand('gwPeekClientAuthFailures', { numberOfKeys: 1, lua: peekWindowLua })
-    redis.defineCommand('gwCountClientAuthFailure', { numberOfKeys: 1, lua: fixedWindowLua })
+    redis.defineCommand('gwReserveClientAuth', { numberOfKeys: 1, lua: reserveLua })
+    redis.defineCommand('gwReleaseClientAuth', { numberOfKeys: 1, lua: releaseAttemptLua })
     this.#redis = redis as RedisClient & FailureCommands
   }
 
@@ -35,13 +46,15 @@ export class ClientAuthFailures {
     return `${RATE_LIMIT_PREFIX}client_auth:${ipBucket}`
   }
 
-  async peek (ipBucket: string): Promise<FailureWindow> {
-    const [count, ttlMs] = await orStoreUnavailable(this.#redis.gwPeekClientAuthFailures(ClientAuthFailures.key(ipBucket)))
-    return { count, ttlMs }
-  }
-
-  async count (ipBucket: string): Promise<FailureWindow> {
-    const [count, ttlMs] = await orStoreUnavailable(this.#redis.gwCountClientAuthFailure(ClientAuthFailures.key(ipBucket), this.windowMs))
-    return { count, ttlMs }
+  /** Counts an attempt as failed until `release()` says its secret was right. */
+  async reserve (ipBucket: string): Promise<ClientAuthReservation> {
+    const key = ClientAuthFailures.key(ipBucket)
+    const [reserved, count, ttlMs] = await orStoreUnavailable(this.#redis.gwReserveClientAuth(key, this.windowMs, this.limit))
+    if (reserved !== 1) return { reserved: false, retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) }
+    return {
+      reserved: true,
+      count,
+      release: async () => { await this.#redis.gwReleaseClientAuth(key).catch(() => { /* the window ends anyway */ }) }
+    }
   }
 }

@@ -4,6 +4,13 @@
  * comma-separated in `X-Client-Scopes` and sit in logs without escaping.
  */
 
+/**
+ * The identity backend's scopes: the gateway's assertions carry them when it calls the backend
+ * (src/plugins/app/users-client.ts), in the same `scope` claim as a machine client's scopes. No
+ * machine client may hold one, or its requests could pass as the gateway's own calls.
+ */
+export const RESERVED_SCOPES: ReadonlySet<string> = new Set(['credentials:check', 'users:read', 'factors:read', 'factors:write'])
+
 export const SCOPE_PATTERN = '^[A-Za-z0-9:._/-]{1,64}$'
 const SCOPE_TOKEN = new RegExp(SCOPE_PATTERN)
 

@@ -8,6 +8,7 @@ import { NoContent, problems } from '../../schemas.js'
 import { Id } from '../../tokens/claims.js'
 import { newId } from '../../tokens/token-service.js'
 import { newClientSecret, secretDigest } from '../../clients/client-secret.js'
+import { RESERVED_SCOPES } from '../../clients/scopes.js'
 import { ClientListSchema, CreateClientBodySchema, CreatedClientSchema } from '../../clients/client-schemas.js'
 import { adminOnly } from './admin-only.js'
 
@@ -26,6 +27,8 @@ const adminClients: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 201: CreatedClientSchema, ...problems(400, 401, 403, 429, 503) }
     }
   }, async (request, reply) => {
+    const reserved = request.body.scopes.filter((scope) => RESERVED_SCOPES.has(scope))
+    if (reserved.length > 0) throw gatewayError('invalid_request', `reserved for the gateway's own identity-backend calls: ${reserved.join(', ')}`)
     const clientId = newId()
     const secret = newClientSecret()
     const client = { client_id: clientId, name: request.body.name, scopes: request.body.scopes, created_at: new Date().toISOString() }

@@ -110,28 +110,24 @@ const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     const presented = presentedCredentials(request.headers.authorization, body)
     const knownId = isId.Check(presented.clientId)
 
-    const ip = clientBucket(request.ip)
-    const [failures, record] = await Promise.all([
-      fastify.clientAuthFailures.peek(ip),
+    // Reserved before any secret is compared (and before the record is read): a burst of wrong
+    // secrets cannot carry a right one past the limit.
+    const [attempt, record] = await Promise.all([
+      fastify.clientAuthFailures.reserve(clientBucket(request.ip)),
       knownId ? fastify.clients.credentials(presented.clientId) : Promise.resolve(null)
     ])
-    // Too many wrong secrets from this address: refused before any secret is checked.
-    if (failures.count >= fastify.clientAuthFailures.limit) {
-      const retry = String(Math.max(1, Math.ceil(failures.ttlMs / 1000)))
+    if (!attempt.reserved) {
+      const retry = String(attempt.retryAfterSeconds)
       securityEvent(request, 'rate_limited', { limit: 'client_auth', ...(knownId ? { client_id: presented.clientId } : {}) })
       throw new OAuthError(429, 'rate_limited', `too many failed client authentications; retry in ${retry} seconds`, { 'retry-after': retry })
     }
     // The digest is computed for unknown clients too, so both failures cost the same.
     const matches = secretMatches(presented.clientId, presented.clientSecret, record?.secretDigest ?? dummyDigest)
     if (record === null || !matches) {
-      const counted = await fastify.clientAuthFailures.count(ip)
-      securityEvent(request, 'client_auth_failed', { ...(knownId ? { client_id: presented.clientId } : {}), reason: record === null ? 'unknown_client' : 'wrong_secret', failures: counted.count })
-      if (counted.count > fastify.clientAuthFailures.limit) {
-        const retry = String(Math.max(1, Math.ceil(counted.ttlMs / 1000)))
-        throw new OAuthError(429, 'rate_limited', `too many failed client authentications; retry in ${retry} seconds`, { 'retry-after': retry })
-      }
+      securityEvent(request, 'client_auth_failed', { ...(knownId ? { client_id: presented.clientId } : {}), reason: record === null ? 'unknown_client' : 'wrong_secret', failures: attempt.count })
       throw oauthErrors.invalidClient()
     }
+    await attempt.release()
     const scopes = narrowScopes(record.scopes, given(body.scope))
     if (scopes === null) throw oauthErrors.invalidScope('the requested scope is malformed or not the client\'s')
 
