@@ -15,7 +15,8 @@ await build({
   format: 'esm',
   target: 'es2022',
   minify: true,
-  sourcemap: true,
+  // No source map in dist/: the gateway serves only the page's own files to anyone.
+  sourcemap: false,
   logLevel: 'warning'
 })
 for (const file of ['index.html', 'admin.css']) await copyFile(join(root, 'web', 'admin', file), join(out, file))

@@ -46,6 +46,7 @@ t.test('auth client on Node (memory mode)', async (t) => {
     t.match(res.headers.get('content-type'), /javascript/)
     t.match(res.headers.get('cache-control'), /max-age=31536000/)
     t.match(res.headers.get('cache-control'), /immutable/)
+    t.equal(res.headers.get('cross-origin-resource-policy'), 'cross-origin', 'pages of other origins may load it')
     const body = Buffer.from(await res.arrayBuffer())
     t.same(body, await readFile(join(DIST, 'client', 'auth-client.js')), 'the file of dist/client')
     t.equal(`sha384-${createHash('sha384').update(body).digest('base64')}`, integrity, 'its sha384 is the integrity value')

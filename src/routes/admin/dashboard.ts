@@ -27,6 +27,9 @@ export const DASHBOARD_CSP = [
   "frame-ancestors 'none'"
 ].join('; ')
 
+/** What the dashboard's build writes: the page, its script, its style (and images it may use). */
+const DASHBOARD_FILE = /^\/[\w.-]+\.(html|js|css|svg|png)$/
+
 const dashboard: FastifyPluginAsync<{ root?: string }> = async (fastify, opts) => {
   const root = opts.root ?? dashboardRoot()
   if (!existsSync(join(root, 'index.html'))) {
@@ -50,7 +53,10 @@ const dashboard: FastifyPluginAsync<{ root?: string }> = async (fastify, opts) =
     cacheControl: true,
     maxAge: 0,
     // Replaces the gateway-wide `default-src 'none'` for these files only.
-    setHeaders: (res) => { res.setHeader('content-security-policy', DASHBOARD_CSP) }
+    setHeaders: (res) => { res.setHeader('content-security-policy', DASHBOARD_CSP) },
+    // The page's own files only: a source map (of a local debug build) or anything else left in
+    // the folder is not served.
+    allowedPath: (path) => DASHBOARD_FILE.test(path)
   })
 }
 

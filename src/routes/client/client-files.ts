@@ -50,6 +50,12 @@ const clientFiles: FastifyPluginAsync<ClientFilesOptions> = async (fastify, opts
   }
 
   await fastify.register(async (client) => {
+    // After helmet's hook (registered on the root), which sets `same-site` on every answer: pages
+    // of other origins load this module.
+    client.addHook('onRequest', (_request, reply, done) => {
+      reply.header('cross-origin-resource-policy', 'cross-origin')
+      done()
+    })
     await client.register(fastifyStatic, {
       root: clientDir,
       prefix: '/client/',
@@ -57,8 +63,7 @@ const clientFiles: FastifyPluginAsync<ClientFilesOptions> = async (fastify, opts
       index: false,
       // The file changes only with a new release of the gateway; pages pin it with its integrity hash.
       maxAge: '365d',
-      immutable: true,
-      setHeaders: (res) => { res.setHeader('cross-origin-resource-policy', 'cross-origin') }
+      immutable: true
     })
   })
 
