@@ -19,6 +19,9 @@ DEFAULTS = {
     "GATEWAY_JWKS_COOLDOWN": 30,
     # Seconds a JWKS fetch may take.
     "GATEWAY_JWKS_TIMEOUT": 2,
+    # Seconds past GATEWAY_JWKS_LIFESPAN the last key set stays trusted while the gateway's JWKS
+    # cannot be fetched (five assertion lifetimes); then every assertion is refused.
+    "GATEWAY_JWKS_MAX_STALE": 300,
 }
 
 

@@ -263,6 +263,22 @@ class AdapterTests(TestCase):
         finally:
             self.jwks.failing = False
 
+    def test_the_last_key_set_is_not_trusted_forever(self):
+        assertion._clients.clear()
+        with override_settings(GATEWAY_JWKS_COOLDOWN=0):
+            self.assertEqual(self.check({"username": "alice", "password": PASSWORD}).status_code, 200)
+            keys = assertion.gateway_keys()
+            self.jwks.failing = True
+            try:
+                # Fetched longer ago than the lifespan plus GATEWAY_JWKS_MAX_STALE, and the gateway away.
+                keys.last_good_at -= keys.max_age + 1
+                with self.assertLogs("gateway_identity", "WARNING"):
+                    self.assertProblem(self.check({"username": "alice", "password": PASSWORD}), 401, "gateway_assertion_required")
+                self.jwks.failing = False
+                self.assertEqual(self.check({"username": "alice", "password": PASSWORD}).status_code, 200, "trusted again once fetched")
+            finally:
+                self.jwks.failing = False
+
     def test_system_checks(self):
         from .conf import check_settings
 
