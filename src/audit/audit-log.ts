@@ -8,8 +8,8 @@
 import type { RedisClient } from '../sessions/session-store.js'
 
 export const AUDIT_STREAM = '{gw:audit}:events'
-const minuteKey = (minute: number): string => `{gw:audit}:m:${minute}`
-const hourKey = (hour: number): string => `{gw:audit}:h:${hour}`
+export const minuteKey = (minute: number): string => `{gw:audit}:m:${minute}`
+export const hourKey = (hour: number): string => `{gw:audit}:h:${hour}`
 /** Minute buckets are summed over the last hour, hour buckets over the last day. */
 const MINUTE_BUCKET_TTL_S = 2 * 3600
 const HOUR_BUCKET_TTL_S = 26 * 3600
