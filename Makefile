@@ -78,6 +78,11 @@ bench-jwt: build-tools
 soak: build-tools redis-server
 	node dist/bench/soak.js
 
+# Capacity model check (docs/capacity.md): 1, 2 and 3 gateway replicas on one Redis; CAPACITY_REPLICAS, CAPACITY_ROUNDS, BENCH_DURATION
+.PHONY: capacity
+capacity: build-tools redis-server
+	node dist/bench/capacity.js
+
 keys: build
 	npm run keys:generate --silent -- keys/jwks.json
 

@@ -54,7 +54,8 @@ export type ParentMessage =
   | { type: 'token' }
   | { type: 'tokens', count: number, users: number }
   | { type: 'assertion' }
-  | { type: 'memory' }
+  /** `gc`: collect garbage first (when the process runs with --expose-gc), for a steady heap figure. */
+  | { type: 'memory', gc?: boolean }
   | { type: 'cpu' }
   | { type: 'stop' }
 
@@ -214,6 +215,7 @@ async function main (): Promise<void> {
       if (server.assertion === undefined) { send({ type: 'error', message: `${role} has no assertions` }); return }
       server.assertion().then((assertion) => send({ type: 'assertion', assertion }), (err: Error) => send({ type: 'error', message: err.message }))
     } else if (message.type === 'memory') {
+      if (message.gc === true) globalThis.gc?.()
       const { rss, heapUsed } = process.memoryUsage()
       send({ type: 'memory', rss, heapUsed })
     } else if (message.type === 'cpu') {
