@@ -3,8 +3,8 @@
  * kube-play overlay (deploy/overlays/kube-play: one pod per Deployment, each at a fixed address on
  * a podman network made here, the Service names as host aliases, ports published on 127.0.0.1,
  * Redis as a Deployment of the local Redis image), with the real image. The gateway,
- * the two stubs and Redis come up from the rendered YAML alone, including its ConfigMaps, Secrets,
- * the keys Secret mounted as a file, the security contexts and the commands; a login and a proxied
+ * the two stubs and Redis come up from the rendered YAML alone, including its ConfigMaps, the keys
+ * file mounted from a volume, the security contexts and the commands; a login and a proxied
  * call go through; `podman kube down` removes it all, also when the test fails. What podman does
  * not run (Services, HPA, PDB, NetworkPolicies, probes as Kubernetes uses them) is listed in
  * deploy/README.md.
@@ -65,6 +65,7 @@ t.test('the kustomize base runs under podman kube play', async (t) => {
     t.ok(kinds.includes(expected), `the rendered base has ${expected}`)
   }
   t.ok(kinds.some((k) => k.startsWith('Secret/gateway-jwt-keys-')), 'and the generated keys Secret (hash-suffixed name)')
+  t.ok(kinds.some((k) => k.startsWith('ConfigMap/gateway-jwt-keys-file-')), 'which podman gets as a ConfigMap (podman 4.3 writes secret volumes undecoded)')
 
   // Each pod's address is the one the host aliases give its Service name; podman assigns the
   // `--ip`s to the pods in the order of the Deployments in the YAML.
@@ -73,10 +74,22 @@ t.test('the kustomize base runs under podman kube play', async (t) => {
   const ips = deployments.map((d) => aliases.find((a) => a.hostnames.includes(d.metadata.name))?.ip)
   t.ok(ips.every((ip) => ip !== undefined), `every Deployment has a host alias: ${deployments.map((d, i) => `${d.metadata.name}=${ips[i] ?? '?'}`).join(', ')}`)
   const network = `agw-kube-play-${process.pid}`
+  // podman 4.3 turns the Secrets into podman secrets and the ConfigMap volumes into named volumes,
+  // of the same names, and leaves them behind on `kube down`: removed here before and after.
+  const named = (kind: string): string[] => objects.filter((o) => o.kind === kind).map((o) => o.metadata.name)
+  const removeSecrets = (): void => {
+    for (const name of named('Secret')) {
+      try { execFileSync('podman', ['secret', 'rm', name], { env: PODMAN_ENV, stdio: 'ignore', timeout: 60_000 }) } catch { /* none */ }
+    }
+    for (const name of named('ConfigMap')) {
+      try { execFileSync('podman', ['volume', 'rm', '-f', name], { env: PODMAN_ENV, stdio: 'ignore', timeout: 60_000 }) } catch { /* none */ }
+    }
+  }
 
   const down = (): void => {
     try { execFileSync('podman', ['kube', 'down', manifest], { env: PODMAN_ENV, stdio: 'ignore', timeout: 120_000 }) } catch { /* already down */ }
     try { execFileSync('podman', ['network', 'rm', '-f', network], { env: PODMAN_ENV, stdio: 'ignore', timeout: 60_000 }) } catch { /* gone */ }
+    removeSecrets()
   }
   const removeExitHook = onExit(() => { down() }, { alwaysLast: true })
   t.teardown(async () => {
@@ -85,6 +98,7 @@ t.test('the kustomize base runs under podman kube play', async (t) => {
     await rm(dir, { recursive: true, force: true })
   })
 
+  removeSecrets()
   const created = await podman(['network', 'create', '--subnet', SUBNET, network])
   t.equal(created.code, 0, `podman network ${network} (${SUBNET}): ${created.stderr.slice(-500)}`)
   if (created.code !== 0) return
@@ -97,6 +111,9 @@ t.test('the kustomize base runs under podman kube play', async (t) => {
   const gatewayUrl = `http://127.0.0.1:${PORTS.gateway}`
   try {
     await waitFor(() => answers(`${gatewayUrl}/readyz`), 'the kube-play gateway ready', 180_000)
+    // The pods start one after the other: the stubs too, on their published ports.
+    await waitFor(() => answers(`http://127.0.0.1:${PORTS.users}/healthz`), 'the users pod', 180_000)
+    await waitFor(() => answers(`http://127.0.0.1:${PORTS.orders}/healthz`), 'the orders pod', 180_000)
   } catch (err) {
     const logs = await podman(['pod', 'logs', '--tail', '40', 'gateway-pod-0'])
     t.fail(`${String(err)}\n${logs.stdout.slice(-4_000)}${logs.stderr.slice(-2_000)}`)
@@ -108,7 +125,7 @@ t.test('the kustomize base runs under podman kube play', async (t) => {
   const orders = await httpRequest(gatewayUrl, 'GET', '/api/orders', { token: access })
   t.equal(orders.status, 200, `a proxied call reaches the orders pod, whose assertion check fetched the gateway's JWKS: ${orders.text.slice(0, 200)}`)
   const jwks = await httpRequest<{ keys: Array<{ kid: string }> }>(gatewayUrl, 'GET', '/.well-known/jwks.json')
-  t.same(jwks.body.keys.map((k) => k.kid), [jwk.kid], 'the gateway signs with the key of the generated Secret')
+  t.same(jwks.body.keys.map((k) => k.kid), [jwk.kid], 'the gateway signs with the key of the generated keys file')
 
   // The security context of the manifests holds in the running containers.
   const inspect = await podman(['inspect', '--format', '{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}', 'gateway-pod-0-gateway'])
