@@ -121,7 +121,7 @@ async function run (gateways: Array<{ child: ChildProcess, url: string }>, upstr
   await sleep(200)
   const cmds = await commandCalls(redis) - before.cmds
   for (const r of results) {
-    if (r.errors + r.timeouts + r.non2xx > 0 || r['2xx'] === 0) invalid(`${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx`)
+    if (r.errors + r.timeouts + r.non2xx > 0 || r["2xx"] === 0) invalid(`${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx (status codes ${JSON.stringify(r.statusCodeStats)})`)
   }
   const completed = results.reduce((a, r) => a + r.requests.total, 0)
   return {
