@@ -10,6 +10,7 @@ help:
 	@echo "make bench  - proxy benchmark (autocannon): upstream direct vs bare proxy vs the session-check floors vs gateway vs the full chain"
 	@echo "make bench-jwt - access-token verification: jose (today) vs fast-jwt / @fastify/jwt, cache on and off, bad tokens"
 	@echo "make soak   - memory soak (SOAK_SECONDS, default 600): the gateway's RSS must stay under 150 MB and flat"
+	@echo "make capacity - 1, 2 and 3 gateway replicas on one Redis: per-request CPU, Redis commands, memory (docs/capacity.md)"
 	@echo "make image  - container image localhost/auth-gateway:latest with podman (+ SBOM in .image/)"
 	@echo "make chaos  - chaos soak (CHAOS_SECONDS, default 600): two replicas + Redis, kill -9 every 30 s"
 

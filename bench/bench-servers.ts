@@ -39,6 +39,8 @@ export interface ServerSpec {
   tokenCacheSize?: number
   /** The users upstream of the gateway (default: upstreamUrl). */
   usersUrl?: string
+  /** More gateway environment (make capacity: a Redis command timeout for a loaded machine). */
+  env?: Record<string, string>
 }
 
 export type ChildMessage =
@@ -134,7 +136,7 @@ function benchConfig (spec: ServerSpec): Config {
     USER_STATE_TTL: '86400'
   }
   if (spec.tokenCacheSize !== undefined) env.TOKEN_CACHE_SIZE = String(spec.tokenCacheSize)
-  return loadConfig(env)
+  return loadConfig({ ...env, ...spec.env })
 }
 
 /**
