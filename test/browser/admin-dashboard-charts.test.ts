@@ -83,6 +83,7 @@ t.test('the chart, the search by name and the NDJSON export', async (t) => {
   t.match(dayLegend, /Failed logins\s*198/, '165 over the day plus the 33 of the hour')
   t.match(dayLegend, /Blocks\s*5/)
   t.equal((await lineYs(page, 'failed')).length, 24, 'twenty-four hours')
+  await screenshot(page, 'admin-dashboard-chart-day-1280x800')
 
   // A user found by name: state and sessions on one page.
   await page.getByLabel('Name or id').fill('Bob')
