@@ -4,6 +4,7 @@
  * search of a user by name (GET /admin/users?username=). Admin only, like every /admin API.
  */
 import t from 'tap'
+import { createServer } from 'node:http'
 import { build, type Harness } from '../helper.js'
 import { waitFor } from '../helpers/redis-server.js'
 import { loginCall } from '../helpers/abuse.js'
@@ -145,4 +146,23 @@ t.test('find a user by name: state and sessions on one answer', async (t) => {
   t.equal(empty.status, 400)
   const none = await h.request('GET', '/admin/users', { token: admin.access })
   t.equal(none.status, 400)
+})
+
+t.test('a backend without the search by name: 502, never "no such user"', async (t) => {
+  const good = await build(t)
+  const admin = await good.login('admin')
+  // A backend that knows users by id but not the search call: a plain 404, as a server without the route answers.
+  const server = createServer((req, res) => {
+    req.resume()
+    const url = new URL(req.url ?? '/', 'http://x')
+    if (url.pathname === '/internal/users/1003') { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: '1003', username: 'admin', roles: ['user', 'admin'], active: true })); return }
+    res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  const { port } = server.address() as { port: number }
+  const old = await build(t, { env: { USERS_URL: `http://127.0.0.1:${port}` }, redis: good.redis, keyRing: good.keyRing })
+  const res = await old.request('GET', '/admin/users?username=alice', { token: admin.access })
+  t.equal(res.status, 502, res.text.slice(0, 200))
+  t.equal(res.body.code, 'upstream_unavailable')
 })
