@@ -56,7 +56,9 @@ t.test('the kustomize base runs under podman kube play', async (t) => {
   await writeFile(join(overlay, 'keys/jwks.json'), JSON.stringify({ keys: [jwk] }))
   await chmod(join(overlay, 'keys/jwks.json'), 0o644)
 
-  const rendered = (await run('kubectl', ['kustomize', overlay], { maxBuffer: 16 * 1024 * 1024 })).stdout
+  // `kubectl kustomize` (kubectl's built-in kustomize), else a standalone `kustomize build`.
+  const rendered = (await run('kubectl', ['kustomize', overlay], { maxBuffer: 16 * 1024 * 1024 })
+    .catch(async () => await run('kustomize', ['build', overlay], { maxBuffer: 16 * 1024 * 1024 }))).stdout
   const manifest = join(dir, 'kube-play.yaml')
   await writeFile(manifest, rendered)
   const objects = parseAllDocuments(rendered).map((d) => d.toJSON() as Workload)
