@@ -276,17 +276,22 @@ async function loadLegacy (): Promise<void> {
   $('legacy').replaceChildren(...events.map(eventItem))
 }
 
-/** The user of a username, else (for something that can be an id) of that id; null when neither. */
+/**
+ * The user of a username, else (for something that can be an id) of that id; null when neither.
+ * An identity backend without the search by name answers 502 there: the id lookup still works.
+ */
 async function findUser (query: string): Promise<UserAnswer | null> {
   const attempts = [`/admin/users?username=${encodeURIComponent(query)}`]
   if (ID_LIKE.test(query)) attempts.push(`/admin/users/${encodeURIComponent(query)}/sessions`)
+  let failure: Error | null = null
   for (const path of attempts) {
     const res = await authFetch(path)
     if (res.status === 403) throw new Forbidden()
     if (res.status === 404) continue
-    if (!res.ok) throw new Error(`HTTP ${res.status}`)
+    if (!res.ok) { failure ??= new Error(`HTTP ${res.status}`); continue }
     return await res.json() as UserAnswer
   }
+  if (failure !== null) throw failure
   return null
 }
 
