@@ -8,7 +8,7 @@ import { createServer } from 'node:http'
 import { build, type Harness } from '../helper.js'
 import { waitFor } from '../helpers/redis-server.js'
 import { loginCall } from '../helpers/abuse.js'
-import { AuditLog } from '../../src/audit/audit-log.js'
+import { AUDIT_STREAM, AuditLog, minuteKey } from '../../src/audit/audit-log.js'
 import { eventBuckets } from '../../src/audit/event-buckets.js'
 
 async function exported (h: Harness, token: string, query = ''): Promise<{ status: number, type: string | null, disposition: string | null, lines: any[] }> {
@@ -165,4 +165,23 @@ t.test('a backend without the search by name: 502, never "no such user"', async 
   const res = await old.request('GET', '/admin/users?username=alice', { token: admin.access })
   t.equal(res.status, 502, res.text.slice(0, 200))
   t.equal(res.body.code, 'upstream_unavailable')
+})
+
+t.test('a Redis error in the read itself: 503 store_unavailable, never a 500', async (t) => {
+  const h = await build(t)
+  const admin = await h.login('admin')
+  const redis = h.redis.client()
+  t.teardown(() => redis.disconnect())
+  // Keys of the wrong type make the route's own reads fail (WRONGTYPE) while the admin's session
+  // check, which touches other keys, still passes.
+  const minute = Math.floor(Date.now() / 60_000)
+  for (let m = minute - 2; m <= minute + 2; m++) await redis.set(minuteKey(m), 'not a hash', 'EX', 60)
+  await redis.del(AUDIT_STREAM)
+  await redis.set(AUDIT_STREAM, 'not a stream', 'EX', 60)
+  for (const path of ['/admin/events/buckets', '/admin/events/export']) {
+    const res = await h.request('GET', path, { token: admin.access })
+    t.equal(res.status, 503, path)
+    t.equal(res.body.code, 'store_unavailable')
+    t.notMatch(res.text, /WRONGTYPE/, 'the cause stays in the log')
+  }
 })
