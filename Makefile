@@ -10,6 +10,7 @@ help:
 	@echo "make bench  - proxy benchmark (autocannon): upstream direct vs bare proxy vs the session-check floors vs gateway vs the full chain"
 	@echo "make bench-jwt - access-token verification: jose (today) vs fast-jwt / @fastify/jwt, cache on and off, bad tokens"
 	@echo "make soak   - memory soak (SOAK_SECONDS, default 600): the gateway's RSS must stay under 150 MB and flat"
+	@echo "make capacity - 1, 2 and 3 gateway replicas on one Redis: per-request CPU, Redis commands, memory (docs/capacity.md)"
 	@echo "make image  - container image localhost/auth-gateway:latest with podman (+ SBOM in .image/)"
 	@echo "make chaos  - chaos soak (CHAOS_SECONDS, default 600): two replicas + Redis, kill -9 every 30 s"
 
@@ -53,7 +54,7 @@ build-tools: install
 
 # Container image with podman on an mmdebstrap base (no registry); writes .image/sbom.cdx.json
 image: install
-	@bash scripts/ensure-packages.sh podman=podman runc=runc mmdebstrap=mmdebstrap podman-compose=podman-compose
+	@bash scripts/ensure-packages.sh podman=podman runc=runc mmdebstrap=mmdebstrap podman-compose=podman-compose /usr/libexec/podman/catatonit=catatonit
 	@bash scripts/podman/build-image.sh
 
 # The image run for real (also part of `make test`)
@@ -77,6 +78,11 @@ bench-jwt: build-tools
 # Memory soak: SOAK_SECONDS (default 600) of steady load; fails when the gateway's RSS is over 150 MB or keeps growing
 soak: build-tools redis-server
 	node dist/bench/soak.js
+
+# Capacity model check (docs/capacity.md): 1, 2 and 3 gateway replicas on one Redis; CAPACITY_REPLICAS, CAPACITY_ROUNDS, BENCH_DURATION
+.PHONY: capacity
+capacity: build-tools redis-server
+	node dist/bench/capacity.js
 
 keys: build
 	npm run keys:generate --silent -- keys/jwks.json

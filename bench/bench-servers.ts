@@ -39,6 +39,8 @@ export interface ServerSpec {
   tokenCacheSize?: number
   /** The users upstream of the gateway (default: upstreamUrl). */
   usersUrl?: string
+  /** More gateway environment (make capacity: a Redis command timeout for a loaded machine). */
+  env?: Record<string, string>
 }
 
 export type ChildMessage =
@@ -54,7 +56,8 @@ export type ParentMessage =
   | { type: 'token' }
   | { type: 'tokens', count: number, users: number }
   | { type: 'assertion' }
-  | { type: 'memory' }
+  /** `gc`: collect garbage first (when the process runs with --expose-gc), for a steady heap figure. */
+  | { type: 'memory', gc?: boolean }
   | { type: 'cpu' }
   | { type: 'stop' }
 
@@ -133,7 +136,7 @@ function benchConfig (spec: ServerSpec): Config {
     USER_STATE_TTL: '86400'
   }
   if (spec.tokenCacheSize !== undefined) env.TOKEN_CACHE_SIZE = String(spec.tokenCacheSize)
-  return loadConfig(env)
+  return loadConfig({ ...env, ...spec.env })
 }
 
 /**
@@ -214,6 +217,7 @@ async function main (): Promise<void> {
       if (server.assertion === undefined) { send({ type: 'error', message: `${role} has no assertions` }); return }
       server.assertion().then((assertion) => send({ type: 'assertion', assertion }), (err: Error) => send({ type: 'error', message: err.message }))
     } else if (message.type === 'memory') {
+      if (message.gc === true) globalThis.gc?.()
       const { rss, heapUsed } = process.memoryUsage()
       send({ type: 'memory', rss, heapUsed })
     } else if (message.type === 'cpu') {

@@ -50,6 +50,8 @@ import blockRoutes from './routes/admin/blocks.js'
 import userSessionListRoutes from './routes/admin/user-session-list.js'
 import dashboard from './routes/admin/dashboard.js'
 import adminClientRoutes from './routes/admin/clients.js'
+import eventCountRoutes from './routes/admin/event-counts.js'
+import userLookupRoutes from './routes/admin/user-lookup.js'
 import oauthTokenRoute from './routes/oauth/token.js'
 
 export interface AppOptions {
@@ -103,6 +105,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(blockRoutes)
     await auth.register(userSessionListRoutes)
     await auth.register(adminClientRoutes)
+    await auth.register(eventCountRoutes)
+    await auth.register(userLookupRoutes)
   })
   await fastify.register(oauthTokenRoute)
   // Section 9: the gateway's own routes (never forwarded); SIMPLEJWT_COMPAT=false removes them.

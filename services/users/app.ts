@@ -132,6 +132,16 @@ export async function buildUsersService (opts: UsersServiceOptions, logger: Fast
     return user === undefined ? reply.code(404).send(notFound) : profile(user)
   })
 
+  // The user of a username, for the gateway alone (scope `users:read`): the dashboard's search by name.
+  // Matched as the credential check matches it (trimmed, case-insensitive).
+  app.get<{ Querystring: { username?: unknown } }>('/internal/users', async (request, reply) => {
+    if (request.caller?.scope !== 'users:read') return reply.code(403).send({ title: 'Forbidden', status: 403, code: 'forbidden' })
+    const { username } = request.query
+    if (typeof username !== 'string' || username.trim() === '') return reply.code(400).send(invalid('username is required'))
+    const user = byName.get(username.trim().toLowerCase())
+    return user === undefined ? reply.code(404).send(notFound) : profile(user)
+  })
+
   app.get('/api/users/me', async (request, reply) => {
     const user = byId.get(request.caller!.sub)
     return user === undefined ? reply.code(404).send(notFound) : profile(user)

@@ -17,8 +17,8 @@ import type { RedisClient } from '../sessions/session-store.js'
 import { clientBucket } from '../limits/client-ip.js'
 
 export const AUDIT_STREAM = '{gw:audit}:events'
-const minuteKey = (minute: number): string => `{gw:audit}:m:${minute}`
-const hourKey = (hour: number): string => `{gw:audit}:h:${hour}`
+export const minuteKey = (minute: number): string => `{gw:audit}:m:${minute}`
+export const hourKey = (hour: number): string => `{gw:audit}:h:${hour}`
 /** Per minute: refused events per client IP (`<ip>`) and per IP and event (`<ip>|<event>`) past the threshold. */
 const refusedKey = (minute: number): string => `{gw:audit}:r:${minute}`
 /** Minute buckets are summed over the last hour, hour buckets over the last day. */

@@ -58,9 +58,9 @@ t.test('an admin watches, revokes and lifts from the dashboard', async (t) => {
   // Revoke alice's session: her next proxied request is refused.
   const alice = await h.login('alice')
   t.equal((await h.request('GET', '/api/orders', { token: alice.access })).status, 200, 'alice works before')
-  await page.getByLabel('User id').fill(alice.user.id)
+  await page.getByLabel('Name or id').fill(alice.user.id)
   await page.getByRole('button', { name: 'Search' }).click()
-  await page.getByText('alice (id 1001)').waitFor(WAIT)
+  await page.locator('#user-result .user-head', { hasText: 'id 1001' }).waitFor(WAIT)
   const sessions = page.locator('#user-result li[data-session]')
   t.equal(await sessions.count(), 1, 'one session listed')
   await sessions.getByRole('button', { name: 'Revoke' }).click()

@@ -88,6 +88,7 @@ export async function runScenarios (s: ConformanceSubject): Promise<Array<Exchan
   const sign = (opts: AssertionOptions): Promise<string> => signAssertion(s.keyRing, { issuer, ...opts })
   const check = '/internal/credentials/check'
   const lookup = '/internal/users/{id}'
+  const byName = '/internal/users'
   type Scenario = [name: string, templatePath: string, method: string, path: string, expected: number, assertion: Promise<string> | null, body?: string]
   const creds = (username: string, password: string): string => JSON.stringify({ username, password })
   const scenarios: Scenario[] = [
@@ -112,7 +113,13 @@ export async function runScenarios (s: ConformanceSubject): Promise<Array<Exchan
     ['lookup of a non-numeric id', lookup, 'GET', '/internal/users/not-an-id', 404, sign({ scope: 'users:read' })],
     ['lookup without an assertion', lookup, 'GET', `/internal/users/${s.active.id}`, 401, null],
     ['lookup with a forged assertion', lookup, 'GET', `/internal/users/${s.active.id}`, 401, sign({ scope: 'users:read', keyRing: stranger })],
-    ['lookup with the check scope', lookup, 'GET', `/internal/users/${s.active.id}`, 403, sign({ scope: 'credentials:check' })]
+    ['lookup with the check scope', lookup, 'GET', `/internal/users/${s.active.id}`, 403, sign({ scope: 'credentials:check' })],
+    ['search of an active user by name', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.active.username)}`, 200, sign({ scope: 'users:read' })],
+    ['search of an inactive user by name', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.inactive.username)}`, 200, sign({ scope: 'users:read' })],
+    ['search of an unknown name', byName, 'GET', '/internal/users?username=nobody-of-that-name', 404, sign({ scope: 'users:read' })],
+    ['search without a name', byName, 'GET', '/internal/users', 400, sign({ scope: 'users:read' })],
+    ['search without an assertion', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.active.username)}`, 401, null],
+    ['search with the check scope', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.active.username)}`, 403, sign({ scope: 'credentials:check' })]
   ]
   const results = []
   for (const [name, templatePath, method, path, expected, assertionPromise, body] of scenarios) {

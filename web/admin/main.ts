@@ -3,10 +3,22 @@
  * is put in with textContent, never as HTML. All API calls go through auth.ts.
  */
 import { authFetch, login, logout, onChange, ready, type SignedInUser } from './auth.js'
+import { drawChart, type Series } from './chart.js'
 
 interface AuditEvent { id: string, time: string, event: string, user_id?: string, ip: string, request_id: string, [k: string]: unknown }
 interface Block { id: string, kind: 'account' | 'ip', ip: string, username?: string, until: string, failures: number }
 interface Session { id: string, created_at: string, last_used_at: string, ip: string, user_agent: string }
+interface Buckets { window: 'hour' | 'day', bucket_seconds: number, times: string[], series: Record<string, number[]> }
+interface UserAnswer { user: { id: string, username: string, roles: string[], active: boolean }, sessions: Session[] }
+
+/** The chart's lines: which event types each one adds up. */
+const CHART_SERIES: Array<{ key: string, label: string, events: string[] }> = [
+  { key: 'failed', label: 'Failed logins', events: ['login_failed'] },
+  { key: 'reuse', label: 'Refresh reuse', events: ['token_reuse_detected'] },
+  { key: 'blocks', label: 'Blocks', events: ['account_locked', 'ip_blocked'] },
+  { key: 'success', label: 'Successful logins', events: ['login_succeeded'] }
+]
+const ID_LIKE = /^[A-Za-z0-9_-]{1,64}$/
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T
 
@@ -125,7 +137,7 @@ async function followStream (): Promise<void> {
 let countsTimer = 0
 let blocksTimer = 0
 function soon (which: 'counts' | 'blocks'): void {
-  if (which === 'counts') { clearTimeout(countsTimer); countsTimer = window.setTimeout(() => { void loadCounts() }, 1000) }
+  if (which === 'counts') { clearTimeout(countsTimer); countsTimer = window.setTimeout(() => { void loadCounts(); void loadChart() }, 1000) }
   else { clearTimeout(blocksTimer); blocksTimer = window.setTimeout(() => { void loadBlocks() }, 300) }
 }
 
@@ -149,6 +161,90 @@ async function loadCounts (): Promise<void> {
     if (rows.length === 0) rows.push(h('tr', {}, h('td', { colspan: '3', class: 'empty' }, 'No events in the last day.')))
     $('counts').replaceChildren(...rows)
   } catch (err) { failed(err) }
+}
+
+let chartWindow: 'hour' | 'day' = 'hour'
+
+async function loadChart (): Promise<void> {
+  try {
+    const b = await api<Buckets>(`/admin/events/buckets?window=${chartWindow}`)
+    const series: Series[] = CHART_SERIES.map((s) => ({
+      key: s.key,
+      label: s.label,
+      values: b.times.map((_, i) => s.events.reduce((sum, e) => sum + (b.series[e]?.[i] ?? 0), 0))
+    }))
+    const label = (iso: string): string => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false })
+    const per = b.window === 'hour' ? 'per minute' : 'per hour'
+    $('chart').replaceChildren(drawChart(b.times, series, label, `Events ${per}`))
+    $('chart-legend').replaceChildren(...series.map((s) => h('li', { class: s.key }, `${s.label} `, h('strong', {}, String(s.values.reduce((a, v) => a + v, 0))))))
+    $('chart-note').textContent = `Events ${per}, ${b.window === 'hour' ? 'the last 60 minutes' : 'the last 24 hours'}; the rightmost point is the current, unfinished ${b.window === 'hour' ? 'minute' : 'hour'}.`
+  } catch (err) { failed(err) }
+}
+
+function setChartWindow (w: 'hour' | 'day'): void {
+  chartWindow = w
+  for (const [id, on] of [['window-hour', w === 'hour'], ['window-day', w === 'day']] as const) {
+    $(id).setAttribute('aria-pressed', String(on))
+    $(id).className = on ? 'small' : 'small secondary'
+  }
+  void loadChart()
+}
+
+/** The audit trail filter as a query string (empty fields left out). */
+function trailQuery (): URLSearchParams {
+  const q = new URLSearchParams()
+  const value = (id: string): string => $<HTMLInputElement>(id).value.trim()
+  if (value('trail-event') !== '') q.set('event', value('trail-event'))
+  if (value('trail-user') !== '') q.set('user_id', value('trail-user'))
+  if (value('trail-ip') !== '') q.set('ip', value('trail-ip'))
+  if (value('trail-since') !== '') q.set('since', new Date(value('trail-since')).toISOString())
+  return q
+}
+
+async function filterTrail (): Promise<void> {
+  const q = trailQuery()
+  q.set('limit', '50')
+  const status = $('trail-status')
+  try {
+    const { events, next_cursor: more } = await api<{ events: AuditEvent[], next_cursor: string | null }>(`/admin/events?${q.toString()}`)
+    $('trail').replaceChildren(...events.map(eventItem))
+    status.className = 'note'
+    status.textContent = events.length === 0 ? 'No matching event.' : `${events.length} newest matching events${more === null ? '' : ' (export for all of them)'}.`
+  } catch (err) {
+    if (err instanceof Forbidden) { showForbidden(); return }
+    status.className = 'note error'
+    status.textContent = (err as Error).message
+  }
+}
+
+/** Downloads every matching event as NDJSON (fetched with the token, saved from a blob URL). */
+async function exportTrail (): Promise<void> {
+  const status = $('trail-status')
+  status.className = 'note'
+  status.textContent = 'Exporting…'
+  try {
+    const res = await authFetch(`/admin/events/export?${trailQuery().toString()}`)
+    if (res.status === 403) throw new Forbidden()
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({})) as { detail?: string, title?: string }
+      throw new Error(body.detail ?? body.title ?? `HTTP ${res.status}`)
+    }
+    const blob = await res.blob()
+    const text = await blob.text()
+    const lines = text === '' ? 0 : text.split('\n').filter((l) => l !== '').length
+    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'audit.ndjson'
+    const url = URL.createObjectURL(blob)
+    const a = h('a', { href: url, download: name })
+    document.body.append(a)
+    a.click()
+    a.remove()
+    setTimeout(() => { URL.revokeObjectURL(url) }, 10_000)
+    status.textContent = `Exported ${lines} events to ${name}.`
+  } catch (err) {
+    if (err instanceof Forbidden) { showForbidden(); return }
+    status.className = 'note error'
+    status.textContent = (err as Error).message
+  }
 }
 
 async function loadBlocks (): Promise<void> {
@@ -180,20 +276,39 @@ async function loadLegacy (): Promise<void> {
   $('legacy').replaceChildren(...events.map(eventItem))
 }
 
-async function showUser (userId: string): Promise<void> {
+/**
+ * The user of a username, else (for something that can be an id) of that id; null when neither.
+ * An identity backend without the search by name answers 502 there: the id lookup still works.
+ */
+async function findUser (query: string): Promise<UserAnswer | null> {
+  const attempts = [`/admin/users?username=${encodeURIComponent(query)}`]
+  if (ID_LIKE.test(query)) attempts.push(`/admin/users/${encodeURIComponent(query)}/sessions`)
+  let failure: Error | null = null
+  for (const path of attempts) {
+    const res = await authFetch(path)
+    if (res.status === 403) throw new Forbidden()
+    if (res.status === 404) continue
+    if (!res.ok) { failure ??= new Error(`HTTP ${res.status}`); continue }
+    return await res.json() as UserAnswer
+  }
+  if (failure !== null) throw failure
+  return null
+}
+
+async function showUser (query: string): Promise<void> {
   const out = $('user-result')
   try {
-    const res = await authFetch(`/admin/users/${encodeURIComponent(userId)}/sessions`)
-    if (res.status === 403) throw new Forbidden()
-    if (res.status === 404) { out.replaceChildren(h('p', { class: 'empty' }, `No user with id ${userId}.`)); return }
-    if (!res.ok) throw new Error(`HTTP ${res.status}`)
-    const { user: u, sessions } = await res.json() as { user: { id: string, username: string, roles: string[], active: boolean }, sessions: Session[] }
+    const found = await findUser(query)
+    if (found === null) { out.replaceChildren(h('p', { class: 'empty' }, `No user named ${query}${ID_LIKE.test(query) ? ' and none with that id' : ''}.`)); return }
+    const { user: u, sessions } = found
     const revokeAll = h('button', { type: 'button', class: 'small danger' }, 'Revoke all')
     revokeAll.addEventListener('click', () => {
-      api(`/admin/users/${encodeURIComponent(u.id)}/sessions`, { method: 'DELETE' }).then(() => showUser(u.id), failed)
+      api(`/admin/users/${encodeURIComponent(u.id)}/sessions`, { method: 'DELETE' }).then(() => showUser(u.username), failed)
     })
     const head = h('div', { class: 'user-head' },
-      h('strong', {}, `${u.username} (id ${u.id}) · ${u.roles.join(', ') || 'no roles'}${u.active ? '' : ' · inactive'}`),
+      h('span', { class: 'what' },
+        h('strong', {}, `${u.username}`),
+        h('small', {}, `id ${u.id} · ${u.roles.join(', ') || 'no roles'} · `, h('span', { class: u.active ? 'state ok' : 'state bad' }, u.active ? 'active' : 'inactive'), ` · ${sessions.length} session${sessions.length === 1 ? '' : 's'}`)),
       ...(sessions.length > 0 ? [revokeAll] : []))
     const list = sessions.length === 0
       ? h('p', { class: 'empty' }, 'No active sessions.')
@@ -201,7 +316,7 @@ async function showUser (userId: string): Promise<void> {
         const revoke = h('button', { type: 'button', class: 'small danger' }, 'Revoke')
         revoke.addEventListener('click', () => {
           revoke.setAttribute('disabled', '')
-          api(`/admin/users/${encodeURIComponent(u.id)}/sessions/${encodeURIComponent(s.id)}`, { method: 'DELETE' }).then(() => showUser(u.id), failed)
+          api(`/admin/users/${encodeURIComponent(u.id)}/sessions/${encodeURIComponent(s.id)}`, { method: 'DELETE' }).then(() => showUser(u.username), failed)
         })
         return h('li', { 'data-session': s.id },
           h('span', { class: 'what' }, `Session from ${s.ip}`, h('small', {}, `since ${when(s.created_at)} · last used ${when(s.last_used_at)} · ${s.user_agent || 'unknown client'}`)),
@@ -239,13 +354,13 @@ async function start (): Promise<void> {
   setFeedStatus('connecting', '')
   show('dashboard')
   try {
-    await Promise.all([loadFeed(), loadCounts(), loadBlocks(), loadLegacy()])
+    await Promise.all([loadFeed(), loadCounts(), loadChart(), loadBlocks(), loadLegacy()])
   } catch (err) {
     failed(err)
   }
   if (stopped) return
   void followStream()
-  timers.push(window.setInterval(() => { void loadCounts(); void loadBlocks() }, 30_000))
+  timers.push(window.setInterval(() => { void loadCounts(); void loadChart(); void loadBlocks() }, 30_000))
 }
 
 function signedIn (u: SignedInUser | null): void {
@@ -268,6 +383,13 @@ function init (): void {
     ev.preventDefault()
     void showUser($<HTMLInputElement>('user-id').value.trim())
   })
+  $('window-hour').addEventListener('click', () => { setChartWindow('hour') })
+  $('window-day').addEventListener('click', () => { setChartWindow('day') })
+  $('trail-filter').addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    void filterTrail()
+  })
+  $('trail-export').addEventListener('click', () => { void exportTrail() })
   onChange(signedIn)
   // A refresh cookie from an earlier visit signs in without the form.
   void ready.then((u) => { if (u === null) show('sign-in') })

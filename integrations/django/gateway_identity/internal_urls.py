@@ -1,9 +1,10 @@
-"""Only the identity backend API (the two calls of docs/identity-backend.md)."""
+"""Only the identity backend API (the calls of docs/identity-backend.md)."""
 from django.urls import path
 
 from . import views
 
 urlpatterns = [
     path("internal/credentials/check", views.check_credentials, name="credentials-check"),
+    path("internal/users", views.lookup_username, name="user-by-name"),
     path("internal/users/<str:user_id>", views.lookup_user, name="user-lookup"),
 ]

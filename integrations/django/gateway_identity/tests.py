@@ -216,6 +216,18 @@ class AdapterTests(TestCase):
         for missing in ("987654", "abc", "1.5", "%00"):
             self.assertProblem(self.client.get(f"/internal/users/{missing}", **read), 404, "not_found")
 
+    def test_lookup_by_username(self):
+        read = {"HTTP_X_GATEWAY_ASSERTION": self.token("users:read")}
+        self.assertEqual(self.client.get("/internal/users", {"username": "alice"}, **read).json(),
+                         {"id": str(self.alice.pk), "username": "alice", "roles": ["user"], "active": True})
+        self.assertEqual(self.client.get("/internal/users", {"username": "carol"}, **read).json()["active"], False)
+        self.assertProblem(self.client.get("/internal/users", {"username": "nobody"}, **read), 404, "not_found")
+        for bad in ({}, {"username": ""}, {"username": "a\x00b"}):
+            self.assertProblem(self.client.get("/internal/users", bad, **read), 400, "invalid_request")
+        other = {"HTTP_X_GATEWAY_ASSERTION": self.token("credentials:check")}
+        self.assertProblem(self.client.get("/internal/users", {"username": "alice"}, **other), 403, "forbidden")
+        self.assertProblem(self.client.get("/internal/users", {"username": "alice"}), 401, "gateway_assertion_required")
+
     def test_users_routes(self):
         as_user = lambda user, roles: {"HTTP_X_GATEWAY_ASSERTION": self.token(sub=str(user.pk), roles=roles, username=user.username)}
         me = self.client.get("/api/users/me", **as_user(self.alice, ["user"]))

@@ -114,6 +114,22 @@ def lookup_user(request, user_id):
     return JsonResponse(profile(user))
 
 
+@gateway_only(scope="users:read")
+@require_GET
+def lookup_username(request):
+    """GET /internal/users?username=NAME: the user the credential check would match (the admin search)."""
+    username = request.GET.get("username", "")
+    if username == "" or "\x00" in username:
+        return problem("invalid_request")
+    User = get_user_model()
+    try:
+        # ModelBackend finds users this way: the username as authenticate() would match it.
+        user = User._default_manager.get_by_natural_key(username)
+    except User.DoesNotExist:
+        return problem("not_found")
+    return JsonResponse(profile(user))
+
+
 def is_admin(request):
     roles = request.gateway_claims.get("roles")
     return isinstance(roles, list) and "admin" in roles

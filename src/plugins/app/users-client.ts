@@ -34,10 +34,14 @@ export interface UsersClient {
   checkCredentials: (username: string, password: string, requestId: string) => Promise<Identity | null>
   /** The user's current state, or null when the backend knows no such user. */
   lookupUser: (userId: string, requestId: string) => Promise<BackendUser | null>
+  /** The user of that username (matched as the credential check matches it), or null. */
+  findUser: (username: string, requestId: string) => Promise<BackendUser | null>
 }
 
 export const CREDENTIALS_PATH = '/internal/credentials/check'
 export const USER_PATH = '/internal/users/'
+/** `GET /internal/users?username=NAME`: the user of a username (the dashboard's search). */
+export const USERS_PATH = '/internal/users'
 
 export type IdentityCall = 'credentials:check' | 'users:read'
 
@@ -134,17 +138,28 @@ export default fp(async (fastify) => {
     },
 
     async lookupUser (userId, requestId) {
-      const res = await call(new URL(USER_PATH + encodeURIComponent(userId), fastify.config.upstreams.users), 'users:read', requestId, { method: 'GET' })
-      if (res.status === 404) {
-        // An unknown user only when the backend says so: a 404 of a server without this API must not read as "deleted".
-        if (await errorCode(res) === 'not_found') return null
-        throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'users:read', 'a 404 without code not_found', 404)
-      }
-      if (res.status !== 200) throw await unexpected('users:read', res)
-      const user = await userBody(res, true)
-      if (user === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'users:read', 'malformed user', 200)
-      return user as BackendUser
+      return await readUser(new URL(USER_PATH + encodeURIComponent(userId), fastify.config.upstreams.users), requestId)
+    },
+
+    async findUser (username, requestId) {
+      const target = new URL(USERS_PATH, fastify.config.upstreams.users)
+      target.searchParams.set('username', username)
+      return await readUser(target, requestId)
     }
+  }
+
+  /** A `users:read` call answering one user or 404 `not_found`. */
+  async function readUser (target: URL, requestId: string): Promise<BackendUser | null> {
+    const res = await call(target, 'users:read', requestId, { method: 'GET' })
+    if (res.status === 404) {
+      // An unknown user only when the backend says so: a 404 of a server without this API must not read as "deleted".
+      if (await errorCode(res) === 'not_found') return null
+      throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'users:read', 'a 404 without code not_found', 404)
+    }
+    if (res.status !== 200) throw await unexpected('users:read', res)
+    const user = await userBody(res, true)
+    if (user === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'users:read', 'malformed user', 200)
+    return user as BackendUser
   }
   fastify.decorate('users', users)
 
