@@ -31,6 +31,9 @@ export type SecurityEvent =
   | 'client_token_issued'
   | 'client_auth_failed'
   | 'client_revoked'
+  | 'token_exchanged'
+  | 'token_introspected'
+  | 'token_revoked'
 
 export function securityEvent (request: AnyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
   request.log.info({ event, ip: request.ip, ...fields }, event)

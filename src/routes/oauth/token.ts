@@ -18,6 +18,8 @@ import { secretDigest, secretMatches } from '../../clients/client-secret.js'
 import { narrowScopes } from '../../clients/scopes.js'
 import { OAuthErrorSchema, TokenRequestSchema, TokenResponseSchema } from '../../clients/client-schemas.js'
 import { OAuthError, oauthErrors, sendOAuthError, toOAuthError } from '../../clients/oauth-error.js'
+import { TOKEN_EXCHANGE_GRANT } from '../../clients/client-schemas.js'
+import { tokenExchange } from './token-exchange.js'
 
 /** Token requests are a few hundred bytes; anything much larger is refused before it is read. */
 export const TOKEN_BODY_LIMIT = 8 * 1024
@@ -106,7 +108,8 @@ const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     const body = request.body
     const grantType = given(body.grant_type)
     if (grantType === undefined) throw oauthErrors.invalidRequest('grant_type is required')
-    if (grantType !== 'client_credentials') throw oauthErrors.unsupportedGrantType('only client_credentials is supported')
+    if (grantType === TOKEN_EXCHANGE_GRANT) return await tokenExchange(fastify, request, reply, body, presentedCredentials(request.headers.authorization, body))
+    if (grantType !== 'client_credentials') throw oauthErrors.unsupportedGrantType('only client_credentials and token exchange are supported')
     const presented = presentedCredentials(request.headers.authorization, body)
     const knownId = isId.Check(presented.clientId)
 
