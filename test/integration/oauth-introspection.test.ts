@@ -191,3 +191,13 @@ t.test('introspection is limited per client and wrong secrets count', async (t) 
   assertOAuthError(t, blocked, 429, 'rate_limited', 'past the limit even the right secret is refused')
   t.ok(Number(blocked.headers['retry-after']) >= 1, 'Retry-After')
 })
+
+t.test('the OpenAPI document describes the OAuth endpoints and scopes', async (t) => {
+  const h: Harness = await build(t, { env: RELAXED_LIMITS })
+  const doc = (await h.request('GET', '/docs/json')).body
+  for (const path of ['/.well-known/oauth-authorization-server', '/oauth/introspect', '/oauth/revoke', '/oauth/token']) t.ok(doc.paths[path] !== undefined, `${path} documented`)
+  t.same(Object.keys(doc.components.securitySchemes.oauthClient.flows.clientCredentials.scopes), ['tokens:introspect', 'token-exchange'], 'the OAuth scopes')
+  t.ok(doc.paths['/oauth/introspect'].post.responses['200'].content['application/token-introspection+jwt'] !== undefined, 'the JWT answer')
+  t.match(JSON.stringify(doc.paths['/oauth/token'].post), /token-exchange/, 'token exchange at the token endpoint')
+  t.ok(doc.paths['/oauth/token'].post.requestBody.content['application/x-www-form-urlencoded'].schema.properties.subject_token !== undefined, 'subject_token documented')
+})

@@ -104,7 +104,7 @@ const introspectRoute: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['oauth'],
       summary: 'Token introspection (RFC 7662) for machine clients with scope `tokens:introspect`',
       description: `Body \`application/x-www-form-urlencoded\`; client authentication as at \`/oauth/token\`. \`active\` is true exactly when the proxy would accept the token now. With \`Accept: ${INTROSPECTION_JWT}\` the answer is a JWT signed with the gateway's keys (RFC 9701).`,
-      security: [{ clientBasic: [] }, {}],
+      security: [{ clientBasic: [] }, { oauthClient: ['tokens:introspect'] }],
       consumes: ['application/x-www-form-urlencoded'],
       body: IntrospectRequestSchema,
       response: {

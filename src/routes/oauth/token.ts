@@ -92,7 +92,7 @@ const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['oauth'],
       summary: 'OAuth 2.0 client credentials grant (RFC 6749 4.4) and token exchange (RFC 8693) for machine clients',
       description: 'Body `application/x-www-form-urlencoded`. Client authentication by HTTP Basic or `client_id` + `client_secret` in the body (not both). Errors are RFC 6749 5.2 JSON; 401 carries `WWW-Authenticate: Basic`. Token exchange (`grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, scope `token-exchange`): `subject_token` a user\'s access token (or a gateway assertion, `subject_token_type` `urn:ietf:params:oauth:token-type:jwt`), `audience` an upstream, optional narrowing `scope`; the answer is a short-lived delegated token for that upstream\'s routes.',
-      security: [{ clientBasic: [] }, {}],
+      security: [{ clientBasic: [] }, { oauthClient: ['token-exchange'] }, {}],
       consumes: ['application/x-www-form-urlencoded'],
       body: TokenRequestSchema,
       response: {
