@@ -8,7 +8,7 @@ import { build, type Harness } from '../helper.js'
 import { RELAXED_LIMITS } from '../helpers/auth.js'
 import { waitFor } from '../helpers/redis-server.js'
 import { clientToken, registerClient, type RawResult } from '../helpers/machine-clients.js'
-import { formPost } from '../helpers/oauth-standard.js'
+import { exchange, formPost } from '../helpers/oauth-standard.js'
 
 function assertOAuthError (t: Test, res: RawResult, status: number, error: string, what: string): void {
   t.equal(res.status, status, `${what}: status ${status}`)
@@ -80,6 +80,15 @@ t.test('revocation', async (t) => {
       return events.length > 0
     }, 'token_revoked event')
     t.match(events[0], { client_id: job.client_id, reason: 'oauth_revoke' }, 'token_revoked in the audit trail')
+  })
+
+  t.test('a delegated token revokes the user\'s session', async (t) => {
+    const exchanger = await registerClient(h.url, admin.access, ['token-exchange'], 'exchanger')
+    const bob = await h.login('bob')
+    const delegated = await exchange(h.url, exchanger, bob.access, 'orders')
+    t.equal((await revoke([['token', delegated]])).status, 200)
+    t.equal(await orders(delegated), 401, 'the delegated token is refused')
+    t.equal(await orders(bob.access), 401, 'and so is the session it was exchanged from')
   })
 
   t.test('errors', async (t) => {
