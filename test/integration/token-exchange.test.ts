@@ -148,3 +148,15 @@ t.test('token exchange', async (t) => {
     t.equal((await h.request('GET', '/api/users/me', { token: bob.access })).status, 200)
   })
 })
+
+t.test('exchanges count against the client\'s limit', async (t) => {
+  const h: Harness = await build(t, { env: { ...RELAXED_LIMITS, API_CLIENT_LIMIT: '2' } })
+  const admin = await h.login('admin')
+  const service = await registerClient(h.url, admin.access, ['token-exchange'], 'orders service')
+  const alice = await h.login('alice')
+  await exchange(h.url, service, alice.access, 'users')
+  await exchange(h.url, service, alice.access, 'users')
+  const limited = await formPost(h.url, '/oauth/token', { client: service, form: [['grant_type', TOKEN_EXCHANGE], ['subject_token', alice.access], ['subject_token_type', ACCESS_TOKEN_TYPE], ['audience', 'users']] })
+  assertOAuthError(t, limited, 429, 'rate_limited', 'past API_CLIENT_LIMIT')
+  t.ok(Number(limited.headers['retry-after']) >= 1, 'Retry-After')
+})
