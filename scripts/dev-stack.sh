@@ -39,9 +39,21 @@ export COOKIE_SECURE="${COOKIE_SECURE:-false}"
 export DEMO_PAGE="${DEMO_PAGE:-true}"
 
 node dist/services/users/server.js & pids+=($!)
-node dist/services/orders/server.js & pids+=($!)
 # The gateway's start command (node with its V8 memory settings, as in the image).
 sh bin/auth-gateway & pids+=($!)
+
+# The orders service calls the users service on each user's behalf (token exchange): unless
+# ORDERS_CLIENT_ID / ORDERS_CLIENT_SECRET are given, register a client with the scope
+# token-exchange as the demo admin once the gateway is up.
+if [ -z "${ORDERS_CLIENT_ID:-}" ]; then
+  if credentials=$(node scripts/register-orders-client.mjs "http://$HOST:$PORT"); then
+    export ORDERS_CLIENT_ID="${credentials%% *}" ORDERS_CLIENT_SECRET="${credentials#* }"
+    echo "orders: machine client $ORDERS_CLIENT_ID (scope token-exchange) reads profiles on the users' behalf"
+  else
+    echo "orders: no machine client registered; orders do not record the profile's username"
+  fi
+fi
+node dist/services/orders/server.js & pids+=($!)
 echo "gateway: http://$HOST:$PORT (users :$USERS_PORT, orders :$ORDERS_PORT) - Ctrl-C stops everything"
 if [ "$DEMO_PAGE" = "true" ]; then echo "demo page: http://$HOST:$PORT/demo/ (the browser client: /client/auth-client.js)"; fi
 wait -n

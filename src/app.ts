@@ -35,6 +35,7 @@ import authenticate from './plugins/app/authenticate.js'
 import audit from './plugins/app/audit.js'
 import clientStore from './plugins/app/client-store.js'
 import clientAuth from './plugins/app/client-auth.js'
+import delegation from './plugins/app/delegation.js'
 
 import healthRoutes from './routes/health/health.js'
 import loginRoute from './routes/auth/login.js'
@@ -53,6 +54,7 @@ import adminClientRoutes from './routes/admin/clients.js'
 import eventCountRoutes from './routes/admin/event-counts.js'
 import userLookupRoutes from './routes/admin/user-lookup.js'
 import oauthTokenRoute from './routes/oauth/token.js'
+import oauthStandardRoutes from './routes/oauth/oauth-standard.js'
 
 export interface AppOptions {
   config: Config
@@ -90,6 +92,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(clientStore)
   await fastify.register(clientAuth)
   await fastify.register(authenticate)
+  await fastify.register(delegation, opts.routes !== undefined ? { routes: opts.routes } : {})
 
   // Routes
   await fastify.register(healthRoutes)
@@ -109,6 +112,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(userLookupRoutes)
   })
   await fastify.register(oauthTokenRoute)
+  await fastify.register(oauthStandardRoutes)
   // Section 9: the gateway's own routes (never forwarded); SIMPLEJWT_COMPAT=false removes them.
   if (opts.config.simplejwt.enabled) await fastify.register(simplejwtRoutes)
   await fastify.register(dashboard)

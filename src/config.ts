@@ -23,6 +23,7 @@ export const EnvSchema = Type.Object({
   ORDERS_URL: Type.Optional(HttpUrl),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
   ACCESS_TOKEN_TTL: Type.Optional(Seconds),
   REFRESH_TOKEN_TTL: Type.Optional(Seconds),
   REFRESH_REUSE_GRACE: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -168,6 +169,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       /** Verified tokens kept in memory (0: verify every signature). */
       cacheSize: env.TOKEN_CACHE_SIZE ?? 10000
     },
+    /** The gateway's public base URL for the OAuth metadata's endpoints (default: each request's scheme and host). */
+    publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: splitList(env.CORS_ORIGINS),
     cookieSecure: env.COOKIE_SECURE ?? true,

@@ -15,6 +15,9 @@ export const StubEnvSchema = Type.Object({
   ORDERS_PORT: Type.Optional(Port),
   GATEWAY_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  GATEWAY_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+  ORDERS_CLIENT_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })),
+  ORDERS_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))))
 })
 

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { remoteGatewayKeys, type AssertionOptions } from './gateway-assertion.js'
 import { loadStubEnv, StubConfigError, type StubEnv } from './stub-config.js'
 
-type Builder = (opts: Omit<AssertionOptions, 'audience'>, logger: { level: string }) => Promise<FastifyInstance>
+type Builder = (opts: Omit<AssertionOptions, 'audience'>, logger: { level: string }, env: StubEnv) => Promise<FastifyInstance>
 
 export async function startStub (build: Builder, portVariable: 'USERS_PORT' | 'ORDERS_PORT', defaultPort: number): Promise<void> {
   let env: StubEnv
@@ -19,7 +19,7 @@ export async function startStub (build: Builder, portVariable: 'USERS_PORT' | 'O
   }
   const port = env[portVariable] ?? defaultPort
   const jwksUrl = env.GATEWAY_JWKS_URL ?? 'http://127.0.0.1:8080/.well-known/jwks.json'
-  const app = await build({ keys: remoteGatewayKeys(jwksUrl), issuer: env.JWT_ISSUER ?? 'auth-gateway' }, { level: env.LOG_LEVEL ?? 'info' })
+  const app = await build({ keys: remoteGatewayKeys(jwksUrl), issuer: env.JWT_ISSUER ?? 'auth-gateway' }, { level: env.LOG_LEVEL ?? 'info' }, env)
   closeWithGrace({ delay: 5000 }, async () => { await app.close() })
   await app.listen({ port, host: env.HOST ?? '127.0.0.1' })
 }

@@ -22,6 +22,8 @@ export const clientKeys = {
   record: (clientId: string) => `gw:{c:${clientId}}:client`,
   /** Fixed-window counter of the client's proxied requests and token requests. */
   apiCounter: (clientId: string) => `gw:{c:${clientId}}:rl:api`,
+  /** Marks one revoked access token of the client (POST /oauth/revoke) until the token expires. */
+  revokedToken: (clientId: string, jti: string) => `gw:{c:${clientId}}:revoked:${jti}`,
   index: 'gw:{clients}:index'
 }
 
@@ -39,13 +41,23 @@ export interface ClientWindow { alive: boolean, count: number, ttlMs: number }
 
 interface ClientCommands {
   gwCheckClient: (record: string, counter: string, windowMs: number) => Promise<number[]>
+  gwCheckClientToken: (record: string, counter: string, revoked: string, windowMs: number) => Promise<number[]>
+  gwClientTokenLive: (record: string, revoked: string) => Promise<number>
 }
+
+/** KEYS[1] the client record, KEYS[2] the token's revocation mark: 1 while the client exists and the token is not revoked. */
+const clientTokenLiveLua = `
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('EXISTS', KEYS[2]) == 0 then return 1 end
+return 0
+`
 
 export class ClientStore {
   readonly #redis: RedisClient & ClientCommands
 
   constructor (redis: RedisClient) {
     redis.defineCommand('gwCheckClient', { numberOfKeys: 2, lua: checkClientLua })
+    redis.defineCommand('gwCheckClientToken', { numberOfKeys: 3, lua: checkClientLua })
+    redis.defineCommand('gwClientTokenLive', { numberOfKeys: 2, lua: clientTokenLiveLua })
     this.#redis = redis as RedisClient & ClientCommands
   }
 
@@ -89,9 +101,26 @@ export class ClientStore {
     return await orStoreUnavailable(this.#redis.exists(clientKeys.record(clientId))) === 1
   }
 
-  /** Is the client alive, and (alive only) its request counted in the window: one round trip. */
-  async checkCounted (clientId: string, windowMs: number): Promise<ClientWindow> {
-    const [alive, count, ttlMs] = await orStoreUnavailable(this.#redis.gwCheckClient(clientKeys.record(clientId), clientKeys.apiCounter(clientId), windowMs))
+  /** Is the client's access token live: the client registered and this token (jti) not revoked? */
+  async isTokenLive (clientId: string, jti: string): Promise<boolean> {
+    return await orStoreUnavailable(this.#redis.gwClientTokenLive(clientKeys.record(clientId), clientKeys.revokedToken(clientId, jti))) === 1
+  }
+
+  /** Revokes one access token of the client until it expires (`exp` in seconds). */
+  async revokeToken (clientId: string, jti: string, exp: number): Promise<void> {
+    await orStoreUnavailable(this.#redis.set(clientKeys.revokedToken(clientId, jti), '1', 'PXAT', Math.max(exp * 1000, Date.now() + 1000)))
+  }
+
+  /**
+   * Is the client alive (and, with `jti`, that token of it not revoked), and (alive only) its
+   * request counted in the window: one round trip.
+   */
+  async checkCounted (clientId: string, windowMs: number, jti?: string): Promise<ClientWindow> {
+    const record = clientKeys.record(clientId)
+    const counter = clientKeys.apiCounter(clientId)
+    const [alive, count, ttlMs] = await orStoreUnavailable(jti === undefined
+      ? this.#redis.gwCheckClient(record, counter, windowMs)
+      : this.#redis.gwCheckClientToken(record, counter, clientKeys.revokedToken(clientId, jti), windowMs))
     return { alive: alive === 1, count: count ?? 0, ttlMs: ttlMs ?? 0 }
   }
 }

@@ -26,7 +26,10 @@ export const oauthErrors = {
   invalidRequest: (description: string) => new OAuthError(400, 'invalid_request', description),
   invalidClient: (description = 'client authentication failed') => new OAuthError(401, 'invalid_client', description),
   invalidScope: (description: string) => new OAuthError(400, 'invalid_scope', description),
-  unsupportedGrantType: (description: string) => new OAuthError(400, 'unsupported_grant_type', description)
+  unsupportedGrantType: (description: string) => new OAuthError(400, 'unsupported_grant_type', description),
+  unauthorizedClient: (description: string) => new OAuthError(400, 'unauthorized_client', description),
+  invalidTarget: (description: string) => new OAuthError(400, 'invalid_target', description),
+  insufficientScope: (description: string) => new OAuthError(403, 'insufficient_scope', description)
 }
 
 /** Any error of the token endpoint's scope as an OAuthError; causes of 5xx stay in the log. */
@@ -42,6 +45,7 @@ export function toOAuthError (err: unknown): OAuthError {
     case 'rate_limited':
       return new OAuthError(429, 'rate_limited', gateway.message, gateway.headers)
     case 'store_unavailable':
+    case 'user_state_unavailable':
     case 'shutting_down':
       return new OAuthError(503, 'temporarily_unavailable', undefined, gateway.headers)
     default:

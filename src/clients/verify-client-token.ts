@@ -1,7 +1,7 @@
 /**
  * Verification of a machine client's access token outside the proxy (`POST /auth/verify`,
- * `/api/token/verify/`; contract 4.3 and 13): live while its signature and claims hold and the
- * client still exists. Not counted against the client's limit.
+ * `/api/token/verify/`; contract 4.3 and 13): live while its signature and claims hold, the
+ * client still exists and the token was not revoked (POST /oauth/revoke). Not counted against the client's limit.
  */
 import type { FastifyInstance } from 'fastify'
 import { decodeJwt } from 'jose'
@@ -24,6 +24,6 @@ export function claimsClient (token: string): boolean {
 export async function verifyClientToken (fastify: FastifyInstance, token: string): Promise<ClientAccessClaims> {
   const claims = await fastify.tokens.verifyAccess(token)
   if (!isClientClaims(claims)) throw gatewayError('token_invalid')
-  if (!await fastify.clients.exists(claims.client_id)) throw gatewayError('token_revoked')
+  if (!await fastify.clients.isTokenLive(claims.client_id, claims.jti)) throw gatewayError('token_revoked')
   return claims
 }

@@ -31,7 +31,9 @@ export type SecurityEvent =
   | 'client_token_issued'
   | 'client_auth_failed'
   | 'client_revoked'
-  | 'events_aggregated'
+  | 'token_exchanged'
+  | 'token_introspected'
+  | 'token_revoked'
 
 /** Client IPs remembered while the request's socket was there (see pinClientIp). */
 const pinnedIps = new WeakMap<object, string>()

@@ -21,7 +21,13 @@ export const AccessClaimsSchema = Type.Object({
   /** simplejwt's USER_ID_CLAIM (= sub), so stock simplejwt services accept the token (section 9). */
   user_id: Type.Optional(Id),
   username: Type.String(),
-  roles: Type.Array(Type.String())
+  roles: Type.Array(Type.String()),
+  /** A delegated token (token exchange, src/auth/token-exchange.ts): the client acting for the user. */
+  act: Type.Optional(Type.Object({ sub: Type.String({ pattern: '^client:[A-Za-z0-9_-]{1,64}$' }) })),
+  /** A delegated token: the one upstream whose routes it may use. */
+  upstream: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  /** A delegated token narrowed to scopes: the routes' scopes apply to it as to a client's token. */
+  scope: Type.Optional(Type.String({ maxLength: 4096 }))
 })
 
 export const RefreshClaimsSchema = Type.Object({

@@ -47,6 +47,8 @@ export function checkedClaims (payload: unknown, expected: TokenType, now: numbe
   const checker = client ? claimsCheckers.client : claimsCheckers[expected]
   if (!checker.Check(payload)) throw gatewayError('token_invalid', 'unexpected claims')
   if (client && (payload as ClientAccessClaims).sub !== `client:${(payload as ClientAccessClaims).client_id}`) throw gatewayError('token_invalid', 'unexpected claims')
+  // A delegated token names both the acting client and its upstream, never one without the other.
+  if (!client && expected === 'access' && ('act' in (payload as object)) !== ('upstream' in (payload as object))) throw gatewayError('token_invalid', 'unexpected claims')
   if (claims.iat > now + IAT_LEEWAY_SECONDS) throw gatewayError('token_invalid', 'issued in the future')
   return payload as AccessClaims | RefreshClaims | ClientAccessClaims
 }
@@ -101,15 +103,74 @@ export class TokenService {
     return this.#sign({ sub: `client:${clientId}`, client_id: clientId, scope, token_type: 'access' }, this.#opts.audience, this.#opts.accessTtl)
   }
 
+  /**
+   * A delegated access token (token exchange, src/auth/token-exchange.ts): the user's identity and
+   * session, `act` naming the client that acts, `upstream` the one upstream it may reach, an optional
+   * narrowing `scope`; `ttl` seconds. No refresh token ever descends from it.
+   */
+  signDelegated (subject: AccessClaims, delegation: { clientId: string, upstream: string, scope?: string | undefined }, ttl: number): Promise<IssuedToken> {
+    return this.#sign({
+      sub: subject.sub,
+      user_id: subject.sub,
+      sid: subject.sid,
+      token_type: 'access',
+      username: subject.username,
+      roles: subject.roles,
+      act: { sub: `client:${delegation.clientId}` },
+      upstream: delegation.upstream,
+      ...(delegation.scope !== undefined ? { scope: delegation.scope } : {})
+    }, this.#opts.audience, ttl)
+  }
+
   /** Refresh tokens are addressed to the gateway itself (aud = issuer), never to the API audience. */
   signRefresh (userId: string, sessionId: string): Promise<IssuedToken> {
     return this.#sign({ sub: userId, sid: sessionId, token_type: 'refresh' }, this.#opts.issuer, this.#opts.refreshTtl)
+  }
+
+  /**
+   * A token introspection answer as a JWT (RFC 9701): `typ` token-introspection+jwt, `iss` the
+   * gateway, `aud` the introspecting client, the answer in `token_introspection`.
+   */
+  signIntrospection (clientId: string, introspection: Record<string, unknown>): Promise<string> {
+    return new SignJWT({ token_introspection: introspection, jti: newId() })
+      .setProtectedHeader({ alg: SIGNING_ALG, kid: this.#keys.signing.kid, typ: 'token-introspection+jwt' })
+      .setIssuer(this.#opts.issuer)
+      .setAudience(clientId)
+      .setIssuedAt(nowSeconds())
+      .sign(this.#keys.signing.privateKey)
   }
 
   /** The identity assertion an upstream receives in `X-Gateway-Assertion` (at most 60 s). */
   async signAssertion (audience: string, subject: string, claims: Record<string, unknown>, ttl = 60): Promise<string> {
     const issued = await this.#sign({ ...claims, sub: subject }, audience, Math.min(ttl, 60))
     return issued.token
+  }
+
+  /**
+   * Verifies an identity assertion the gateway sent to one of `upstreams` for a user's request
+   * (signature, iss, aud, at most 60 s old, a session id), as the subject of a token exchange by
+   * that upstream. Assertions of machine clients or of delegated requests are refused.
+   * @throws GatewayError `token_expired` or `token_invalid`
+   */
+  async verifyUserAssertion (token: string, upstreams: readonly string[]): Promise<AccessClaims> {
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw gatewayError('token_invalid', 'malformed token')
+    let payload: Record<string, unknown>
+    try {
+      const result = await jwtVerify(token, (header: JWTHeaderParameters) => {
+        const key = this.#keys.publicKey(header.kid)
+        if (key === undefined) throw new joseErrors.JWKSNoMatchingKey()
+        return key
+      }, { algorithms: [SIGNING_ALG], issuer: this.#opts.issuer, audience: [...upstreams], requiredClaims: ['exp', 'iat', 'sub', 'jti', 'sid'], maxTokenAge: 60 })
+      payload = result.payload
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw gatewayError('token_expired')
+      throw gatewayError('token_invalid')
+    }
+    // An access token is no assertion (it has a token_type), nor is a client's or a delegated one's.
+    if ('token_type' in payload || 'client_id' in payload || 'act' in payload) throw gatewayError('token_invalid', 'not a user assertion')
+    const claims = { ...payload, token_type: 'access' as const }
+    if (!claimsCheckers.access.Check(claims)) throw gatewayError('token_invalid', 'unexpected claims')
+    return claims
   }
 
   /**

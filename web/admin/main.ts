@@ -7,6 +7,7 @@ import { drawChart, type Series } from './chart.js'
 
 interface AuditEvent { id: string, time: string, event: string, user_id?: string, ip: string, request_id: string, [k: string]: unknown }
 interface Block { id: string, kind: 'account' | 'ip', ip: string, username?: string, until: string, failures: number }
+interface Client { client_id: string, name: string, scopes: string[], created_at: string }
 interface Session { id: string, created_at: string, last_used_at: string, ip: string, user_agent: string }
 interface Buckets { window: 'hour' | 'day', bucket_seconds: number, times: string[], series: Record<string, number[]> }
 interface UserAnswer { user: { id: string, username: string, roles: string[], active: boolean }, sessions: Session[] }
@@ -265,6 +266,63 @@ async function loadBlocks (): Promise<void> {
   } catch (err) { failed(err) }
 }
 
+/** What the OAuth endpoints' own scopes allow (the route table's scopes name their routes). */
+const OAUTH_SCOPE_HELP: Record<string, string> = {
+  'tokens:introspect': 'introspect tokens (POST /oauth/introspect)',
+  'token-exchange': 'act for a user: exchange their token (token exchange)'
+}
+
+function scopeChip (scope: string): HTMLElement {
+  const help = OAUTH_SCOPE_HELP[scope]
+  return h('span', { class: help !== undefined ? 'chip oauth' : 'chip', ...(help !== undefined ? { title: help } : {}) }, scope)
+}
+
+async function loadClients (): Promise<void> {
+  const { clients } = await api<{ clients: Client[] }>('/admin/clients')
+  $('clients-empty').hidden = clients.length > 0
+  $('clients').replaceChildren(...clients.map((c) => {
+    const revoke = h('button', { type: 'button', class: 'small danger' }, 'Revoke')
+    revoke.addEventListener('click', () => {
+      revoke.setAttribute('disabled', '')
+      api(`/admin/clients/${encodeURIComponent(c.client_id)}`, { method: 'DELETE' }).then(loadClients, failed)
+    })
+    return h('li', { 'data-client': c.client_id },
+      h('span', { class: 'what' }, c.name, h('small', {}, `${c.client_id} · since ${when(c.created_at)}`), h('span', { class: 'chips' }, ...c.scopes.map(scopeChip))),
+      revoke)
+  }))
+}
+
+/** The scopes a client can be given: the metadata document's, which are what the gateway honours. */
+async function loadScopeChoices (): Promise<void> {
+  const res = await fetch('/.well-known/oauth-authorization-server')
+  const { scopes_supported: scopes } = await res.json() as { scopes_supported: string[] }
+  $('client-scopes').replaceChildren(h('legend', {}, 'Scopes'), ...scopes.map((scope) => {
+    const box = h('input', { type: 'checkbox', name: 'scope', value: scope })
+    return h('label', {}, box, scopeChip(scope), h('small', {}, OAUTH_SCOPE_HELP[scope] ?? ''))
+  }))
+}
+
+async function registerClient (): Promise<void> {
+  const error = $('client-error')
+  const secret = $('client-secret')
+  error.textContent = ''
+  secret.hidden = true
+  const scopes = [...document.querySelectorAll<HTMLInputElement>('#client-scopes input:checked')].map((b) => b.value)
+  if (scopes.length === 0) { error.textContent = 'Pick at least one scope.'; return }
+  try {
+    const created = await api<Client & { client_secret: string }>('/admin/clients', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: $<HTMLInputElement>('client-name').value, scopes })
+    })
+    secret.textContent = `Client ${created.client_id} registered. Its secret, shown this once: ${created.client_secret}`
+    secret.hidden = false
+    $<HTMLFormElement>('client-form').reset()
+    await loadClients()
+  } catch (err) {
+    if (err instanceof Forbidden) showForbidden()
+    else error.textContent = (err as Error).message
+  }
+}
+
 function addLegacy (e: AuditEvent): void {
   $('legacy-empty').hidden = true
   $('legacy').prepend(eventItem(e))
@@ -354,7 +412,7 @@ async function start (): Promise<void> {
   setFeedStatus('connecting', '')
   show('dashboard')
   try {
-    await Promise.all([loadFeed(), loadCounts(), loadChart(), loadBlocks(), loadLegacy()])
+    await Promise.all([loadFeed(), loadCounts(), loadChart(), loadBlocks(), loadLegacy(), loadClients(), loadScopeChoices()])
   } catch (err) {
     failed(err)
   }
@@ -379,6 +437,10 @@ function init (): void {
       .catch((err: Error) => { error.textContent = err.message })
   })
   $('sign-out').addEventListener('click', () => { void logout() })
+  $('client-form').addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    void registerClient()
+  })
   $('user-search').addEventListener('submit', (ev) => {
     ev.preventDefault()
     void showUser($<HTMLInputElement>('user-id').value.trim())

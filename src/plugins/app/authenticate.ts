@@ -13,12 +13,32 @@ import type { StateSnapshot } from '../../sessions/session-store.js'
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
+/** The caller behind an access token the gateway accepts right now. */
+export type LiveAccess = { kind: 'user', claims: AccessClaims } | { kind: 'client', claims: ClientAccessClaims }
+
+export interface AcceptOptions {
+  /** Count the request against the caller's per-minute limit (proxied routes); limit headers go on this reply. */
+  countOn?: FastifyReply
+  /** Record refused tokens as security events (default true); introspection records its own event instead. */
+  record?: boolean
+  /** Refuse (403) a machine client's token before any store lookup: the gateway's own endpoints. */
+  usersOnly?: boolean
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: refuses the request unless it carries a live access token. */
     authenticate: Handler
     /** As `authenticate`, and counts the request against the caller's API_USER_LIMIT (429 past it). */
     authenticateCounted: Handler
+    /**
+     * The one decision on an access token that the proxy, the gateway's own endpoints and token
+     * introspection share: signature and claims, then the session alive with the user's live roles
+     * (user active), or the machine client still registered. Throws the 401 a request would get.
+     */
+    acceptAccessToken: (request: FastifyRequest, token: string, opts?: AcceptOptions) => Promise<LiveAccess>
+    /** The user half of acceptAccessToken, for claims verified elsewhere (a gateway assertion at token exchange). */
+    acceptUserClaims: (request: FastifyRequest, claims: AccessClaims, opts?: AcceptOptions) => Promise<AccessClaims>
     /** preHandler factory: refuses (403) a caller that has none of the roles. */
     requireRole: (...roles: string[]) => Handler
   }
@@ -40,19 +60,17 @@ export default fp(async (fastify) => {
   fastify.decorateRequest('auth', null)
   const apiLimit = fastify.config.limits.apiPerUser
 
-  async function verifiedClaims (request: FastifyRequest): Promise<AccessClaims | ClientAccessClaims> {
-    const token = bearerToken(request)
-    if (token === undefined) throw gatewayError('token_missing')
+  async function verifiedClaims (request: FastifyRequest, token: string, record: boolean): Promise<AccessClaims | ClientAccessClaims> {
     try {
       return await fastify.tokens.verifyAccess(token)
     } catch (err) {
-      securityEvent(request, 'token_rejected', { reason: (err as { code?: string }).code })
+      if (record) securityEvent(request, 'token_rejected', { reason: (err as { code?: string }).code })
       throw err
     }
   }
 
-  function refuseRevoked (request: FastifyRequest, claims: AccessClaims): never {
-    securityEvent(request, 'token_rejected', { user_id: claims.sub, reason: 'token_revoked' })
+  function refuseRevoked (request: FastifyRequest, claims: AccessClaims, record: boolean): never {
+    if (record) securityEvent(request, 'token_rejected', { user_id: claims.sub, reason: 'token_revoked' })
     throw gatewayError('token_revoked')
   }
 
@@ -63,26 +81,61 @@ export default fp(async (fastify) => {
     return roles.length === claims.roles.length && roles.every((r, i) => r === claims.roles[i]) ? claims : { ...claims, roles }
   }
 
+  async function acceptAccessToken (request: FastifyRequest, token: string, opts: AcceptOptions = {}): Promise<LiveAccess> {
+    const record = opts.record !== false
+    const claims = await verifiedClaims(request, token, record)
+    const reply = opts.countOn
+    if (isClientClaims(claims)) {
+      if (opts.usersOnly === true) throw gatewayError('forbidden', 'not for machine clients')
+      if (reply !== undefined) {
+        await fastify.authenticateClient(request, reply, claims)
+      } else if (!await fastify.clients.isTokenLive(claims.client_id, claims.jti)) {
+        if (record) securityEvent(request, 'token_rejected', { client_id: claims.client_id, reason: 'client_revoked' })
+        throw gatewayError('token_revoked')
+      }
+      return { kind: 'client', claims }
+    }
+    return { kind: 'user', claims: await acceptUserClaims(request, claims, opts) }
+  }
+
+  async function acceptUserClaims (request: FastifyRequest, claims: AccessClaims, opts: AcceptOptions = {}): Promise<AccessClaims> {
+    const record = opts.record !== false
+    const reply = opts.countOn
+    const result = reply !== undefined
+      ? await fastify.sessions.isAliveCounted(claims.sub, claims.sid, LIMIT_WINDOW_MS)
+      : await fastify.sessions.check(claims.sub, claims.sid)
+    if (!result.alive) refuseRevoked(request, claims, record)
+    const live = await withLiveRoles(request, claims, result.state)
+    if (reply !== undefined) {
+      const limited = applyWindowCount(reply, { limit: apiLimit, count: result.count, ttlMs: result.ttlMs })
+      if (limited !== null) {
+        securityEvent(request, 'rate_limited', { user_id: claims.sub, limit: 'api' })
+        throw limited
+      }
+    }
+    return live
+  }
+  fastify.decorate('acceptAccessToken', acceptAccessToken)
+  fastify.decorate('acceptUserClaims', acceptUserClaims)
+
+  function presentedToken (request: FastifyRequest): string {
+    const token = bearerToken(request)
+    if (token === undefined) throw gatewayError('token_missing')
+    return token
+  }
+
   fastify.decorate('authenticate', async (request: FastifyRequest) => {
-    const claims = await verifiedClaims(request)
-    // Machine clients reach proxied routes only (see client-auth.ts), never the gateway's own.
-    if (isClientClaims(claims)) throw gatewayError('forbidden', 'not for machine clients')
-    const result = await fastify.sessions.check(claims.sub, claims.sid)
-    if (!result.alive) refuseRevoked(request, claims)
-    request.auth = await withLiveRoles(request, claims, result.state)
+    // Machine clients reach proxied routes only (see client-auth.ts), never the gateway's own;
+    // nor do delegated tokens (token exchange), which reach their one upstream's routes only.
+    const live = await acceptAccessToken(request, presentedToken(request), { usersOnly: true })
+    if (live.kind === 'client') throw gatewayError('forbidden', 'not for machine clients')
+    if (live.claims.act !== undefined) throw gatewayError('forbidden', 'not for delegated tokens')
+    request.auth = live.claims
   })
 
   fastify.decorate('authenticateCounted', async (request: FastifyRequest, reply: FastifyReply) => {
-    const claims = await verifiedClaims(request)
-    if (isClientClaims(claims)) return await fastify.authenticateClient(request, reply, claims)
-    const result = await fastify.sessions.isAliveCounted(claims.sub, claims.sid, LIMIT_WINDOW_MS)
-    if (!result.alive) refuseRevoked(request, claims)
-    request.auth = await withLiveRoles(request, claims, result.state)
-    const limited = applyWindowCount(reply, { limit: apiLimit, count: result.count, ttlMs: result.ttlMs })
-    if (limited !== null) {
-      securityEvent(request, 'rate_limited', { user_id: claims.sub, limit: 'api' })
-      throw limited
-    }
+    const live = await acceptAccessToken(request, presentedToken(request), { countOn: reply })
+    if (live.kind === 'user') request.auth = live.claims
   })
 
   fastify.decorate('requireRole', (...roles: string[]) => async (request: FastifyRequest) => {

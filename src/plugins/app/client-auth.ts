@@ -27,7 +27,7 @@ export default fp(async (fastify) => {
   const limit = fastify.config.limits.apiPerClient
 
   fastify.decorate('authenticateClient', async (request: FastifyRequest, reply: FastifyReply, claims: ClientAccessClaims) => {
-    const result = await fastify.clients.checkCounted(claims.client_id, LIMIT_WINDOW_MS)
+    const result = await fastify.clients.checkCounted(claims.client_id, LIMIT_WINDOW_MS, claims.jti)
     if (!result.alive) {
       securityEvent(request, 'token_rejected', { client_id: claims.client_id, reason: 'client_revoked' })
       throw gatewayError('token_revoked')

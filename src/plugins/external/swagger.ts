@@ -16,7 +16,21 @@ export default fp(async (fastify) => {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
           // Machine clients at POST /oauth/token (contract 13).
-          clientBasic: { type: 'http', scheme: 'basic' }
+          clientBasic: { type: 'http', scheme: 'basic' },
+          // The same clients as OAuth 2.0 sees them, with the scopes of the OAuth endpoints
+          // (docs/oauth.md); the route table's own scopes are in the metadata document.
+          oauthClient: {
+            type: 'oauth2',
+            flows: {
+              clientCredentials: {
+                tokenUrl: '/oauth/token',
+                scopes: {
+                  'tokens:introspect': 'POST /oauth/introspect: token introspection',
+                  'token-exchange': 'token exchange at POST /oauth/token: act for a user on one upstream'
+                }
+              }
+            }
+          }
         }
       }
     }

@@ -9,20 +9,16 @@
  */
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Compile } from 'typebox/compile'
-import { clientBucket } from '../../limits/client-ip.js'
-import { applyWindowCount, LIMIT_WINDOW_MS } from '../../limits/limit-headers.js'
 import { securityEvent } from '../../lib/security-events.js'
-import { Id } from '../../tokens/claims.js'
-import { secretDigest, secretMatches } from '../../clients/client-secret.js'
 import { narrowScopes } from '../../clients/scopes.js'
 import { OAuthErrorSchema, TokenRequestSchema, TokenResponseSchema } from '../../clients/client-schemas.js'
-import { OAuthError, oauthErrors, sendOAuthError, toOAuthError } from '../../clients/oauth-error.js'
+import { oauthErrors, sendOAuthError, toOAuthError } from '../../clients/oauth-error.js'
+import { TOKEN_EXCHANGE_GRANT } from '../../clients/client-schemas.js'
+import { tokenExchange } from './token-exchange.js'
+import { authenticateClient, countClientRequest } from '../../clients/client-authentication.js'
 
 /** Token requests are a few hundred bytes; anything much larger is refused before it is read. */
 export const TOKEN_BODY_LIMIT = 8 * 1024
-
-const isId = Compile(Id)
 
 export interface ClientCredentials { clientId: string, clientSecret: string }
 
@@ -52,8 +48,7 @@ export function basicCredentials (header: string): ClientCredentials | null {
 const given = (value: string | undefined): string | undefined => value === '' ? undefined : value
 
 const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { jwt, limits } = fastify.config
-  const dummyDigest = secretDigest('-', 'no such client')
+  const { jwt } = fastify.config
 
   // Only form bodies here: JSON (and anything else) is an unsupported media type, i.e. invalid_request.
   fastify.removeAllContentTypeParsers()
@@ -88,9 +83,9 @@ const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     bodyLimit: TOKEN_BODY_LIMIT,
     schema: {
       tags: ['oauth'],
-      summary: 'OAuth 2.0 client credentials grant (RFC 6749 4.4) for machine clients',
-      description: 'Body `application/x-www-form-urlencoded`. Client authentication by HTTP Basic or `client_id` + `client_secret` in the body (not both). Errors are RFC 6749 5.2 JSON; 401 carries `WWW-Authenticate: Basic`.',
-      security: [{ clientBasic: [] }, {}],
+      summary: 'OAuth 2.0 client credentials grant (RFC 6749 4.4) and token exchange (RFC 8693) for machine clients',
+      description: 'Body `application/x-www-form-urlencoded`. Client authentication by HTTP Basic or `client_id` + `client_secret` in the body (not both). Errors are RFC 6749 5.2 JSON; 401 carries `WWW-Authenticate: Basic`. Token exchange (`grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, scope `token-exchange`): `subject_token` a user\'s access token (or a gateway assertion, `subject_token_type` `urn:ietf:params:oauth:token-type:jwt`), `audience` an upstream, optional narrowing `scope`; the answer is a short-lived delegated token for that upstream\'s routes.',
+      security: [{ clientBasic: [] }, { oauthClient: ['token-exchange'] }, {}],
       consumes: ['application/x-www-form-urlencoded'],
       body: TokenRequestSchema,
       response: {
@@ -106,39 +101,15 @@ const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     const body = request.body
     const grantType = given(body.grant_type)
     if (grantType === undefined) throw oauthErrors.invalidRequest('grant_type is required')
-    if (grantType !== 'client_credentials') throw oauthErrors.unsupportedGrantType('only client_credentials is supported')
+    if (grantType === TOKEN_EXCHANGE_GRANT) return await tokenExchange(fastify, request, reply, body, presentedCredentials(request.headers.authorization, body))
+    if (grantType !== 'client_credentials') throw oauthErrors.unsupportedGrantType('only client_credentials and token exchange are supported')
     const presented = presentedCredentials(request.headers.authorization, body)
-    const knownId = isId.Check(presented.clientId)
-
-    // Reserved before any secret is compared (and before the record is read): a burst of wrong
-    // secrets cannot carry a right one past the limit.
-    const [attempt, record] = await Promise.all([
-      fastify.clientAuthFailures.reserve(clientBucket(request.ip)),
-      knownId ? fastify.clients.credentials(presented.clientId) : Promise.resolve(null)
-    ])
-    if (!attempt.reserved) {
-      const retry = String(attempt.retryAfterSeconds)
-      securityEvent(request, 'rate_limited', { limit: 'client_auth', ...(knownId ? { client_id: presented.clientId } : {}) })
-      throw new OAuthError(429, 'rate_limited', `too many failed client authentications; retry in ${retry} seconds`, { 'retry-after': retry })
-    }
-    // The digest is computed for unknown clients too, so both failures cost the same.
-    const matches = secretMatches(presented.clientId, presented.clientSecret, record?.secretDigest ?? dummyDigest)
-    if (record === null || !matches) {
-      securityEvent(request, 'client_auth_failed', { ...(knownId ? { client_id: presented.clientId } : {}), reason: record === null ? 'unknown_client' : 'wrong_secret', failures: attempt.count })
-      throw oauthErrors.invalidClient()
-    }
-    await attempt.release()
+    const record = await authenticateClient(fastify, request, presented)
     const scopes = narrowScopes(record.scopes, given(body.scope))
     if (scopes === null) throw oauthErrors.invalidScope('the requested scope is malformed or not the client\'s')
 
     // Issued tokens count against the client's limit; the client may have been deleted meanwhile.
-    const window = await fastify.clients.checkCounted(presented.clientId, LIMIT_WINDOW_MS)
-    if (!window.alive) throw oauthErrors.invalidClient()
-    const limited = applyWindowCount(reply, { limit: limits.apiPerClient, count: window.count, ttlMs: window.ttlMs })
-    if (limited !== null) {
-      securityEvent(request, 'rate_limited', { client_id: presented.clientId, limit: 'api_client' })
-      throw new OAuthError(429, 'rate_limited', limited.message, limited.headers)
-    }
+    await countClientRequest(fastify, request, reply, presented.clientId)
 
     const scope = scopes.join(' ')
     const access = await fastify.tokens.signClientAccess(presented.clientId, scope)

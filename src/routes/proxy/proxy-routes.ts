@@ -14,6 +14,7 @@ import { sendProblem } from '../../plugins/app/error-handler.js'
 import type { AnyReply, AnyRequest } from '../../lib/request-types.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
 import { clientAssertionClaims, requireClientScope } from '../../proxy/client-caller.js'
+import { delegationClaims, requireDelegation } from '../../proxy/delegated-caller.js'
 import { splitUrl } from '../../proxy/normalize-path.js'
 import { RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
 import { upstreamHeaders } from '../../proxy/upstream-headers.js'
@@ -114,7 +115,10 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
       }
       // Machine clients are authorized by the route's scopes, users by its roles.
       if (request.client !== null) requireClientScope(request, route, request.client)
-      else await roleChecks.get(route)?.(request, reply)
+      else {
+        requireDelegation(request, route, request.auth!)
+        await roleChecks.get(route)?.(request, reply)
+      }
       // One caller must not occupy an upstream's whole pool: a slot until the answer is done.
       const caller = request.client?.sub ?? request.auth!.sub
       if (!concurrency.acquire(caller)) {
@@ -144,7 +148,7 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
     const key = client !== null ? `${route.upstream}|${client.jti}` : auth === null ? `${route.upstream}|public` : `${route.upstream}|${auth.jti}|${auth.roles.join(',')}`
     request.upstreamAssertion = await assertions.get(key, nowSeconds(), () => client !== null
       ? fastify.tokens.signAssertion(route.upstream, client.sub, clientAssertionClaims(client))
-      : fastify.tokens.signAssertion(route.upstream, auth?.sub ?? 'anonymous', auth === null ? { roles: [] } : { roles: auth.roles, username: auth.username }))
+      : fastify.tokens.signAssertion(route.upstream, auth?.sub ?? 'anonymous', auth === null ? { roles: [] } : { roles: auth.roles, username: auth.username, sid: auth.sid, ...delegationClaims(auth) }))
   }
 
   function onUpstreamError (upstream: UpstreamName) {
