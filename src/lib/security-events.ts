@@ -31,6 +31,7 @@ export type SecurityEvent =
   | 'client_token_issued'
   | 'client_auth_failed'
   | 'client_revoked'
+  | 'routes_reloaded'
 
 export function securityEvent (request: AnyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
   request.log.info({ event, ip: request.ip, ...fields }, event)
