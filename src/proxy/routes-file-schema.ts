@@ -14,14 +14,14 @@ const MethodKey = `^(${ROUTE_METHODS.join('|')})$`
 /** Upstream names end up as the assertion's `aud` and as metric labels: short and plain. */
 export const UPSTREAM_NAME = '^[a-z][a-z0-9_-]{0,62}$'
 
-const Upstream = Type.Object({
+export const UpstreamSchema = Type.Object({
   url: Type.String({ minLength: 1, description: 'http or https URL of the service, without userinfo; may be "${NAME}" of an environment variable whose name ends in _URL' }),
   timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000, description: 'Wait for the answer\'s head, in milliseconds (default: UPSTREAM_TIMEOUT_MS)' }))
 }, { additionalProperties: false })
 
 const NonEmptyStrings = Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true })
 
-const Route = Type.Object({
+export const RouteSchema = Type.Object({
   path: Type.String({ pattern: '^/', description: 'Normalized path: the route matches it and, unless exact, every path below it' }),
   upstream: Type.String({ minLength: 1, description: 'Name of one of the upstreams' }),
   exact: Type.Optional(Type.Boolean({ description: 'Match the path itself only, nothing below it' })),
@@ -41,8 +41,8 @@ const Route = Type.Object({
 }, { additionalProperties: false })
 
 export const RoutesFileSchema = Type.Object({
-  upstreams: Type.Record(Type.String({ pattern: UPSTREAM_NAME }), Upstream, { minProperties: 1, additionalProperties: false }),
-  routes: Type.Array(Route)
+  upstreams: Type.Record(Type.String({ pattern: UPSTREAM_NAME }), UpstreamSchema, { minProperties: 1, additionalProperties: false }),
+  routes: Type.Array(RouteSchema)
 }, { additionalProperties: false })
 
 export type RoutesFile = Static<typeof RoutesFileSchema>

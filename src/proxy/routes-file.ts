@@ -15,7 +15,7 @@ import { basename, join, resolve } from 'node:path'
 import { LineCounter, isNode, parseDocument, type Document } from 'yaml'
 import { Value } from 'typebox/value'
 import { normalizePath } from './normalize-path.js'
-import { DEFAULT_BODY_LIMIT, RoutesFileSchema, type RouteEntry, type RoutesFile } from './routes-file-schema.js'
+import { DEFAULT_BODY_LIMIT, RouteSchema, RoutesFileSchema, UPSTREAM_NAME, type RouteEntry, type RoutesFile } from './routes-file-schema.js'
 import type { ProxyRoute } from './route-table.js'
 
 /** config/demo-routes.yaml of the project, whether the code runs from src/ (tests) or dist/src/. */
@@ -113,24 +113,38 @@ function pathOf (instancePath: string): Array<string | number> {
 
 /** Schema errors, one per place, in words. */
 function schemaProblems (data: unknown, problems: Problems): void {
-  const seen = new Set<string>()
-  for (const error of Value.Errors(RoutesFileSchema, data)) {
+  // TypeBox buffers a few errors per call: the file's frame and upstreams, then each route alone.
+  const routes = (data as { routes?: unknown } | null)?.routes
+  const frame = Array.isArray(routes) ? { ...(data as object), routes: [] } : data
+  report(Value.Errors(RoutesFileSchema, frame), [], data, problems)
+  if (Array.isArray(routes)) routes.forEach((route, i) => { report(Value.Errors(RouteSchema, route), ['routes', i], data, problems) })
+}
+
+function report (errors: ReturnType<typeof Value.Errors>, at: Array<string | number>, data: unknown, problems: Problems): void {
+  const byPlace = new Map<string, typeof errors>()
+  for (const error of errors) {
     // Each unknown field is also reported as its own `false` schema; the summary adds nothing.
     if (error.keyword === 'additionalProperties') continue
-    const path = pathOf(error.instancePath)
-    if (seen.has(error.instancePath)) continue
-    seen.add(error.instancePath)
+    byPlace.set(error.instancePath, [...(byPlace.get(error.instancePath) ?? []), error])
+  }
+  for (const [instancePath, list] of byPlace) {
+    const path = [...at, ...pathOf(instancePath)]
+    const error = list[0]!
     const field = path.at(-1)
     const where = whereOf(data, path)
+    const named = path.filter((p) => typeof p === 'string').at(-1)
+    const prefix = named !== undefined && path.length > 2 ? `${String(named)}: ` : ''
+    const allowed = list.filter((e) => e.keyword === 'const').map((e) => String((e.params as { allowedValue?: unknown }).allowedValue))
     if (error.keyword === 'boolean') {
       const upstreamName = path[0] === 'upstreams' && path.length === 2
-      problems.add(path, where, upstreamName ? `invalid upstream name (must match ${'^[a-z][a-z0-9_-]{0,62}$'})` : `unknown field "${String(field)}"`)
+      problems.add(path, where, upstreamName ? `invalid upstream name (must match ${UPSTREAM_NAME})` : `unknown field "${String(field)}"`)
     } else if (error.keyword === 'required') {
       const missing = (error.params as { requiredProperties?: string[] }).requiredProperties ?? []
       problems.add(path, where, `missing field ${missing.map((m) => `"${m}"`).join(', ')}`)
+    } else if (allowed.length > 0) {
+      problems.add(path, where, `${prefix}must be one of ${allowed.join(', ')}`)
     } else {
-      const name = path.filter((p) => typeof p === 'string').at(-1)
-      problems.add(path, where, `${name !== undefined && path.length > 2 ? `${String(name)}: ` : ''}${error.message}`)
+      problems.add(path, where, `${prefix}${error.message}`)
     }
   }
 }
@@ -153,8 +167,8 @@ function resolveUrl (raw: string, vars: RoutesFileOptions['vars'], report: (prob
     return value
   })
   if (!ok) return null
-  const interpolated = resolved !== raw
-  const shown = interpolated ? 'the url' : `url ${JSON.stringify(raw)}`
+  // Never the value: it may come from the environment, or carry a password.
+  const shown = 'url'
   let url: URL
   try {
     url = new URL(resolved)
@@ -233,7 +247,7 @@ export function parseRoutesText (file: string, text: string, opts: RoutesFileOpt
   const problems = new Problems(file, doc, counter)
   if (doc.errors.length > 0) {
     for (const err of doc.errors) {
-      const line = err.linePos?.[0].line
+      const line = counter.linePos(err.pos[0]).line
       problems.lines.push(`${file}${line !== undefined ? `:${line}` : ''}: file: ${err.message.split('\n')[0] ?? 'syntax error'}`)
     }
     throw new RoutesFileError(problems.lines)
