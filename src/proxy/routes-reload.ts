@@ -9,6 +9,7 @@
  * `routes_reloaded`: the file's SHA-256 and the routes added, removed and made public, in the log
  * and the audit trail.
  */
+import { randomUUID } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
 import { basename, dirname } from 'node:path'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
@@ -58,7 +59,9 @@ export function routesReloader (fastify: FastifyInstance, opts: ReloaderOptions)
     opts.swap(spec)
     opts.counted('success')
     const diff = routesDiff(before.routes, spec.routes)
-    const fields = { trigger, file: spec.file, sha256: spec.sha256, ...diff }
+    // No client behind a reload: the change came from this machine (a signal or the file), and a
+    // fresh id ties the log line to the audit entry.
+    const fields = { ip: '127.0.0.1', request_id: randomUUID(), trigger, file: spec.file, sha256: spec.sha256, ...diff }
     fastify.log.info({ event: 'routes_reloaded', ...fields }, 'routes_reloaded')
     fastify.metrics.securityEvents.inc({ event: 'routes_reloaded' })
     void fastify.audit.append('routes_reloaded', fields)
