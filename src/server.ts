@@ -38,7 +38,8 @@ async function main (): Promise<void> {
   // SIGHUP reads ROUTES_FILE again (src/proxy/routes-reload.ts); an invalid file keeps the table.
   process.on('SIGHUP', () => { gateway.routesControl.reload('signal').catch((err: unknown) => gateway.log.error({ err }, 'routes reload failed')) })
 
-  closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
+  // SIGHUP reloads the routes (above), so close-with-grace must not treat it as a shutdown.
+  closeWithGrace({ delay: config.shutdownGraceMs, skip: ['SIGHUP'] }, async ({ signal, err }) => {
     if (err !== undefined) gateway.log.error({ err }, 'shutting down after an error')
     else gateway.log.info({ signal }, 'shutting down')
     await gateway.close()

@@ -15,10 +15,12 @@ import { runInNewContext } from 'node:vm'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import { build, type Harness } from '../helper.js'
 import { RELAXED_LIMITS } from '../helpers/auth.js'
-import { waitFor } from '../helpers/redis-server.js'
+import { freePort, waitFor } from '../helpers/redis-server.js'
 import { clientToken, registerClient } from '../helpers/machine-clients.js'
 import { captureLogLines } from '../helpers/log-capture.js'
 import { REDACTED_PATHS } from '../../src/server-options.js'
+import { ensureBuilt, start, stop, waitUntilAnswering } from '../helpers/processes.js'
+import { startTestRedis } from '../helpers/redis-cluster.js'
 
 const MiB = 1024 * 1024
 
@@ -313,4 +315,36 @@ t.test('1,000 reloads: pools, listeners and heap stay put', async (t) => {
   await waitFor(() => { const p = h.gateway.routesControl.pools(); return p.retiring === 0 && p.closing === 0 }, 'retired pools closed', 30_000)
   t.same(h.gateway.routesControl.pools(), { live: 3, retiring: 0, closing: 0 }, 'one pool per origin in use: users, orders, billing')
   t.equal((await h.request('GET', '/api/billing/x', { token: alice.access })).status, 200)
+})
+
+t.test('the server process: SIGHUP reloads the file and does not stop the gateway', async (t) => {
+  ensureBuilt()
+  const billing = await startBilling(t)
+  const redis = await startTestRedis()
+  t.teardown(() => redis.stop())
+  const dir = await mkdtemp(join(tmpdir(), 'gw-sighup-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const routesFile = join(dir, 'routes.yaml')
+  await writeFile(routesFile, file(billing.url), { mode: 0o644 })
+  const port = await freePort()
+  const proc = start('gateway', 'dist/src/server.js', { ...redis.env, PORT: String(port), LOG_LEVEL: 'info', ROUTES_FILE: routesFile })
+  t.teardown(() => stop(proc))
+  const base = `http://127.0.0.1:${port}`
+  await waitUntilAnswering(proc, base + '/readyz', 60_000)
+  const status = async (path: string): Promise<number> => (await fetch(base + path)).status
+  t.equal(await status('/api/billing/hup'), 401)
+
+  await writeFile(routesFile, file(billing.url, ['  - { path: /api/billing/hup, exact: true, upstream: billing, public: true }']))
+  proc.child.kill('SIGHUP')
+  await waitFor(async () => await status('/api/billing/hup') === 200, 'the route of the new file')
+  t.equal(proc.child.exitCode, null, 'still running after SIGHUP')
+  t.match(proc.output(), /"event":"routes_reloaded"/, 'the reload is logged')
+  t.notOk(proc.output().includes(billing.url), 'the interpolated URL is never logged')
+
+  // An invalid file on SIGHUP: the table stays, the gateway keeps running.
+  await writeFile(routesFile, file(billing.url, ['  - { path: /api/billing/hup, upstream: billing, role: [admin] }']))
+  proc.child.kill('SIGHUP')
+  await waitFor(() => proc.output().includes('unknown field \\"role\\"'), 'the refusal in the log')
+  t.equal(await status('/api/billing/hup'), 200, 'the previous table stays')
+  t.equal(proc.child.exitCode, null, 'still running')
 })

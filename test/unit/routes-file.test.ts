@@ -202,8 +202,18 @@ t.test('npm run routes:check and the server, as programs', async (t) => {
   t.match(secret.stderr, /\$\{SECRET\} is not allowed/)
   t.notOk(secret.stderr.includes('hunter2'), 'the value is never printed')
 
+  const write = async (name: string, routes: string, head = HEAD): Promise<string> => {
+    const f = join(dir, name)
+    await writeFile(f, head + routes + '\n', { mode: 0o644 })
+    return f
+  }
+  const billing = { BILLING_URL: 'http://127.0.0.1:3010' }
   const cases: Array<[string, string, Record<string, string>, RegExp]> = [
-    ['unknown field', bad, { BILLING_URL: 'http://127.0.0.1:3010' }, /route \/api\/b: unknown field "role"/],
+    ['unknown field', bad, billing, /route \/api\/b: unknown field "role"/],
+    ['unknown upstream', await write('upstream.yaml', '  - { path: /api/b, upstream: nobody }'), billing, /upstream\.yaml:5: route \/api\/b: unknown upstream "nobody"/],
+    ['bad URL', await write('url.yaml', '  - { path: /api/b, upstream: billing }', HEAD.replace('${BILLING_URL}', 'ftp://billing')), billing, /url\.yaml:3: upstream billing: url must be http or https/],
+    ['duplicate path', await write('dup.yaml', '  - { path: /api/b, upstream: billing }\n  - { path: /api/b, upstream: users }'), billing, /dup\.yaml:6: route \/api\/b: duplicate route/],
+    ['YAML syntax error', await write('syntax.yaml', '  - { path: /api/b, upstream: billing'), billing, /syntax\.yaml:\d+: file: /],
     ['secret-looking variable', secretFile, { SECRET: 'hunter2-secret' }, /upstream x: url: \$\{SECRET\} is not allowed/],
     ['missing file', join(dir, 'missing.yaml'), {}, /missing\.yaml: file: cannot be read/]
   ]
