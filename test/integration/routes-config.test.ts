@@ -78,7 +78,9 @@ const file = (billingUrl: string, extraRoutes: string[] = [], opts: { admin?: bo
   'upstreams:',
   '  users: { url: "${USERS_URL}" }',
   '  orders: { url: "${ORDERS_URL}" }',
-  '  billing: { url: "${BILLING_URL}", timeout_ms: 500 }',
+  '  billing: { url: "${BILLING_URL}", timeout_ms: 30000 }',
+  // The same service under another name with a short timeout: one pool, two timeouts.
+  '  billing-fast: { url: "${BILLING_URL}", timeout_ms: 500 }',
   'routes:',
   // Listed shortest first on purpose: the file's order does not matter.
   '  - { path: /api/billing, upstream: billing }',
@@ -89,9 +91,10 @@ const file = (billingUrl: string, extraRoutes: string[] = [], opts: { admin?: bo
   ...(opts.admin !== false ? ['  - { path: /api/billing/admin, upstream: billing, roles: [admin] }'] : []),
   '  - { path: /api/billing/invoices, upstream: billing, methods: [GET], scopes: { GET: [billing:read] } }',
   '  - { path: /api/billing/upload, upstream: billing, methods: [POST], body_limit: 5242880 }',
+  '  - { path: /api/billing/slow, upstream: billing-fast }',
   ...extraRoutes,
   ''
-].join('\n').replace('${BILLING_URL}', billingUrl === '' ? '${BILLING_URL}' : billingUrl)
+].join('\n').replaceAll('${BILLING_URL}', billingUrl === '' ? '${BILLING_URL}' : billingUrl)
 
 async function setup (t: Test, opts: { logger?: boolean } = {}): Promise<{ h: Harness, billing: Awaited<ReturnType<typeof startBilling>>, routesFile: string, dir: string, lines: string[] }> {
   const billing = await startBilling(t)
@@ -170,8 +173,9 @@ t.test('a third service behind the gateway by configuration alone', async (t) =>
 
   t.test('the upstream\'s own timeout_ms: 504 upstream_timeout', async (t) => {
     const res = await h.request('GET', '/api/billing/slow', { token: alice.access })
-    t.equal(res.status, 504)
+    t.equal(res.status, 504, 'billing-fast waits 500 ms')
     t.equal(res.body.code, 'upstream_timeout')
+    t.equal((await h.request('GET', '/api/billing/other', { token: alice.access })).status, 200, 'billing, on the same pool, is not affected')
   })
 
   t.test('body limits per route: 1 MiB by default, 5 MiB on the upload route, streamed', async (t) => {
