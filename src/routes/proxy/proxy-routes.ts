@@ -183,19 +183,22 @@ export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { 
       const existing = upstreams.get(u.name)
       if (existing !== undefined) return existing
       const url = new URL(u.url)
+      // Strings, not URL getters: these are read on every request.
+      const origin = url.origin
+      const host = url.host
       const timeoutMs = u.timeoutMs ?? upstreamTimeoutMs
-      const pool = pools.acquire(url.origin)
+      const pool = pools.acquire(origin)
       const onError = onUpstreamError(u.name)
       const compiled: CompiledUpstream = {
         name: u.name,
-        origin: url.origin,
+        origin,
         basePath: url.pathname === '/' ? '' : url.pathname,
         direct: {
           pool,
           timeoutMs,
           requestHeaders: (request: AnyRequest) => {
             const headers = headersFor(request, request.headers)
-            headers.host = url.host // as reply-from sends it
+            headers.host = host // as reply-from sends it
             return headers
           },
           responseHeaders: clientResponseHeaders,
@@ -205,7 +208,7 @@ export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { 
         // carry user changes (user-changes.ts reads them on reply-from's path).
         directGets: u.name !== 'users',
         replyOptions: {
-          getUpstream: () => url.origin,
+          getUpstream: () => origin,
           timeout: timeoutMs,
           // Never retry: a non-idempotent request must reach the upstream at most once.
           retryDelay: () => null,
