@@ -65,6 +65,8 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The demo routes file (the table when ROUTES_FILE is unset) and the routes file format's JSON Schema.
+COPY config ./config
 COPY bin/auth-gateway ./bin/auth-gateway
 # Files stay owned by root and read-only for the runtime user; the app writes nothing (run it with
 # a read-only root filesystem). A numeric uid (1000, `node` in the node images) so that Kubernetes'

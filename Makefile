@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install build build-tools run test typecheck lint validate-deploy bench bench-jwt soak keys redis-server test-packages clean image test-image chaos audit
+.PHONY: help install build build-tools run test typecheck lint validate-deploy bench bench-upload bench-jwt soak keys redis-server test-packages clean image test-image chaos audit
 
 help:
 	@echo "make run    - install, build and run Redis, the users and orders services and the gateway on http://127.0.0.1:8080"
@@ -70,6 +70,10 @@ chaos: build-tools redis-server
 
 bench: build-tools redis-server
 	node dist/bench/proxy-bench.js
+
+# The gateway's peak RSS during one UPLOAD_MB (default 100) MB upload through a route's body_limit (BENCHMARKS.md)
+bench-upload: build-tools redis-server
+	node dist/bench/upload-memory.js
 
 # Token verification in one process (no Redis): jose + our LRU against fast-jwt (issue 13); BENCH_JWT_ROUNDS, BENCH_JWT_MS
 bench-jwt: build-tools

@@ -235,7 +235,26 @@ async function envNames () {
   return { gateway: new Set(GATEWAY_ENV_NAMES), stubs: new Set(STUB_ENV_NAMES) }
 }
 const { gateway: GATEWAY_ENV, stubs: STUB_ENV } = await envNames()
+
+/** A routes file's problems, as `npm run routes:check` prints them; `${NAME}` resolves to a placeholder URL. */
+async function routesFileErrors (file) {
+  if (!existsSync(file)) return []
+  const project = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+  const { readRoutesFileSync, RoutesFileError } = await import(join(project, 'dist/src/proxy/routes-file.js'))
+  const text = readFileSync(file, 'utf8')
+  const vars = Object.fromEntries([...text.matchAll(/\$\{([A-Z][A-Z0-9_]*_URL)\}/g)].map((m) => [m[1], `http://${m[1].toLowerCase().replace(/_/g, '-')}.invalid`]))
+  try {
+    // Permissions are the cluster's business here (the ConfigMap volume is root-owned, 0444).
+    readRoutesFileSync(file, { vars, checkPermissions: false })
+    return []
+  } catch (err) {
+    if (err instanceof RoutesFileError) return [...err.problems]
+    throw err
+  }
+}
 const GATEWAY_CONFIGMAPS = new Set(['gateway-config'])
+/** `*_URL` variables are the gateway's too: a routes file's upstream urls name them as `${NAME}`. */
+const isGatewayEnv = (name) => GATEWAY_ENV.has(name) || /^[A-Z][A-Z0-9_]*_URL$/.test(name)
 const STUB_CONFIGMAPS = new Set(['stubs-config'])
 
 /** Hardening, probes and resources of one workload object (in any file). */
@@ -295,7 +314,7 @@ function objectRules (o) {
   if (WORKLOADS.has(o.kind)) errs.push(...workloadRules(o))
   if (o.kind === 'ConfigMap' && GATEWAY_CONFIGMAPS.has(o.metadata?.name)) {
     for (const k of Object.keys(o.data ?? {})) {
-      if (!GATEWAY_ENV.has(k)) errs.push(`${objName(o)}: "${k}" is not a gateway environment variable`)
+      if (!isGatewayEnv(k)) errs.push(`${objName(o)}: "${k}" is not a gateway environment variable`)
     }
   }
   if (o.kind === 'ConfigMap' && STUB_CONFIGMAPS.has(o.metadata?.name)) {
@@ -426,8 +445,9 @@ function checkKustomization (file) {
   const warnings = []
   const patchFiles = []
   const missingSecretFiles = []
+  const routesFiles = []
   const k = values[0]
-  if (values.length !== 1 || !isObj(k)) return { errors: [...errors, 'must hold exactly one mapping'], warnings, patchFiles, missingSecretFiles }
+  if (values.length !== 1 || !isObj(k)) return { errors: [...errors, 'must hold exactly one mapping'], warnings, patchFiles, missingSecretFiles, routesFiles }
   if (k.apiVersion !== undefined && k.apiVersion !== 'kustomize.config.k8s.io/v1beta1' && k.apiVersion !== 'kustomize.config.k8s.io/v1alpha1') errors.push(`unknown apiVersion ${k.apiVersion}`)
   if (k.kind !== undefined && k.kind !== 'Kustomization' && k.kind !== 'Component') errors.push(`unknown kind ${k.kind}`)
   if (k.kind === 'Component' && k.apiVersion !== 'kustomize.config.k8s.io/v1alpha1') errors.push('a Component needs apiVersion kustomize.config.k8s.io/v1alpha1')
@@ -455,6 +475,8 @@ function checkKustomization (file) {
     for (const g of list) {
       if (!g.name) errors.push(`${kind} entry without a name`)
       for (const f of generatorFiles(g)) {
+        // The gateway's routes file (ROUTES_FILE): data, checked as a routes file, not as a manifest.
+        if (kind === 'configMapGenerator' && g.name === 'gateway-routes') routesFiles.push(resolve(dir, f))
         if (existsSync(resolve(dir, f))) continue
         // Secret material is not committed: a missing secretGenerator file is expected in a fresh
         // clone. It is reported, and the build below uses a placeholder in its place. So is a
@@ -466,7 +488,7 @@ function checkKustomization (file) {
       }
     }
   }
-  return { errors, warnings, patchFiles, missingSecretFiles, kind: k.kind ?? 'Kustomization' }
+  return { errors, warnings, patchFiles, missingSecretFiles, routesFiles, kind: k.kind ?? 'Kustomization' }
 }
 
 /** Which kustomize is on the machine: ['kubectl', 'kustomize'] or ['kustomize', 'build'] or null. */
@@ -589,7 +611,7 @@ function checkCompose (file) {
     if (!applyRules) continue
     if (name === 'gateway') {
       const env = Array.isArray(s.environment) ? Object.fromEntries(s.environment.map((e) => String(e).split('=', 2))) : (s.environment ?? {})
-      for (const k of Object.keys(env)) if (!GATEWAY_ENV.has(k)) errors.push(`services.gateway.environment: "${k}" is not a gateway environment variable`)
+      for (const k of Object.keys(env)) if (!isGatewayEnv(k)) errors.push(`services.gateway.environment: "${k}" is not a gateway environment variable`)
       if (!env.JWT_KEYS_FILE) errors.push('services.gateway.environment: JWT_KEYS_FILE is required with NODE_ENV=production')
       const grace = Number(env.SHUTDOWN_GRACE_MS ?? 10000)
       if (s.stop_grace_period !== undefined && !(durationMs(s.stop_grace_period) > grace)) errors.push(`services.gateway.stop_grace_period must exceed SHUTDOWN_GRACE_MS (${grace} ms)`)
@@ -642,19 +664,22 @@ async function main () {
   const kFiles = files.filter((f) => KUSTOMIZATION_FILES.includes(basename(f)))
   const patchFiles = new Set()
   const missingSecretFiles = []
+  const routesFiles = new Set()
   const kResults = new Map()
   for (const f of kFiles) {
     const r = checkKustomization(f)
     kResults.set(f, r)
     r.patchFiles.forEach((p) => patchFiles.add(p))
+    r.routesFiles.forEach((p) => routesFiles.add(p))
     missingSecretFiles.push(...r.missingSecretFiles)
   }
+  for (const f of routesFiles) report(rel(f), await routesFileErrors(f), 'routes file (npm run routes:check)')
   for (const f of kFiles) {
     const r = kResults.get(f)
     report(rel(f), r.errors, `${r.kind === 'Component' ? 'component' : 'kustomization'}: references exist and parse`, r.warnings)
   }
   // 3. Every other manifest, strictly, on its own.
-  for (const f of files.filter((x) => !kFiles.includes(x))) {
+  for (const f of files.filter((x) => !kFiles.includes(x) && !routesFiles.has(x))) {
     const { errors, values } = readYamlFile(f, { k8s: true })
     const partial = patchFiles.has(f)
     for (const o of values) {

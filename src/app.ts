@@ -92,7 +92,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(clientStore)
   await fastify.register(clientAuth)
   await fastify.register(authenticate)
-  await fastify.register(delegation, opts.routes !== undefined ? { routes: opts.routes } : {})
+  await fastify.register(delegation)
 
   // Routes
   await fastify.register(healthRoutes)

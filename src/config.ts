@@ -21,6 +21,7 @@ export const EnvSchema = Type.Object({
   REDIS_COMMAND_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 50, maximum: 60000 })),
   USERS_URL: Type.Optional(HttpUrl),
   ORDERS_URL: Type.Optional(HttpUrl),
+  ROUTES_FILE: Type.Optional(Type.String({ minLength: 1 })),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
@@ -139,6 +140,15 @@ function readEnv (source: NodeJS.ProcessEnv): Env {
   return converted as Env
 }
 
+/** The `*_URL` variables of the environment, with USERS_URL and ORDERS_URL defaulted. */
+function urlVariables (source: NodeJS.ProcessEnv, env: Env): Record<string, string> {
+  const vars: Record<string, string> = {}
+  for (const [name, value] of Object.entries(source)) if (name.endsWith('_URL') && value !== undefined && value !== '') vars[name] = value
+  vars.USERS_URL = env.USERS_URL ?? 'http://127.0.0.1:3001'
+  vars.ORDERS_URL = env.ORDERS_URL ?? 'http://127.0.0.1:3002'
+  return vars
+}
+
 /** Validates the environment and returns the gateway's configuration; throws ConfigError. */
 export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
   const env = readEnv(source)
@@ -158,6 +168,12 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
     upstreams: {
       users: env.USERS_URL ?? 'http://127.0.0.1:3001',
       orders: env.ORDERS_URL ?? 'http://127.0.0.1:3002'
+    },
+    routes: {
+      /** Upstreams and routes (src/proxy/routes-file.ts); unset: config/demo-routes.yaml. */
+      file: env.ROUTES_FILE,
+      /** What `${NAME}` in a routes file's urls may name: the `*_URL` variables, with the defaults above. */
+      urlVars: urlVariables(source, env)
     },
     jwt: {
       issuer: env.JWT_ISSUER ?? 'auth-gateway',

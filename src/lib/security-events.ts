@@ -34,6 +34,7 @@ export type SecurityEvent =
   | 'token_exchanged'
   | 'token_introspected'
   | 'token_revoked'
+  | 'routes_reloaded'
 
 /** Client IPs remembered while the request's socket was there (see pinClientIp). */
 const pinnedIps = new WeakMap<object, string>()

@@ -27,6 +27,8 @@ export function isDirectRequest (request: AnyRequest): boolean {
 
 export interface DirectForward {
   pool: DeadlinePool
+  /** The upstream's timeout (its pool may be shared with upstreams of other timeouts). */
+  timeoutMs: number
   /** The headers the upstream receives. */
   requestHeaders: (request: AnyRequest) => IncomingHttpHeaders
   /** The upstream answer's headers as the client receives them. */
@@ -74,10 +76,10 @@ export function forwardDirect (request: AnyRequest, reply: AnyReply, path: strin
   // undici notices an abort of a queued request only once it gets a connection (and then never
   // sends it): the answer to the client cannot wait for that.
   const deadline = setTimeout(() => {
-    const error = new DeadlineError(opts.pool.timeoutMs)
+    const error = new DeadlineError(opts.timeoutMs)
     controller?.abort(error)
     fail(error)
-  }, opts.pool.timeoutMs)
+  }, opts.timeoutMs)
   reply.raw.once('close', () => {
     if (upstreamDone) return
     answered = true
@@ -128,5 +130,5 @@ export function forwardDirect (request: AnyRequest, reply: AnyReply, path: strin
       else fail(error)
     }
   }
-  opts.pool.dispatch({ path, method: 'GET', headers: opts.requestHeaders(request) }, handler)
+  opts.pool.dispatch({ path, method: 'GET', headers: opts.requestHeaders(request), headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs }, handler)
 }

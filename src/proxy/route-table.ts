@@ -1,17 +1,22 @@
 /**
- * The proxy's one declarative route table (contract section 5). A request is proxied only when its
- * normalized path matches a route here; everything else is 404 without touching an upstream.
+ * The proxy's route table (contract section 5). A request is proxied only when its normalized path
+ * matches a route here; everything else is 404 without touching an upstream. The table comes from
+ * a routes file (src/proxy/routes-file.ts): ROUTES_FILE, or the shipped demo file
+ * config/demo-routes.yaml.
  *
  * A route matches its `path` exactly, or (unless `exact`) any path below it (`path` + '/...').
- * The most specific route wins: exact routes first, then the longest prefix.
+ * The route with the longest path wins whatever the order of the file (an exact route before a
+ * prefix route of the same path), and it alone decides: no fallback to a shorter route.
  */
+import { DEMO_ROUTES_FILE, DEMO_URL_DEFAULTS, readRoutesFileSync } from './routes-file.js'
 
-/** Upstream services by name; the name is the `aud` of the assertion each one receives. */
-export const UPSTREAMS = ['users', 'orders'] as const
-export type UpstreamName = typeof UPSTREAMS[number]
+/** An upstream's name: the `aud` of the assertion it receives, and its metrics label. */
+export type UpstreamName = string
 
 /** Limit classes of section 6: `api` counts per user (authenticated routes only), `public` per client IP. */
 export type LimitClass = 'api' | 'public'
+
+export { DEFAULT_BODY_LIMIT } from './routes-file-schema.js'
 
 export interface ProxyRoute {
   path: string
@@ -31,19 +36,17 @@ export interface ProxyRoute {
   limit: LimitClass
   /** The upstream checks the caller's password here: attempts count like logins (lockout per username and IP). */
   passwordCheck?: boolean
+  /** Largest request body in bytes (default DEFAULT_BODY_LIMIT). */
+  bodyLimit?: number
 }
 
-export const ROUTE_TABLE: readonly ProxyRoute[] = [
-  { path: '/api/users/me', exact: true, upstream: 'users', methods: ['GET', 'HEAD'], limit: 'api' },
-  { path: '/api/users/me/password', exact: true, upstream: 'users', methods: ['POST'], limit: 'api', passwordCheck: true },
-  { path: '/api/users', upstream: 'users', roles: ['admin'], limit: 'api' },
-  { path: '/api/orders', upstream: 'orders', limit: 'api', scopes: { GET: ['orders:read'], POST: ['orders:write'] } }
-]
+/** The routes of the shipped demo file (config/demo-routes.yaml), for tests that extend them. */
+export const ROUTE_TABLE: readonly ProxyRoute[] = readRoutesFileSync(DEMO_ROUTES_FILE, { vars: DEMO_URL_DEFAULTS }).routes
 
-/** Most specific first: exact before prefix, longer before shorter. */
+/** Longest path first; an exact route before a prefix route of the same path. */
 function bySpecificity (a: ProxyRoute, b: ProxyRoute): number {
-  if ((a.exact === true) !== (b.exact === true)) return a.exact === true ? -1 : 1
-  return b.path.length - a.path.length
+  if (a.path.length !== b.path.length) return b.path.length - a.path.length
+  return (b.exact === true ? 1 : 0) - (a.exact === true ? 1 : 0)
 }
 
 export class RouteTable {
@@ -63,16 +66,24 @@ export class RouteTable {
 
   /** The route of a normalized path, or undefined (404). */
   match (path: string): ProxyRoute | undefined {
-    return this.routes.find((r) => path === r.path || (r.exact !== true && path.startsWith(r.path + '/')))
+    for (const r of this.routes) {
+      if (path === r.path || (r.exact !== true && path.length > r.path.length && path.startsWith(r.path) && path.charCodeAt(r.path.length) === 47)) return r
+    }
+    return undefined
   }
 
-  /** The mount point of each upstream: the shortest route path that leads to it. */
-  mountPoints (): Map<UpstreamName, string[]> {
-    const mounts = new Map<UpstreamName, string[]>()
+  /** The mount point of each route: the shortest route path of its upstream that covers it. */
+  mountPoints (): Map<ProxyRoute, string> {
+    const byUpstream = new Map<UpstreamName, string[]>()
     for (const r of [...this.routes].sort((a, b) => a.path.length - b.path.length)) {
-      const existing = mounts.get(r.upstream) ?? []
+      const existing = byUpstream.get(r.upstream) ?? []
       if (!existing.some((p) => r.path === p || r.path.startsWith(p + '/'))) existing.push(r.path)
-      mounts.set(r.upstream, existing)
+      byUpstream.set(r.upstream, existing)
+    }
+    const mounts = new Map<ProxyRoute, string>()
+    for (const r of this.routes) {
+      const candidates = byUpstream.get(r.upstream) ?? []
+      mounts.set(r, candidates.find((p) => r.path === p || r.path.startsWith(p + '/')) ?? r.path)
     }
     return mounts
   }

@@ -74,6 +74,7 @@ export function upstreamHeaders (incoming: IncomingHttpHeaders, facts: Forwardin
   out['x-forwarded-for'] = facts.forwardedFor
   out['x-forwarded-proto'] = facts.proto
   out['x-forwarded-host'] = facts.host
-  out['x-gateway-assertion'] = facts.assertion
+  // None on a public route: it forwards no identity.
+  if (facts.assertion !== '') out['x-gateway-assertion'] = facts.assertion
   return out
 }

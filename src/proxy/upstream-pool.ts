@@ -34,15 +34,19 @@ class DeadlineSignal extends EventEmitter {
   }
 }
 
-type RequestOptions = Parameters<Pool['request']>[0]
-type Callback = (err: Error | null, data: Dispatcher.ResponseData<unknown> | undefined) => void
+export type RequestOptions = Parameters<Pool['request']>[0]
+export type Callback = (err: Error | null, data: Dispatcher.ResponseData<unknown> | undefined) => void
 
 /**
  * What @fastify/reply-from needs of an undici instance: `request(options, callback)` (it never
  * uses the promise form); and `dispatch`, undici's handler API on the same connections, for the
  * direct path of src/proxy/direct-forward.ts.
  */
-export type DeadlinePool = Pick<Pool, 'request' | 'dispatch' | 'close' | 'destroy'> & { readonly timeoutMs: number }
+export type DeadlinePool = Pick<Pool, 'request' | 'dispatch' | 'close' | 'destroy'> & {
+  readonly timeoutMs: number
+  /** `request` in its callback form, as typed here (src/proxy/upstream-pools.ts routes to it). */
+  readonly send: (options: RequestOptions, callback: Callback) => void
+}
 
 export function deadlinePool (origin: string, opts: { connections: number, timeoutMs: number }): DeadlinePool {
   const pool = new Pool(origin, {
@@ -53,18 +57,20 @@ export function deadlinePool (origin: string, opts: { connections: number, timeo
     bodyTimeout: opts.timeoutMs
   })
   const request = (options: RequestOptions, callback: Callback): void => {
+    // Upstreams that share an origin share its pool, each with its own timeout (reply-from passes it).
+    const timeoutMs = options.headersTimeout ?? opts.timeoutMs
     const signal = new DeadlineSignal()
     let settled = false
     // undici notices an abort of a queued request only once it gets a connection (and then never
     // sends it): the answer to the client cannot wait for that.
     const timer = setTimeout(() => {
-      const err = new DeadlineError(opts.timeoutMs)
+      const err = new DeadlineError(timeoutMs)
       signal.abort(err)
       if (!settled) {
         settled = true
         callback(err, undefined)
       }
-    }, opts.timeoutMs)
+    }, timeoutMs)
     pool.request({ ...options, path: unescapeDottedSegments(options.path), signal }, (err, data) => {
       clearTimeout(timer)
       if (settled) {
@@ -79,6 +85,7 @@ export function deadlinePool (origin: string, opts: { connections: number, timeo
   // reply-from destroys its undici instance when Fastify closes.
   return {
     request: request as Pool['request'],
+    send: request,
     dispatch: pool.dispatch.bind(pool),
     close: pool.close.bind(pool),
     destroy: pool.destroy.bind(pool),

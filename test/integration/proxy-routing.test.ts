@@ -261,8 +261,7 @@ t.test('a public route reaches its upstream without a token and without identity
   t.equal(got.headers['x-user-id'], undefined)
   t.equal(got.headers['x-user-name'], undefined)
   t.equal(got.headers['x-user-roles'], undefined)
-  t.not(got.headers['x-gateway-assertion'], 'forged')
-  t.equal(decodeJwt(String(got.headers['x-gateway-assertion'])).aud, 'orders')
+  t.equal(got.headers['x-gateway-assertion'], undefined, 'no assertion: a public route forwards no identity (the forged one is dropped)')
 
   t.test('a token sent to a public route gives no identity either and does not travel', async (t) => {
     echo.reset()

@@ -12,6 +12,7 @@ import t, { type Test } from 'tap'
 import { build, type Harness } from '../helper.js'
 import { waitFor } from '../helpers/redis-server.js'
 import { call, expireCounters, header, loginCall, type CallResult } from '../helpers/abuse.js'
+import { startEcho } from '../helpers/echo-upstream.js'
 
 const WINDOW_SECONDS = 60
 
@@ -191,8 +192,10 @@ t.test('proxied routes: API_USER_LIMIT requests per user', async (t) => {
 })
 
 t.test('public routes: PUBLIC_IP_LIMIT requests per client IP', async (t) => {
+  // A public route forwards no assertion, which the orders stub would refuse: an echo answers instead.
+  const echo = await startEcho(t)
   const h = await build(t, {
-    env: { PUBLIC_IP_LIMIT: '3' },
+    env: { PUBLIC_IP_LIMIT: '3', ORDERS_URL: echo.url },
     routes: [{ path: '/api/orders', upstream: 'orders', public: true, limit: 'public' }]
   })
   for (let i = 0; i < 3; i++) {

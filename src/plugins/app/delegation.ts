@@ -1,10 +1,12 @@
 /**
  * What token exchange may target (src/routes/oauth/token-exchange.ts) and what the metadata
  * document announces: the upstreams of the proxy's route table, the scopes its routes grant, and
- * the lifetime of a delegated token. Read from the same table the proxy is built from.
+ * the lifetime of a delegated token. Read from the table the proxy uses now (a reload of the
+ * routes file changes them too).
  */
 import fp from 'fastify-plugin'
-import { ROUTE_TABLE, type ProxyRoute } from '../../proxy/route-table.js'
+import type { ProxyRoute } from '../../proxy/route-table.js'
+import type { RoutesSpec } from '../../proxy/routes-file.js'
 
 /** A delegated token lives at most this long (and never past ACCESS_TOKEN_TTL or the subject token). */
 export const DELEGATED_TOKEN_MAX_TTL = 300
@@ -28,7 +30,8 @@ export interface DelegationTargets {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    delegation: DelegationTargets
+    /** The delegation targets of the route table in use. */
+    delegation: () => DelegationTargets
   }
 }
 
@@ -49,6 +52,16 @@ export function delegationTargets (routes: readonly ProxyRoute[], accessTtl: num
   }
 }
 
-export default fp<{ routes?: readonly ProxyRoute[] }>(async (fastify, opts) => {
-  fastify.decorate('delegation', delegationTargets(opts.routes ?? ROUTE_TABLE, fastify.config.jwt.accessTtl))
+export default fp(async (fastify) => {
+  // Computed once per table: a reload swaps the spec object.
+  let computedFor: RoutesSpec | null = null
+  let targets: DelegationTargets | null = null
+  fastify.decorate('delegation', () => {
+    const spec = fastify.routesControl.current()
+    if (targets === null || computedFor !== spec) {
+      targets = delegationTargets(spec.routes, fastify.config.jwt.accessTtl)
+      computedFor = spec
+    }
+    return targets
+  })
 }, { name: 'delegation', dependencies: ['config'] })

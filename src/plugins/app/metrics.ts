@@ -95,7 +95,8 @@ export default fp(async (fastify) => {
   fastify.redis.on('error', () => metrics.redisErrors.inc())
 
   fastify.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched'
+    // Proxied requests by their route's mount point (the proxy is one catch-all route).
+    const route = request.proxyMetricsLabel ?? request.routeOptions.url ?? 'unmatched'
     requests.inc({ route, method: request.method, status: reply.statusCode })
     duration.observe({ route, method: request.method }, reply.elapsedTime / 1000)
     done()

@@ -53,7 +53,7 @@ const metadataRoute: FastifyPluginAsyncTypebox = async (fastify) => {
       // A user's token is revoked without client authentication ("none").
       revocation_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS, 'none'],
       introspection_signing_alg_values_supported: [SIGNING_ALG],
-      scopes_supported: [...fastify.delegation.scopesSupported]
+      scopes_supported: [...fastify.delegation().scopesSupported]
     }
   })
 }

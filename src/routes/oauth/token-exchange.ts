@@ -48,7 +48,7 @@ const given = (value: string | undefined): string | undefined => value === '' ? 
 async function subjectOf (fastify: FastifyInstance, request: FastifyRequest, token: string, type: SubjectType): Promise<AccessClaims> {
   try {
     if (type === JWT_TOKEN_TYPE) {
-      const claims = await fastify.tokens.verifyUserAssertion(token, [...fastify.delegation.upstreams])
+      const claims = await fastify.tokens.verifyUserAssertion(token, [...fastify.delegation().upstreams])
       return await fastify.acceptUserClaims(request, claims, { record: false })
     }
     const live = await fastify.acceptAccessToken(request, token, { record: false })
@@ -75,12 +75,12 @@ export async function tokenExchange (fastify: FastifyInstance, request: FastifyR
   if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE) throw oauthErrors.invalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`)
   if (given(body.actor_token) !== undefined || given(body.actor_token_type) !== undefined) throw oauthErrors.invalidRequest('actor_token is not supported: the authenticated client is the actor')
   if (audience === undefined) throw oauthErrors.invalidRequest('audience (an upstream) is required')
-  if (!fastify.delegation.upstreams.has(audience)) throw oauthErrors.invalidTarget('audience is not an upstream of the gateway')
+  if (!fastify.delegation().upstreams.has(audience)) throw oauthErrors.invalidTarget('audience is not an upstream of the gateway')
   let scope: string | undefined
   const asked = given(body.scope)
   if (asked !== undefined) {
     const tokens = parseScope(asked)
-    const known = fastify.delegation.scopesOf(audience)
+    const known = fastify.delegation().scopesOf(audience)
     if (tokens === null || !tokens.every((s) => known.has(s))) throw oauthErrors.invalidScope('scope must name scopes of the audience\'s routes')
     scope = tokens.join(' ')
   }
@@ -90,7 +90,7 @@ export async function tokenExchange (fastify: FastifyInstance, request: FastifyR
   const subject = await subjectOf(fastify, request, subjectToken, subjectType)
 
   // Never past an access token it was exchanged from (an assertion lives a minute: the session decides).
-  const ttl = subjectType === ACCESS_TOKEN_TYPE ? Math.min(fastify.delegation.ttl, subject.exp - nowSeconds()) : fastify.delegation.ttl
+  const ttl = subjectType === ACCESS_TOKEN_TYPE ? Math.min(fastify.delegation().ttl, subject.exp - nowSeconds()) : fastify.delegation().ttl
   if (ttl < 1) throw oauthErrors.invalidRequest('subject_token is not a live access token')
   const issued = await fastify.tokens.signDelegated(subject, { clientId: client.clientId, upstream: audience, scope }, ttl)
   securityEvent(request, 'token_exchanged', {

@@ -1,32 +1,41 @@
 /**
- * Default-deny proxying (contract section 5): one @fastify/http-proxy registration per upstream
- * mount point of the route table. Each request is matched on its normalized path (see
- * src/proxy/normalize-path.ts, applied before routing), authenticated and authorized by its route,
- * then forwarded with the headers of src/proxy/upstream-headers.ts. Upstream failures become
- * 502 `upstream_unavailable` / 504 `upstream_timeout`; nothing is ever retried.
+ * Default-deny proxying (contract section 5): one catch-all route behind the gateway's own routes.
+ * Each request is matched on its normalized path (see src/proxy/normalize-path.ts, applied before
+ * routing) against the current route table, authenticated and authorized by its route, then
+ * forwarded with the headers of src/proxy/upstream-headers.ts: GETs without a body on the direct
+ * path (src/proxy/direct-forward.ts), everything else through @fastify/reply-from, bodies streamed.
+ * Upstream failures become 502 `upstream_unavailable` / 504 `upstream_timeout`; nothing is ever
+ * retried.
+ *
+ * The table comes from a routes file (src/proxy/routes-file.ts) and may be replaced at run time
+ * (src/proxy/routes-reload.ts): a request keeps the route it was admitted with until it is done.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
+import fp from 'fastify-plugin'
+import replyFrom, { type FastifyReplyFromHooks } from '@fastify/reply-from'
+import { Counter } from 'prom-client'
 import { GatewayError, gatewayError } from '../../errors.js'
 import { sendProblem } from '../../plugins/app/error-handler.js'
 import type { AnyReply, AnyRequest } from '../../lib/request-types.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
 import { clientAssertionClaims, requireClientScope } from '../../proxy/client-caller.js'
 import { delegationClaims, requireDelegation } from '../../proxy/delegated-caller.js'
-import { splitUrl } from '../../proxy/normalize-path.js'
-import { RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
+import { splitUrl, wasRefusedPath } from '../../proxy/normalize-path.js'
+import { DEFAULT_BODY_LIMIT, RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
+import { DEMO_ROUTES_FILE, readRoutesFileSync, type RoutesSpec, type UpstreamSpec } from '../../proxy/routes-file.js'
 import { upstreamHeaders } from '../../proxy/upstream-headers.js'
 import { clientResponseHeaders } from '../../proxy/response-headers.js'
 import { escapeDottedSegments } from '../../proxy/dotted-segments.js'
-import { DEADLINE_CODE, deadlinePool } from '../../proxy/upstream-pool.js'
-import { forwardDirect, isDirectRequest } from '../../proxy/direct-forward.js'
+import { DEADLINE_CODE } from '../../proxy/upstream-pool.js'
+import { UpstreamPools } from '../../proxy/upstream-pools.js'
+import { forwardDirect, isDirectRequest, type DirectForward } from '../../proxy/direct-forward.js'
 import { ConcurrencyCap } from '../../proxy/user-concurrency.js'
 import { pinClientIp, securityEvent } from '../../lib/security-events.js'
 import { userChanges } from '../../proxy/user-changes.js'
-import { BODY_LIMIT } from '../../server-options.js'
 import { nowSeconds } from '../../tokens/token-service.js'
+import { watchRoutesFile, routesReloader, type RoutesControl } from '../../proxy/routes-reload.js'
 
 /** Connection-level failures that mean the upstream is not there (502). */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED'])
@@ -73,83 +82,68 @@ declare module 'fastify' {
     upstreamAssertion: string | null
     /** The byte counter of a chunked proxied body, when there is one. */
     proxiedBodyLimit: BodyLimit | null
+    /** The route a proxied request was admitted with (it keeps it across a reload). */
+    proxyRoute: CompiledRoute | null
+    /** The metrics label of a proxied request: its route's mount point, as `/mount` or `/mount/*`. */
+    proxyMetricsLabel: string | null
+  }
+  interface FastifyInstance {
+    /** The proxy's route table: current state and reload (src/proxy/routes-reload.ts). */
+    routesControl: RoutesControl
   }
 }
 
-export default async function proxyRoutes (fastify: FastifyInstance, opts: { routes?: readonly ProxyRoute[] }): Promise<void> {
-  const table = new RouteTable(opts.routes)
+/** Everything a request needs of its upstream, built once per table. */
+interface CompiledUpstream {
+  name: UpstreamName
+  origin: string
+  /** The url's path, prefixed to every forwarded path ('' for none). */
+  basePath: string
+  direct: DirectForward
+  /** GETs take the direct path, except to the users service (see below). */
+  directGets: boolean
+  replyOptions: FastifyReplyFromHooks & { timeout: number, getUpstream: () => string }
+}
+
+export interface CompiledRoute {
+  route: ProxyRoute
+  upstream: CompiledUpstream
+  bodyLimit: number
+  roleCheck: ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) | null
+  mount: string
+  mountBelow: string
+}
+
+/** A route table with everything resolved: what one reload swaps in. */
+export interface LiveTable {
+  spec: RoutesSpec
+  table: RouteTable
+  compiled: Map<ProxyRoute, CompiledRoute>
+}
+
+/** The upstreams of a hand-made route table (tests): the demo ones at USERS_URL and ORDERS_URL. */
+function specOf (routes: readonly ProxyRoute[], upstreams: Record<string, string>): RoutesSpec {
+  return {
+    file: '(built in)',
+    sha256: '',
+    upstreams: new Map(Object.entries(upstreams).map(([name, url]) => [name, { name, url, timeoutMs: undefined }])),
+    routes: [...routes]
+  }
+}
+
+export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { routes?: readonly ProxyRoute[] }): Promise<void> {
+  const { upstreams: demoUpstreams, upstreamTimeoutMs, upstreamUserConcurrency, limits } = fastify.config
+  const routesConfig = fastify.config.routes
   const assertions = new AssertionCache()
-  const { upstreams, upstreamTimeoutMs, upstreamUserConcurrency, limits } = fastify.config
   const concurrency = new ConcurrencyCap(upstreamUserConcurrency)
   const publicLimit = fastify.ipLimitHook('public', limits.publicPerIp)
-  const roleChecks = new Map(table.routes.map((r) => [r, (r.roles ?? []).length > 0 ? fastify.requireRole(...r.roles!) : null]))
   const changes = userChanges(fastify)
+  const pools = new UpstreamPools(upstreamTimeoutMs)
+  fastify.addHook('onClose', async () => { await pools.destroy() })
   fastify.decorateRequest('upstreamAssertion', null)
   fastify.decorateRequest('proxiedBodyLimit', null)
-  // Synchronous unless a password-check reservation is left (no promise per proxied request).
-  fastify.addHook('onResponse', (request, _reply, done) => {
-    const pending = changes.releaseUnsettled(request)
-    if (pending === null) done()
-    else pending.then(() => done(), done)
-  })
-
-  /** Route, method, token and role checks; the body limit; then the identity assertion. */
-  async function guard (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const route = table.match(splitUrl(request.url).path)
-    if (route === undefined || (route.methods !== undefined && !route.methods.includes(request.method))) {
-      await publicLimit(request, reply) // counted like every 404
-      throw gatewayError('not_found')
-    }
-    // The users service's answers may carry user changes, whose events are written after the
-    // body was proxied: the client IP is taken while the socket is still there.
-    if (route.upstream === 'users') pinClientIp(request)
-    if (route.public !== true) {
-      try {
-        // The `api` class counts the request against the user in the session check's round trip.
-        await (route.limit === 'api' ? fastify.authenticateCounted : fastify.authenticate)(request, reply)
-      } catch (err) {
-        // No user to count against yet: failed authentications count per client IP, like public
-        // routes, so guessing tokens is as slow as guessing routes.
-        if (err instanceof GatewayError && err.statusCode === 401) await publicLimit(request, reply)
-        throw err
-      }
-      // Machine clients are authorized by the route's scopes, users by its roles.
-      if (request.client !== null) requireClientScope(request, route, request.client)
-      else {
-        requireDelegation(request, route, request.auth!)
-        await roleChecks.get(route)?.(request, reply)
-      }
-      // One caller must not occupy an upstream's whole pool: a slot until the answer is done.
-      const caller = request.client?.sub ?? request.auth!.sub
-      if (!concurrency.acquire(caller)) {
-        securityEvent(request, 'rate_limited', { user_id: caller, limit: 'concurrency' })
-        throw gatewayError('rate_limited', 'too many requests in flight', { 'retry-after': '1' })
-      }
-      reply.raw.once('close', () => concurrency.release(caller))
-      if (route.passwordCheck === true && request.client === null) await changes.reserveAttempt(request)
-    }
-    if (route.limit === 'public') await publicLimit(request, reply)
-    const length = Number(request.headers['content-length'] ?? 0)
-    if (length > BODY_LIMIT) {
-      // The unread body would otherwise be drained on a kept-alive connection: close it instead.
-      reply.header('connection', 'close')
-      throw gatewayError('payload_too_large')
-    }
-    if (request.headers['transfer-encoding'] !== undefined && request.body !== undefined && request.body !== null) {
-      const limiter = new BodyLimit(BODY_LIMIT)
-      ;(request.body as NodeJS.ReadableStream).pipe(limiter)
-      request.proxiedBodyLimit = limiter
-      request.body = limiter
-    }
-    // Signed (or reused) here because reply-from builds the upstream headers synchronously.
-    const auth = request.auth
-    const client = request.client
-    // Keyed by the live roles too: a role change applies to the assertion at once (contract 10).
-    const key = client !== null ? `${route.upstream}|${client.jti}` : auth === null ? `${route.upstream}|public` : `${route.upstream}|${auth.jti}|${auth.roles.join(',')}`
-    request.upstreamAssertion = await assertions.get(key, nowSeconds(), () => client !== null
-      ? fastify.tokens.signAssertion(route.upstream, client.sub, clientAssertionClaims(client))
-      : fastify.tokens.signAssertion(route.upstream, auth?.sub ?? 'anonymous', auth === null ? { roles: [] } : { roles: auth.roles, username: auth.username, sid: auth.sid, ...delegationClaims(auth) }))
-  }
+  fastify.decorateRequest('proxyRoute', null)
+  fastify.decorateRequest('proxyMetricsLabel', null)
 
   function onUpstreamError (upstream: UpstreamName) {
     return (reply: AnyReply, { error }: { error: Error }) => {
@@ -182,55 +176,203 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
     client: request.client === null ? null : { clientId: request.client.client_id, scopes: request.client.scope.split(' ') }
   })
 
-  for (const [upstream, mounts] of table.mountPoints()) {
-    // One pool per upstream, shared by its mount points and both paths (reply-from destroys it on close).
-    const pool = deadlinePool(upstreams[upstream], { connections: 128, timeoutMs: upstreamTimeoutMs })
-    const upstreamHost = new URL(upstreams[upstream]).host
-    const onError = onUpstreamError(upstream)
-    const direct = {
-      pool,
-      requestHeaders: (request: AnyRequest) => {
-        const headers = headersFor(request, request.headers)
-        headers.host = upstreamHost // as reply-from sends it
-        return headers
-      },
-      responseHeaders: clientResponseHeaders,
-      onError
-    }
-    // GETs without a body take the direct path (src/proxy/direct-forward.ts), except to the users
-    // service, whose answers may carry user changes (user-changes.ts reads them on reply-from's path).
-    const directGets = upstream !== 'users'
-    for (const prefix of mounts) {
-      const proxyOptions: FastifyHttpProxyOptions = {
-        upstream: upstreams[upstream],
-        prefix,
-        rewritePrefix: prefix,
-        preHandler: guard,
-        handler: (request, reply, dest, options) => {
-          if (directGets && isDirectRequest(request)) {
-            const query = request.url.indexOf('?')
-            forwardDirect(request, reply, query === -1 ? dest : dest + request.url.slice(query), direct)
-            return
-          }
-          // reply-from would refuse a segment such as `...` (see dotted-segments.ts).
-          reply.from(escapeDottedSegments(dest), options)
+  /** Builds the upstreams and routes of a table (synchronous: a reload swaps it in at once). */
+  function compile (spec: RoutesSpec): LiveTable {
+    const table = new RouteTable(spec.routes)
+    const upstreams = new Map<UpstreamName, CompiledUpstream>()
+    const upstreamOf = (u: UpstreamSpec): CompiledUpstream => {
+      const existing = upstreams.get(u.name)
+      if (existing !== undefined) return existing
+      const url = new URL(u.url)
+      // Strings, not URL getters: these are read on every request.
+      const origin = url.origin
+      const host = url.host
+      const timeoutMs = u.timeoutMs ?? upstreamTimeoutMs
+      const pool = pools.acquire(origin)
+      const onError = onUpstreamError(u.name)
+      const compiled: CompiledUpstream = {
+        name: u.name,
+        origin,
+        basePath: url.pathname === '/' ? '' : url.pathname,
+        direct: {
+          pool,
+          timeoutMs,
+          requestHeaders: (request: AnyRequest) => {
+            const headers = headersFor(request, request.headers)
+            headers.host = host // as reply-from sends it
+            return headers
+          },
+          responseHeaders: clientResponseHeaders,
+          onError
         },
-        // Keep-alive pool to the upstream; a request with no answer in time (waiting for a
-        // connection included) is a 504.
-        undici: pool,
-        disableRequestLogging: true,
+        // GETs without a body take the direct path, except to the users service, whose answers may
+        // carry user changes (user-changes.ts reads them on reply-from's path).
+        directGets: u.name !== 'users',
         replyOptions: {
+          getUpstream: () => origin,
+          timeout: timeoutMs,
           // Never retry: a non-idempotent request must reach the upstream at most once.
           retryDelay: () => null,
           onError,
           // Only the users service's answers may carry user changes.
-          ...(upstream === 'users' ? { onResponse: changes.onUsersAnswer } : {}),
+          ...(u.name === 'users' ? { onResponse: changes.onUsersAnswer } : {}),
           rewriteHeaders: clientResponseHeaders,
           rewriteRequestHeaders: headersFor
-        },
-        config: { upstream }
+        }
       }
-      await fastify.register(proxy, proxyOptions)
+      upstreams.set(u.name, compiled)
+      return compiled
     }
+    const mounts = table.mountPoints()
+    const compiled = new Map<ProxyRoute, CompiledRoute>()
+    for (const route of table.routes) {
+      const upstream = spec.upstreams.get(route.upstream)
+      if (upstream === undefined) throw new Error(`route table: ${route.path} names the unknown upstream ${route.upstream}`)
+      const mount = mounts.get(route) ?? route.path
+      compiled.set(route, {
+        route,
+        upstream: upstreamOf(upstream),
+        bodyLimit: route.bodyLimit ?? DEFAULT_BODY_LIMIT,
+        roleCheck: (route.roles ?? []).length > 0 ? fastify.requireRole(...route.roles!) : null,
+        mount,
+        mountBelow: mount + '/*'
+      })
+    }
+    return { spec, table, compiled }
   }
-}
+
+  const initial = opts.routes !== undefined
+    ? specOf(opts.routes, demoUpstreams)
+    : readRoutesFileSync(routesConfig.file ?? DEMO_ROUTES_FILE, { vars: routesConfig.urlVars })
+  let current = compile(initial)
+  pools.keepOnly(new Set([...current.compiled.values()].map((c) => c.upstream.origin)))
+
+  const reloads = new Counter({
+    name: 'gateway_routes_reloads_total',
+    help: 'Reloads of the routes file, by result (success: applied; failure: invalid, the table was kept)',
+    labelNames: ['result'] as const,
+    registers: [fastify.metrics.registry]
+  })
+  const control = routesReloader(fastify, {
+    file: routesConfig.file,
+    vars: routesConfig.urlVars,
+    current: () => current.spec,
+    swap: (spec) => {
+      const next = compile(spec)
+      current = next
+      pools.keepOnly(new Set([...next.compiled.values()].map((c) => c.upstream.origin)))
+    },
+    counted: (result) => reloads.inc({ result }),
+    pools: () => pools.size
+  })
+  fastify.decorate('routesControl', control)
+  if (routesConfig.file !== undefined) {
+    const watcher = watchRoutesFile(routesConfig.file, fastify.log, () => { void control.reload('file') })
+    fastify.addHook('onClose', async () => { watcher.close() })
+  }
+
+  /** Route, method, token and role checks; the body limit; then the identity assertion. */
+  async function guard (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    // The table of this request: a reload meanwhile does not change its route.
+    const live = current
+    const path = splitUrl(request.url).path
+    const route = live.table.match(path)
+    const compiled = route === undefined ? undefined : live.compiled.get(route)
+    request.proxyMetricsLabel = compiled === undefined ? 'unmatched' : path === compiled.mount ? compiled.mount : compiled.mountBelow
+    if (route === undefined || compiled === undefined || (route.methods !== undefined && !route.methods.includes(request.method))) {
+      await publicLimit(request, reply) // counted like every 404
+      throw wasRefusedPath(request.raw) ? gatewayError('invalid_request', 'the request path is not acceptable') : gatewayError('not_found')
+    }
+    request.proxyRoute = compiled
+    // The users service's answers may carry user changes, whose events are written after the
+    // body was proxied: the client IP is taken while the socket is still there.
+    if (route.upstream === 'users') pinClientIp(request)
+    if (route.public !== true) {
+      try {
+        // The `api` class counts the request against the user in the session check's round trip.
+        await (route.limit === 'api' ? fastify.authenticateCounted : fastify.authenticate)(request, reply)
+      } catch (err) {
+        // No user to count against yet: failed authentications count per client IP, like public
+        // routes, so guessing tokens is as slow as guessing routes.
+        if (err instanceof GatewayError && err.statusCode === 401) await publicLimit(request, reply)
+        throw err
+      }
+      // Machine clients are authorized by the route's scopes, users by its roles.
+      if (request.client !== null) requireClientScope(request, route, request.client)
+      else {
+        requireDelegation(request, route, request.auth!)
+        await compiled.roleCheck?.(request, reply)
+      }
+      // One caller must not occupy an upstream's whole pool: a slot until the answer is done.
+      const caller = request.client?.sub ?? request.auth!.sub
+      if (!concurrency.acquire(caller)) {
+        securityEvent(request, 'rate_limited', { user_id: caller, limit: 'concurrency' })
+        throw gatewayError('rate_limited', 'too many requests in flight', { 'retry-after': '1' })
+      }
+      reply.raw.once('close', () => concurrency.release(caller))
+      if (route.passwordCheck === true && request.client === null) await changes.reserveAttempt(request)
+    }
+    if (route.limit === 'public') await publicLimit(request, reply)
+    const length = Number(request.headers['content-length'] ?? 0)
+    if (length > compiled.bodyLimit) {
+      // The unread body would otherwise be drained on a kept-alive connection: close it instead.
+      reply.header('connection', 'close')
+      throw gatewayError('payload_too_large')
+    }
+    if (request.headers['transfer-encoding'] !== undefined && request.body !== undefined && request.body !== null) {
+      const limiter = new BodyLimit(compiled.bodyLimit)
+      ;(request.body as NodeJS.ReadableStream).pipe(limiter)
+      request.proxiedBodyLimit = limiter
+      request.body = limiter
+    }
+    // A public route forwards no identity: no assertion either.
+    if (route.public === true) return
+    // Signed (or reused) here because reply-from builds the upstream headers synchronously.
+    const auth = request.auth
+    const client = request.client
+    const name = route.upstream
+    // Keyed by the live roles too: a role change applies to the assertion at once (contract 10).
+    const key = client !== null ? `${name}|${client.jti}` : `${name}|${auth!.jti}|${auth!.roles.join(',')}`
+    request.upstreamAssertion = await assertions.get(key, nowSeconds(), () => client !== null
+      ? fastify.tokens.signAssertion(name, client.sub, clientAssertionClaims(client))
+      : fastify.tokens.signAssertion(name, auth!.sub, { roles: auth!.roles, username: auth!.username, sid: auth!.sid, ...delegationClaims(auth!) }))
+  }
+
+  /** Forwards an admitted request on the route it was admitted with. */
+  function forward (request: FastifyRequest, reply: FastifyReply): void {
+    const upstream = request.proxyRoute!.upstream
+    const url = request.url
+    const query = url.indexOf('?')
+    const path = query === -1 ? url : url.slice(0, query)
+    const dest = upstream.basePath === '' ? path : upstream.basePath + path
+    if (upstream.directGets && isDirectRequest(request)) {
+      forwardDirect(request, reply, query === -1 ? dest : dest + url.slice(query), upstream.direct)
+      return
+    }
+    // reply-from would refuse a segment such as `...` (see dotted-segments.ts).
+    reply.from(escapeDottedSegments(dest), upstream.replyOptions)
+  }
+
+  await fastify.register(async (scope) => {
+    // Keep-alive pools to the upstreams (src/proxy/upstream-pools.ts); a request with no answer in
+    // time (waiting for a connection included) is a 504.
+    await scope.register(replyFrom, { undici: pools.dispatcher, disableRequestLogging: true })
+    // Bodies are streamed to the upstream as they arrive, never parsed or held whole.
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
+    // Synchronous unless a password-check reservation is left (no promise per proxied request).
+    scope.addHook('onResponse', (request, _reply, done) => {
+      const pending = changes.releaseUnsettled(request)
+      if (pending === null) done()
+      else pending.then(() => done(), done)
+    })
+    // Behind every route of the gateway's own (static routes win); OPTIONS belongs to CORS.
+    scope.route({
+      method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      url: '/*',
+      schema: { hide: true },
+      preHandler: guard,
+      handler: forward
+    })
+  })
+}, { name: 'proxy-routes', dependencies: ['metrics'] })
