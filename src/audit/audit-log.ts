@@ -16,7 +16,8 @@ const HOUR_BUCKET_TTL_S = 26 * 3600
 
 /**
  * KEYS[1] stream, KEYS[2] minute bucket, KEYS[3] hour bucket. ARGV[1] MINID (ms), ARGV[2] the
- * event as JSON, ARGV[3] event name, ARGV[4] minute TTL, ARGV[5] hour TTL. Returns the entry id.
+ * event as JSON, ARGV[3] event name, ARGV[4] minute TTL, ARGV[5] hour TTL, ARGV[6] stream TTL (the
+ * retention: a trail with no new event expires whole, like every other key). Returns the entry id.
  */
 export const appendEventLua = `
 local id = redis.call('XADD', KEYS[1], 'MINID', ARGV[1], '*', 'd', ARGV[2])
@@ -24,11 +25,12 @@ redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 redis.call('EXPIRE', KEYS[3], ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
 return id
 `
 
 interface AuditCommands {
-  gwAuditAppend: (stream: string, minute: string, hour: string, minId: string, json: string, event: string, minuteTtl: number, hourTtl: number) => Promise<string>
+  gwAuditAppend: (stream: string, minute: string, hour: string, minId: string, json: string, event: string, minuteTtl: number, hourTtl: number, streamTtl: number) => Promise<string>
 }
 
 /** One stored event as the API shows it. */
@@ -107,7 +109,7 @@ export class AuditLog {
     const json = JSON.stringify({ event, ...safeFields(fields) })
     const minute = Math.floor(nowMs / 60_000)
     const hour = Math.floor(nowMs / 3_600_000)
-    return this.#redis.gwAuditAppend(AUDIT_STREAM, minuteKey(minute), hourKey(hour), minIdFor(nowMs, this.retentionDays), json, event, MINUTE_BUCKET_TTL_S, HOUR_BUCKET_TTL_S)
+    return this.#redis.gwAuditAppend(AUDIT_STREAM, minuteKey(minute), hourKey(hour), minIdFor(nowMs, this.retentionDays), json, event, MINUTE_BUCKET_TTL_S, HOUR_BUCKET_TTL_S, this.retentionDays * 86_400)
       .catch((err: unknown) => { this.onError(err); return null })
   }
 
