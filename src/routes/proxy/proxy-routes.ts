@@ -177,7 +177,7 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
 
   for (const [upstream, mounts] of table.mountPoints()) {
     // One pool per upstream, shared by its mount points and both paths (reply-from destroys it on close).
-    const pool = deadlinePool(upstreams[upstream], { connections: 128, timeoutMs: upstreamTimeoutMs })
+    const pool = deadlinePool(upstreams[upstream], { connections: 128, timeoutMs: upstreamTimeoutMs, ca: fastify.config.upstreamCa })
     const upstreamHost = new URL(upstreams[upstream]).host
     const onError = onUpstreamError(upstream)
     const direct = {
