@@ -16,9 +16,21 @@ major_of () { "$1" --version 2>/dev/null | sed -nE 's/^v([0-9]+)\..*/\1/p'; }
 print=0; [ "${1:-}" = "--print" ] && print=1
 done_with () { [ "$print" = 1 ] && echo "$1"; exit 0; }
 
-if [ -x "$dest/bin/node" ] && [ "$("$dest/bin/node" --version)" = "v$want" ]; then done_with "$dest/bin/node"; fi
-# The machine's node, not ours: PATH without .tools/node/bin.
-system_node=$(PATH=$(tr ':' '\n' <<<"$PATH" | grep -vFx "$dest/bin" | paste -sd:) command -v node || true)
+# The machine's PATH, without .tools/node/bin.
+system_path=$(tr ':' '\n' <<<"$PATH" | grep -vFx "$dest/bin" | paste -sd: || true)
+
+# npm finds its global config (registry, cafile, proxy of this machine) next to the node it runs
+# on: .tools/node/etc/npmrc is a link to the machine's, so npm keeps its settings on our Node.
+link_npmrc () {
+  [ -e "$dest/etc/npmrc" ] && return 0
+  local global
+  global=$(PATH=$system_path npm config get globalconfig 2>/dev/null || true)
+  if [ -n "$global" ] && [ -f "$global" ]; then mkdir -p "$dest/etc" && ln -sfn "$global" "$dest/etc/npmrc"; fi
+}
+
+if [ -x "$dest/bin/node" ] && [ "$("$dest/bin/node" --version)" = "v$want" ]; then link_npmrc; done_with "$dest/bin/node"; fi
+# The machine's node, not ours.
+system_node=$(PATH=$system_path command -v node || true)
 if [ -n "$system_node" ] && [ "$(major_of "$system_node")" -ge "$want_major" ] 2>/dev/null; then done_with "$system_node"; fi
 
 case $(uname -m) in
@@ -39,5 +51,6 @@ mkdir "$tmp/node"
 tar -xzf "$tmp"/node-linux-"$arch"-"$want".tgz -C "$tmp/node" --strip-components=1 package/bin/node package/LICENSE
 [ "$("$tmp/node/bin/node" --version)" = "v$want" ] || { echo "ensure-node: the downloaded node does not report v$want" >&2; exit 1; }
 rm -rf "$dest" && mv "$tmp/node" "$dest"
+link_npmrc
 echo "ensure-node: $("$dest/bin/node" --version) in .tools/node/bin" >&2
 done_with "$dest/bin/node"
