@@ -12,18 +12,47 @@
 # (a NODE_OPTIONS default that the operator's NODE_OPTIONS override; README, "Memory"): node still
 # ends up as PID 1.
 #
-# Built here with podman (`make image`, scripts/podman/build-image.sh) on a Debian trixie base made
-# by mmdebstrap (--build-arg NODE_IMAGE=localhost/auth-gateway-node-base:trixie); any image with
-# Node 20 and npm works (node:20-bookworm-slim by default).
+# Node: the official Node 24 LTS binary of .node-version (--build-arg NODE_VERSION), taken from the
+# npm registry (package node-linux-<arch>, integrity-checked by npm) with the npm of NPM_VERSION, in
+# the `node` stage below; every later stage (the install, the build and the runtime) runs on it.
+# The Node of NODE_IMAGE only fetches them; the runtime image has no other Node and no npm.
+#
+# Built here with podman (`make image`, scripts/podman/build-image.sh) on Debian trixie bases made
+# by mmdebstrap: NODE_IMAGE=localhost/auth-gateway-node-base:trixie (nodejs, npm, ca-certificates)
+# and RUNTIME_IMAGE=localhost/auth-gateway-runtime-base:trixie (ca-certificates, libstdc++6). Any
+# image with npm and any Debian/Ubuntu image with libstdc++ work too (the defaults below).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-trixie-slim
+ARG RUNTIME_IMAGE=debian:trixie-slim
 
-# ---- deps: the registry is reached only in this stage and in `build` --------------------------
+# ---- node: Node and npm from the npm registry -> /opt/node (the official tarball's layout) ------
 # The build machine's registry access is passed as build args, never written into a layer:
 #   NPM_CONFIG_CAFILE    a CA bundle mounted into the build (podman build --volume ...:ro)
 #   NPM_CONFIG_REGISTRY  a registry mirror
 #   HTTPS_PROXY / HTTP_PROXY / NO_PROXY
-FROM ${NODE_IMAGE} AS deps
+FROM ${NODE_IMAGE} AS node
+ARG NODE_VERSION=24.22.3
+ARG NPM_VERSION=11.19.1
+ARG NPM_CONFIG_CAFILE
+ARG NPM_CONFIG_REGISTRY
+ARG HTTPS_PROXY
+ARG HTTP_PROXY
+ARG NO_PROXY
+WORKDIR /tmp/node
+RUN set -eu; \
+    case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) echo "no Node binary for $(uname -m)" >&2; exit 1 ;; esac; \
+    npm pack --silent "node-linux-$arch@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null; \
+    mkdir -p /opt/node/bin /opt/node/lib/node_modules/npm; \
+    tar -xzf "node-linux-$arch-$NODE_VERSION.tgz" -C /opt/node --strip-components=1 package/bin/node package/LICENSE; \
+    tar -xzf "npm-$NPM_VERSION.tgz" -C /opt/node/lib/node_modules/npm --strip-components=1; \
+    ln -s ../lib/node_modules/npm/bin/npm-cli.js /opt/node/bin/npm; \
+    ln -s ../lib/node_modules/npm/bin/npx-cli.js /opt/node/bin/npx; \
+    test "$(/opt/node/bin/node --version)" = "v$NODE_VERSION"
+
+# ---- deps: the registry is reached only in this stage, in `node` and in `build` ----------------
+FROM ${RUNTIME_IMAGE} AS deps
+COPY --from=node /opt/node /opt/node
+ENV PATH=/opt/node/bin:$PATH
 ARG NPM_CONFIG_CAFILE
 ARG NPM_CONFIG_REGISTRY
 ARG HTTPS_PROXY
@@ -38,7 +67,9 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
 # ---- build: dev dependencies + TypeScript compile -> dist/ (src, services, client, web) ---------
 # The same build args again: podman (buildah) does not pass a stage's ARGs on to a stage built
 # FROM it (BuildKit does), so a shared base stage could not hold them for both.
-FROM ${NODE_IMAGE} AS build
+FROM ${RUNTIME_IMAGE} AS build
+COPY --from=node /opt/node /opt/node
+ENV PATH=/opt/node/bin:$PATH
 ARG NPM_CONFIG_CAFILE
 ARG NPM_CONFIG_REGISTRY
 ARG HTTPS_PROXY
@@ -57,7 +88,10 @@ COPY scripts/build-client.mjs scripts/build-web.mjs ./scripts/
 RUN npm run build
 
 # ---- runtime: production dependencies + compiled output only; no registry settings ------------
-FROM ${NODE_IMAGE} AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
+# Node alone (no npm): the programs are started with `node`, and nothing installs at run time.
+COPY --from=node /opt/node/bin/node /usr/local/bin/node
+COPY --from=node /opt/node/LICENSE /usr/local/share/doc/node/LICENSE
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080
@@ -69,11 +103,11 @@ COPY --from=build /app/dist ./dist
 COPY config ./config
 COPY bin/auth-gateway ./bin/auth-gateway
 # Files stay owned by root and read-only for the runtime user; the app writes nothing (run it with
-# a read-only root filesystem). A numeric uid (1000, `node` in the node images) so that Kubernetes'
-# runAsNonRoot can check it and any base image works without a passwd entry.
+# a read-only root filesystem). A numeric uid (1000) so that Kubernetes' runAsNonRoot can check it
+# and any base image works without a passwd entry.
 USER 1000:1000
 EXPOSE 8080
-# Liveness of the gateway; Node 20 has fetch built in (the image has no curl).
+# Liveness of the gateway; Node has fetch built in (the image has no curl).
 # The stubs listen on another port: compose/Kubernetes define their own checks.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

@@ -2,7 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install build build-tools run test typecheck lint validate-deploy bench bench-upload bench-jwt soak keys redis-server test-packages clean image test-image chaos audit
+# Node 24 LTS (.node-version) for every target: scripts/ensure-node.sh installs it into .tools/node
+# when the machine's node is older, and this PATH puts it before the machine's (npm included, which
+# runs on the first node on PATH).
+export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
+
+.PHONY: help node install build build-tools run test typecheck lint validate-deploy bench bench-upload bench-jwt soak keys redis-server test-packages clean image test-image chaos audit
 
 help:
 	@echo "make run    - install, build and run Redis, the users and orders services and the gateway on http://127.0.0.1:8080"
@@ -14,12 +19,16 @@ help:
 	@echo "make image  - container image localhost/auth-gateway:latest with podman (+ SBOM in .image/)"
 	@echo "make chaos  - chaos soak (CHAOS_SECONDS, default 600): two replicas + Redis, kill -9 every 30 s"
 
+# The project's Node (a no-op when the machine's node is recent enough or .tools/node has it)
+node:
+	@bash scripts/ensure-node.sh
+
 # npm ci when the lock file is newer than the last install
-node_modules/.package-lock.json: package.json package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json | node
 	npm ci --no-audit --no-fund
 	@touch $@
 
-install: node_modules/.package-lock.json
+install: node node_modules/.package-lock.json
 
 build: install
 	npm run build --silent

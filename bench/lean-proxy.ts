@@ -13,8 +13,12 @@ import { HOP_BY_HOP } from '../src/proxy/response-headers.js'
 /** An undici dispatch handler that streams one upstream answer into `res`, with backpressure. */
 function answerInto (res: ServerResponse): Dispatcher.DispatchHandler {
   return {
-    // undici takes a handler for its controller API only when it has onRequestStart.
-    onRequestStart () {},
+    // undici takes a handler for its controller API only when it has onRequestStart. A client
+    // gone before the answer's end aborts the upstream request: otherwise a write refused by the
+    // closed response pauses the upstream connection for good, and the pool runs dry.
+    onRequestStart (controller) {
+      res.once('close', () => { if (!res.writableFinished) controller.abort(new Error('the client closed the connection')) })
+    },
     onResponseStart (controller, statusCode, headers) {
       for (const name of HOP_BY_HOP) delete headers[name]
       res.writeHead(statusCode, headers)

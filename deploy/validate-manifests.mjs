@@ -115,7 +115,10 @@ async function modelFor (apiVersion, kind) {
   const key = `${apiVersion}/${kind}`
   if (modelCache.has(key)) return modelCache.get(key)
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion]
-  const spec = group === '' ? `kubernetes-models/${version}/${kind}` : `kubernetes-models/${group}/${version}/${kind}`
+  const spec = group === '' ? `kubernetes-models/${version}/${kind}`
+    // The Prometheus Operator's CRDs (PrometheusRule, ServiceMonitor) from their own models package.
+    : group === 'monitoring.coreos.com' ? `@kubernetes-models/prometheus-operator/${group}/${version}/${kind}`
+      : `kubernetes-models/${group}/${version}/${kind}`
   let model
   try {
     const mod = await import(spec)
@@ -624,6 +627,68 @@ function checkCompose (file) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// deploy/observability: Prometheus alert rules (+ their promtool unit tests) and the Grafana dashboard
+
+const RULES_FILE = 'gateway-alerts.rules.yaml'
+const RULES_TESTS = 'gateway-alerts.test.yaml'
+const DASHBOARD = 'grafana-dashboard.json'
+
+/**
+ * The rule file parses and every alert has an expression, a severity and a summary; every
+ * PrometheusRule under deploy/ carries exactly its groups; the dashboard is JSON with queries;
+ * and, when promtool is installed (Debian package prometheus), `promtool check rules` and
+ * `promtool test rules` pass.
+ */
+function checkObservability (dir, manifestFiles) {
+  const rulesPath = join(dir, RULES_FILE)
+  const { errors, values } = readYamlFile(rulesPath, { k8s: false })
+  const groups = values[0]?.groups
+  if (!Array.isArray(groups) || groups.length === 0) errors.push('no rule groups')
+  let alerts = 0
+  for (const g of Array.isArray(groups) ? groups : []) {
+    for (const r of g.rules ?? []) {
+      if (r.alert === undefined) continue
+      alerts++
+      if (typeof r.expr !== 'string' || r.expr.trim() === '') errors.push(`${r.alert}: no expr`)
+      if (!['critical', 'warning', 'info'].includes(r.labels?.severity)) errors.push(`${r.alert}: labels.severity must be critical, warning or info`)
+      if (typeof r.annotations?.summary !== 'string') errors.push(`${r.alert}: annotations.summary is missing`)
+    }
+  }
+  report(rel(rulesPath), errors, `${alerts} alerts`)
+
+  for (const f of manifestFiles) {
+    for (const o of readYamlFile(f, { k8s: true }).values) {
+      if (!isObj(o) || o.kind !== 'PrometheusRule') continue
+      const same = JSON.stringify(o.spec?.groups) === JSON.stringify(groups)
+      report(`${rel(f)} [${objName(o)}]`, same ? [] : [`spec.groups differ from deploy/observability/${RULES_FILE}: copy its groups into the PrometheusRule`], `the groups of ${RULES_FILE}`)
+    }
+  }
+
+  const dashPath = join(dir, DASHBOARD)
+  const dashErrors = []
+  let queries = 0
+  try {
+    const dash = JSON.parse(readFileSync(dashPath, 'utf8'))
+    for (const p of dash.panels ?? []) for (const t of p.targets ?? []) { if (typeof t.expr === 'string' && t.expr !== '') queries++ }
+    if (queries === 0) dashErrors.push('no panel with a Prometheus query')
+    if (typeof dash.uid !== 'string' || typeof dash.title !== 'string') dashErrors.push('uid and title are required')
+  } catch (e) {
+    dashErrors.push(`not JSON: ${e.message}`)
+  }
+  report(rel(dashPath), dashErrors, `${queries} queries`)
+
+  const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' })
+  if (promtool.error || promtool.status !== 0) {
+    console.log('note: no promtool (Debian package prometheus): the rules were not checked by Prometheus itself')
+    return
+  }
+  for (const args of [['check', 'rules', RULES_FILE], ['test', 'rules', RULES_TESTS]]) {
+    const r = spawnSync('promtool', args, { encoding: 'utf8', cwd: dir })
+    report(`deploy/observability [promtool ${args.join(' ')}]`, r.status === 0 ? [] : [(r.stdout + r.stderr).trim().split('\n').slice(0, 8).join(' | ')])
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Main
 
 function walkFiles (dir) {
@@ -659,7 +724,9 @@ async function main () {
     report('deploy/', ['folder not found'])
     return
   }
-  const files = walkFiles(deployDir).filter((f) => /\.ya?ml$/.test(f) || basename(f) === 'Kustomization')
+  // deploy/observability/ holds Prometheus and Grafana files, not Kubernetes manifests (step 5).
+  const observabilityDir = join(deployDir, 'observability')
+  const files = walkFiles(deployDir).filter((f) => (/\.ya?ml$/.test(f) || basename(f) === 'Kustomization') && !f.startsWith(observabilityDir + '/'))
   // 2. Kustomizations first: they tell which files are patches (partial objects).
   const kFiles = files.filter((f) => KUSTOMIZATION_FILES.includes(basename(f)))
   const patchFiles = new Set()
@@ -743,6 +810,7 @@ async function main () {
   } finally {
     if (tmp) rmSync(tmp, { recursive: true, force: true })
   }
+  if (existsSync(observabilityDir)) checkObservability(observabilityDir, files)
   if (!kustomize && doBuild) console.log('note: no kustomize (kubectl kustomize / kustomize build) found: kustomizations were collected without patches instead of built')
 }
 

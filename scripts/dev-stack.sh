@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: Redis (REDIS_URL when set, else a private redis-server on a free port), the users and
 # orders stub services and the gateway, in the foreground. Ctrl-C stops everything it started.
+# Logs: human-readable (pino-pretty) when stdout is a terminal, the programs' JSON lines otherwise
+# (piped, redirected, CI); LOG_FORMAT=json keeps JSON lines on a terminal too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,9 +40,21 @@ export COOKIE_SECURE="${COOKIE_SECURE:-false}"
 # The demo page of the browser client (/demo/); off unless set, on in the dev stack.
 export DEMO_PAGE="${DEMO_PAGE:-true}"
 
-node dist/services/users/server.js & pids+=($!)
+pretty=0
+if [ -t 1 ] && [ "${LOG_FORMAT:-}" != json ] && [ -x node_modules/.bin/pino-pretty ]; then pretty=1; fi
+# Starts a program in the background; on a terminal its stdout goes through pino-pretty.
+launch() {
+  if [ "$pretty" = 1 ]; then
+    "$@" > >(exec node_modules/.bin/pino-pretty --colorize --translateTime SYS:HH:MM:ss.l --ignore pid,hostname) &
+  else
+    "$@" &
+  fi
+  pids+=($!)
+}
+
+launch node dist/services/users/server.js
 # The gateway's start command (node with its V8 memory settings, as in the image).
-sh bin/auth-gateway & pids+=($!)
+launch sh bin/auth-gateway
 
 # The orders service calls the users service on each user's behalf (token exchange): unless
 # ORDERS_CLIENT_ID / ORDERS_CLIENT_SECRET are given, register a client with the scope
@@ -53,7 +67,7 @@ if [ -z "${ORDERS_CLIENT_ID:-}" ]; then
     echo "orders: no machine client registered; orders do not record the profile's username"
   fi
 fi
-node dist/services/orders/server.js & pids+=($!)
+launch node dist/services/orders/server.js
 echo "gateway: http://$HOST:$PORT (users :$USERS_PORT, orders :$ORDERS_PORT) - Ctrl-C stops everything"
 if [ "$DEMO_PAGE" = "true" ]; then echo "demo page: http://$HOST:$PORT/demo/ (the browser client: /client/auth-client.js)"; fi
 wait -n

@@ -5,6 +5,8 @@
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { isIP } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 })
 const Seconds = Type.Integer({ minimum: 1 })
@@ -33,6 +35,7 @@ export const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.Optional(Type.String()),
   COOKIE_SECURE: Type.Optional(Type.Boolean()),
   UPSTREAM_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 1 })),
+  UPSTREAM_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
   LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
   LOGIN_IP_LIMIT: Type.Optional(PerMinute),
   LOCKOUT_THRESHOLD: Type.Optional(PerMinute),
@@ -114,6 +117,26 @@ function parseLegacy (key: string | undefined, until: string | undefined): { key
   return { key: new TextEncoder().encode(key), untilMs }
 }
 
+/**
+ * UPSTREAM_CA_FILE: the PEM certificates trusted for https upstreams, read and parsed at start-up
+ * so that an unreadable or empty bundle stops it instead of failing every proxied request later.
+ */
+function readCaFile (path: string | undefined): string[] | undefined {
+  if (path === undefined) return undefined
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError('UPSTREAM_CA_FILE', `cannot read ${JSON.stringify(path)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
+  if (pems.length === 0) throw new ConfigError('UPSTREAM_CA_FILE', `${JSON.stringify(path)} holds no PEM certificate`)
+  for (const [i, pem] of pems.entries()) {
+    try { new X509Certificate(pem) } catch { throw new ConfigError('UPSTREAM_CA_FILE', `certificate ${i + 1} of ${JSON.stringify(path)} does not parse`) }
+  }
+  return pems
+}
+
 /** Reads only the variables of the schema, converting strings to numbers and booleans. */
 function readEnv (source: NodeJS.ProcessEnv): Env {
   const raw: Record<string, unknown> = {}
@@ -191,6 +214,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
     corsOrigins: splitList(env.CORS_ORIGINS),
     cookieSecure: env.COOKIE_SECURE ?? true,
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS ?? 10000,
+    /** CA certificates for https upstreams instead of Node's bundled roots (undefined: those roots). */
+    upstreamCa: readCaFile(env.UPSTREAM_CA_FILE),
     /** Proxied requests one user may have in flight on this replica (429 past it). */
     upstreamUserConcurrency: env.UPSTREAM_USER_CONCURRENCY ?? 32,
     logLevel: env.LOG_LEVEL ?? 'info',

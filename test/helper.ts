@@ -14,6 +14,7 @@ import { testSeedHashes } from './helpers/test-password-hashes.js'
 import { TEST_REDIS_COMMAND_TIMEOUT_MS } from './helpers/processes.js'
 import type { StoredUser } from '../services/users/demo-users.js'
 import { waitFor, type RedisProcess } from './helpers/redis-server.js'
+import { redisUp } from './helpers/metrics.js'
 import { startTestRedis } from './helpers/redis-cluster.js'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
@@ -117,8 +118,8 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
   })
 
   const request = <T = any>(method: string, path: string, o?: RequestOptions): Promise<HttpResult<T>> => httpRequest<T>(url, method, path, o)
-  // Ready means Redis answers: tests start from a connected gateway, never race its first connect.
-  await waitFor(async () => (await request('GET', '/readyz')).status === 200, 'gateway /readyz')
+  // Tests start from a gateway connected to Redis, never race its first connect (readiness ignores Redis).
+  await waitFor(() => redisUp(url), 'gateway_redis_up 1')
   const login: Harness['login'] = async (username, password, extra = {}) => {
     const res = await request('POST', '/auth/login', { body: { username, password: password ?? PASSWORDS[username], ...extra } })
     if (res.status !== 200) throw new Error(`login of ${username} failed: ${res.status} ${res.text}`)

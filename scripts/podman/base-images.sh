@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Base images without any registry: Debian minbase root filesystems made by mmdebstrap and
 # imported into podman. Built only when missing (cached across runs); FORCE=1 rebuilds them.
-#   NODE_IMAGE   nodejs, npm, ca-certificates   (the Dockerfile's --build-arg NODE_IMAGE)
-#   REDIS_IMAGE  redis-server                   (Redis for the compose stack; only with `redis` as argument)
-# Usage: base-images.sh [node] [redis]   (default: node)
+#   NODE_IMAGE     nodejs, npm, ca-certificates  (the Dockerfile's --build-arg NODE_IMAGE)
+#   RUNTIME_IMAGE  ca-certificates, libstdc++6   (the Dockerfile's --build-arg RUNTIME_IMAGE)
+#   REDIS_IMAGE    redis-server                  (Redis for the compose stack; only with `redis` as argument)
+# Usage: base-images.sh [node] [runtime] [redis]   (default: node runtime)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-want=("$@"); [ ${#want[@]} -eq 0 ] && want=(node)
+want=("$@"); [ ${#want[@]} -eq 0 ] && want=(node runtime)
 
 build_base () { # name image packages
   local name=$1 image=$2 packages=$3
@@ -24,6 +25,7 @@ build_base () { # name image packages
 for w in "${want[@]}"; do
   case $w in
     node) build_base node "$NODE_IMAGE" nodejs,npm,ca-certificates ;;
+    runtime) build_base runtime "$RUNTIME_IMAGE" ca-certificates,libstdc++6 ;;
     redis) build_base redis "$REDIS_IMAGE" redis-server ;;
     *) echo "unknown base image: $w" >&2; exit 2 ;;
   esac

@@ -8,11 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/podman/env.sh
-bash scripts/podman/base-images.sh node redis
+bash scripts/podman/base-images.sh node runtime redis
 
 out=.image
 mkdir -p "$out"
-args=(--format docker --network host --build-arg "NODE_IMAGE=$NODE_IMAGE" --tag "$GATEWAY_IMAGE")
+args=(--format docker --network host --build-arg "NODE_IMAGE=$NODE_IMAGE" --build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE"
+      --build-arg "NODE_VERSION=$(tr -d '[:space:]' < .node-version)" --tag "$GATEWAY_IMAGE")
 
 npm_get () { local v; v=$(npm config get "$1" 2>/dev/null || true); [ "$v" = "null" ] || [ "$v" = "undefined" ] && v=; printf '%s' "$v"; }
 cafile=$(npm_get cafile)
@@ -28,7 +29,7 @@ proxy=${HTTP_PROXY:-${http_proxy:-$(npm_get proxy)}}
 noproxy=${NO_PROXY:-${no_proxy:-}}
 [ -n "$noproxy" ] && args+=(--build-arg "NO_PROXY=$noproxy")
 
-echo "podman build $GATEWAY_IMAGE (base $NODE_IMAGE)"
+echo "podman build $GATEWAY_IMAGE (Node $(tr -d '[:space:]' < .node-version) on $RUNTIME_IMAGE)"
 nice podman build "${args[@]}" . 2>&1 | tee "$out/build.log" | grep -E '^(STEP|COMMIT|Successfully|Error)' || true
 podman image exists "$GATEWAY_IMAGE" || { echo "image build failed (see $out/build.log)" >&2; exit 1; }
 # a failed build leaves the previous image: compare against the log's last line

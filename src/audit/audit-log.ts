@@ -40,7 +40,8 @@ export const AGGREGATE_EVENT = 'events_aggregated'
  * hash. ARGV[1] MINID (ms), ARGV[2] the event as JSON, ARGV[3] event name, ARGV[4] minute TTL,
  * ARGV[5] hour TTL, ARGV[6] MAXLEN, ARGV[7] the client IP bucket ('' for events that are never
  * aggregated), ARGV[8] threshold, ARGV[9] refused-hash TTL, ARGV[10] request id.
- * Returns the entry id, or false when the event was only counted.
+ * ARGV[11] the Stream's TTL (the retention: a trail with no new event expires whole, like every
+ * other key). Returns the entry id, or false when the event was only counted.
  */
 export const appendEventLua = `
 redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
@@ -58,12 +59,13 @@ if ARGV[7] ~= '' then
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[6], '*', 'd', ARGV[2])
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[11])
 return id
 `
 
 /**
  * KEYS[1] a past minute's refused-traffic hash, KEYS[2] stream. ARGV[1] threshold, ARGV[2] the
- * minute's start (ISO), ARGV[3] MAXLEN, ARGV[4] MINID. Appends one aggregated event per client IP
+ * minute's start (ISO), ARGV[3] MAXLEN, ARGV[4] MINID, ARGV[5] the Stream's TTL. Appends one aggregated event per client IP
  * that went past the threshold and deletes the hash (so one replica flushes it). Returns how many.
  */
 export const flushRefusedLua = `
@@ -92,13 +94,14 @@ for ip, byEvent in pairs(events) do
   n = n + 1
 end
 redis.call('XTRIM', KEYS[2], 'MINID', ARGV[4])
+if n > 0 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
 return n
 `
 
 interface AuditCommands {
   gwAuditAppend: (stream: string, minute: string, hour: string, refused: string, minId: string, json: string, event: string,
-    minuteTtl: number, hourTtl: number, maxLen: number, ipBucket: string, threshold: number, refusedTtl: number, requestId: string) => Promise<string | null>
-  gwAuditFlushRefused: (refused: string, stream: string, threshold: number, minute: string, maxLen: number, minId: string) => Promise<number>
+    minuteTtl: number, hourTtl: number, maxLen: number, ipBucket: string, threshold: number, refusedTtl: number, requestId: string, streamTtl: number) => Promise<string | null>
+  gwAuditFlushRefused: (refused: string, stream: string, threshold: number, minute: string, maxLen: number, minId: string, streamTtl: number) => Promise<number>
 }
 
 /** One stored event as the API shows it. */
@@ -191,7 +194,7 @@ export class AuditLog {
     const bucket = AGGREGATED_EVENTS.has(event) ? clientBucket(ip) : ''
     const requestId = typeof safe.request_id === 'string' ? safe.request_id : ''
     return this.#redis.gwAuditAppend(AUDIT_STREAM, minuteKey(minute), hourKey(hour), refusedKey(minute), minIdFor(nowMs, this.retentionDays), json, event,
-      MINUTE_BUCKET_TTL_S, HOUR_BUCKET_TTL_S, this.#maxEvents, bucket, AGGREGATE_AFTER, REFUSED_TTL_S, requestId)
+      MINUTE_BUCKET_TTL_S, HOUR_BUCKET_TTL_S, this.#maxEvents, bucket, AGGREGATE_AFTER, REFUSED_TTL_S, requestId, this.retentionDays * 86_400)
       .catch((err: unknown) => { this.onError(err); return null })
   }
 
@@ -205,7 +208,7 @@ export class AuditLog {
     // The timer runs several times a minute: the last few minutes cover a replica that was busy.
     for (let minute = lastOver - 2; minute <= lastOver; minute++) {
       appended += await this.#redis.gwAuditFlushRefused(refusedKey(minute), AUDIT_STREAM, AGGREGATE_AFTER,
-        new Date(minute * 60_000).toISOString(), this.#maxEvents, minIdFor(nowMs, this.retentionDays))
+        new Date(minute * 60_000).toISOString(), this.#maxEvents, minIdFor(nowMs, this.retentionDays), this.retentionDays * 86_400)
     }
     return appended
   }

@@ -48,8 +48,14 @@ export type DeadlinePool = Pick<Pool, 'request' | 'dispatch' | 'close' | 'destro
   readonly send: (options: RequestOptions, callback: Callback) => void
 }
 
-export function deadlinePool (origin: string, opts: { connections: number, timeoutMs: number }): DeadlinePool {
+/**
+ * `ca`: the certificates trusted for an https origin (UPSTREAM_CA_FILE) instead of Node's roots.
+ * Certificates are always verified: the pool is made here rather than by @fastify/reply-from,
+ * whose own undici instances turn verification off unless told otherwise.
+ */
+export function deadlinePool (origin: string, opts: { connections: number, timeoutMs: number, ca?: readonly string[] | undefined }): DeadlinePool {
   const pool = new Pool(origin, {
+    connect: { rejectUnauthorized: true, ...(opts.ca !== undefined ? { ca: [...opts.ca] } : {}) },
     connections: opts.connections,
     pipelining: 1,
     keepAliveTimeout: 4_000,

@@ -28,7 +28,8 @@ export class UpstreamPools {
   readonly #retiring = new Map<string, { pool: DeadlinePool, timer: NodeJS.Timeout }>()
   readonly #closing = new Set<Promise<void>>()
 
-  constructor (readonly defaultTimeoutMs: number, readonly retireDelayMs = RETIRE_DELAY_MS) {}
+  /** `ca`: UPSTREAM_CA_FILE's certificates, trusted for https origins (always verified). */
+  constructor (readonly defaultTimeoutMs: number, readonly retireDelayMs = RETIRE_DELAY_MS, readonly ca?: readonly string[]) {}
 
   readonly #route = (options: RequestOptions, callback: Callback): void => {
     const origin = String(options.origin)
@@ -57,7 +58,7 @@ export class UpstreamPools {
       this.#live.set(origin, retiring.pool)
       return retiring.pool
     }
-    const pool = deadlinePool(origin, { connections: CONNECTIONS, timeoutMs: this.defaultTimeoutMs })
+    const pool = deadlinePool(origin, { connections: CONNECTIONS, timeoutMs: this.defaultTimeoutMs, ca: this.ca })
     this.#live.set(origin, pool)
     return pool
   }

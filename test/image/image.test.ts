@@ -7,13 +7,13 @@
  */
 import t from 'tap'
 import { createServer, request as rawRequest } from 'node:http'
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeProtectedHeader } from 'jose'
 import { httpRequest } from '../helper.js'
 import { freePort, startRedis, waitFor } from '../helpers/redis-server.js'
-import { answers } from '../helpers/processes.js'
+import { ROOT, answers } from '../helpers/processes.js'
 import { GATEWAY_IMAGE, LABELS, imageExists, podman, removeRunContainers, uniqueName } from '../helpers/podman.js'
 import { generatePrivateJwk } from '../../src/tokens/key-ring.js'
 
@@ -90,6 +90,10 @@ t.test('the image runs the stack: non-root, read-only, JWT_KEYS_FILE, SIGTERM dr
   }
   const user = await podman(['image', 'inspect', '--format', '{{.Config.User}}', GATEWAY_IMAGE])
   t.match(user.stdout.trim(), /^[1-9]\d*(:\d+)?$/, 'the image declares a numeric non-root USER')
+  // The runtime the project names in .node-version (Node 24 LTS), and no npm to install with.
+  const nodeVersion = (await readFile(join(ROOT, '.node-version'), 'utf8')).trim()
+  const runtime = await podman(['run', '--rm', ...LABELS, GATEWAY_IMAGE, 'sh', '-c', 'node --version; command -v npm || echo no-npm'])
+  t.same(runtime.stdout.trim().split('\n'), [`v${nodeVersion}`, 'no-npm'], `the image runs Node ${nodeVersion} and has no npm`)
 
   // JWT_KEYS_FILE from the mounted file: the gateway publishes and signs with that key.
   const jwks = await httpRequest<{ keys: Array<{ kid: string, d?: string }> }>(gatewayUrl, 'GET', '/.well-known/jwks.json')

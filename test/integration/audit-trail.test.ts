@@ -42,7 +42,26 @@ t.test('every security event is in the trail, with id, time, event, ip, request_
   for (const secret of ['wrong-Secret-123', 'alice-password', 'admin-password', alice.access, alice.refresh, admin.access, admin.refresh]) {
     t.notOk(raw.includes(secret), 'no password or token in the stream')
   }
-  t.equal(await redis.ttl(AUDIT_STREAM), -1, 'the stream is trimmed by time (MINID), not expired')
+  const ttl = await redis.ttl(AUDIT_STREAM)
+  t.ok(ttl > 7 * 86_400 - 60 && ttl <= 7 * 86_400, `the stream expires AUDIT_RETENTION_DAYS (default 7) after its last event (TTL ${ttl} s)`)
+})
+
+t.test('every event pushes the stream\'s expiry to AUDIT_RETENTION_DAYS after it', async (t) => {
+  const h = await build(t, { env: { AUDIT_RETENTION_DAYS: '2' } })
+  const redis = h.redis.client()
+  t.teardown(() => redis.disconnect())
+  t.equal((await loginCall(h.url, 'alice', 'wrong-Secret-1')).status, 401)
+  await waitFor(async () => await redis.exists(AUDIT_STREAM) === 1, 'the first event in the stream')
+  const first = await redis.ttl(AUDIT_STREAM)
+  t.ok(first > 2 * 86_400 - 60 && first <= 2 * 86_400, `TTL of two days after the first event (${first} s)`)
+
+  // As if the last event were almost two days old: the next one must bring the expiry back.
+  await redis.expire(AUDIT_STREAM, 100)
+  t.equal((await loginCall(h.url, 'alice', 'wrong-Secret-2')).status, 401)
+  await waitFor(async () => await redis.ttl(AUDIT_STREAM) > 100, 'the TTL refreshed by the next event')
+  const refreshed = await redis.ttl(AUDIT_STREAM)
+  t.ok(refreshed > 2 * 86_400 - 60 && refreshed <= 2 * 86_400, `TTL of two days again (${refreshed} s)`)
+  t.equal(await redis.xlen(AUDIT_STREAM), 2, 'both events kept (the expiry never cut the trail short)')
 })
 
 t.test('admin only: 401 without a token, 403 for a non-admin on every admin API', async (t) => {

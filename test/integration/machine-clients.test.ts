@@ -11,6 +11,7 @@ import { waitFor } from '../helpers/redis-server.js'
 import { claimsOf, RELAXED_LIMITS } from '../helpers/auth.js'
 import { startEcho } from '../helpers/echo-upstream.js'
 import { basicAuth, clientToken, rawCall, registerClient, tokenCall, type RawResult, type RegisteredClient } from '../helpers/machine-clients.js'
+import { redisUp } from '../helpers/metrics.js'
 
 /** An RFC 6749 5.2 error: status, `error`, JSON (not problem+json), never cached. */
 function assertOAuthError (t: Test, res: RawResult, status: number, error: string, what: string): void {
@@ -233,7 +234,7 @@ t.test('Redis away: the token endpoint and client tokens fail closed, then recov
 
   await h.redis.restart()
   // The restarted Redis is empty: the registry is gone with it, so the client's token is refused.
-  await waitFor(async () => (await h.request('GET', '/readyz')).status === 200, 'gateway ready again')
+  await waitFor(() => redisUp(h.url), 'gateway reaches Redis again')
   const after = await h.request('GET', '/api/orders', { token })
   t.equal(after.status, 401, 'a client lost with the Redis data is refused, never let through')
 })

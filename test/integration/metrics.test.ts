@@ -2,12 +2,8 @@
 import t from 'tap'
 import { build } from '../helper.js'
 import { freePort } from '../helpers/redis-server.js'
+import { sample } from '../helpers/metrics.js'
 
-/** The value of one sample line (`name{labels} value`), or undefined when absent. */
-function sample (text: string, name: string, labels = ''): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels === '' ? ' ' : `{${labels}} `}`))
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
-}
 
 t.test('metrics', async (t) => {
   const deadPort = await freePort()
@@ -32,6 +28,7 @@ t.test('metrics', async (t) => {
   t.equal(sample(text, 'gateway_security_events_total', 'event="login_failed"'), 1)
   t.equal(sample(text, 'gateway_upstream_errors_total', 'upstream="orders",code="upstream_unavailable"'), 1, 'upstream errors by upstream and code')
   t.ok((sample(text, 'gateway_redis_ping_seconds') ?? -1) >= 0, 'Redis answers: its PING latency')
+  t.equal(sample(text, 'gateway_redis_up'), 1, 'gateway_redis_up 1 while Redis answers')
   t.ok(sample(text, 'gateway_process_cpu_user_seconds_total') !== undefined, 'default process metrics')
   const liveHeap = sample(text, 'gateway_nodejs_heap_after_gc_bytes') ?? 0
   t.ok(liveHeap > 1e6 && liveHeap <= (sample(text, 'gateway_nodejs_heap_size_total_bytes') ?? 0), 'the live heap: more than nothing, within the committed heap')
@@ -41,5 +38,6 @@ t.test('metrics', async (t) => {
   t.equal((await h.request('GET', '/auth/sessions', { token: alice.access })).status, 503)
   const down = (await h.request('GET', '/metrics')).text
   t.equal(sample(down, 'gateway_redis_ping_seconds'), -1, 'Redis away: the PING gauge says -1')
+  t.equal(sample(down, 'gateway_redis_up'), 0, 'Redis away: gateway_redis_up 0')
   t.ok((sample(down, 'gateway_redis_errors_total') ?? 0) >= 1, 'Redis errors are counted')
 })

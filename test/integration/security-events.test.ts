@@ -13,6 +13,7 @@ import { waitFor } from '../helpers/redis-server.js'
 import { REDACTED_PATHS } from '../../src/server-options.js'
 import { call, header, type CallOptions, type CallResult } from '../helpers/abuse.js'
 import { captureLogLines } from '../helpers/log-capture.js'
+import { redisUp } from '../helpers/metrics.js'
 
 interface LogLine { event?: string, ip?: string, request_id?: string, user_id?: string, [k: string]: unknown }
 
@@ -108,7 +109,7 @@ t.test('security events are logged with their context and without secrets', asyn
   t.equal((await login('evt-outage-login', 'alice', 'alice-password')).status, 503)
   t.equal((await send('evt-outage-api', 'GET', '/api/orders', { token: beforeOutage.body.access })).status, 503)
   await h.redis.restart()
-  await waitFor(async () => (await call(h.url, 'GET', '/readyz')).status === 200, 'Redis to be back')
+  await waitFor(() => redisUp(h.url), 'Redis to be back')
 
   const lines: LogLine[] = raw.map((l) => JSON.parse(l) as LogLine)
   const events = lines.filter((l) => typeof l.event === 'string')

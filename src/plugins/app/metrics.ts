@@ -1,10 +1,10 @@
 /**
  * Prometheus metrics at /metrics (prom-client, one registry per gateway instance): requests by
- * route and status, latency histograms, security events, Redis errors and latency, upstream errors,
- * Node's default metrics and the live heap.
+ * route and status, latency histograms, security events, Redis errors, latency and health, upstream
+ * errors, Node's default metrics and the live heap.
  */
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks'
-import { getHeapSpaceStatistics } from 'node:v8'
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
@@ -56,6 +56,12 @@ export default fp(async (fastify) => {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gateway_' })
   liveHeapGauge(fastify, registry)
+  // V8's heap limit (--max-old-space-size, bin/auth-gateway): the live heap's ceiling, for the alert.
+  new Gauge({
+    name: 'gateway_nodejs_heap_size_limit_bytes',
+    help: 'The V8 heap size limit of the process, in bytes',
+    registers: [registry]
+  }).set(getHeapStatistics().heap_size_limit)
 
   const requests = new Counter({
     name: 'gateway_http_requests_total',
@@ -76,20 +82,34 @@ export default fp(async (fastify) => {
     upstreamErrors: new Counter({ name: 'gateway_upstream_errors_total', help: 'Proxied requests that failed at the upstream, by upstream and code', labelNames: ['upstream', 'code'] as const, registers: [registry] }),
     redisErrors: new Counter({ name: 'gateway_redis_errors_total', help: 'Redis connection errors and requests refused with store_unavailable', registers: [registry] })
   }
-  // Redis latency is sampled at scrape time: one PING, so scrapes also show whether Redis answers.
+  // Redis is sampled at scrape time: one PING per scrape, shared by its latency and up gauges.
+  let ping: Promise<number | undefined> | undefined
+  const pingOnce = (): Promise<number | undefined> => {
+    ping ??= (async () => {
+      const start = process.hrtime.bigint()
+      try {
+        await fastify.redis.ping()
+        return Number(process.hrtime.bigint() - start) / 1e9
+      } catch {
+        return undefined
+      } finally {
+        ping = undefined
+      }
+    })()
+    return ping
+  }
   new Gauge({
     name: 'gateway_redis_ping_seconds',
     help: 'Latency of a Redis PING at scrape time (-1 when Redis does not answer)',
     registers: [registry],
-    async collect () {
-      const start = process.hrtime.bigint()
-      try {
-        await fastify.redis.ping()
-        this.set(Number(process.hrtime.bigint() - start) / 1e9)
-      } catch {
-        this.set(-1)
-      }
-    }
+    async collect () { this.set(await pingOnce() ?? -1) }
+  })
+  // What alerts on a Redis outage: readiness deliberately ignores Redis (README, "Readiness").
+  new Gauge({
+    name: 'gateway_redis_up',
+    help: 'Whether Redis answered a PING at scrape time (1) or not (0)',
+    registers: [registry],
+    async collect () { this.set(await pingOnce() === undefined ? 0 : 1) }
   })
   fastify.decorate('metrics', metrics)
   fastify.redis.on('error', () => metrics.redisErrors.inc())

@@ -138,7 +138,7 @@ export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { 
   const concurrency = new ConcurrencyCap(upstreamUserConcurrency)
   const publicLimit = fastify.ipLimitHook('public', limits.publicPerIp)
   const changes = userChanges(fastify)
-  const pools = new UpstreamPools(upstreamTimeoutMs)
+  const pools = new UpstreamPools(upstreamTimeoutMs, undefined, fastify.config.upstreamCa)
   fastify.addHook('onClose', async () => { await pools.destroy() })
   fastify.decorateRequest('upstreamAssertion', null)
   fastify.decorateRequest('proxiedBodyLimit', null)
