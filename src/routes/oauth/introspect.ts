@@ -25,7 +25,7 @@ import { OAuthErrorSchema } from '../../clients/client-schemas.js'
 import { oauthErrors } from '../../clients/oauth-error.js'
 import { OAUTH_SCOPES } from '../../plugins/app/delegation.js'
 import type { RefreshClaims } from '../../tokens/claims.js'
-import { given, requiredCredentials } from './oauth-form-scope.js'
+import { given, requiredCredentials } from '../../clients/presented-credentials.js'
 
 export const INTROSPECTION_JWT = 'application/token-introspection+jwt'
 

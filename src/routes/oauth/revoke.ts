@@ -26,7 +26,7 @@ import { authenticateClient, countClientRequest, type AuthenticatedClient } from
 import { OAuthErrorSchema } from '../../clients/client-schemas.js'
 import { oauthErrors } from '../../clients/oauth-error.js'
 import { isClientClaims } from '../../tokens/claims.js'
-import { given, optionalCredentials } from './oauth-form-scope.js'
+import { given, optionalCredentials } from '../../clients/presented-credentials.js'
 
 const RevokeRequestSchema = Type.Object({
   token: Type.String({ maxLength: 8192, description: 'The token to revoke' }),

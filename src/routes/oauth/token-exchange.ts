@@ -25,6 +25,7 @@ import { securityEvent } from '../../lib/security-events.js'
 import { parseScope } from '../../clients/scopes.js'
 import { ACCESS_TOKEN_TYPE, type ExchangeResponseSchema, type TokenRequestSchema } from '../../clients/client-schemas.js'
 import { authenticateClient, countClientRequest, type PresentedClient } from '../../clients/client-authentication.js'
+import { given } from '../../clients/presented-credentials.js'
 import { oauthErrors } from '../../clients/oauth-error.js'
 import { OAUTH_SCOPES } from '../../plugins/app/delegation.js'
 import { nowSeconds } from '../../tokens/token-service.js'
@@ -38,7 +39,6 @@ type SubjectType = typeof ACCESS_TOKEN_TYPE | typeof JWT_TOKEN_TYPE
 type ExchangeResponse = Static<typeof ExchangeResponseSchema>
 
 /** RFC 6749 3.1: a parameter sent without a value is treated as omitted. */
-const given = (value: string | undefined): string | undefined => value === '' ? undefined : value
 
 /**
  * The live user behind the subject token, or invalid_request (RFC 8693 2.2.2) when there is none.
