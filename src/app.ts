@@ -11,7 +11,7 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { serverOptions } from './server-options.js'
 import type { KeyRing } from './tokens/key-ring.js'
-import type { ProxyRoute } from './proxy/route-table.js'
+import { RouteTable, type ProxyRoute } from './proxy/route-table.js'
 
 import helmet from './plugins/external/helmet.js'
 import cors from './plugins/external/cors.js'
@@ -51,6 +51,7 @@ import userSessionListRoutes from './routes/admin/user-session-list.js'
 import dashboard from './routes/admin/dashboard.js'
 import adminClientRoutes from './routes/admin/clients.js'
 import oauthTokenRoute from './routes/oauth/token.js'
+import forwardAuthRoutes from './routes/forward-auth/check.js'
 
 export interface AppOptions {
   config: Config
@@ -108,7 +109,10 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   // Section 9: the gateway's own routes (never forwarded); SIMPLEJWT_COMPAT=false removes them.
   if (opts.config.simplejwt.enabled) await fastify.register(simplejwtRoutes)
   await fastify.register(dashboard)
-  await fastify.register(proxyRoutes, opts.routes !== undefined ? { routes: opts.routes } : {})
+  // One table for the own proxy and forward authentication: both decide the same way.
+  const table = new RouteTable(opts.routes)
+  await fastify.register(proxyRoutes, { table })
+  if (opts.config.forwardAuthProxies.length > 0) await fastify.register(forwardAuthRoutes, { table })
   await fastify.register(clientFiles)
   // Route guessing is limited like public routes.
   fastify.setNotFoundHandler({ preHandler: fastify.ipLimitHook('public', opts.config.limits.publicPerIp) }, notFoundHandler)

@@ -9,11 +9,11 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
-import { GatewayError, gatewayError } from '../../errors.js'
+import { gatewayError } from '../../errors.js'
 import { sendProblem } from '../../plugins/app/error-handler.js'
 import type { AnyReply, AnyRequest } from '../../lib/request-types.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
-import { clientAssertionClaims, requireClientScope } from '../../proxy/client-caller.js'
+import { clientAssertionClaims } from '../../proxy/client-caller.js'
 import { splitUrl } from '../../proxy/normalize-path.js'
 import { RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
 import { upstreamHeaders } from '../../proxy/upstream-headers.js'
@@ -21,8 +21,8 @@ import { clientResponseHeaders } from '../../proxy/response-headers.js'
 import { escapeDottedSegments } from '../../proxy/dotted-segments.js'
 import { DEADLINE_CODE, deadlinePool } from '../../proxy/upstream-pool.js'
 import { forwardDirect, isDirectRequest } from '../../proxy/direct-forward.js'
-import { ConcurrencyCap } from '../../proxy/user-concurrency.js'
-import { pinClientIp, securityEvent } from '../../lib/security-events.js'
+import { proxyDecision } from '../../proxy/decide.js'
+import { pinClientIp } from '../../lib/security-events.js'
 import { userChanges } from '../../proxy/user-changes.js'
 import { BODY_LIMIT } from '../../server-options.js'
 import { nowSeconds } from '../../tokens/token-service.js'
@@ -75,13 +75,11 @@ declare module 'fastify' {
   }
 }
 
-export default async function proxyRoutes (fastify: FastifyInstance, opts: { routes?: readonly ProxyRoute[] }): Promise<void> {
-  const table = new RouteTable(opts.routes)
+export default async function proxyRoutes (fastify: FastifyInstance, opts: { routes?: readonly ProxyRoute[], table?: RouteTable }): Promise<void> {
+  const table = opts.table ?? new RouteTable(opts.routes)
   const assertions = new AssertionCache()
-  const { upstreams, upstreamTimeoutMs, upstreamUserConcurrency, limits } = fastify.config
-  const concurrency = new ConcurrencyCap(upstreamUserConcurrency)
-  const publicLimit = fastify.ipLimitHook('public', limits.publicPerIp)
-  const roleChecks = new Map(table.routes.map((r) => [r, (r.roles ?? []).length > 0 ? fastify.requireRole(...r.roles!) : null]))
+  const { upstreams, upstreamTimeoutMs } = fastify.config
+  const decide = proxyDecision(fastify, table)
   const changes = userChanges(fastify)
   fastify.decorateRequest('upstreamAssertion', null)
   fastify.decorateRequest('proxiedBodyLimit', null)
@@ -92,39 +90,13 @@ export default async function proxyRoutes (fastify: FastifyInstance, opts: { rou
     else pending.then(() => done(), done)
   })
 
-  /** Route, method, token and role checks; the body limit; then the identity assertion. */
+  /** The decision (src/proxy/decide.ts); the body limit; then the identity assertion. */
   async function guard (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const route = table.match(splitUrl(request.url).path)
-    if (route === undefined || (route.methods !== undefined && !route.methods.includes(request.method))) {
-      await publicLimit(request, reply) // counted like every 404
-      throw gatewayError('not_found')
-    }
+    const route = await decide(request, reply, { method: request.method, path: splitUrl(request.url).path, unrouted: 'not_found', holdsUpstream: true })
     // The users service's answers may carry user changes, whose events are written after the
     // body was proxied: the client IP is taken while the socket is still there.
     if (route.upstream === 'users') pinClientIp(request)
-    if (route.public !== true) {
-      try {
-        // The `api` class counts the request against the user in the session check's round trip.
-        await (route.limit === 'api' ? fastify.authenticateCounted : fastify.authenticate)(request, reply)
-      } catch (err) {
-        // No user to count against yet: failed authentications count per client IP, like public
-        // routes, so guessing tokens is as slow as guessing routes.
-        if (err instanceof GatewayError && err.statusCode === 401) await publicLimit(request, reply)
-        throw err
-      }
-      // Machine clients are authorized by the route's scopes, users by its roles.
-      if (request.client !== null) requireClientScope(request, route, request.client)
-      else await roleChecks.get(route)?.(request, reply)
-      // One caller must not occupy an upstream's whole pool: a slot until the answer is done.
-      const caller = request.client?.sub ?? request.auth!.sub
-      if (!concurrency.acquire(caller)) {
-        securityEvent(request, 'rate_limited', { user_id: caller, limit: 'concurrency' })
-        throw gatewayError('rate_limited', 'too many requests in flight', { 'retry-after': '1' })
-      }
-      reply.raw.once('close', () => concurrency.release(caller))
-      if (route.passwordCheck === true && request.client === null) await changes.reserveAttempt(request)
-    }
-    if (route.limit === 'public') await publicLimit(request, reply)
+    if (route.passwordCheck === true && request.auth !== null && request.client === null) await changes.reserveAttempt(request)
     const length = Number(request.headers['content-length'] ?? 0)
     if (length > BODY_LIMIT) {
       // The unread body would otherwise be drained on a kept-alive connection: close it instead.
