@@ -3,7 +3,7 @@
  * (forward authentication) and the stub services.
  */
 import t from 'tap'
-import { build, httpRequest } from '../helper.js'
+import { build, httpRequest, type HttpResult } from '../helper.js'
 import { startEcho } from '../helpers/echo-upstream.js'
 import { startCaddy } from '../helpers/edge-proxies.js'
 import { waitFor } from '../helpers/redis-server.js'
@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/redis-server.js'
 t.test('Caddy in front, the gateway as its auth service', async (t) => {
   const h = await build(t, { env: { FORWARD_AUTH_PROXIES: '127.0.0.1=caddy', TRUST_PROXY: '127.0.0.1', API_USER_LIMIT: '40' } })
   const caddy = await startCaddy(t, { gateway: h.url, users: h.config.upstreams.users, orders: h.config.upstreams.orders })
-  const via = (method: string, path: string, opts?: Parameters<typeof httpRequest>[3]): ReturnType<typeof httpRequest> => httpRequest(caddy.url, method, path, opts)
+  const via = (method: string, path: string, opts?: Parameters<typeof httpRequest>[3]): Promise<HttpResult> => httpRequest(caddy.url, method, path, opts)
 
   const login = await via('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })
   t.equal(login.status, 200, 'login through Caddy')

@@ -5,7 +5,7 @@
  * move the decision.
  */
 import t from 'tap'
-import { build, httpRequest } from '../helper.js'
+import { build, httpRequest, type HttpResult } from '../helper.js'
 import { startEcho } from '../helpers/echo-upstream.js'
 import { startNginx } from '../helpers/edge-proxies.js'
 import { waitFor } from '../helpers/redis-server.js'
@@ -13,7 +13,7 @@ import { waitFor } from '../helpers/redis-server.js'
 t.test('nginx in front, the gateway as its auth service', async (t) => {
   const h = await build(t, { env: { FORWARD_AUTH_PROXIES: '127.0.0.1=nginx', TRUST_PROXY: '127.0.0.1', API_USER_LIMIT: '40' } })
   const nginx = await startNginx(t, { gateway: h.url, users: h.config.upstreams.users, orders: h.config.upstreams.orders })
-  const via = (method: string, path: string, opts?: Parameters<typeof httpRequest>[3]): ReturnType<typeof httpRequest> => httpRequest(nginx.url, method, path, opts)
+  const via = (method: string, path: string, opts?: Parameters<typeof httpRequest>[3]): Promise<HttpResult> => httpRequest(nginx.url, method, path, opts)
 
   const login = await via('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })
   t.equal(login.status, 200, 'login through nginx (the gateway\'s own endpoint)')
