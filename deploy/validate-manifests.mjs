@@ -636,7 +636,8 @@ async function main () {
     report('deploy/', ['folder not found'])
     return
   }
-  const files = walkFiles(deployDir).filter((f) => /\.ya?ml$/.test(f) || basename(f) === 'Kustomization')
+  // deploy/edge/ holds other proxies' configurations (Traefik, Envoy, CRDs): test/unit/edge-configs.test.ts checks them.
+  const files = walkFiles(deployDir).filter((f) => !rel(f).startsWith('deploy/edge/') && (/\.ya?ml$/.test(f) || basename(f) === 'Kustomization'))
   // 2. Kustomizations first: they tell which files are patches (partial objects).
   const kFiles = files.filter((f) => KUSTOMIZATION_FILES.includes(basename(f)))
   const patchFiles = new Set()
