@@ -8,6 +8,7 @@ import t from 'tap'
 import { decodeJwt } from 'jose'
 import { build } from '../helper.js'
 import { askFrom } from '../helpers/forward-auth.js'
+import { clientToken, registerClient } from '../helpers/machine-clients.js'
 import { waitFor } from '../helpers/redis-server.js'
 
 const TRAEFIK = '127.0.0.2'
@@ -120,6 +121,21 @@ t.test('forward authentication, asked directly', async (t) => {
     const envoyPathFromTraefik = await ask(TRAEFIK, 'GET', '/api/orders', bearer(alice.access))
     t.equal(envoyPathFromTraefik.status, 200)
     t.equal((await askFrom(h.url, TRAEFIK, 'GET', '/auth/check/api/orders', bearer(alice.access))).status, 404, 'the path form is Envoy\'s only')
+  })
+
+  t.test('machine clients: scopes by the original method, client headers', async (t) => {
+    const reader = await registerClient(h.url, admin.access, ['orders:read'], 'reporting job')
+    const token = await clientToken(h.url, reader)
+    const read = await ask(TRAEFIK, 'GET', '/api/orders', bearer(token))
+    t.equal(read.status, 200)
+    t.equal(read.headers['x-client-id'], reader.client_id)
+    t.equal(read.headers['x-client-scopes'], 'orders:read')
+    t.equal(read.headers['x-user-id'], undefined, 'no user identity')
+    t.equal(decodeJwt(String(read.headers['x-gateway-assertion'])).client_id, reader.client_id)
+    const write = await ask(TRAEFIK, 'POST', '/api/orders', bearer(token))
+    t.equal(write.status, 403, 'POST needs orders:write: the original method is the one checked')
+    t.equal(write.body.code, 'forbidden')
+    t.equal((await ask(ENVOY, 'POST', '/api/orders', bearer(token))).status, 403, 'Envoy\'s method too')
   })
 
   t.test('a revoked token is refused at the next check', async (t) => {
