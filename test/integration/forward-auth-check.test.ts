@@ -6,6 +6,7 @@
  */
 import t from 'tap'
 import { decodeJwt } from 'jose'
+import type { Redis } from 'ioredis'
 import { build } from '../helper.js'
 import { askFrom } from '../helpers/forward-auth.js'
 import { clientToken, registerClient } from '../helpers/machine-clients.js'
@@ -121,6 +122,25 @@ t.test('forward authentication, asked directly', async (t) => {
     const envoyPathFromTraefik = await ask(TRAEFIK, 'GET', '/api/orders', bearer(alice.access))
     t.equal(envoyPathFromTraefik.status, 200)
     t.equal((await askFrom(h.url, TRAEFIK, 'GET', '/auth/check/api/orders', bearer(alice.access))).status, 404, 'the path form is Envoy\'s only')
+  })
+
+  t.test('one Redis round trip per check, as through the own proxy', async (t) => {
+    t.equal((await ask(NGINX, 'GET', '/api/orders', bearer(alice.access))).status, 200)
+    t.equal((await ask(ENVOY, 'GET', '/api/users', bearer(admin.access))).status, 200)
+    const redis = h.redis.client() as Redis
+    const monitor = await redis.monitor()
+    t.teardown(() => { monitor.disconnect(); redis.disconnect() })
+    const sent: string[] = []
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source !== 'lua') sent.push(String(args[0]).toLowerCase())
+    })
+    for (let i = 0; i < 5; i++) {
+      t.equal((await ask(NGINX, 'GET', '/api/orders', bearer(alice.access))).status, 200)
+      t.equal((await ask(ENVOY, 'GET', '/api/users', bearer(admin.access))).status, 200)
+    }
+    await waitFor(() => sent.length >= 10, 'the monitored commands')
+    t.equal(sent.filter((c) => c === 'evalsha' || c === 'eval').length, 10, 'one script per check')
+    t.same(sent.filter((c) => c !== 'evalsha' && c !== 'eval'), [], 'and no other command')
   })
 
   t.test('machine clients: scopes by the original method, client headers', async (t) => {
