@@ -39,6 +39,8 @@ export interface ServerSpec {
   tokenCacheSize?: number
   /** The users upstream of the gateway (default: upstreamUrl). */
   usersUrl?: string
+  /** FORWARD_AUTH_PROXIES of the gateway (the nginx + /auth/check target). */
+  forwardAuthProxies?: string
 }
 
 export type ChildMessage =
@@ -133,6 +135,7 @@ function benchConfig (spec: ServerSpec): Config {
     USER_STATE_TTL: '86400'
   }
   if (spec.tokenCacheSize !== undefined) env.TOKEN_CACHE_SIZE = String(spec.tokenCacheSize)
+  if (spec.forwardAuthProxies !== undefined) env.FORWARD_AUTH_PROXIES = spec.forwardAuthProxies
   return loadConfig(env)
 }
 

@@ -31,6 +31,7 @@ import { generatePrivateJwk } from '../src/tokens/key-ring.js'
 import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
 import { startRedis } from '../dev-tools/redis-server.js'
 import { envInt } from '../dev-tools/env-int.js'
+import { startBenchNginx } from './edge-nginx.js'
 
 const ORDERS_PATH = '/api/orders'
 
@@ -43,7 +44,7 @@ const CPU_PROF_DIR = process.env.BENCH_CPU_PROF
 const AUDIT_REQUESTS = 100
 const TARGET_RATIO = 0.8
 
-type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'uncached' | 'stub' | 'chain'
+type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'nginxCheck' | 'uncached' | 'stub' | 'chain'
 interface Target {
   id: TargetId
   label: string
@@ -525,6 +526,9 @@ async function main (): Promise<void> {
   const bareCheck = await startServer('floor bare proxy', 'bare-check', gatewaySpec)
   const leanCheck = await startServer('floor lean proxy', 'lean-check', gatewaySpec)
   const cached = await startServer('gateway cached', 'gateway', gatewaySpec)
+  // Forward authentication: nginx asks this gateway (/auth/check) and forwards to the upstream itself.
+  const forward = await startServer('gateway for nginx', 'gateway', { ...gatewaySpec, forwardAuthProxies: '127.0.0.1=nginx' })
+  const nginx = await startBenchNginx(forward.url, upstream.url)
   const uncached = await startServer('gateway uncached', 'gateway', { ...gatewaySpec, tokenCacheSize: 0 })
   const ordersStub = await startServer('orders stub', 'orders', { jwk })
   const usersStub = await startServer('users stub', 'users', { jwk })
@@ -546,6 +550,8 @@ async function main (): Promise<void> {
     { id: 'bareCheck', label: 'floor: bare proxy + session check', url: bareCheck.url, headers: {}, redis: true, child: bareCheck.child },
     { id: 'leanCheck', label: 'floor: undici dispatch + session check', url: leanCheck.url, headers: {}, redis: true, child: leanCheck.child },
     { id: 'cached', label: 'gateway, token cache on', url: cached.url, headers: auth, redis: true, child: cached.child },
+    // CPU per request: the gateway's, as for the row above (nginx's own CPU is not counted).
+    { id: 'nginxCheck', label: 'nginx + /auth/check → upstream', url: nginx.url, headers: auth, redis: true, child: forward.child },
     { id: 'uncached', label: 'gateway, TOKEN_CACHE_SIZE=0', url: uncached.url, headers: auth, redis: true, child: uncached.child },
     { id: 'stub', label: 'orders stub alone (assertion)', url: ordersStub.url, headers: {}, redis: false, child: ordersStub.child, renewHeaders: stubHeaders },
     { id: 'chain', label: 'full chain: gateway → orders stub', url: chain.url, headers: auth, redis: true, child: chain.child }
@@ -588,7 +594,8 @@ async function main (): Promise<void> {
     console.log(`\nwrote ${file}`)
   }
 
-  for (const server of [chain, cached, uncached, bareCheck, leanCheck, bare, ordersStub, usersStub, upstream]) await stopServer(server.child)
+  await nginx.stop()
+  for (const server of [chain, cached, forward, uncached, bareCheck, leanCheck, bare, ordersStub, usersStub, upstream]) await stopServer(server.child)
   redis.disconnect()
   await redisServer.stop()
   console.log(`\ndone in ${((Date.now() - started) / 1000).toFixed(0)} s`)
