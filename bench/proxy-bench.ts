@@ -1,5 +1,5 @@
 /**
- * `make bench`: the proxy benchmark. One run measures, interleaved, eight targets behind the same
+ * `make bench`: the proxy benchmark. One run measures, interleaved, nine targets behind the same
  * upstream, each in its own process (autocannon runs here, alone on its event loop):
  *
  *   upstream         the upstream directly (node:http, GET /api/orders → small JSON)
@@ -7,6 +7,8 @@
  *   floor (bare)     the bare proxy + the gateway's session check (SessionStore.isAliveCounted, one EVALSHA)
  *   floor (lean)     an undici dispatch proxy (bench/lean-proxy.ts) + the same check
  *   gateway cached   the gateway (buildGateway) with a valid token, verified-token cache on (default)
+ *   nginx + check    nginx (deploy/edge/nginx/auth-gateway.conf) asking a gateway's /auth/check, then
+ *                    forwarding to the upstream itself; CPU per request is that gateway's
  *   gateway uncached the same with TOKEN_CACHE_SIZE=0 (an ES256 verification per request)
  *   orders stub     the real orders stub alone, called with a valid gateway assertion
  *   full chain      the gateway (cached) in front of the real orders stub, as `make run` runs them
@@ -464,6 +466,9 @@ One run starts its own redis-server (free port, no persistence) and the servers,
   @fastify/reply-from; GET only). The least a gateway on Fastify, undici and ioredis can cost;
 - **gateway (cached)**: \`buildGateway\` with the route \`/api/orders\` → the upstream, \`LOG_LEVEL=silent\`, limits out of the way,
   the default \`TOKEN_CACHE_SIZE\`, and a valid access token (a session from \`SessionStore.create\` and a token from \`TokenService.signAccess\`, built in the gateway's process from its config, key and Redis);
+- **nginx + /auth/check**: Debian's nginx with the shipped \`deploy/edge/nginx/auth-gateway.conf\` in front of the upstream, asking
+  a fourth gateway (\`FORWARD_AUTH_PROXIES=127.0.0.1=nginx\`) about every request (forward authentication); its CPU column is that
+  gateway's process, nginx's own CPU is not counted;
 - **gateway (uncached)**: the same with \`TOKEN_CACHE_SIZE=0\`, so every request pays an ES256 signature verification;
 - **orders stub alone**: the real orders stub (\`services/orders\`) called directly with a valid gateway assertion (renewed before each run);
 - **full chain**: a third gateway (token cache on) whose \`/api/orders\` upstream is that orders stub and whose users upstream is the
