@@ -208,3 +208,27 @@ t.test('limits count against the client named in X-Forwarded-For, with Retry-Aft
   const all = await h.request('GET', '/admin/events?event=rate_limited', { token: admin.access })
   t.notOk((all.body.events as any[]).some((e) => e.ip === CADDY), 'no event names the proxy')
 })
+
+t.test('a public route: 200 without identity, counted per client IP', async (t) => {
+  const h = await build(t, {
+    env: { FORWARD_AUTH_PROXIES: PROXIES, PUBLIC_IP_LIMIT: '2' },
+    routes: [
+      { path: '/api/orders/catalogue', upstream: 'orders', public: true, limit: 'public' },
+      { path: '/api/orders', upstream: 'orders', limit: 'api' }
+    ]
+  })
+  const headers = { 'x-forwarded-for': '198.51.100.9', ...styleHeaders(TRAEFIK, 'GET', '/api/orders/catalogue') }
+  const first = await askFrom(h.url, TRAEFIK, 'GET', '/auth/check', headers)
+  t.equal(first.status, 200)
+  t.equal(first.headers['x-user-id'], undefined, 'no identity')
+  t.equal(first.headers['x-client-id'], undefined)
+  const claims = decodeJwt(String(first.headers['x-gateway-assertion']))
+  t.equal(claims.sub, 'anonymous')
+  t.equal(claims.path, '/api/orders/catalogue')
+  t.equal((await askFrom(h.url, TRAEFIK, 'GET', '/auth/check', headers)).status, 200)
+  const limited = await askFrom(h.url, TRAEFIK, 'GET', '/auth/check', headers)
+  t.equal(limited.status, 429, 'the public limit per client IP')
+  t.match(String(limited.headers['retry-after']), /^\d+$/)
+  const other = await askFrom(h.url, TRAEFIK, 'GET', '/auth/check', { ...headers, 'x-forwarded-for': '198.51.100.10' })
+  t.equal(other.status, 200, 'another client behind the same proxy has its own count')
+})
