@@ -59,6 +59,19 @@ t.test('forward authentication, asked directly', async (t) => {
     }
   })
 
+  t.test('the stub services hold a bound assertion to its own method and path', async (t) => {
+    const allowed = await ask(NGINX, 'GET', '/api/orders?page=1', bearer(alice.access))
+    const assertion = String(allowed.headers['x-gateway-assertion'])
+    const orders = h.config.upstreams.orders
+    const call = (method: string, path: string): Promise<Response> => fetch(orders + path, { method, headers: { 'x-gateway-assertion': assertion, 'content-type': 'application/json' }, ...(method === 'POST' ? { body: '{"item":"x","quantity":1}' } : {}) })
+    t.equal((await call('GET', '/api/orders')).status, 200, 'its own request')
+    t.equal((await call('GET', '/api/orders?page=2')).status, 200, 'another query of the same path')
+    const replayedMethod = await call('POST', '/api/orders')
+    t.equal(replayedMethod.status, 401, 'replayed with another method')
+    t.equal((await replayedMethod.json()).code, 'gateway_assertion_required')
+    t.equal((await call('GET', '/api/orders/1')).status, 401, 'replayed on another path')
+  })
+
   t.test('refusals are the own proxy\'s', async (t) => {
     const own = await h.request('GET', '/api/users', { token: alice.access })
     const checked = await ask(TRAEFIK, 'GET', '/api/users', bearer(alice.access))
