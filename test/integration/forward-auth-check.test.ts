@@ -68,7 +68,7 @@ t.test('forward authentication, asked directly', async (t) => {
     t.equal((await call('GET', '/api/orders?page=2')).status, 200, 'another query of the same path')
     const replayedMethod = await call('POST', '/api/orders')
     t.equal(replayedMethod.status, 401, 'replayed with another method')
-    t.equal((await replayedMethod.json()).code, 'gateway_assertion_required')
+    t.equal(((await replayedMethod.json()) as { code: string }).code, 'gateway_assertion_required')
     t.equal((await call('GET', '/api/orders/1')).status, 401, 'replayed on another path')
   })
 
