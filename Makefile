@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 help:
 	@echo "make run    - install, build and run Redis, the users and orders services and the gateway on http://127.0.0.1:8080"
 	@echo "make test   - install, type-check, lint, validate deploy files and run the tap suite against real redis-server processes"
-	@echo "make bench  - proxy benchmark (autocannon): upstream direct vs bare proxy vs the session-check floors vs gateway vs the full chain"
+	@echo "make bench  - proxy benchmark (autocannon): upstream direct vs bare proxy vs the session-check floors vs gateway vs nginx + /auth/check vs the full chain"
 	@echo "make bench-jwt - access-token verification: jose (today) vs fast-jwt / @fastify/jwt, cache on and off, bad tokens"
 	@echo "make soak   - memory soak (SOAK_SECONDS, default 600): the gateway's RSS must stay under 150 MB and flat"
 	@echo "make capacity - 1, 2 and 3 gateway replicas on one Redis: per-request CPU, Redis commands, memory (docs/capacity.md)"

@@ -41,6 +41,8 @@ export interface ServerSpec {
   usersUrl?: string
   /** More gateway environment (make capacity: a Redis command timeout for a loaded machine). */
   env?: Record<string, string>
+  /** FORWARD_AUTH_PROXIES of the gateway (the nginx + /auth/check target). */
+  forwardAuthProxies?: string
 }
 
 export type ChildMessage =
@@ -136,6 +138,7 @@ function benchConfig (spec: ServerSpec): Config {
     USER_STATE_TTL: '86400'
   }
   if (spec.tokenCacheSize !== undefined) env.TOKEN_CACHE_SIZE = String(spec.tokenCacheSize)
+  if (spec.forwardAuthProxies !== undefined) env.FORWARD_AUTH_PROXIES = spec.forwardAuthProxies
   return loadConfig({ ...env, ...spec.env })
 }
 

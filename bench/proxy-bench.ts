@@ -1,5 +1,5 @@
 /**
- * `make bench`: the proxy benchmark. One run measures, interleaved, eight targets behind the same
+ * `make bench`: the proxy benchmark. One run measures, interleaved, nine targets behind the same
  * upstream, each in its own process (autocannon runs here, alone on its event loop):
  *
  *   upstream         the upstream directly (node:http, GET /api/orders → small JSON)
@@ -7,6 +7,8 @@
  *   floor (bare)     the bare proxy + the gateway's session check (SessionStore.isAliveCounted, one EVALSHA)
  *   floor (lean)     an undici dispatch proxy (bench/lean-proxy.ts) + the same check
  *   gateway cached   the gateway (buildGateway) with a valid token, verified-token cache on (default)
+ *   nginx + check    nginx (deploy/edge/nginx/auth-gateway.conf) asking a gateway's /auth/check, then
+ *                    forwarding to the upstream itself; CPU per request is that gateway's
  *   gateway uncached the same with TOKEN_CACHE_SIZE=0 (an ES256 verification per request)
  *   orders stub     the real orders stub alone, called with a valid gateway assertion
  *   full chain      the gateway (cached) in front of the real orders stub, as `make run` runs them
@@ -31,6 +33,7 @@ import { generatePrivateJwk } from '../src/tokens/key-ring.js'
 import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
 import { startRedis } from '../dev-tools/redis-server.js'
 import { envInt } from '../dev-tools/env-int.js'
+import { startBenchNginx } from './edge-nginx.js'
 
 const ORDERS_PATH = '/api/orders'
 
@@ -43,7 +46,7 @@ const CPU_PROF_DIR = process.env.BENCH_CPU_PROF
 const AUDIT_REQUESTS = 100
 const TARGET_RATIO = 0.8
 
-type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'uncached' | 'stub' | 'chain'
+type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'nginxCheck' | 'uncached' | 'stub' | 'chain'
 interface Target {
   id: TargetId
   label: string
@@ -463,6 +466,9 @@ One run starts its own redis-server (free port, no persistence) and the servers,
   @fastify/reply-from; GET only). The least a gateway on Fastify, undici and ioredis can cost;
 - **gateway (cached)**: \`buildGateway\` with the route \`/api/orders\` → the upstream, \`LOG_LEVEL=silent\`, limits out of the way,
   the default \`TOKEN_CACHE_SIZE\`, and a valid access token (a session from \`SessionStore.create\` and a token from \`TokenService.signAccess\`, built in the gateway's process from its config, key and Redis);
+- **nginx + /auth/check**: Debian's nginx with the shipped \`deploy/edge/nginx/auth-gateway.conf\` in front of the upstream, asking
+  a fourth gateway (\`FORWARD_AUTH_PROXIES=127.0.0.1=nginx\`) about every request (forward authentication); its CPU column is that
+  gateway's process, nginx's own CPU is not counted;
 - **gateway (uncached)**: the same with \`TOKEN_CACHE_SIZE=0\`, so every request pays an ES256 signature verification;
 - **orders stub alone**: the real orders stub (\`services/orders\`) called directly with a valid gateway assertion (renewed before each run);
 - **full chain**: a third gateway (token cache on) whose \`/api/orders\` upstream is that orders stub and whose users upstream is the
@@ -525,6 +531,9 @@ async function main (): Promise<void> {
   const bareCheck = await startServer('floor bare proxy', 'bare-check', gatewaySpec)
   const leanCheck = await startServer('floor lean proxy', 'lean-check', gatewaySpec)
   const cached = await startServer('gateway cached', 'gateway', gatewaySpec)
+  // Forward authentication: nginx asks this gateway (/auth/check) and forwards to the upstream itself.
+  const forward = await startServer('gateway for nginx', 'gateway', { ...gatewaySpec, forwardAuthProxies: '127.0.0.1=nginx' })
+  const nginx = await startBenchNginx(forward.url, upstream.url)
   const uncached = await startServer('gateway uncached', 'gateway', { ...gatewaySpec, tokenCacheSize: 0 })
   const ordersStub = await startServer('orders stub', 'orders', { jwk })
   const usersStub = await startServer('users stub', 'users', { jwk })
@@ -546,6 +555,8 @@ async function main (): Promise<void> {
     { id: 'bareCheck', label: 'floor: bare proxy + session check', url: bareCheck.url, headers: {}, redis: true, child: bareCheck.child },
     { id: 'leanCheck', label: 'floor: undici dispatch + session check', url: leanCheck.url, headers: {}, redis: true, child: leanCheck.child },
     { id: 'cached', label: 'gateway, token cache on', url: cached.url, headers: auth, redis: true, child: cached.child },
+    // CPU per request: the gateway's, as for the row above (nginx's own CPU is not counted).
+    { id: 'nginxCheck', label: 'nginx + /auth/check → upstream', url: nginx.url, headers: auth, redis: true, child: forward.child },
     { id: 'uncached', label: 'gateway, TOKEN_CACHE_SIZE=0', url: uncached.url, headers: auth, redis: true, child: uncached.child },
     { id: 'stub', label: 'orders stub alone (assertion)', url: ordersStub.url, headers: {}, redis: false, child: ordersStub.child, renewHeaders: stubHeaders },
     { id: 'chain', label: 'full chain: gateway → orders stub', url: chain.url, headers: auth, redis: true, child: chain.child }
@@ -588,7 +599,8 @@ async function main (): Promise<void> {
     console.log(`\nwrote ${file}`)
   }
 
-  for (const server of [chain, cached, uncached, bareCheck, leanCheck, bare, ordersStub, usersStub, upstream]) await stopServer(server.child)
+  await nginx.stop()
+  for (const server of [chain, cached, forward, uncached, bareCheck, leanCheck, bare, ordersStub, usersStub, upstream]) await stopServer(server.child)
   redis.disconnect()
   await redisServer.stop()
   console.log(`\ndone in ${((Date.now() - started) / 1000).toFixed(0)} s`)

@@ -724,9 +724,10 @@ async function main () {
     report('deploy/', ['folder not found'])
     return
   }
-  // deploy/observability/ holds Prometheus and Grafana files, not Kubernetes manifests (step 5).
+  // deploy/observability/ holds Prometheus and Grafana files, not Kubernetes manifests (step 5);
+  // deploy/edge/ holds other proxies' configurations (Traefik, Envoy, CRDs): test/unit/edge-configs.test.ts checks them.
   const observabilityDir = join(deployDir, 'observability')
-  const files = walkFiles(deployDir).filter((f) => (/\.ya?ml$/.test(f) || basename(f) === 'Kustomization') && !f.startsWith(observabilityDir + '/'))
+  const files = walkFiles(deployDir).filter((f) => (/\.ya?ml$/.test(f) || basename(f) === 'Kustomization') && !f.startsWith(observabilityDir + '/') && !rel(f).startsWith('deploy/edge/'))
   // 2. Kustomizations first: they tell which files are patches (partial objects).
   const kFiles = files.filter((f) => KUSTOMIZATION_FILES.includes(basename(f)))
   const patchFiles = new Set()

@@ -55,6 +55,7 @@ import eventCountRoutes from './routes/admin/event-counts.js'
 import userLookupRoutes from './routes/admin/user-lookup.js'
 import oauthTokenRoute from './routes/oauth/token.js'
 import oauthStandardRoutes from './routes/oauth/oauth-standard.js'
+import forwardAuthRoutes from './routes/forward-auth/check.js'
 
 export interface AppOptions {
   config: Config
@@ -116,7 +117,10 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   // Section 9: the gateway's own routes (never forwarded); SIMPLEJWT_COMPAT=false removes them.
   if (opts.config.simplejwt.enabled) await fastify.register(simplejwtRoutes)
   await fastify.register(dashboard)
+  // One table for the own proxy and forward authentication: both decide the same way.
   await fastify.register(proxyRoutes, opts.routes !== undefined ? { routes: opts.routes } : {})
+  // Forward authentication decides on the proxy's route table (after it is registered).
+  if (opts.config.forwardAuthProxies.length > 0) await fastify.register(forwardAuthRoutes, {})
   await fastify.register(clientFiles)
   // Route guessing is limited like public routes.
   fastify.setNotFoundHandler({ preHandler: fastify.ipLimitHook('public', opts.config.limits.publicPerIp) }, notFoundHandler)

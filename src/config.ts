@@ -7,6 +7,7 @@ import { Value } from 'typebox/value'
 import { isIP } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { X509Certificate } from 'node:crypto'
+import { parseForwardAuthProxies, type ForwardAuthProxies } from './forward-auth/proxy-list.js'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 })
 const Seconds = Type.Integer({ minimum: 1 })
@@ -57,7 +58,8 @@ export const EnvSchema = Type.Object({
   AUDIT_RETENTION_DAYS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
   AUDIT_MAX_EVENTS: Type.Optional(Type.Integer({ minimum: 1000 })),
   STUFFING_USERNAMES: Type.Optional(Type.Integer({ minimum: 2 })),
-  IP_BLOCK_SECONDS: Type.Optional(Seconds)
+  IP_BLOCK_SECONDS: Type.Optional(Seconds),
+  FORWARD_AUTH_PROXIES: Type.Optional(Type.String())
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and the README test use this list). */
@@ -135,6 +137,14 @@ function readCaFile (path: string | undefined): string[] | undefined {
     try { new X509Certificate(pem) } catch { throw new ConfigError('UPSTREAM_CA_FILE', `certificate ${i + 1} of ${JSON.stringify(path)} does not parse`) }
   }
   return pems
+}
+
+function forwardAuthProxies (value: string | undefined): ForwardAuthProxies {
+  try {
+    return parseForwardAuthProxies(splitList(value))
+  } catch (err) {
+    throw new ConfigError('FORWARD_AUTH_PROXIES', (err as Error).message)
+  }
 }
 
 /** Reads only the variables of the schema, converting strings to numbers and booleans. */
@@ -248,7 +258,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       /** Distinct usernames failing from one client IP within 10 minutes that block the IP. */
       stuffingUsernames: env.STUFFING_USERNAMES ?? 10,
       ipBlockSeconds: env.IP_BLOCK_SECONDS ?? 3600
-    }
+    },
+    /** Proxies allowed to ask /auth/check, each with its header style; empty: the endpoint does not exist. */
+    forwardAuthProxies: forwardAuthProxies(env.FORWARD_AUTH_PROXIES)
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

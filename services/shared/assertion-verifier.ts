@@ -8,6 +8,11 @@
  * `iat` + 60 s). A key removed from the gateway's JWKS stops being accepted when the cached
  * assertions signed with it expire, at most 60 s later.
  *
+ * An assertion the gateway made for forward authentication (another proxy forwards the request)
+ * also names the original `method` and `path` (normalized, without query): pass the request as
+ * `verify(assertion, { method, url })` and an assertion taken from one request is refused on any
+ * other method or path. Without the request, such a bound assertion is refused outright.
+ *
  * Self-contained on purpose: an upstream author can copy this file (it needs only `jose`).
  */
 import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
@@ -28,6 +33,52 @@ export const MAX_ASSERTION_AGE_SECONDS = 60
 
 type Verified = JWTPayload & { sub: string, exp: number, iat: number }
 
+/** The request an assertion arrived with: its method and its URL as received (path and query). */
+export interface ReceivedRequest {
+  method: string
+  url: string
+}
+
+// eslint-disable-next-line no-control-regex -- refusing control characters is the point
+const REFUSED_RAW = /%2f|%5c|%25|%00|\\|;|[\x00-\x20\x7f]/i
+
+/**
+ * The path as the gateway normalizes it before deciding (percent-decoding, dot segments, empty
+ * segments), so the upstream compares like with like whatever encoding the proxy forwarded; null
+ * for a path the gateway would refuse.
+ */
+export function normalizedPath (url: string): string | null {
+  const raw = url.split('?')[0] ?? url
+  if (!raw.startsWith('/') || REFUSED_RAW.test(raw)) return null
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(raw)
+  } catch {
+    return null
+  }
+  const segments: string[] = []
+  for (const segment of decoded.split('/')) {
+    if (segment === '' || segment === '.') continue
+    if (segment === '..') {
+      if (segments.length === 0) return null
+      segments.pop()
+      continue
+    }
+    segments.push(segment)
+  }
+  return '/' + segments.map(encodeURIComponent).join('/')
+}
+
+/** Throws unless a bound assertion (`method` / `path` claims) names this very request. */
+export function checkBinding (payload: JWTPayload, request: ReceivedRequest | undefined): void {
+  const method = payload.method
+  const path = payload.path
+  if (method === undefined && path === undefined) return
+  if (request === undefined) throw new Error('assertion bound to a request, but no request to compare')
+  if (method !== undefined && method !== request.method) throw new Error('assertion made for another method')
+  if (path !== undefined && (typeof path !== 'string' || path !== normalizedPath(request.url))) throw new Error('assertion made for another path')
+}
+
 export class AssertionVerifier {
   readonly #opts: AssertionVerifierOptions
   readonly #maxEntries: number
@@ -39,8 +90,17 @@ export class AssertionVerifier {
     this.#maxEntries = opts.maxEntries ?? 10_000
   }
 
-  /** The assertion's claims; throws when it is not a valid assertion of the gateway for this service. */
-  async verify (assertion: string): Promise<Verified> {
+  /**
+   * The assertion's claims; throws when it is not a valid assertion of the gateway for this
+   * service, or when it is bound to another request than `request` (see above).
+   */
+  async verify (assertion: string, request?: ReceivedRequest): Promise<Verified> {
+    const payload = await this.#verified(assertion)
+    checkBinding(payload, request)
+    return payload
+  }
+
+  async #verified (assertion: string): Promise<Verified> {
     const now = Math.floor(Date.now() / 1000)
     const hit = this.#cache.get(assertion)
     if (hit !== undefined) {

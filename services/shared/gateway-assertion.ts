@@ -43,7 +43,8 @@ export default fp<AssertionOptions>(async (fastify, opts) => {
     const assertion = request.headers['x-gateway-assertion']
     try {
       if (typeof assertion !== 'string') throw new Error('missing assertion')
-      const payload = await verifier.verify(assertion)
+      // Bound assertions (forward authentication) must name this request's method and path.
+      const payload = await verifier.verify(assertion, { method: request.method, url: request.url })
       request.caller = {
         sub: payload.sub,
         roles: Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [],

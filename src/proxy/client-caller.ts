@@ -24,10 +24,10 @@ export function clientMayUse (route: ProxyRoute, method: string, claims: ClientA
   return required.some((s) => granted.includes(s))
 }
 
-/** Refuses (403) a client whose token lacks the route's scope. */
-export function requireClientScope (request: FastifyRequest, route: ProxyRoute, claims: ClientAccessClaims): void {
-  if (clientMayUse(route, request.method, claims)) return
-  securityEvent(request, 'access_denied', { client_id: claims.client_id, scopes: requiredScopes(route, request.method) ?? [] })
+/** Refuses (403) a client whose token lacks the route's scope for `method` (forward authentication: the original one). */
+export function requireClientScope (request: FastifyRequest, route: ProxyRoute, claims: ClientAccessClaims, method = request.method): void {
+  if (clientMayUse(route, method, claims)) return
+  securityEvent(request, 'access_denied', { client_id: claims.client_id, scopes: requiredScopes(route, method) ?? [] })
   throw gatewayError('forbidden', 'the token lacks the scope this route requires')
 }
 

@@ -23,8 +23,8 @@ export function delegationAllows (route: ProxyRoute, method: string, claims: Acc
 }
 
 /** Refuses (403) a delegated token outside its upstream or scope; a user's own token passes. */
-export function requireDelegation (request: FastifyRequest, route: ProxyRoute, claims: AccessClaims): void {
-  if (claims.act === undefined || delegationAllows(route, request.method, claims)) return
+export function requireDelegation (request: FastifyRequest, route: ProxyRoute, claims: AccessClaims, method = request.method): void {
+  if (claims.act === undefined || delegationAllows(route, method, claims)) return
   securityEvent(request, 'access_denied', { user_id: claims.sub, act: claims.act.sub, upstream: route.upstream, reason: 'delegation' })
   throw gatewayError('forbidden', 'the delegated token does not reach this route')
 }

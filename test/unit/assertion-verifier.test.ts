@@ -84,3 +84,18 @@ t.test('a cached assertion is refused once it expires', async (t) => {
   t.ok(refused, 'refused after exp')
   t.equal(verifier.size, 0, 'and dropped from the cache')
 })
+
+t.test('a bound assertion (forward authentication) holds only for its own method and path', async (t) => {
+  const { keys } = countingKeys()
+  const verifier = new AssertionVerifier({ audience: 'orders', issuer: 'auth-gateway', keys })
+  const bound = await tokens.signAssertion('orders', '1001', { roles: ['user'], method: 'GET', path: '/api/orders/7' })
+  t.equal((await verifier.verify(bound, { method: 'GET', url: '/api/orders/7?x=1' })).sub, '1001', 'its own request, query aside')
+  t.equal((await verifier.verify(bound, { method: 'GET', url: '/api/orders/./7' })).sub, '1001', 'the same path in another spelling')
+  await t.rejects(verifier.verify(bound, { method: 'POST', url: '/api/orders/7' }), /another method/, 'another method, from the cache too')
+  await t.rejects(verifier.verify(bound, { method: 'GET', url: '/api/orders/8' }), /another path/, 'another path')
+  await t.rejects(verifier.verify(bound, { method: 'GET', url: '/api/orders/7/../8' }), /another path/, 'dot segments resolved first')
+  await t.rejects(verifier.verify(bound, { method: 'GET', url: '/api/orders%2f7' }), /another path/, 'a path the gateway refuses')
+  await t.rejects(verifier.verify(bound), /no request/, 'no request to compare')
+  const unbound = await tokens.signAssertion('orders', '1001', { roles: ['user'] })
+  t.equal((await verifier.verify(unbound, { method: 'DELETE', url: '/anything' })).sub, '1001', 'the own proxy\'s assertions are not bound')
+})

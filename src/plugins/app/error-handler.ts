@@ -37,7 +37,8 @@ export function toGatewayError (err: unknown): GatewayError {
   return gatewayError('internal_error', undefined, {}, err)
 }
 
-export function problemOf (error: GatewayError, request: AnyRequest): Problem {
+/** `instance`: the path the problem is about, when not the request's own (forward authentication). */
+export function problemOf (error: GatewayError, request: AnyRequest, instance = request.url.split('?')[0] ?? request.url): Problem {
   return {
     type: problemType(error.code),
     title: error.title,
@@ -45,13 +46,14 @@ export function problemOf (error: GatewayError, request: AnyRequest): Problem {
     code: error.code,
     // A 5xx says only its title: causes stay in the log.
     ...(error.statusCode < 500 && error.message !== error.title ? { detail: error.message } : {}),
-    instance: request.url.split('?')[0],
+    instance,
     request_id: request.id
   }
 }
 
-export function sendProblem (error: GatewayError, request: AnyRequest, reply: AnyReply): void {
-  reply.code(error.statusCode).headers(error.headers)
+/** `as`: another status to answer with and another `instance` (forward authentication, src/routes/forward-auth/). */
+export function sendProblem (error: GatewayError, request: AnyRequest, reply: AnyReply, as: { status?: number, instance?: string } = {}): void {
+  reply.code(as.status ?? error.statusCode).headers(error.headers)
     .header('content-type', 'application/problem+json; charset=utf-8')
     .header('cache-control', 'no-store')
   // A body left unread would have to be drained before the connection could serve another request.
@@ -61,7 +63,7 @@ export function sendProblem (error: GatewayError, request: AnyRequest, reply: An
       ? `Bearer realm="auth-gateway", error="invalid_token", error_description="${error.title}"`
       : 'Bearer realm="auth-gateway"')
   }
-  reply.send(problemOf(error, request))
+  reply.send(problemOf(error, request, as.instance))
 }
 
 /** 404 for anything no route matched; 400 for a path refused by normalization. */

@@ -16,12 +16,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import replyFrom, { type FastifyReplyFromHooks } from '@fastify/reply-from'
 import { Counter } from 'prom-client'
-import { GatewayError, gatewayError } from '../../errors.js'
+import { gatewayError } from '../../errors.js'
 import { sendProblem } from '../../plugins/app/error-handler.js'
 import type { AnyReply, AnyRequest } from '../../lib/request-types.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
-import { clientAssertionClaims, requireClientScope } from '../../proxy/client-caller.js'
-import { delegationClaims, requireDelegation } from '../../proxy/delegated-caller.js'
+import { proxyDecision } from '../../proxy/decide.js'
+import { identityAssertion } from '../../proxy/identity-assertion.js'
 import { splitUrl, wasRefusedPath } from '../../proxy/normalize-path.js'
 import { DEFAULT_BODY_LIMIT, RouteTable, type ProxyRoute, type UpstreamName } from '../../proxy/route-table.js'
 import { DEMO_ROUTES_FILE, readRoutesFileSync, type RoutesSpec, type UpstreamSpec } from '../../proxy/routes-file.js'
@@ -31,10 +31,8 @@ import { escapeDottedSegments } from '../../proxy/dotted-segments.js'
 import { DEADLINE_CODE } from '../../proxy/upstream-pool.js'
 import { UpstreamPools } from '../../proxy/upstream-pools.js'
 import { forwardDirect, isDirectRequest, type DirectForward } from '../../proxy/direct-forward.js'
-import { ConcurrencyCap } from '../../proxy/user-concurrency.js'
-import { pinClientIp, securityEvent } from '../../lib/security-events.js'
+import { pinClientIp } from '../../lib/security-events.js'
 import { userChanges } from '../../proxy/user-changes.js'
-import { nowSeconds } from '../../tokens/token-service.js'
 import { watchRoutesFile, routesReloader, type RoutesControl } from '../../proxy/routes-reload.js'
 
 /** Connection-level failures that mean the upstream is not there (502). */
@@ -90,6 +88,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The proxy's route table: current state and reload (src/proxy/routes-reload.ts). */
     routesControl: RoutesControl
+    /** The route table in use now (forward authentication decides on the same one). */
+    proxyRouteTable: () => RouteTable
   }
 }
 
@@ -109,7 +109,6 @@ export interface CompiledRoute {
   route: ProxyRoute
   upstream: CompiledUpstream
   bodyLimit: number
-  roleCheck: ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) | null
   mount: string
   mountBelow: string
 }
@@ -132,11 +131,10 @@ function specOf (routes: readonly ProxyRoute[], upstreams: Record<string, string
 }
 
 export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { routes?: readonly ProxyRoute[] }): Promise<void> {
-  const { upstreams: demoUpstreams, upstreamTimeoutMs, upstreamUserConcurrency, limits } = fastify.config
+  const { upstreams: demoUpstreams, upstreamTimeoutMs } = fastify.config
   const routesConfig = fastify.config.routes
   const assertions = new AssertionCache()
-  const concurrency = new ConcurrencyCap(upstreamUserConcurrency)
-  const publicLimit = fastify.ipLimitHook('public', limits.publicPerIp)
+  const decide = proxyDecision(fastify)
   const changes = userChanges(fastify)
   const pools = new UpstreamPools(upstreamTimeoutMs, undefined, fastify.config.upstreamCa)
   fastify.addHook('onClose', async () => { await pools.destroy() })
@@ -233,7 +231,6 @@ export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { 
         route,
         upstream: upstreamOf(upstream),
         bodyLimit: route.bodyLimit ?? DEFAULT_BODY_LIMIT,
-        roleCheck: (route.roles ?? []).length > 0 ? fastify.requireRole(...route.roles!) : null,
         mount,
         mountBelow: mount + '/*'
       })
@@ -266,61 +263,41 @@ export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { 
     pools: () => pools.size
   })
   fastify.decorate('routesControl', control)
+  fastify.decorate('proxyRouteTable', () => current.table)
   if (routesConfig.file !== undefined) {
     const watcher = watchRoutesFile(routesConfig.file, fastify.log, () => { void control.reload('file') })
     fastify.addHook('onClose', async () => { watcher.close() })
   }
 
-  /** Route, method, token and role checks; the body limit; then the identity assertion. */
+  /** The decision (src/proxy/decide.ts) on the request's table; the body limit; then the identity assertion. */
   async function guard (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     // The table of this request: a reload meanwhile does not change its route.
     const live = current
     const path = splitUrl(request.url).path
-    const route = live.table.match(path)
-    const compiled = route === undefined ? undefined : live.compiled.get(route)
+    const matched = live.table.match(path)
+    const compiled = matched === undefined ? undefined : live.compiled.get(matched)
     request.proxyMetricsLabel = compiled === undefined ? 'unmatched' : path === compiled.mount ? compiled.mount : compiled.mountBelow
-    if (route === undefined || compiled === undefined || (route.methods !== undefined && !route.methods.includes(request.method))) {
-      await publicLimit(request, reply) // counted like every 404
-      throw wasRefusedPath(request.raw) ? gatewayError('invalid_request', 'the request path is not acceptable') : gatewayError('not_found')
-    }
-    request.proxyRoute = compiled
+    const route = await decide(request, reply, {
+      table: live.table,
+      method: request.method,
+      path,
+      unrouted: wasRefusedPath(request.raw) ? 'invalid_request' : 'not_found',
+      holdsUpstream: true
+    })
+    request.proxyRoute = live.compiled.get(route)!
+    const bodyLimit = request.proxyRoute.bodyLimit
     // The users service's answers may carry user changes, whose events are written after the
     // body was proxied: the client IP is taken while the socket is still there.
     if (route.upstream === 'users') pinClientIp(request)
-    if (route.public !== true) {
-      try {
-        // The `api` class counts the request against the user in the session check's round trip.
-        await (route.limit === 'api' ? fastify.authenticateCounted : fastify.authenticate)(request, reply)
-      } catch (err) {
-        // No user to count against yet: failed authentications count per client IP, like public
-        // routes, so guessing tokens is as slow as guessing routes.
-        if (err instanceof GatewayError && err.statusCode === 401) await publicLimit(request, reply)
-        throw err
-      }
-      // Machine clients are authorized by the route's scopes, users by its roles.
-      if (request.client !== null) requireClientScope(request, route, request.client)
-      else {
-        requireDelegation(request, route, request.auth!)
-        await compiled.roleCheck?.(request, reply)
-      }
-      // One caller must not occupy an upstream's whole pool: a slot until the answer is done.
-      const caller = request.client?.sub ?? request.auth!.sub
-      if (!concurrency.acquire(caller)) {
-        securityEvent(request, 'rate_limited', { user_id: caller, limit: 'concurrency' })
-        throw gatewayError('rate_limited', 'too many requests in flight', { 'retry-after': '1' })
-      }
-      reply.raw.once('close', () => concurrency.release(caller))
-      if (route.passwordCheck === true && request.client === null) await changes.reserveAttempt(request)
-    }
-    if (route.limit === 'public') await publicLimit(request, reply)
+    if (route.passwordCheck === true && request.auth !== null && request.client === null) await changes.reserveAttempt(request)
     const length = Number(request.headers['content-length'] ?? 0)
-    if (length > compiled.bodyLimit) {
+    if (length > bodyLimit) {
       // The unread body would otherwise be drained on a kept-alive connection: close it instead.
       reply.header('connection', 'close')
       throw gatewayError('payload_too_large')
     }
     if (request.headers['transfer-encoding'] !== undefined && request.body !== undefined && request.body !== null) {
-      const limiter = new BodyLimit(compiled.bodyLimit)
+      const limiter = new BodyLimit(bodyLimit)
       ;(request.body as NodeJS.ReadableStream).pipe(limiter)
       request.proxiedBodyLimit = limiter
       request.body = limiter
@@ -328,14 +305,7 @@ export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { 
     // A public route forwards no identity: no assertion either.
     if (route.public === true) return
     // Signed (or reused) here because reply-from builds the upstream headers synchronously.
-    const auth = request.auth
-    const client = request.client
-    const name = route.upstream
-    // Keyed by the live roles too: a role change applies to the assertion at once (contract 10).
-    const key = client !== null ? `${name}|${client.jti}` : `${name}|${auth!.jti}|${auth!.roles.join(',')}`
-    request.upstreamAssertion = await assertions.get(key, nowSeconds(), () => client !== null
-      ? fastify.tokens.signAssertion(name, client.sub, clientAssertionClaims(client))
-      : fastify.tokens.signAssertion(name, auth!.sub, { roles: auth!.roles, username: auth!.username, sid: auth!.sid, ...delegationClaims(auth!) }))
+    request.upstreamAssertion = await identityAssertion(fastify, assertions, route.upstream, request)
   }
 
   /** Forwards an admitted request on the route it was admitted with. */
