@@ -13,9 +13,10 @@ import { promisify } from 'node:util'
 import { onExit } from 'signal-exit'
 import { httpRequest } from '../helper.js'
 import { freePort, waitFor } from '../helpers/redis-server.js'
-import { ROOT, answers } from '../helpers/processes.js'
+import { ROOT } from '../helpers/processes.js'
 import { GATEWAY_IMAGE, PODMAN_ENV, REDIS_IMAGE, imageExists, podman } from '../helpers/podman.js'
 import { generatePrivateJwk } from '../../src/tokens/key-ring.js'
+import { redisUp } from '../helpers/metrics.js'
 
 const run = promisify(execFile)
 
@@ -64,7 +65,7 @@ t.test('docker-compose.yml runs with podman-compose', async (t) => {
   }
   const gatewayUrl = `http://127.0.0.1:${port}`
   try {
-    await waitFor(() => answers(`${gatewayUrl}/readyz`), 'the compose gateway ready on its published port', 180_000)
+    await waitFor(() => redisUp(gatewayUrl), 'the compose gateway up on its published port and connected to Redis (readiness ignores Redis)', 180_000)
   } catch (err) {
     const logs = await compose(['logs'], 60_000).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '', stderr: '' }))
     t.fail(`${String(err)}\n${logs.stdout.slice(-4_000)}`)

@@ -16,6 +16,7 @@ import { freePort, startRedis, waitFor } from '../helpers/redis-server.js'
 import { ROOT, answers } from '../helpers/processes.js'
 import { GATEWAY_IMAGE, LABELS, imageExists, podman, removeRunContainers, uniqueName } from '../helpers/podman.js'
 import { generatePrivateJwk } from '../../src/tokens/key-ring.js'
+import { redisUp } from '../helpers/metrics.js'
 
 
 t.test('the image runs the stack: non-root, read-only, JWT_KEYS_FILE, SIGTERM drains', async (t) => {
@@ -73,7 +74,7 @@ t.test('the image runs the stack: non-root, read-only, JWT_KEYS_FILE, SIGTERM dr
   try {
     await waitFor(() => answers(`http://127.0.0.1:${usersPort}/healthz`), 'users stub container', 120_000)
     await waitFor(() => answers(`http://127.0.0.1:${ordersPort}/healthz`), 'orders stub container', 120_000)
-    await waitFor(() => answers(`${gatewayUrl}/readyz`), 'gateway container ready', 120_000)
+    await waitFor(() => redisUp(gatewayUrl), 'gateway container up and connected to Redis (readiness ignores Redis)', 120_000)
   } catch (err) {
     t.fail(`${String(err)}\n${await logs(names.gateway)}\n${await logs(names.users)}`)
     return

@@ -23,6 +23,7 @@ import { waitFor } from '../helpers/redis-server.js'
 import { ROOT, answers } from '../helpers/processes.js'
 import { GATEWAY_IMAGE, PODMAN_ENV, REDIS_IMAGE, imageExists, podman } from '../helpers/podman.js'
 import { generatePrivateJwk } from '../../src/tokens/key-ring.js'
+import { redisUp } from '../helpers/metrics.js'
 
 const run = promisify(execFile)
 
@@ -112,7 +113,7 @@ t.test('the kustomize base runs under podman kube play', async (t) => {
 
   const gatewayUrl = `http://127.0.0.1:${PORTS.gateway}`
   try {
-    await waitFor(() => answers(`${gatewayUrl}/readyz`), 'the kube-play gateway ready', 180_000)
+    await waitFor(() => redisUp(gatewayUrl), 'the kube-play gateway up and connected to Redis (readiness ignores Redis)', 180_000)
     // The pods start one after the other: the stubs too, on their published ports.
     await waitFor(() => answers(`http://127.0.0.1:${PORTS.users}/healthz`), 'the users pod', 180_000)
     await waitFor(() => answers(`http://127.0.0.1:${PORTS.orders}/healthz`), 'the orders pod', 180_000)
