@@ -63,7 +63,7 @@ build-tools: install
 
 # Container image with podman on an mmdebstrap base (no registry); writes .image/sbom.cdx.json
 image: install
-	@bash scripts/ensure-packages.sh podman=podman runc=runc mmdebstrap=mmdebstrap podman-compose=podman-compose /usr/libexec/podman/catatonit=catatonit
+	@bash scripts/ensure-packages.sh podman=podman runc=runc mmdebstrap=mmdebstrap podman-compose=podman-compose /usr/libexec/podman/catatonit=catatonit /usr/lib/cni/dnsname=golang-github-containernetworking-plugin-dnsname
 	@bash scripts/podman/build-image.sh
 
 # The image run for real (also part of `make test`)
