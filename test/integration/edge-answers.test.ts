@@ -3,8 +3,8 @@
  * - a request with no Host, and the 400/408/431 answers of Node's parser, are problem+json with
  *   the security headers (item 8);
  * - no token-shaped URL part or sensitive query value reaches a log line (item 9);
- * - slow clients get 408 within the README's limits: the head within 10 s, the whole request
- *   within 30 s (item 10). The bound of each wait is the README's figure plus Node's 1 s check
+ * - slow clients get 408 within the limits of docs/proxy.md: the head within 10 s, the whole request
+ *   within 30 s (item 10). The bound of each wait is that page's figure plus Node's 1 s check
  *   interval and some slack; nothing else is timed.
  */
 import t, { type Test } from 'tap'
@@ -95,7 +95,7 @@ async function trickle (url: string, head: string, trickleBytes: string, boundMs
   return { text, closed }
 }
 
-t.test('slow clients get 408 within the README\'s limits', async (t) => {
+t.test('slow clients get 408 within the documented limits', async (t) => {
   const h = await build(t, { env: { ...RELAXED_LIMITS } })
   t.setTimeout(120_000)
   const [slowHead, slowBody] = await Promise.all([

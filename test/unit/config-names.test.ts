@@ -1,7 +1,7 @@
 /**
  * One list of configuration names (issue 8, "configuration names drift"): the gateway's config
- * schema (GATEWAY_ENV_NAMES) and the stubs' (STUB_ENV_NAMES) are what the README's configuration
- * table lists, exactly, and what deploy/validate-manifests.mjs accepts (it imports them from the
+ * schema (GATEWAY_ENV_NAMES) and the stubs' (STUB_ENV_NAMES) are what the variables table of
+ * docs/configuration.md lists, exactly, and what deploy/validate-manifests.mjs accepts (it imports them from the
  * build output: `make test` builds first).
  */
 import t from 'tap'
@@ -14,12 +14,13 @@ import { loadStubEnv, STUB_ENV_NAMES, StubConfigError } from '../../services/sha
 
 const root = resolve(import.meta.dirname, '../..')
 
-function readmeConfigurationNames (): Set<string> {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8')
-  const start = readme.indexOf('\n## Configuration\n')
-  const end = readme.indexOf('\n## ', start + 1)
+function documentedConfigurationNames (): Set<string> {
+  const page = readFileSync(join(root, 'docs/configuration.md'), 'utf8')
+  const start = page.indexOf('\n## Variables\n')
+  if (start < 0) throw new Error('docs/configuration.md has no "## Variables" section')
+  const next = page.indexOf('\n## ', start + 1)
   const names = new Set<string>()
-  for (const line of readme.slice(start, end).split('\n')) {
+  for (const line of page.slice(start, next < 0 ? undefined : next).split('\n')) {
     if (!line.startsWith('| `')) continue
     const firstCell = line.split('|')[1] ?? ''
     for (const m of firstCell.matchAll(/`([A-Z][A-Z0-9_]*)`/g)) names.add(m[1]!)
@@ -27,8 +28,8 @@ function readmeConfigurationNames (): Set<string> {
   return names
 }
 
-t.test('the README configuration table lists exactly the variables the programs read', async (t) => {
-  const documented = readmeConfigurationNames()
+t.test('docs/configuration.md lists exactly the variables the programs read', async (t) => {
+  const documented = documentedConfigurationNames()
   const read = new Set([...GATEWAY_ENV_NAMES, ...STUB_ENV_NAMES])
   t.ok(read.has('TOKEN_CACHE_SIZE') && read.has('UPSTREAM_USER_CONCURRENCY') && read.has('JWT_ISSUER'))
   t.same([...read].filter((n) => !documented.has(n)).sort(), [], 'every variable read is documented')

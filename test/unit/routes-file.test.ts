@@ -42,7 +42,7 @@ function problemsOfFile (file: string): readonly string[] {
 
 const HEAD = 'upstreams:\n  users: { url: "${USERS_URL}" }\n  billing: { url: "${BILLING_URL}" }\nroutes:\n'
 
-t.test('the shipped demo file is the demo table of the README', async (t) => {
+t.test('the shipped demo file is the demo table of docs/proxy.md', async (t) => {
   const spec = readRoutesFileSync(DEMO_ROUTES_FILE, { vars: DEMO_URL_DEFAULTS })
   t.same([...spec.upstreams.values()], [
     { name: 'users', url: 'http://127.0.0.1:3001', timeoutMs: undefined },
