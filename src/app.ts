@@ -114,7 +114,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   })
   await fastify.register(oauthTokenRoute)
   await fastify.register(oauthStandardRoutes)
-  // Section 9: the gateway's own routes (never forwarded); SIMPLEJWT_COMPAT=false removes them.
+  // The simplejwt-compatible API (docs/simplejwt-api.md): the gateway's own routes (never forwarded); SIMPLEJWT_COMPAT=false removes them.
   if (opts.config.simplejwt.enabled) await fastify.register(simplejwtRoutes)
   await fastify.register(dashboard)
   // One table for the own proxy and forward authentication: both decide the same way.

@@ -14,7 +14,7 @@ const Seconds = Type.Integer({ minimum: 1 })
 const PerMinute = Type.Integer({ minimum: 1 })
 const HttpUrl = Type.String({ pattern: '^https?://[^\\s]+$' })
 
-/** Every environment variable the gateway reads, with its default (contract section 2 and 6). */
+/** Every environment variable the gateway reads, with its default (docs/configuration.md and docs/abuse-protection.md). */
 export const EnvSchema = Type.Object({
   PORT: Type.Optional(Port),
   HOST: Type.Optional(Type.String({ minLength: 1 })),
@@ -62,7 +62,7 @@ export const EnvSchema = Type.Object({
   FORWARD_AUTH_PROXIES: Type.Optional(Type.String())
 })
 
-/** The names of every environment variable the gateway reads (the deploy validator and the README test use this list). */
+/** The names of every environment variable the gateway reads (the deploy validator and test/unit/config-names.test.ts use this list). */
 export const GATEWAY_ENV_NAMES: readonly string[] = Object.keys(EnvSchema.properties)
 
 export type Env = Static<typeof EnvSchema>
@@ -109,7 +109,7 @@ function parseHttpDate (value: string | undefined): string | undefined {
   return new Date(ms).toUTCString()
 }
 
-/** The cut-over exchange of section 9: both variables or neither, so the window always closes. */
+/** The cut-over exchange of docs/simplejwt-api.md: both variables or neither, so the window always closes. */
 function parseLegacy (key: string | undefined, until: string | undefined): { key: Uint8Array, untilMs: number } | null {
   if (key === undefined && until === undefined) return null
   if (key === undefined) throw new ConfigError('LEGACY_SIMPLEJWT_KEY', 'is required when LEGACY_SIMPLEJWT_UNTIL is set')
@@ -195,7 +195,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
         const at = hostPort.lastIndexOf(':')
         return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) }
       }),
-      /** A command with no answer in this time fails (503): the default keeps contract 7's 1 s. */
+      /** A command with no answer in this time fails (503): the default keeps the 1 s answer of docs/operations.md (Redis). */
       commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS ?? 500
     },
     upstreams: {
@@ -236,7 +236,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       refreshPerSession: env.REFRESH_SESSION_LIMIT ?? 10,
       verifyPerIp: env.VERIFY_IP_LIMIT ?? 60,
       apiPerUser: env.API_USER_LIMIT ?? 600,
-      /** Proxied and token requests per machine client (contract 13). */
+      /** Proxied and token requests per machine client (docs/machine-clients.md). */
       apiPerClient: env.API_CLIENT_LIMIT ?? 600,
       publicPerIp: env.PUBLIC_IP_LIMIT ?? 60
     },
@@ -249,7 +249,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
     legacy: parseLegacy(env.LEGACY_SIMPLEJWT_KEY, env.LEGACY_SIMPLEJWT_UNTIL),
     /** Serve the demo page at /demo/ (the dev stack turns it on). */
     demoPage: env.DEMO_PAGE ?? false,
-    /** Seconds a user's active flag and roles are trusted before the users service is asked again (contract 10). */
+    /** Seconds a user's active flag and roles are trusted before the users service is asked again (docs/live-user-state.md). */
     userStateTtl: env.USER_STATE_TTL ?? 60,
     audit: {
       retentionDays: env.AUDIT_RETENTION_DAYS ?? 7,

@@ -1,6 +1,6 @@
 /**
  * The gateway's one error catalogue. Every error a client can see has a stable snake_case `code`,
- * an HTTP status and a title (contract section 4); the error handler turns them into problem+json.
+ * an HTTP status and a title (docs/errors.md); the error handler turns them into problem+json.
  */
 
 export const ERROR_CATALOGUE = {

@@ -73,7 +73,7 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
     routerOptions: { maxParamLength: 256 },
     // Slow-client limits: the head must arrive within 10 s and the whole request within 30 s (408).
     // Node checks them every connectionsCheckingInterval (30 s by default, which made them 18 s
-    // and 48 s in practice): every second keeps them within a second of what the README says.
+    // and 48 s in practice): every second keeps them within a second of what docs/proxy.md says.
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 5_000,

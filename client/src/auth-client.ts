@@ -75,7 +75,7 @@ async function authError (response: Response): Promise<AuthError> {
  *
  * @param options - `baseUrl` (default: the page's origin; required in Node) and `mode`
  *   (`"cookie"` by default in browsers, `"memory"` elsewhere).
- * @returns the client: `login`, `logout`, `logoutAll`, `fetch`, `user`, `onChange` (contract 12),
+ * @returns the client: `login`, `logout`, `logoutAll`, `fetch`, `user`, `onChange` (docs/client.md),
  *   plus `expiresAt`, `ready` and `close`.
  */
 export function createAuthClient (options: AuthClientOptions = {}): AuthClient {

@@ -1,5 +1,5 @@
 /**
- * Auth client of the gateway (contract section 12): login, logout, and a `fetch` that carries the
+ * Auth client of the gateway (docs/client.md): login, logout, and a `fetch` that carries the
  * access token and keeps it fresh, in browsers (cookie mode) and on Node 20 (memory mode).
  *
  * @example

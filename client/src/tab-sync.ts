@@ -3,7 +3,7 @@
  * not refresh it at the same time. A Web Lock serialises refreshes, logins and logouts across tabs
  * where the browser has the Web Locks API; a BroadcastChannel hands the new access token and the
  * logout to the other tabs. Without Web Locks, tabs that do race present the same cookie within the
- * gateway's REFRESH_REUSE_GRACE window and converge on one chain (contract 4.2).
+ * gateway's REFRESH_REUSE_GRACE window and converge on one chain (docs/tokens-and-sessions.md).
  */
 
 /** Messages between the tabs of one origin. */

@@ -1,4 +1,4 @@
-/** Public types of the auth client (contract section 12). */
+/** Public types of the auth client (docs/client.md). */
 
 /** Where the refresh token lives. */
 export type AuthMode = 'cookie' | 'memory'

@@ -12,7 +12,7 @@ export interface Caller {
   username?: string
   roles: string[]
   scope?: string
-  /** Set when the caller is a machine client (contract 13); `sub` is then `client:<client_id>`. */
+  /** Set when the caller is a machine client (docs/machine-clients.md); `sub` is then `client:<client_id>`. */
   client_id?: string
 }
 

@@ -1,6 +1,6 @@
 /**
  * The identity headers the gateway adds (X-User-Id, X-User-Name, X-User-Roles) carry
- * percent-encoded UTF-8 (see the README, "What an upstream receives"): decoded here, each role on
+ * percent-encoded UTF-8 (docs/upstreams.md, "Identity encoding"): decoded here, each role on
  * its own after splitting on `,`. A value that does not decode is left out.
  */
 import type { IncomingHttpHeaders } from 'node:http'

@@ -1,7 +1,7 @@
 /**
  * The stub services' configuration: one TypeBox schema of the environment they read, validated
  * once at start-up (as the gateway's src/config.ts). STUB_ENV_NAMES is the one list of their
- * variable names (the deploy validator and the README test use it).
+ * variable names (the deploy validator and test/unit/config-names.test.ts use it).
  */
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'

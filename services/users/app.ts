@@ -75,7 +75,7 @@ export interface SeedHashes {
 }
 
 export interface UsersServiceOptions extends Omit<AssertionOptions, 'audience'> {
-  /** Users served on top of the demo users of contract section 3 (tests). */
+  /** Users served on top of the demo users of docs/identity-backend.md (tests). */
   extraUsers?: readonly StoredUser[]
   /**
    * Cheaper hashes of the same passwords (the in-process test harness, as Django's tests use a

@@ -1,5 +1,5 @@
 /**
- * The demo users of contract section 3. Only argon2id hashes are stored (m=19 MiB, t=2, p=1, the
+ * The demo users of docs/identity-backend.md. Only argon2id hashes are stored (m=19 MiB, t=2, p=1, the
  * OWASP minimum); the plaintext demo passwords appear nowhere in code.
  */
 export interface StoredUser {

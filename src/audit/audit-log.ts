@@ -1,5 +1,5 @@
 /**
- * The audit trail (contract section 11): every security event in one Redis Stream shared by all
+ * The audit trail (docs/audit-and-dashboard.md): every security event in one Redis Stream shared by all
  * replicas, trimmed by time (`MINID`) to AUDIT_RETENTION_DAYS and by length to AUDIT_MAX_EVENTS,
  * with per-minute and per-hour counters per event type for the dashboard. Appending is one script
  * call (one round trip) and fire-and-forget: a request never waits for it, and a Redis outage only
@@ -125,7 +125,7 @@ export interface EventQuery {
   cursor?: string | undefined
 }
 
-/** Field names never stored, whatever a caller passes (contract section 8). */
+/** Field names never stored, whatever a caller passes (docs/audit-and-dashboard.md). */
 const SECRET_FIELD = /token|password|passwd|secret|cookie|authorization|^access$|^refresh$/i
 /** A JWT (three base64url parts, the first a JSON header) is dropped wherever it shows up. */
 const JWT_LIKE = /eyJ[\w-]{5,}\.[\w-]+\.[\w-]*/

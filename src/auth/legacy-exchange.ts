@@ -1,5 +1,5 @@
 /**
- * Cut-over from a running Django service (contract section 9): a refresh token that service issued
+ * Cut-over from a running Django service (docs/simplejwt-api.md): a refresh token that service issued
  * (HS256 with LEGACY_SIMPLEJWT_KEY) is exchanged once, until LEGACY_SIMPLEJWT_UNTIL, for a new
  * gateway session of the same user. Only the refresh paths call this: a legacy token is never
  * accepted as an access token (the token service accepts ES256 with a known kid only). A token

@@ -19,7 +19,7 @@ export interface StartedSession {
 /**
  * A new session of an identity the caller has already established (login, legacy exchange).
  * `checkedAt`: when the identity backend gave these roles; they are recorded as the user's live
- * state (contract 10) unless a newer state is already there.
+ * state (docs/live-user-state.md) unless a newer state is already there.
  */
 export async function startSession (request: FastifyRequest, identity: Identity, checkedAt: number): Promise<StartedSession> {
   const { tokens, sessions } = request.server

@@ -36,7 +36,7 @@ async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, p
 
   const claims = await tokens.verify(presented, 'refresh')
   const next = await tokens.signRefresh(claims.sub, claims.sid)
-  // The presented token is the key that keeps its successor encrypted in Redis (contract 4.2).
+  // The presented token is the key that keeps its successor encrypted in Redis (docs/tokens-and-sessions.md).
   const result = await sessions.rotate(claims.sub, claims.sid, claims.jti, next, presented)
   if (result.outcome === 'missing') throw gatewayError('token_revoked')
 

@@ -1,5 +1,5 @@
 /**
- * Key file tool (see the README's key rotation procedure):
+ * Key file tool (the key rotation procedure: docs/operations.md):
  *   npm run keys:generate -- [file]                 new key first: it signs from the next roll-out
  *   npm run keys:generate -- [file] --verify-only   new key last: verifies only, for phase one of a
  *                                                   zero-downtime rotation across many replicas

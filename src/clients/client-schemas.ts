@@ -1,4 +1,4 @@
-/** TypeBox schemas of the machine-client routes (contract 13); the OpenAPI document is generated from them. */
+/** TypeBox schemas of the machine-client routes (docs/machine-clients.md); the OpenAPI document is generated from them. */
 import { Type } from 'typebox'
 import { SCOPE_PATTERN } from './scopes.js'
 

@@ -1,5 +1,5 @@
 /**
- * The registry of machine clients (contract 13) in Redis, shared by every replica.
+ * The registry of machine clients (docs/machine-clients.md) in Redis, shared by every replica.
  *
  * Keys of one client carry the hash tag `{c:<clientId>}` (one Redis Cluster slot): its record
  * (`gw:{c:<id>}:client`, a hash with the secret's digest, scopes, name, creation time) and its

@@ -1,6 +1,6 @@
 /**
  * Verification of a machine client's access token outside the proxy (`POST /auth/verify`,
- * `/api/token/verify/`; contract 4.3 and 13): live while its signature and claims hold, the
+ * `/api/token/verify/`; docs/tokens-and-sessions.md and docs/machine-clients.md): live while its signature and claims hold, the
  * client still exists and the token was not revoked (POST /oauth/revoke). Not counted against the client's limit.
  */
 import type { FastifyInstance } from 'fastify'

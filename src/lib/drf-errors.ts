@@ -1,6 +1,6 @@
 /**
  * Django REST framework's and simplejwt's error answers, for the simplejwt-compatible routes
- * (contract section 9). Texts are DRF 3.14's and simplejwt 5.2's own: clients written for them
+ * (docs/simplejwt-api.md). Texts are DRF 3.14's and simplejwt 5.2's own: clients written for them
  * may match on them. The gateway's catalogue errors are mapped onto these shapes.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'

@@ -1,7 +1,7 @@
 /**
- * Security events (contract section 8): one pino line each, with `event`, `user_id` where known,
+ * Security events (docs/observability.md): one pino line each, with `event`, `user_id` where known,
  * `ip` and (through the request logger) `request_id`. Never a token, password or cookie.
- * Every event is also appended to the audit trail (section 11), without waiting for Redis; any
+ * Every event is also appended to the audit trail (docs/audit-and-dashboard.md), without waiting for Redis; any
  * event name works, new ones need nothing more than their name in the union below.
  */
 import type { AnyRequest } from './request-types.js'

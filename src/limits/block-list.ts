@@ -1,5 +1,5 @@
 /**
- * Credential-stuffing block and the list of active blocks (contract section 11).
+ * Credential-stuffing block and the list of active blocks (docs/abuse-protection.md, docs/audit-and-dashboard.md).
  *
  * A client IP whose failed logins name STUFFING_USERNAMES distinct usernames within 10 minutes is
  * refused at login for IP_BLOCK_SECONDS. The distinct usernames are kept as hashes in a sorted set

@@ -1,8 +1,8 @@
-/** The rate-limit answer headers of contract section 6, for limits counted outside @fastify/rate-limit. */
+/** The rate-limit answer headers of docs/abuse-protection.md, for limits counted outside @fastify/rate-limit. */
 import type { FastifyReply } from 'fastify'
 import { gatewayError, type GatewayError } from '../errors.js'
 
-/** Every limit of contract section 6 counts per minute. */
+/** Every limit of docs/abuse-protection.md counts per minute. */
 export const LIMIT_WINDOW_MS = 60_000
 
 export interface WindowCount {

@@ -1,5 +1,5 @@
 /**
- * Refused tokens count per client IP on every route that checks a presented token (section 6), as
+ * Refused tokens count per client IP on every route that checks a presented token (docs/abuse-protection.md), as
  * failed authentications on proxied routes do: against `PUBLIC_IP_LIMIT`, so guessing tokens at
  * /auth/sessions, /auth/refresh or logout is as slow as guessing them at the proxy. Past the limit
  * the answer is 429 `rate_limited` instead of the 401.

@@ -1,5 +1,5 @@
 /**
- * A machine client on a proxied route (contract 13): the route's scopes authorize it (users are
+ * A machine client on a proxied route (docs/machine-clients.md): the route's scopes authorize it (users are
  * authorized by roles instead), and the upstream learns it is a client, never a user.
  */
 import type { FastifyRequest } from 'fastify'

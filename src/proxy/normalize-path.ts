@@ -1,5 +1,5 @@
 /**
- * Path normalization before routing (contract section 5): percent-decoding, dot segments and
+ * Path normalization before routing (docs/proxy.md): percent-decoding, dot segments and
  * duplicate slashes are resolved once, and routing, authorization and forwarding all use the
  * result, so no encoding trick can reach an upstream path other than the one that was authorized.
  *

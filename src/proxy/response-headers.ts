@@ -1,5 +1,5 @@
 /**
- * The headers of an upstream's answer as the client gets them (contract 5), in one pass:
+ * The headers of an upstream's answer as the client gets them (docs/proxy.md), in one pass:
  * - the gateway's own security headers (helmet) and CORS decisions always win: an upstream's
  *   never reach the client, and neither does a Set-Cookie for one of the gateway's own cookies;
  * - hop-by-hop headers are dropped (an upstream's `Connection: keep-alive` must not override the

@@ -1,5 +1,5 @@
 /**
- * The proxy's route table (contract section 5). A request is proxied only when its normalized path
+ * The proxy's route table (docs/proxy.md). A request is proxied only when its normalized path
  * matches a route here; everything else is 404 without touching an upstream. The table comes from
  * a routes file (src/proxy/routes-file.ts): ROUTES_FILE, or the shipped demo file
  * config/demo-routes.yaml.
@@ -13,7 +13,7 @@ import { DEMO_ROUTES_FILE, DEMO_URL_DEFAULTS, readRoutesFileSync } from './route
 /** An upstream's name: the `aud` of the assertion it receives, and its metrics label. */
 export type UpstreamName = string
 
-/** Limit classes of section 6: `api` counts per user (authenticated routes only), `public` per client IP. */
+/** Limit classes of docs/abuse-protection.md: `api` counts per user (authenticated routes only), `public` per client IP. */
 export type LimitClass = 'api' | 'public'
 
 export { DEFAULT_BODY_LIMIT } from './routes-file-schema.js'
@@ -29,7 +29,7 @@ export interface ProxyRoute {
   /** Methods allowed (default: all). */
   methods?: string[]
   /**
-   * Machine clients (contract 13): by method, the scopes of which a client token needs one (HEAD
+   * Machine clients (docs/machine-clients.md): by method, the scopes of which a client token needs one (HEAD
    * falls back to GET). A client reaches only routes and methods listed here; users are not affected.
    */
   scopes?: Readonly<Record<string, readonly string[]>>

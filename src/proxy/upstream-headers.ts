@@ -1,5 +1,5 @@
 /**
- * The headers an upstream receives (contract section 5). The client's credentials, any identity
+ * The headers an upstream receives (docs/upstreams.md). The client's credentials, any identity
  * or gateway header it tried to set, hop-by-hop and method-override headers are removed; the
  * gateway adds the verified identity, the request id, X-Forwarded-* and the signed assertion.
  */
@@ -20,7 +20,7 @@ const REMOVED = new Set([
   'x-http-method-override', 'x-method-override', 'x-http-method', 'x-original-url', 'x-rewrite-url',
   'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip',
   'x-request-id',
-  // a machine client's identity (contract 13), set by the gateway only
+  // a machine client's identity (docs/machine-clients.md), set by the gateway only
   'x-client-id', 'x-client-scopes',
   // hop-by-hop (RFC 9110 7.6.1)
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade',
@@ -44,7 +44,7 @@ export interface ForwardingFacts {
   host: string
   assertion: string
   identity: UpstreamIdentity | null
-  /** A machine client instead of a user (contract 13). */
+  /** A machine client instead of a user (docs/machine-clients.md). */
   client?: { clientId: string, scopes: string[] } | null
 }
 

@@ -1,5 +1,5 @@
 /**
- * How the gateway learns of user changes made through it (contract 10). The users service marks
+ * How the gateway learns of user changes made through it (docs/live-user-state.md). The users service marks
  * its answer to a change with a header naming the user; before that answer leaves the gateway,
  * the change is recorded in the user's Redis keys, so every replica applies it from the next
  * request on:

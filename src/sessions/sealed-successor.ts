@@ -1,5 +1,5 @@
 /**
- * The successor refresh token a session keeps for grace replays (contract 4.2) is stored sealed:
+ * The successor refresh token a session keeps for grace replays (docs/tokens-and-sessions.md) is stored sealed:
  * AES-256-GCM under a key derived (HKDF-SHA256) from the refresh token that was presented for the
  * rotation. Redis knows only that token's `jti`, never the token itself, so a Redis dump holds no
  * usable token; a grace replay presents the same token again and can open the seal.

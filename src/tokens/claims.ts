@@ -1,4 +1,4 @@
-/** The claims of the gateway's tokens (contract 4.7), as TypeBox schemas so their types are derived. */
+/** The claims of the gateway's tokens (docs/tokens-and-sessions.md), as TypeBox schemas so their types are derived. */
 import { Type, type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 
@@ -18,7 +18,7 @@ export const AccessClaimsSchema = Type.Object({
   ...Common,
   aud: Type.Union([Type.String(), Type.Array(Type.String())]),
   token_type: Type.Literal('access'),
-  /** simplejwt's USER_ID_CLAIM (= sub), so stock simplejwt services accept the token (section 9). */
+  /** simplejwt's USER_ID_CLAIM (= sub), so stock simplejwt services accept the token (docs/simplejwt-api.md). */
   user_id: Type.Optional(Id),
   username: Type.String(),
   roles: Type.Array(Type.String()),
@@ -36,7 +36,7 @@ export const RefreshClaimsSchema = Type.Object({
   token_type: Type.Literal('refresh')
 })
 
-/** A machine client's access token (contract 13): no session, no username, no roles. */
+/** A machine client's access token (docs/machine-clients.md): no session, no username, no roles. */
 export const ClientAccessClaimsSchema = Type.Object({
   iss: Type.String(),
   aud: Type.Union([Type.String(), Type.Array(Type.String())]),

@@ -1,6 +1,6 @@
 /**
  * Signs and verifies the gateway's JWTs: access and refresh tokens, and the short-lived identity
- * assertions sent to upstreams. Verification is strict (contract 4.7): ES256 only, a known kid,
+ * assertions sent to upstreams. Verification is strict (docs/tokens-and-sessions.md): ES256 only, a known kid,
  * the configured iss/aud, every required claim, no future nbf/iat; header members such as jwk,
  * jku and x5u are ignored because the key comes from the key ring by kid alone.
  */
@@ -98,7 +98,7 @@ export class TokenService {
     }, this.#opts.audience, this.#opts.accessTtl)
   }
 
-  /** A machine client's access token (contract 13): `sub` = `client:<id>`, its scope, no session, user or roles. */
+  /** A machine client's access token (docs/machine-clients.md): `sub` = `client:<id>`, its scope, no session, user or roles. */
   signClientAccess (clientId: string, scope: string): Promise<IssuedToken> {
     return this.#sign({ sub: `client:${clientId}`, client_id: clientId, scope, token_type: 'access' }, this.#opts.audience, this.#opts.accessTtl)
   }

@@ -1,5 +1,5 @@
 /**
- * A Django team puts the gateway in front of its existing user table (contract 14): a Django
+ * A Django team puts the gateway in front of its existing user table (docs/identity-backend.md): a Django
  * project whose users were made by Django itself (migrate + a management command, sqlite in a temp
  * dir), the gateway_identity adapter served by gunicorn as a process, and a gateway whose USERS_URL
  * is that Django. The users upstream is Django for everything: the identity calls and the proxied
@@ -137,7 +137,7 @@ t.test('the gateway in front of a Django user table', async (t) => {
   })
 
   // ---------------------------------------------------------------------------------------------
-  // The simplejwt cut-over (contract 9) against the same Django project: it is also "the old
+  // The simplejwt cut-over (docs/simplejwt-api.md) against the same Django project: it is also "the old
   // service", issuing simplejwt HS256 tokens signed with LEGACY_SIMPLEJWT_KEY at /api/token/. A
   // gateway with that key and a cut-over date exchanges frank's refresh token once for a new
   // session of the user the adapter knows; a gateway without the key refuses it.

@@ -1,5 +1,5 @@
 /**
- * Section 9 against a real Django REST framework + simplejwt 5.2.2 service (Debian's packages,
+ * The simplejwt-compatible API (docs/simplejwt-api.md) against a real Django REST framework + simplejwt 5.2.2 service (Debian's packages,
  * run by gunicorn): (1) as an upstream of the gateway, it accepts the gateway's access tokens
  * through JWK_URL and refuses forged ones; (2) as "the old system", it issues a refresh token
  * that the gateway exchanges once during the cut-over window, and not after the date.

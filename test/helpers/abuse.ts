@@ -1,5 +1,5 @@
 /**
- * Helpers of the abuse-protection tests (contract section 6): requests from another loopback
+ * Helpers of the abuse-protection tests (docs/abuse-protection.md): requests from another loopback
  * address (a real different client IP, no forwarded headers involved), and ending a limit's
  * window early by expiring its Redis counters, so the real expiry is exercised without waiting
  * a minute.

@@ -1,5 +1,5 @@
 /**
- * The crafted tokens of the attack suite (contract 4.7 and 4), built from a real access and refresh
+ * The crafted tokens of the attack suite (docs/tokens-and-sessions.md and docs/errors.md), built from a real access and refresh
  * token of the gateway and its key ring. test/integration/token-attacks.test.ts sends them to every
  * token consumer over HTTP; test/unit/fast-jwt-strictness.test.ts runs the same list against jose
  * and fast-jwt directly, so both always see exactly the same cases.

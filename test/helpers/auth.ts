@@ -8,7 +8,7 @@ import { decodeJwt } from 'jose'
 import type { Harness, HttpResult } from '../helper.js'
 import { waitFor } from './redis-server.js'
 
-/** Limits high enough that no test here is ever rate limited (section 6 has its own tests). */
+/** Limits high enough that no test here is ever rate limited (the limits of docs/abuse-protection.md have their own tests). */
 export const RELAXED_LIMITS: Record<string, string> = {
   LOGIN_IP_LIMIT: '10000',
   REFRESH_SESSION_LIMIT: '10000',

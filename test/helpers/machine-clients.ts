@@ -1,5 +1,5 @@
 /**
- * Helpers of the machine-client tests (contract 13): registering a client through the admin API,
+ * Helpers of the machine-client tests (docs/machine-clients.md): registering a client through the admin API,
  * and raw token requests over node:http (form bodies as given, any headers, optionally from
  * another loopback address so the gateway sees another client IP).
  */

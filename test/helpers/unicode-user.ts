@@ -1,7 +1,7 @@
 /**
  * A test-only user whose identity is outside Latin-1 (issue 8, item 4): username `李雷` and a role
  * with an emoji and a comma. Served by the users stub through `build(t, { extraUsers: [LI_LEI] })`;
- * the demo users of contract section 3 stay as they are. The hash is argon2id with the demo
+ * the demo users of docs/identity-backend.md stay as they are. The hash is argon2id with the demo
  * users' parameters (hash-wasm: m=19456, t=2, p=1) of LI_LEI_PASSWORD.
  */
 import type { StoredUser } from '../../services/users/demo-users.js'

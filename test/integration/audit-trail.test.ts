@@ -1,5 +1,5 @@
 /**
- * Contract section 11, the audit trail: every security event lands in one Redis Stream shared by
+ * The audit trail (docs/audit-and-dashboard.md): every security event lands in one Redis Stream shared by
  * the replicas, without a token or password; admins read it with filters and a stable cursor and
  * follow it as Server-Sent Events; non-admins get 403, malformed input 400, Redis away 503.
  */

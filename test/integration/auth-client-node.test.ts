@@ -1,5 +1,5 @@
 /**
- * The auth client (contract 12) on Node 20, memory mode, against a real listening gateway: the module
+ * The auth client (docs/client.md) on Node 20, memory mode, against a real listening gateway: the module
  * the gateway serves (built by scripts/build-client.mjs) is the one imported here.
  */
 import t from 'tap'

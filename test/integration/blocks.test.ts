@@ -1,5 +1,5 @@
 /**
- * Contract section 11, credential stuffing and blocks: one IP failing logins for
+ * Credential stuffing and blocks (docs/abuse-protection.md, docs/audit-and-dashboard.md): one IP failing logins for
  * STUFFING_USERNAMES distinct usernames within 10 minutes is refused at login for
  * IP_BLOCK_SECONDS (429 ip_blocked, Retry-After), shared by the replicas and atomic; admins list
  * lockouts and IP blocks (with the username of a lockout, never a password) and lift them.

@@ -1,4 +1,4 @@
-/** Cookie mode: the refresh token in an HttpOnly cookie, and the Origin check of a cookie refresh (4.1, 4.2). */
+/** Cookie mode: the refresh token in an HttpOnly cookie, and the Origin check of a cookie refresh (docs/tokens-and-sessions.md). */
 import t, { type Test } from 'tap'
 import { build, type Harness, type HttpResult } from '../helper.js'
 import { RELAXED_LIMITS, claimsOf, setCookieOf, waitUntilPast, type ParsedCookie } from '../helpers/auth.js'

@@ -1,4 +1,4 @@
-/** Every response: security headers, no-store, CORS, request ids; keys, health and docs (4.5, 4.6). */
+/** Every response: security headers, no-store, CORS, request ids; keys, health and docs (docs/endpoints.md). */
 import t, { type Test } from 'tap'
 import { build, type HttpResult } from '../helper.js'
 import { RELAXED_LIMITS } from '../helpers/auth.js'
@@ -76,7 +76,7 @@ t.test('http headers', async (t) => {
     t.match(res.headers.get('vary') ?? '', /origin/i, 'Vary: Origin')
   })
 
-  // Contract 4.6: "any other origin gets no CORS headers". @fastify/cors with an origin array still
+  // docs/endpoints.md: "any other origin gets no CORS headers". @fastify/cors with an origin array still
   // sends Allow-Credentials, Allow-Methods, Allow-Headers, Expose-Headers and Max-Age to a foreign
   // origin (only Allow-Origin is left out); the fix belongs in src/plugins/external/cors.ts.
 

@@ -11,7 +11,7 @@ t.test('the users stub answers as the identity backend document says', async (t)
   const h = await build(t)
   const doc = loadIdentityBackendDocument()
   const operations = documentedOperations(doc)
-  t.same(operations.map((o) => `${o.method} ${o.path}`).sort(), ['GET /internal/users', 'GET /internal/users/{id}', 'POST /internal/credentials/check'], 'the calls of contract 14 and the search by name')
+  t.same(operations.map((o) => `${o.method} ${o.path}`).sort(), ['GET /internal/users', 'GET /internal/users/{id}', 'POST /internal/credentials/check'], 'the calls of docs/identity-backend.md and the search by name')
   t.same(operations.map((o) => o.scope).sort(), ['credentials:check', 'users:read', 'users:read'], 'each call names its scope')
 
   for (const op of operations) {

@@ -1,5 +1,5 @@
 /**
- * The gateway tells a wrong password from a failing identity backend (contract 14): only a 401
+ * The gateway tells a wrong password from a failing identity backend (docs/identity-backend.md): only a 401
  * with code `invalid_credentials` is a failed login. A backend that refuses the gateway's assertion
  * (here: the real users stub expecting another issuer), answers anything undocumented, or does not
  * answer in time gives 502/504 with a security event, and never counts towards the lockout.

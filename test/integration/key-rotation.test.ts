@@ -1,7 +1,7 @@
 /**
- * Key rotation (contract 2, JWT_KEYS_FILE; 4.5; 4.7): a new key signs while older keys keep
- * verifying, replicas share one Redis, and a key that left the ring stops verifying. Also the
- * `keys:generate` CLI that writes and rotates the private JWKS file.
+ * Key rotation (JWT_KEYS_FILE; docs/operations.md, docs/tokens-and-sessions.md): a new key signs
+ * while older keys keep verifying, replicas share one Redis, and a key that left the ring stops
+ * verifying. Also the `keys:generate` CLI that writes and rotates the private JWKS file.
  */
 import t from 'tap'
 import { ensureBuilt, runToExit, type RunResult } from '../helpers/processes.js'

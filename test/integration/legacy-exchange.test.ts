@@ -1,5 +1,5 @@
 /**
- * Cut-over from a running Django service (contract section 9): a refresh token of the old service
+ * Cut-over from a running Django service (docs/simplejwt-api.md): a refresh token of the old service
  * (HS256, LEGACY_SIMPLEJWT_KEY) is exchanged once for a gateway session until
  * LEGACY_SIMPLEJWT_UNTIL, at /api/token/refresh/ and /auth/refresh; every other use is refused.
  */

@@ -1,5 +1,5 @@
 /**
- * Live user state (contract 10, issue "live user state"), on real Redis with two gateway replicas
+ * Live user state (docs/live-user-state.md, issue "live user state"), on real Redis with two gateway replicas
  * that share it and one users service: a change made through one replica holds on the other from
  * the very next request (deactivation, roles, password); a change made in the users service
  * directly holds within USER_STATE_TTL, read once per TTL across replicas; and with the users

@@ -1,5 +1,5 @@
 /**
- * Login lockout (contract section 6, issue "abuse protection"), in the manner of django-axes:
+ * Login lockout (docs/abuse-protection.md, issue "abuse protection"), in the manner of django-axes:
  * consecutive failures per (normalized username, client IP) pair; a locked pair gets 429
  * `account_locked` with Retry-After until the cool-off ends, even with the right password; a
  * success resets the count; other users and other IPs are untouched; parallel guesses cannot slip

@@ -1,5 +1,5 @@
 /**
- * Machine clients on two gateway replicas sharing one Redis (contract 13): a client registered on
+ * Machine clients on two gateway replicas sharing one Redis (docs/machine-clients.md): a client registered on
  * one replica works on the other, deleting it on one refuses its token on the other at the very
  * next request, and both limits (per client, and failed client authentications per client IP)
  * are shared. Security events are logged without the secret.

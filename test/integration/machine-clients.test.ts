@@ -1,5 +1,5 @@
 /**
- * Machine clients (contract 13) over real HTTP: the admin API, the client credentials grant at
+ * Machine clients (docs/machine-clients.md) over real HTTP: the admin API, the client credentials grant at
  * POST /oauth/token with its RFC 6749 errors, client tokens on the proxy (scopes, identity to
  * upstreams, orders per client), deletion refusing tokens from the next request on, and Redis
  * keeping only a digest of the secret.

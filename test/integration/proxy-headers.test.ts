@@ -1,5 +1,5 @@
 /**
- * What an upstream receives (contract section 5): the client's credentials and any identity or
+ * What an upstream receives (docs/upstreams.md): the client's credentials and any identity or
  * gateway header it tried to set never arrive; the gateway's verified identity, the request id,
  * X-Forwarded-* and a signed X-Gateway-Assertion do. And the stubs refuse anything without a
  * valid assertion, so going around the gateway gets nothing.

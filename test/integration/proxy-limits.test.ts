@@ -1,5 +1,5 @@
 /**
- * Failure modes and limits of the proxy (contract section 5, issue "default-deny proxy"): upstream
+ * Failure modes and limits of the proxy (docs/proxy.md, issue "default-deny proxy"): upstream
  * down 502, upstream slow 504, non-idempotent requests never retried, bodies over 1 MiB 413, heads
  * over 16 KiB 431, and request smuggling attempts refused with 400 before anything is forwarded.
  */

@@ -1,5 +1,5 @@
 /**
- * Default-deny proxying (contract section 5): the route table decides who reaches which upstream,
+ * Default-deny proxying (docs/proxy.md): the route table decides who reaches which upstream,
  * everything else is 404 without touching an upstream, and no path trick reaches an upstream path
  * other than the one that was authorized. Echo upstreams show exactly which paths arrive.
  */
@@ -10,7 +10,7 @@ import { ROUTE_TABLE } from '../../src/proxy/route-table.js'
 import { startEcho, type EchoUpstream } from '../helpers/echo-upstream.js'
 import { rawPathRequest, rawSocket } from '../helpers/raw-http.js'
 
-/** Limits high enough that routing tests are never rate limited (section 6 has its own tests). */
+/** Limits high enough that routing tests are never rate limited (the limits of docs/abuse-protection.md have their own tests). */
 const RELAXED: Record<string, string> = { LOGIN_IP_LIMIT: '10000', API_USER_LIMIT: '10000', PUBLIC_IP_LIMIT: '10000', VERIFY_IP_LIMIT: '10000' }
 
 /** Paths of the requests an echo received, query strings included. */

@@ -1,5 +1,5 @@
 /**
- * Rate limits of contract section 6 (issue "abuse protection"), against real Redis: every limit
+ * Rate limits of docs/abuse-protection.md (issue "abuse protection"), against real Redis: every limit
  * class answers 429 `rate_limited` at exactly its limit and recovers when its window ends; the
  * x-ratelimit-* headers are on every answer of a limited route; forwarded headers count only from
  * trusted proxies; two gateway replicas on one Redis share every counter; and with Redis away the

@@ -1,5 +1,5 @@
 /**
- * Contract section 7: while Redis is away, everything that needs it answers 503
+ * While Redis is away (docs/operations.md, "Redis"), everything that needs it answers 503
  * store_unavailable (never a 500, never a hang), /healthz and /readyz stay 200 (so a Redis outage
  * never empties the Service), gateway_redis_up shows the outage, and the JWKS is still served; when
  * Redis is back, service resumes without a restart. Losing Redis data

@@ -1,4 +1,4 @@
-/** POST /auth/refresh: rotation, the reuse grace window and reuse detection (contract 4.2). */
+/** POST /auth/refresh: rotation, the reuse grace window and reuse detection (docs/tokens-and-sessions.md). */
 import t from 'tap'
 import { build } from '../helper.js'
 import { RELAXED_LIMITS, assertTokenRefused, claimsOf, waitUntilPast, refresh } from '../helpers/auth.js'
@@ -206,7 +206,7 @@ t.test('refresh with REFRESH_REUSE_GRACE=2: the window closes', async (t) => {
 t.test('with the contract\'s default refresh limit (10 a minute per session)', async (t) => {
   const h = await build(t, { env: { REFRESH_SESSION_LIMIT: '10' } })
 
-  t.test('20 parallel refreshes converge within the limit: grace replays are counted (contract 4.2)', async (t) => {
+  t.test('20 parallel refreshes converge within the limit: grace replays are counted (docs/tokens-and-sessions.md)', async (t) => {
     const login = await h.login('alice')
     const results = await Promise.all(Array.from({ length: 20 }, () => refresh(h, login.refresh)))
     const granted = results.filter((r) => r.status === 200)

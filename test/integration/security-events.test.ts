@@ -1,5 +1,5 @@
 /**
- * Security events (contract section 8, issue "abuse protection"): one pino JSON line per event with
+ * Security events (docs/observability.md, issue "abuse protection"): one pino JSON line per event with
  * `event`, `ip`, `request_id` and `user_id` where known, and never a password, a token, a cookie
  * value or an Authorization header, also when Redis fails.
  *

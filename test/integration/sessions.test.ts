@@ -1,4 +1,4 @@
-/** Sessions: logout, logout-all, listing, revoking one, the admin route, and Redis hygiene (4.4). */
+/** Sessions: logout, logout-all, listing, revoking one, the admin route, and Redis hygiene (docs/tokens-and-sessions.md). */
 import t, { type Test } from 'tap'
 import { build, type Harness, type HttpResult } from '../helper.js'
 import { RELAXED_LIMITS, assertTokenRefused, claimsOf, refresh } from '../helpers/auth.js'

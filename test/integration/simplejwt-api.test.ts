@@ -1,5 +1,5 @@
 /**
- * The simplejwt-compatible API (contract section 9) over real HTTP: simplejwt's bodies, DRF's error
+ * The simplejwt-compatible API (docs/simplejwt-api.md) over real HTTP: simplejwt's bodies, DRF's error
  * shapes, JSON and form bodies, and the protections of /auth/* (rotation, reuse detection,
  * lockout, limits, events, metrics) behind them.
  */

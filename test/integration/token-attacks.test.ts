@@ -1,5 +1,5 @@
 /**
- * Crafted tokens (contract 4.7 and 4): each one is refused with 401 and a token code, never a 500,
+ * Crafted tokens (docs/tokens-and-sessions.md and docs/errors.md): each one is refused with 401 and a token code, never a 500,
  * by every token consumer: the Bearer check (GET /auth/sessions), POST /auth/verify and, for
  * refresh tokens, POST /auth/refresh. The cases are in test/helpers/attack-tokens.ts.
  */

@@ -1,4 +1,4 @@
-/** POST /auth/verify: is a token live, revocation included? (4.3) */
+/** POST /auth/verify: is a token live, revocation included? (docs/tokens-and-sessions.md) */
 import t from 'tap'
 import { build, type Harness, type HttpResult } from '../helper.js'
 import { RELAXED_LIMITS, claimsOf, waitUntilPast, refresh } from '../helpers/auth.js'

@@ -1,5 +1,5 @@
 /**
- * Property-based tests (fast-check) of path normalization and route matching (contract section 5):
+ * Property-based tests (fast-check) of path normalization and route matching (docs/proxy.md):
  * normalization is idempotent, nothing it lets through contains an encoded separator, a dot
  * segment or a doubled slash once decoded, and the path that routing authorizes is the path that is
  * forwarded; then the same against a listening gateway and echo upstreams.

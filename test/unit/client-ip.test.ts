@@ -1,5 +1,5 @@
 /**
- * The client key of per-IP limits (contract section 6, issue "abuse protection"): an IPv4 client
+ * The client key of per-IP limits (docs/abuse-protection.md, issue "abuse protection"): an IPv4 client
  * is itself, an IPv4-mapped IPv6 address is its IPv4 address in any notation, and an IPv6 client
  * is bucketed by its /64 whatever the notation (compressed, expanded, upper case, zone id,
  * embedded dotted quad).

@@ -1,4 +1,4 @@
-/** API_CLIENT_LIMIT (contract 13): default 600 a minute, read as an integer, refused otherwise. */
+/** API_CLIENT_LIMIT (docs/machine-clients.md): default 600 a minute, read as an integer, refused otherwise. */
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.js'
 

@@ -1,4 +1,4 @@
-/** Section 9 variables: SIMPLEJWT_COMPAT, LEGACY_SUNSET, LEGACY_SIMPLEJWT_KEY / _UNTIL. */
+/** The variables of docs/simplejwt-api.md: SIMPLEJWT_COMPAT, LEGACY_SUNSET, LEGACY_SIMPLEJWT_KEY / _UNTIL. */
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { throttledDetail } from '../../src/lib/drf-errors.js'

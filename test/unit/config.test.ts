@@ -1,5 +1,5 @@
 /**
- * Configuration (contract section 2 and 6): defaults, one-line errors naming the variable, and the
+ * Configuration (docs/configuration.md and docs/abuse-protection.md): defaults, one-line errors naming the variable, and the
  * real entry point refusing to start (exit status 1) on an invalid value.
  */
 import t from 'tap'

@@ -1,5 +1,5 @@
 /**
- * The dashboard's sign-in: the gateway's own auth client (client/, contract section 12) in cookie
+ * The dashboard's sign-in: the gateway's own auth client (client/, docs/client.md) in cookie
  * mode, bundled into admin.js. The refresh token stays in the HttpOnly cookie and the access token
  * in memory; the client refreshes ahead of expiry, retries once on `token_expired`, and shares the
  * session with the dashboard's other tabs.

@@ -1,5 +1,5 @@
 /**
- * The security dashboard (contract section 11). Plain DOM, no framework: every value from the API
+ * The security dashboard (docs/audit-and-dashboard.md). Plain DOM, no framework: every value from the API
  * is put in with textContent, never as HTML. All API calls go through auth.ts.
  */
 import { authFetch, login, logout, onChange, ready, type SignedInUser } from './auth.js'

@@ -1,6 +1,6 @@
 /**
  * Decorates the audit trail (`audit`), the replica's shared live feed reader (`auditFeed`) and the
- * list of lockouts and IP blocks (`blocks`), contract section 11.
+ * list of lockouts and IP blocks (`blocks`), docs/audit-and-dashboard.md.
  */
 import fp from 'fastify-plugin'
 import { Cluster } from 'ioredis'

@@ -74,7 +74,7 @@ export default fp(async (fastify) => {
     throw gatewayError('token_revoked')
   }
 
-  /** The claims with the user's live roles (contract 10): a token minted before a role change gets the new ones. */
+  /** The claims with the user's live roles (docs/live-user-state.md): a token minted before a role change gets the new ones. */
   async function withLiveRoles (request: FastifyRequest, claims: AccessClaims, state: StateSnapshot): Promise<AccessClaims> {
     const roles = await fastify.userState.currentRoles(request, claims, state)
     // The verified claims may be shared by the token cache: never changed in place.

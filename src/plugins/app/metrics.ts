@@ -78,7 +78,7 @@ export default fp(async (fastify) => {
   })
   const metrics: GatewayMetrics = {
     registry,
-    securityEvents: new Counter({ name: 'gateway_security_events_total', help: 'Security events (contract section 8), by event', labelNames: ['event'] as const, registers: [registry] }),
+    securityEvents: new Counter({ name: 'gateway_security_events_total', help: 'Security events, by event (docs/observability.md)', labelNames: ['event'] as const, registers: [registry] }),
     upstreamErrors: new Counter({ name: 'gateway_upstream_errors_total', help: 'Proxied requests that failed at the upstream, by upstream and code', labelNames: ['upstream', 'code'] as const, registers: [registry] }),
     redisErrors: new Counter({ name: 'gateway_redis_errors_total', help: 'Redis connection errors and requests refused with store_unavailable', registers: [registry] })
   }

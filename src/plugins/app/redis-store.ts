@@ -1,6 +1,6 @@
 /**
  * The Redis client (one Redis, or Redis Cluster when REDIS_CLUSTER_NODES is set).
- * Commands fail fast instead of queueing while Redis is away (contract section 7): no offline
+ * Commands fail fast instead of queueing while Redis is away (docs/operations.md): no offline
  * queue, bounded command and connect timeouts, and reconnection at most a second apart.
  */
 import fp from 'fastify-plugin'

@@ -1,5 +1,5 @@
 /**
- * Live user state (contract 10): a user's `active` flag and roles as the users service has them,
+ * Live user state (docs/live-user-state.md): a user's `active` flag and roles as the users service has them,
  * kept in the user's Redis keys and read by the session check in the request's one round trip.
  *
  * - Changes made through the gateway are recorded before their answer leaves the gateway (see

@@ -1,5 +1,5 @@
 /**
- * Security headers on every answer (contract 4.6). The gateway serves no pages but /docs, the
+ * Security headers on every answer (docs/endpoints.md). The gateway serves no pages but /docs, the
  * dashboard and the demo (which set their own CSP).
  *
  * helmet computes the headers from these options; since they are the same for every answer they

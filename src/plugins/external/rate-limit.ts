@@ -1,5 +1,5 @@
 /**
- * @fastify/rate-limit on the gateway's Redis (contract section 6), for the limits keyed by client
+ * @fastify/rate-limit on the gateway's Redis (docs/abuse-protection.md), for the limits keyed by client
  * IP: login, verify, public routes and 404s. Counters live in Redis, so every replica shares them;
  * a Redis failure refuses the request (503) instead of running unlimited. The per-user limit of
  * proxied routes and the per-session refresh limit are counted inside the session scripts, in the

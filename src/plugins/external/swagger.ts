@@ -15,7 +15,7 @@ export default fp(async (fastify) => {
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          // Machine clients at POST /oauth/token (contract 13).
+          // Machine clients at POST /oauth/token (docs/machine-clients.md).
           clientBasic: { type: 'http', scheme: 'basic' },
           // The same clients as OAuth 2.0 sees them, with the scopes of the OAuth endpoints
           // (docs/oauth.md); the route table's own scopes are in the metadata document.

@@ -1,5 +1,5 @@
 /**
- * The guard of every `/admin/*` API route (contract 11): a live admin session, else 401 or 403.
+ * The guard of every `/admin/*` API route (docs/audit-and-dashboard.md): a live admin session, else 401 or 403.
  * Refused tokens count per client IP like on every other route that checks a token (429 past
  * PUBLIC_IP_LIMIT).
  */

@@ -1,4 +1,4 @@
-/** GET /admin/blocks and DELETE /admin/blocks/{id}: active lockouts and IP blocks (contract section 11). */
+/** GET /admin/blocks and DELETE /admin/blocks/{id}: active lockouts and IP blocks (docs/audit-and-dashboard.md). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { gatewayError } from '../../errors.js'

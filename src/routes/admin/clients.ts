@@ -1,4 +1,4 @@
-/** Machine clients, managed by admins (contract 13): create (the secret is shown once), list, delete. */
+/** Machine clients, managed by admins (docs/machine-clients.md): create (the secret is shown once), list, delete. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'

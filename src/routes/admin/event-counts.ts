@@ -1,5 +1,5 @@
 /**
- * The dashboard's views of the audit trail beyond single pages (contract section 11):
+ * The dashboard's views of the audit trail beyond single pages (docs/audit-and-dashboard.md):
  * GET /admin/events/buckets, events per type and minute (last hour) or hour (last day), bucketed
  * here from the counters every append keeps; and GET /admin/events/export, the whole filtered
  * trail as NDJSON (one event per line, newest first), streamed page by page so that an export of

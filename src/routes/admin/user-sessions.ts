@@ -1,4 +1,4 @@
-/** DELETE /admin/users/{userId}/sessions: an admin revokes every session of a user (4.4). */
+/** DELETE /admin/users/{userId}/sessions: an admin revokes every session of a user (docs/tokens-and-sessions.md). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { gatewayError } from '../../errors.js'

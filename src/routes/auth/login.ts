@@ -1,4 +1,4 @@
-/** POST /auth/login: credentials in, a new session with an access and a refresh token out (4.1). */
+/** POST /auth/login: credentials in, a new session with an access and a refresh token out (docs/tokens-and-sessions.md). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { logIn } from '../../auth/login-flow.js'
 import { setRefreshCookie } from '../../lib/refresh-cookie.js'

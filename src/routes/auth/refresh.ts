@@ -1,6 +1,6 @@
 /**
- * POST /auth/refresh: rotates a refresh token (4.2), or exchanges a refresh token of the old
- * Django service during the cut-over (section 9); the flow is shared: src/auth/refresh-flow.ts.
+ * POST /auth/refresh: rotates a refresh token (docs/tokens-and-sessions.md), or exchanges a refresh token of the old
+ * Django service during the cut-over (docs/simplejwt-api.md); the flow is shared: src/auth/refresh-flow.ts.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { gatewayError } from '../../errors.js'

@@ -1,4 +1,4 @@
-/** Session management of the caller: logout, logout-all, list, and revoke one (4.4). */
+/** Session management of the caller: logout, logout-all, list, and revoke one (docs/tokens-and-sessions.md). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { gatewayError } from '../../errors.js'

@@ -1,4 +1,4 @@
-/** POST /auth/verify: is this access or refresh token live, revocation included? (4.3) */
+/** POST /auth/verify: is this access or refresh token live, revocation included? (docs/tokens-and-sessions.md) */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { verifyLiveToken } from '../../auth/live-token.js'
 import { VerifyBodySchema, VerifyResponseSchema, problems } from '../../schemas.js'

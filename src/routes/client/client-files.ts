@@ -1,5 +1,5 @@
 /**
- * The browser client and the demo page (contract 12), built by `npm run build` into dist/client and
+ * The browser client and the demo page (docs/client.md), built by `npm run build` into dist/client and
  * dist/demo (scripts/build-client.mjs):
  * - GET /client/auth-client.js: one ES module, cached for a year (`immutable`), loadable by pages
  *   of other origins too (CORS_ORIGINS); its SRI hash is /client/auth-client.js.sha384.

@@ -1,4 +1,4 @@
-/** Liveness, readiness and the public keys (4.5). None of them needs a token. */
+/** Liveness, readiness and the public keys (docs/endpoints.md). None of them needs a token. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { problems } from '../../schemas.js'

@@ -1,8 +1,8 @@
 /**
  * What every form-encoded OAuth endpoint (token, introspection, revocation) shares: only
  * `application/x-www-form-urlencoded` bodies, small (JSON and anything else is an unsupported
- * media type, i.e. invalid_request); every answer `Cache-Control: no-store`; errors as RFC 6749
- * section 5.2 JSON. Client credentials: src/clients/presented-credentials.ts.
+ * media type, i.e. invalid_request); every answer `Cache-Control: no-store`; errors as JSON of
+ * RFC 6749 section 5.2. Client credentials: src/clients/presented-credentials.ts.
  */
 import formbody from '@fastify/formbody'
 import type { FastifyInstance } from 'fastify'

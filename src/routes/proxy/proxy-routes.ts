@@ -1,5 +1,5 @@
 /**
- * Default-deny proxying (contract section 5): one catch-all route behind the gateway's own routes.
+ * Default-deny proxying (docs/proxy.md): one catch-all route behind the gateway's own routes.
  * Each request is matched on its normalized path (see src/proxy/normalize-path.ts, applied before
  * routing) against the current route table, authenticated and authorized by its route, then
  * forwarded with the headers of src/proxy/upstream-headers.ts: GETs without a body on the direct

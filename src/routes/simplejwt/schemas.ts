@@ -1,4 +1,4 @@
-/** TypeBox schemas of the simplejwt-compatible routes (section 9), for the OpenAPI document. */
+/** TypeBox schemas of the simplejwt-compatible routes (docs/simplejwt-api.md), for the OpenAPI document. */
 import { Type } from 'typebox'
 
 const form = (description: string) => Type.String({ minLength: 1, maxLength: 8192, description })

@@ -1,5 +1,5 @@
 /**
- * The simplejwt-compatible API (contract section 9): `/api/token/`, `/api/token/refresh/`,
+ * The simplejwt-compatible API (docs/simplejwt-api.md): `/api/token/`, `/api/token/refresh/`,
  * `/api/token/verify/`, `/api/token/blacklist/`, `/api/logout/`, `/api/logout-all/` and the legacy
  * alias `/api-token-auth/`. Login, rotation, verification and logout are the flows of `/auth/*`
  * (src/auth/); only the answers differ: simplejwt's bodies and DRF's error shapes. This scope alone
@@ -20,7 +20,7 @@ import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
 import { toGatewayError } from '../../plugins/app/error-handler.js'
 import { DrfDetail, drfErrors, Empty, OptionalRefreshBody, RefreshBody, TokenObtainBody, TokenPair, VerifyBody } from './schemas.js'
 
-/** RFC 9745 `Deprecation` of the legacy alias: deprecated since the gateway's first release of section 9. */
+/** RFC 9745 `Deprecation` of the legacy alias: deprecated since the gateway's first release of the simplejwt-compatible API (docs/simplejwt-api.md). */
 export const LEGACY_ALIAS_DEPRECATED_AT = Date.UTC(2026, 0, 1) / 1000
 export const LEGACY_ALIAS = '/api-token-auth/'
 

@@ -1,9 +1,9 @@
 /**
- * Refresh token rotation, reuse grace and reuse detection as one atomic step (contract 4.2), with
+ * Refresh token rotation, reuse grace and reuse detection as one atomic step (docs/tokens-and-sessions.md), with
  * the session's refresh limit counted in the same step.
  * KEYS[1] session record, KEYS[2] the user's session index, KEYS[3] the session's refresh counter
  * (all three share the user's hash tag, so one Redis Cluster slot); KEYS[4] the user's live state: its
- * roles, when recorded, are the ones new tokens carry (contract 10), and a deactivated user has no session.
+ * roles, when recorded, are the ones new tokens carry (docs/live-user-state.md), and a deactivated user has no session.
  * ARGV[1] jti of the presented refresh token, ARGV[2] jti of the new one, ARGV[3] the new token sealed
  * under a key derived from the presented one (src/sessions/sealed-successor.ts: Redis never holds a usable token),
  * ARGV[4] now (ms), ARGV[5] grace (ms), ARGV[6] refresh TTL (s), ARGV[7] session id,
