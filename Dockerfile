@@ -9,7 +9,7 @@
 # The programs are started with `node` directly rather than through `npm`, so that SIGTERM reaches
 # the process (graceful shutdown within SHUTDOWN_GRACE_MS) and no npm wrapper sits in PID 1's place.
 # bin/auth-gateway is a two-line sh script that `exec`s node with the gateway's V8 memory settings
-# (a NODE_OPTIONS default that the operator's NODE_OPTIONS override; README, "Memory"): node still
+# (a NODE_OPTIONS default that the operator's NODE_OPTIONS override; docs/operations.md, "Memory"): node still
 # ends up as PID 1.
 #
 # Node: the official Node 24 LTS binary of .node-version (--build-arg NODE_VERSION), taken from the

@@ -104,7 +104,7 @@ export default fp(async (fastify) => {
     registers: [registry],
     async collect () { this.set(await pingOnce() ?? -1) }
   })
-  // What alerts on a Redis outage: readiness deliberately ignores Redis (README, "Readiness").
+  // What alerts on a Redis outage: readiness deliberately ignores Redis (docs/operations.md, "Readiness").
   new Gauge({
     name: 'gateway_redis_up',
     help: 'Whether Redis answered a PING at scrape time (1) or not (0)',

@@ -12,7 +12,7 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
 
   // Whether this process can serve: 200 once started, 503 shutting_down from SIGTERM on (the
   // shutdown guard answers every request so while draining). Redis is left out on purpose: it is
-  // shared, so its outage would take every replica out of the Service at once (README, "Readiness").
+  // shared, so its outage would take every replica out of the Service at once (docs/operations.md, "Readiness").
   fastify.get('/readyz', {
     schema: {
       tags: ['health'],
