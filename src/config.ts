@@ -98,14 +98,16 @@ function parseTrustProxy (value: string | undefined): boolean | number | string[
   if (/^\d{1,2}$/.test(value.trim())) return Number(value.trim())
   const entries = splitList(value)
   const bad = entries.find((e) => !isAddressOrRange(e))
-  if (bad !== undefined) throw new ConfigError('TRUST_PROXY', `invalid value ${JSON.stringify(bad)} (must be true, a hop count, or addresses and CIDR ranges separated by commas)`)
+  if (bad !== undefined) throw new ConfigError('TRUST_PROXY',
+    `invalid value ${JSON.stringify(bad)} (must be true, a hop count, or addresses and CIDR ranges separated by commas)`)
   return entries
 }
 
 function parseHttpDate (value: string | undefined): string | undefined {
   if (value === undefined) return undefined
   const ms = Date.parse(value)
-  if (Number.isNaN(ms)) throw new ConfigError('LEGACY_SUNSET', `invalid value ${JSON.stringify(value)} (must be an HTTP date, e.g. Wed, 01 Jul 2026 00:00:00 GMT)`)
+  if (Number.isNaN(ms)) throw new ConfigError('LEGACY_SUNSET',
+    `invalid value ${JSON.stringify(value)} (must be an HTTP date, e.g. Wed, 01 Jul 2026 00:00:00 GMT)`)
   return new Date(ms).toUTCString()
 }
 
@@ -113,9 +115,11 @@ function parseHttpDate (value: string | undefined): string | undefined {
 function parseLegacy (key: string | undefined, until: string | undefined): { key: Uint8Array, untilMs: number } | null {
   if (key === undefined && until === undefined) return null
   if (key === undefined) throw new ConfigError('LEGACY_SIMPLEJWT_KEY', 'is required when LEGACY_SIMPLEJWT_UNTIL is set')
-  if (until === undefined) throw new ConfigError('LEGACY_SIMPLEJWT_UNTIL', 'is required when LEGACY_SIMPLEJWT_KEY is set (the exchange window must close)')
+  if (until === undefined) throw new ConfigError('LEGACY_SIMPLEJWT_UNTIL',
+    'is required when LEGACY_SIMPLEJWT_KEY is set (the exchange window must close)')
   const untilMs = /^\d{4}-\d{2}-\d{2}/.test(until) ? Date.parse(until) : Number.NaN
-  if (Number.isNaN(untilMs)) throw new ConfigError('LEGACY_SIMPLEJWT_UNTIL', `invalid value ${JSON.stringify(until)} (must be an ISO date, e.g. 2026-07-01 or 2026-07-01T00:00:00Z)`)
+  if (Number.isNaN(untilMs)) throw new ConfigError('LEGACY_SIMPLEJWT_UNTIL',
+    `invalid value ${JSON.stringify(until)} (must be an ISO date, e.g. 2026-07-01 or 2026-07-01T00:00:00Z)`)
   return { key: new TextEncoder().encode(key), untilMs }
 }
 
@@ -134,7 +138,8 @@ function readCaFile (path: string | undefined): string[] | undefined {
   const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
   if (pems.length === 0) throw new ConfigError('UPSTREAM_CA_FILE', `${JSON.stringify(path)} holds no PEM certificate`)
   for (const [i, pem] of pems.entries()) {
-    try { new X509Certificate(pem) } catch { throw new ConfigError('UPSTREAM_CA_FILE', `certificate ${i + 1} of ${JSON.stringify(path)} does not parse`) }
+    try { new X509Certificate(pem) } catch { throw new ConfigError('UPSTREAM_CA_FILE',
+      `certificate ${i + 1} of ${JSON.stringify(path)} does not parse`) }
   }
   return pems
 }

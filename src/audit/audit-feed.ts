@@ -90,7 +90,8 @@ export class AuditFeed {
       const [latest] = await conn.xrevrange(AUDIT_STREAM, '+', '-', 'COUNT', 1) as StreamEntry[]
       let lastId = latest?.[0] ?? '0-0'
       while (this.#listeners.size > 0 && !this.#closed) {
-        const res = await conn.xread('COUNT', 1000, 'BLOCK', this.#blockMs, 'STREAMS', AUDIT_STREAM, lastId) as Array<[string, StreamEntry[]]> | null
+        const res = await conn.xread('COUNT', 1000, 'BLOCK', this.#blockMs, 'STREAMS', AUDIT_STREAM,
+          lastId) as Array<[string, StreamEntry[]]> | null
         for (const [id, fields] of res?.[0]?.[1] ?? []) {
           lastId = id
           const e = parseEntry(id, fields)

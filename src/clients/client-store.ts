@@ -103,7 +103,8 @@ export class ClientStore {
 
   /** Is the client's access token live: the client registered and this token (jti) not revoked? */
   async isTokenLive (clientId: string, jti: string): Promise<boolean> {
-    return await orStoreUnavailable(this.#redis.gwClientTokenLive(clientKeys.record(clientId), clientKeys.revokedToken(clientId, jti))) === 1
+    return await orStoreUnavailable(this.#redis.gwClientTokenLive(clientKeys.record(clientId),
+      clientKeys.revokedToken(clientId, jti))) === 1
   }
 
   /** Revokes one access token of the client until it expires (`exp` in seconds). */

@@ -89,9 +89,12 @@ export type RotationResult =
 /** The custom commands defined on the client, typed. */
 interface SessionCommands {
   gwCreateSession: (...args: Array<string | number>) => Promise<number>
-  gwCheckSession: (key: string, state: string, lease: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<[number, number, number, number, number, string]>
-  gwCheckSessionCounted: (key: string, state: string, lease: string, counter: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<[number, number, number, number, number, string]>
-  gwRecordUserState: (state: string, index: string, checkedAt: number, active: string, roles: string, ttl: number, prefix: string, revoke: string, keep: string) => Promise<[number, string, number]>
+  gwCheckSession: (key: string, state: string, lease: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number,
+    leaseMs: number) => Promise<[number, number, number, number, number, string]>
+  gwCheckSessionCounted: (key: string, state: string, lease: string, counter: string, now: number, touchMs: number, windowMs: number,
+    stateTtlMs: number, leaseMs: number) => Promise<[number, number, number, number, number, string]>
+  gwRecordUserState: (state: string, index: string, checkedAt: number, active: string, roles: string, ttl: number, prefix: string,
+    revoke: string, keep: string) => Promise<[number, string, number]>
   gwRotateRefresh: (...args: Array<string | number>) => Promise<[string, number, number, string?, string?, string?]>
   gwListSessions: (key: string, prefix: string) => Promise<string[][]>
   gwRevokeSession: (record: string, index: string, sessionId: string) => Promise<number>
@@ -145,7 +148,8 @@ export class SessionStore {
 
   readonly #legacyUntilMs: number | null
 
-  constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit, userStateTtl?: number, legacyUntilMs?: number | null }) {
+  constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit, userStateTtl?: number,
+    legacyUntilMs?: number | null }) {
     for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def)
     this.#redis = redis as SessionCommands & RedisClient
     this.#refreshTtl = opts.refreshTtl
@@ -167,7 +171,8 @@ export class SessionStore {
     const now = Date.now()
     let pipeline = this.#redis.pipeline() as unknown as SessionPipeline
     pipeline = revoke(pipeline)
-    if (this.#legacyUntilMs !== null && this.#legacyUntilMs > now) pipeline = pipeline.set(sessionKeys.legacyCutoff(userId), now, 'PXAT', this.#legacyUntilMs)
+    if (this.#legacyUntilMs !== null && this.#legacyUntilMs > now) pipeline =
+      pipeline.set(sessionKeys.legacyCutoff(userId), now, 'PXAT', this.#legacyUntilMs)
     const results = await orStoreUnavailable(pipeline.exec())
     const failed = results?.find(([err]) => err !== null)?.[0]
     if (failed !== undefined && failed !== null) throw storeUnavailable(failed)
@@ -232,7 +237,8 @@ export class SessionStore {
    * sessions, atomically. Returns whether the state was written (a newer one wins), the roles
    * recorded before, and how many sessions were revoked.
    */
-  async recordUserState (userId: string, state: UserState, checkedAt: number, revoke: StateRevocation = { mode: 'none' }): Promise<{ written: boolean, previousRoles: string[] | null, revoked: number }> {
+  async recordUserState (userId: string, state: UserState, checkedAt: number,
+    revoke: StateRevocation = { mode: 'none' }): Promise<{ written: boolean, previousRoles: string[] | null, revoked: number }> {
     const [written, previous, revoked] = await orStoreUnavailable(this.#redis.gwRecordUserState(
       sessionKeys.state(userId), sessionKeys.index(userId), checkedAt, state.active ? '1' : '0', JSON.stringify(state.roles),
       this.#refreshTtl, sessionKeys.recordPrefix(userId), revoke.mode, revoke.mode === 'others' ? revoke.keep : ''))
@@ -270,9 +276,11 @@ export class SessionStore {
    * Rotates the refresh token `jti` (the token `presented`) to `next` atomically; see
    * scripts/rotate-refresh.ts. `next` is stored sealed under a key derived from `presented`.
    */
-  async rotate (userId: string, sessionId: string, jti: string, next: { jti: string, token: string }, presented: string): Promise<RotationResult> {
+  async rotate (userId: string, sessionId: string, jti: string, next: { jti: string, token: string },
+    presented: string): Promise<RotationResult> {
     const [outcome, count, ttlMs, sealed, username, roles] = await orStoreUnavailable(this.#redis.gwRotateRefresh(
-      sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionKeys.refreshCounter(userId, sessionId), sessionKeys.state(userId),
+      sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionKeys.refreshCounter(userId, sessionId),
+        sessionKeys.state(userId),
       jti, next.jti, sealSuccessor(next.token, presented, sessionId), Date.now(), this.#graceMs, this.#refreshTtl, sessionId,
       this.#refreshLimit.max, this.#refreshLimit.windowMs
     ))
@@ -288,13 +296,15 @@ export class SessionStore {
   async list (userId: string): Promise<SessionInfo[]> {
     const rows = await orStoreUnavailable(this.#redis.gwListSessions(sessionKeys.index(userId), sessionKeys.recordPrefix(userId)))
     return rows
-      .map(([id, created, used, ip, ua]) => ({ id: id as string, created_at: iso(created), last_used_at: iso(used), ip: ip ?? '', user_agent: ua ?? '' }))
+      .map(([id, created, used, ip, ua]) => ({ id: id as string, created_at: iso(created), last_used_at: iso(used), ip: ip ?? '',
+        user_agent: ua ?? '' }))
       .sort((a, b) => a.created_at.localeCompare(b.created_at))
   }
 
   /** Revokes one session of the user; false when the user has no such session. */
   async revoke (userId: string, sessionId: string): Promise<boolean> {
-    const n = await orStoreUnavailable(this.#redis.gwRevokeSession(sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionId))
+    const n = await orStoreUnavailable(this.#redis.gwRevokeSession(sessionKeys.record(userId, sessionId), sessionKeys.index(userId),
+      sessionId))
     return n === 1
   }
 

@@ -52,7 +52,8 @@ export function problemOf (error: GatewayError, request: AnyRequest, instance = 
 }
 
 /** `as`: another status to answer with and another `instance` (forward authentication, src/routes/forward-auth/). */
-export function sendProblem (error: GatewayError, request: AnyRequest, reply: AnyReply, as: { status?: number, instance?: string } = {}): void {
+export function sendProblem (error: GatewayError, request: AnyRequest, reply: AnyReply,
+  as: { status?: number, instance?: string } = {}): void {
   reply.code(as.status ?? error.statusCode).headers(error.headers)
     .header('content-type', 'application/problem+json; charset=utf-8')
     .header('cache-control', 'no-store')

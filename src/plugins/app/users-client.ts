@@ -100,7 +100,8 @@ async function userBody (res: Response, withActive: boolean): Promise<BackendUse
 async function unexpected (call: IdentityCall, res: Response): Promise<IdentityBackendError> {
   if (res.status === 401 || res.status === 403) {
     const code = await errorCode(res)
-    return new IdentityBackendError('upstream_unavailable', 'identity_backend_refused', call, `refused the gateway's assertion (${res.status} ${code ?? 'without a code'})`, res.status)
+    return new IdentityBackendError('upstream_unavailable', 'identity_backend_refused', call,
+      `refused the gateway's assertion (${res.status} ${code ?? 'without a code'})`, res.status)
   }
   await res.body?.cancel()
   return new IdentityBackendError('upstream_unavailable', 'identity_backend_error', call, `unexpected answer ${res.status}`, res.status)
@@ -118,7 +119,8 @@ export default fp(async (fastify) => {
       return await fetch(target, { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) })
     } catch (err) {
       const timedOut = (err as Error).name === 'TimeoutError'
-      throw new IdentityBackendError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', 'identity_backend_error', scope, timedOut ? 'timeout' : 'unreachable', undefined, err)
+      throw new IdentityBackendError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', 'identity_backend_error', scope, timedOut
+        ? 'timeout' : 'unreachable', undefined, err)
     }
   }
 
@@ -129,11 +131,13 @@ export default fp(async (fastify) => {
         // Read before deciding: only this code is a failed login; any other 401 is the backend refusing us.
         const code = await errorCode(res)
         if (code === 'invalid_credentials') return null
-        throw new IdentityBackendError('upstream_unavailable', 'identity_backend_refused', 'credentials:check', `refused the gateway's assertion (401 ${code ?? 'without a code'})`, 401)
+        throw new IdentityBackendError('upstream_unavailable', 'identity_backend_refused', 'credentials:check',
+          `refused the gateway's assertion (401 ${code ?? 'without a code'})`, 401)
       }
       if (res.status !== 200) throw await unexpected('credentials:check', res)
       const identity = await userBody(res, false)
-      if (identity === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'credentials:check', 'malformed user', 200)
+      if (identity === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'credentials:check',
+        'malformed user', 200)
       return identity as Identity
     },
 
@@ -158,7 +162,8 @@ export default fp(async (fastify) => {
     }
     if (res.status !== 200) throw await unexpected('users:read', res)
     const user = await userBody(res, true)
-    if (user === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'users:read', 'malformed user', 200)
+    if (user === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'users:read',
+      'malformed user', 200)
     return user as BackendUser
   }
   fastify.decorate('users', users)
