@@ -5,7 +5,7 @@
  * When Redis fails, every listener is ended (the clients reconnect and get 503 until it is back).
  */
 import { AUDIT_STREAM, parseEntry, type AuditEvent, type StreamEntry } from './audit-log.js'
-import type { RedisClient } from '../sessions/session-store.js'
+import type { RedisClient } from '../lib/redis-client.js'
 
 export interface FeedListener {
   event: (e: AuditEvent) => void

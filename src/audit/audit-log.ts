@@ -13,7 +13,7 @@
  *
  * All keys share the hash tag `{gw:audit}`: on Redis Cluster the trail lives on one slot.
  */
-import type { RedisClient } from '../sessions/session-store.js'
+import { defineScripts, type RedisClient } from '../lib/redis-client.js'
 import { clientBucket } from '../limits/client-ip.js'
 
 export const AUDIT_STREAM = '{gw:audit}:events'
@@ -179,9 +179,10 @@ export class AuditLog {
 
   constructor (redis: RedisClient, readonly retentionDays: number, private readonly onError: (err: unknown) => void = () => {},
     maxEvents = 1_000_000) {
-    redis.defineCommand('gwAuditAppend', { numberOfKeys: 4, lua: appendEventLua })
-    redis.defineCommand('gwAuditFlushRefused', { numberOfKeys: 2, lua: flushRefusedLua })
-    this.#redis = redis as RedisClient & AuditCommands
+    this.#redis = defineScripts<AuditCommands>(redis, {
+      gwAuditAppend: { numberOfKeys: 4, lua: appendEventLua },
+      gwAuditFlushRefused: { numberOfKeys: 2, lua: flushRefusedLua }
+    })
     this.#maxEvents = maxEvents
   }
 

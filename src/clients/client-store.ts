@@ -15,7 +15,7 @@
  * by id). Records are configuration, not state: they carry no TTL; counters do.
  */
 import { orStoreUnavailable } from '../lib/store-unavailable.js'
-import type { RedisClient } from '../sessions/session-store.js'
+import { defineScripts, type RedisClient } from '../lib/redis-client.js'
 import { checkClientLua } from './scripts/check-client.js'
 
 export const clientKeys = {
@@ -55,10 +55,11 @@ export class ClientStore {
   readonly #redis: RedisClient & ClientCommands
 
   constructor (redis: RedisClient) {
-    redis.defineCommand('gwCheckClient', { numberOfKeys: 2, lua: checkClientLua })
-    redis.defineCommand('gwCheckClientToken', { numberOfKeys: 3, lua: checkClientLua })
-    redis.defineCommand('gwClientTokenLive', { numberOfKeys: 2, lua: clientTokenLiveLua })
-    this.#redis = redis as RedisClient & ClientCommands
+    this.#redis = defineScripts<ClientCommands>(redis, {
+      gwCheckClient: { numberOfKeys: 2, lua: checkClientLua },
+      gwCheckClientToken: { numberOfKeys: 3, lua: checkClientLua },
+      gwClientTokenLive: { numberOfKeys: 2, lua: clientTokenLiveLua }
+    })
   }
 
   async create (client: ClientInfo, secretDigest: string): Promise<void> {

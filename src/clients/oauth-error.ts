@@ -4,7 +4,7 @@
  * in the endpoint's scope (validation, body parsing, Redis, limits) is mapped onto one of them.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { toGatewayError } from '../plugins/app/error-handler.js'
+import { toGatewayError } from '../lib/problem.js'
 import type { OAUTH_ERROR_CODES } from './client-schemas.js'
 
 export type OAuthErrorCode = typeof OAUTH_ERROR_CODES[number]

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto'
 import { normalizeUsername } from './login-lockout.js'
 import { orStoreUnavailable } from '../lib/store-unavailable.js'
-import type { RedisClient } from '../sessions/session-store.js'
+import { defineScripts, type RedisClient } from '../lib/redis-client.js'
 
 export const STUFFING_WINDOW_MS = 10 * 60_000
 /** The index of blocks: field = block id, value = JSON of an ActiveBlock. Pruned on read. */
@@ -59,8 +59,9 @@ export class BlockList {
   readonly #redis: RedisClient & BlockCommands
 
   constructor (redis: RedisClient, readonly distinctUsernames: number, readonly blockSeconds: number, readonly lockoutSeconds: number) {
-    redis.defineCommand('gwStuffingFailure', { numberOfKeys: 2, lua: recordFailureLua })
-    this.#redis = redis as RedisClient & BlockCommands
+    this.#redis = defineScripts<BlockCommands>(redis, {
+      gwStuffingFailure: { numberOfKeys: 2, lua: recordFailureLua }
+    })
   }
 
   /** Seconds the IP stays blocked, or 0. */

@@ -6,7 +6,7 @@
  * Every operation is one round trip (a Lua script or a single command). Keys of one user share
  * the hash tag `{u:<userId>}`, so the scripts touch one Redis Cluster slot.
  */
-import type { Cluster, Redis } from 'ioredis'
+import { defineScripts, type RedisClient, type ScriptDefinition } from '../lib/redis-client.js'
 import { orStoreUnavailable, storeUnavailable } from '../lib/store-unavailable.js'
 import { checkSessionLua } from './scripts/check-session.js'
 import { createSessionLua } from './scripts/create-session.js'
@@ -15,8 +15,6 @@ import { listSessionsLua } from './scripts/list-sessions.js'
 import { revokeAllSessionsLua, revokeSessionLua } from './scripts/revoke-sessions.js'
 import { rotateRefreshLua } from './scripts/rotate-refresh.js'
 import { openSuccessor, sealSuccessor } from './sealed-successor.js'
-
-export type RedisClient = Redis | Cluster
 
 /** How often the hot path writes `last used` (it only reads in between). */
 const TOUCH_INTERVAL_MS = 30_000
@@ -56,11 +54,13 @@ export interface NewSession {
 /** A user's state as the users service gives it. */
 export interface UserState { active: boolean, roles: string[] }
 
-/**
- * What the session check knows of the user's live state: `phase` 0 fresh, 1 refresh due (roles
- * still usable), 2 unknown or too old (roles unusable); `leased` when this caller must refresh it.
- */
-export interface StateSnapshot { phase: 0 | 1 | 2, leased: boolean, roles: string[] | null }
+/** How old the user's live state is: fresh, refresh due (roles still usable), unknown or too old (roles unusable). */
+export type StatePhase = 'fresh' | 'refresh-due' | 'unusable'
+/** By the number the session check script answers (0, 1, 2). */
+const PHASES: readonly StatePhase[] = ['fresh', 'refresh-due', 'unusable']
+
+/** What the session check knows of the user's live state; `leased` when this caller must refresh it. */
+export interface StateSnapshot { phase: StatePhase, leased: boolean, roles: string[] | null }
 
 export interface SessionCheck { alive: boolean, count: number, ttlMs: number, state: StateSnapshot }
 
@@ -110,7 +110,7 @@ interface SessionPipeline {
   exec: () => Promise<Array<[Error | null, unknown]> | null>
 }
 
-const SCRIPTS: Record<keyof SessionCommands, { numberOfKeys: number, lua: string }> = {
+const SCRIPTS: Record<keyof SessionCommands, ScriptDefinition> = {
   gwCreateSession: { numberOfKeys: 2, lua: createSessionLua },
   gwCheckSession: { numberOfKeys: 3, lua: checkSessionLua },
   gwCheckSessionCounted: { numberOfKeys: 4, lua: checkSessionLua },
@@ -135,7 +135,7 @@ function parseRoles (json: string | null | undefined): string[] | null {
 }
 
 function snapshot (phase: number, leased: number, roles: string): StateSnapshot {
-  return { phase: phase === 0 ? 0 : phase === 1 ? 1 : 2, leased: leased === 1, roles: parseRoles(roles) }
+  return { phase: PHASES[phase] ?? 'unusable', leased: leased === 1, roles: parseRoles(roles) }
 }
 
 export class SessionStore {
@@ -150,8 +150,7 @@ export class SessionStore {
 
   constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit, userStateTtl?: number,
     legacyUntilMs?: number | null }) {
-    for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def)
-    this.#redis = redis as SessionCommands & RedisClient
+    this.#redis = defineScripts<SessionCommands>(redis, SCRIPTS)
     this.#refreshTtl = opts.refreshTtl
     this.#graceMs = opts.reuseGraceSeconds * 1000
     this.#refreshLimit = opts.refreshLimit

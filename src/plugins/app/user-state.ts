@@ -87,8 +87,8 @@ export default fp(async (fastify) => {
   }
 
   const currentRoles: UserStateService['currentRoles'] = async (request, claims, state) => {
-    if (state.roles !== null && state.phase < 2) {
-      if (state.phase === 1 && state.leased) refreshInBackground(request, claims.sub)
+    if (state.roles !== null && state.phase !== 'unusable') {
+      if (state.phase === 'refresh-due' && state.leased) refreshInBackground(request, claims.sub)
       return state.roles
     }
     let fresh: UserState

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { gatewayError } from '../../errors.js'
-import { sendProblem, toGatewayError, problemOf } from '../../plugins/app/error-handler.js'
+import { sendProblem, toGatewayError, problemOf } from '../../lib/problem.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
 import { proxyDecision, type SenderConstraintHook } from '../../proxy/decide.js'
 import { identityAssertion } from '../../proxy/identity-assertion.js'

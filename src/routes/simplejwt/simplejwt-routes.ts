@@ -17,7 +17,7 @@ import { gatewayError } from '../../errors.js'
 import { charFields, DrfError, drfErrorOf, sendDrf } from '../../lib/drf-errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
-import { toGatewayError } from '../../plugins/app/error-handler.js'
+import { toGatewayError } from '../../lib/problem.js'
 import { DrfDetail, drfErrors, Empty, OptionalRefreshBody, RefreshBody, TokenObtainBody, TokenPair, VerifyBody } from './schemas.js'
 
 /** RFC 9745 `Deprecation` of the legacy alias: deprecated since the gateway's first release of section 9. */
