@@ -137,26 +137,25 @@ t.test('body and head limits', async (t) => {
       const piece = Buffer.alloc(64 * 1024, 'b')
       for (let sent = 0; sent < 3 * MIB; sent += piece.length) yield piece
     }
-    let status = 0
-    let code: unknown
+    // Two honest outcomes: the 413, or (when the gateway closes while the body is still being written)
+    // the connection cut under the client; anything else fails.
+    let answer: { status: number, code: unknown } | undefined
+    let cut: string | undefined
     try {
       const res = await rawPathRequest(h.url, 'POST', '/api/orders', {
         token: alice.access, body: Readable.from(chunks()), headers: { 'content-type': 'application/octet-stream' }
       })
-      status = res.status
-      code = res.body?.code
+      answer = { status: res.status, code: res.body?.code }
     } catch (err) {
-      t.comment(`the gateway closed the connection: ${(err as Error).message}`)
+      cut = (err as NodeJS.ErrnoException).code ?? (err as Error).message
     }
-    t.ok(status === 413 || status === 0, `413 or the connection refused (got ${status})`)
-    if (status === 413) t.equal(code, 'payload_too_large')
+    if (answer !== undefined) t.same(answer, { status: 413, code: 'payload_too_large' }, '413 payload_too_large')
+    else t.match(cut, /^(ECONNRESET|EPIPE)$/, `the connection was cut (${cut ?? ''})`)
     // Whatever reached the upstream, it never got a whole body, nor more than the limit.
     await waitFor(() => echo.requests.every((r) => !r.complete || r.bodyBytes <= MIB), 'the upstream to settle', 2_000).catch(() => {})
-    for (const r of echo.requests) {
-      t.notOk(r.complete && r.bodyBytes > MIB,
-        `the upstream did not receive a whole oversized body (${r.bodyBytes} bytes, complete ${String(r.complete)})`)
-      t.ok(r.bodyBytes <= MIB + 64 * 1024, `at most the limit (plus one chunk) was streamed: ${r.bodyBytes}`)
-    }
+    t.same(echo.requests.filter((r) => r.complete && r.bodyBytes > MIB), [], 'the upstream did not receive a whole oversized body')
+    const most = Math.max(0, ...echo.requests.map((r) => r.bodyBytes))
+    t.ok(most <= MIB + 64 * 1024, `at most the limit (plus one chunk) was streamed: ${most} bytes`)
   })
 
   t.test('a small chunked body is forwarded (control)', async (t) => {
