@@ -4,7 +4,7 @@
  */
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
-import { isIP } from 'node:net'
+import { compile as compileTrust } from '@fastify/proxy-addr'
 import { readFileSync } from 'node:fs'
 import { X509Certificate } from 'node:crypto'
 import { parseForwardAuthProxies, type ForwardAuthProxies } from './forward-auth/proxy-list.js'
@@ -79,16 +79,14 @@ function splitList (value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0)
 }
 
-/** proxy-addr's names for address ranges, accepted in TRUST_PROXY like Fastify does. */
-const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
-
+/** An entry Fastify's trustProxy accepts: an address, a CIDR range or a proxy-addr range name (loopback, ...). */
 function isAddressOrRange (entry: string): boolean {
-  if (NAMED_RANGES.has(entry)) return true
-  const [address = '', prefix, ...rest] = entry.split('/')
-  const version = isIP(address)
-  if (version === 0 || rest.length > 0) return false
-  if (prefix === undefined) return true
-  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128)
+  try {
+    compileTrust(entry)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function parseTrustProxy (value: string | undefined): boolean | number | string[] {
