@@ -13,6 +13,7 @@ import { startEcho } from '../helpers/echo-upstream.js'
 import { basicAuth, clientToken, rawCall, registerClient, tokenCall, type RawResult,
   type RegisteredClient } from '../helpers/machine-clients.js'
 import { redisUp } from '../helpers/metrics.js'
+import { ROUTE_TABLE } from '../../src/proxy/route-table.js'
 
 /** An RFC 6749 5.2 error: status, `error`, JSON (not problem+json), never cached. */
 function assertOAuthError (t: Test, res: RawResult, status: number, error: string, what: string): void {
@@ -254,6 +255,32 @@ t.test('what an upstream receives from a client', async (t) => {
   t.equal(payload.scope, 'orders:read orders:write')
   t.same(payload.roles, [])
   t.notOk('username' in payload, 'no username in the assertion')
+})
+
+t.test('a client reaches a scoped route of either limit class; a user too', async (t) => {
+  // The proxy authenticates users and clients alike whether the route counts per caller (api) or per
+  // client IP (public): the route's scopes or roles decide, not the limit class.
+  const echo = await startEcho(t)
+  const auth = await build(t, { env: RELAXED_LIMITS })
+  const h = await build(t, {
+    env: { ...RELAXED_LIMITS, ORDERS_URL: echo.url },
+    keyRing: auth.keyRing,
+    redis: auth.redis,
+    routes: [...ROUTE_TABLE, { path: '/api/catalog', upstream: 'orders', limit: 'public', scopes: { GET: ['orders:read'] } }]
+  })
+  const admin = await auth.login('admin')
+  const alice = await auth.login('alice')
+  const reader = await registerClient(auth.url, admin.access, ['orders:read'])
+  const writer = await registerClient(auth.url, admin.access, ['orders:write'])
+  const asReader = await rawCall(h.url, 'GET', '/api/catalog', { headers: { authorization: `Bearer ${await clientToken(h.url, reader)}` } })
+  t.equal(asReader.status, 200, 'a client with the scope: 200')
+  t.equal(echo.requests.at(-1)?.headers['x-client-id'], reader.client_id, 'forwarded as the client')
+  const asWriter = await rawCall(h.url, 'GET', '/api/catalog', { headers: { authorization: `Bearer ${await clientToken(h.url, writer)}` } })
+  t.equal(asWriter.status, 403, 'a client without the scope: 403')
+  const asUser = await rawCall(h.url, 'GET', '/api/catalog', { headers: { authorization: `Bearer ${alice.access}` } })
+  t.equal(asUser.status, 200, 'a user: 200')
+  t.equal(echo.requests.at(-1)?.headers['x-user-id'], '1001', 'forwarded as the user')
+  t.equal(echo.count, 2, 'the refused client reached nothing')
 })
 
 t.test('Redis away: the token endpoint and client tokens fail closed, then recover', async (t) => {
