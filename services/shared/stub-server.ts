@@ -21,9 +21,7 @@ export async function startStub (build: Builder, portVariable: 'USERS_PORT' | 'O
     throw err
   }
   const port = env[portVariable] ?? defaultPort
-  const jwksUrl = env.GATEWAY_JWKS_URL ?? 'http://127.0.0.1:8080/.well-known/jwks.json'
-  const app = await build({ keys: remoteGatewayKeys(jwksUrl), issuer: env.JWT_ISSUER ?? 'auth-gateway' },
-    { level: env.LOG_LEVEL ?? 'info' }, env)
+  const app = await build({ keys: remoteGatewayKeys(env.GATEWAY_JWKS_URL), issuer: env.JWT_ISSUER }, { level: env.LOG_LEVEL }, env)
   closeWithGrace({ delay: 5000 }, async () => { await app.close() })
-  await app.listen({ port, host: env.HOST ?? '127.0.0.1' })
+  await app.listen({ port, host: env.HOST })
 }

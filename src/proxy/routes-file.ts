@@ -17,6 +17,7 @@ import { Value } from 'typebox/value'
 import { normalizePath } from './normalize-path.js'
 import { DEFAULT_BODY_LIMIT, RouteSchema, RoutesFileSchema, UPSTREAM_NAME, type RouteEntry, type RoutesFile } from './routes-file-schema.js'
 import type { ProxyRoute } from './route-table.js'
+import { DEFAULT_UPSTREAM_URLS } from '../lib/defaults.js'
 
 /** config/demo-routes.yaml of the project, whether the code runs from src/ (tests) or dist/src/. */
 export const DEMO_ROUTES_FILE = ((): string => {
@@ -25,8 +26,7 @@ export const DEMO_ROUTES_FILE = ((): string => {
 })()
 
 /** USERS_URL and ORDERS_URL as the gateway defaults them (src/config.ts). */
-export const DEMO_URL_DEFAULTS: Readonly<Record<string, string>> =
-  { USERS_URL: 'http://127.0.0.1:3001', ORDERS_URL: 'http://127.0.0.1:3002' }
+export const DEMO_URL_DEFAULTS: Readonly<Record<string, string>> = DEFAULT_UPSTREAM_URLS
 
 export interface UpstreamSpec {
   name: string

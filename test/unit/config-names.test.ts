@@ -36,7 +36,9 @@ t.test('the README configuration table lists exactly the variables the programs 
 })
 
 t.test('the stubs validate their environment from their schema', async (t) => {
-  t.same(loadStubEnv({ USERS_PORT: '4001', JWT_ISSUER: 'corp-gateway', UNRELATED: 'x' }), { USERS_PORT: 4001, JWT_ISSUER: 'corp-gateway' })
+  t.same(loadStubEnv({ USERS_PORT: '4001', JWT_ISSUER: 'corp-gateway', UNRELATED: 'x' }), {
+    USERS_PORT: 4001, JWT_ISSUER: 'corp-gateway', HOST: '127.0.0.1', GATEWAY_JWKS_URL: 'http://127.0.0.1:8080/.well-known/jwks.json', LOG_LEVEL: 'info'
+  }, 'the variables given, the defaults of the schema, nothing else')
   t.throws(() => loadStubEnv({ ORDERS_PORT: '70000' }), StubConfigError)
   t.throws(() => loadStubEnv({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/)
   t.throws(() => loadStubEnv({ GATEWAY_JWKS_URL: 'ftp://x' }), /GATEWAY_JWKS_URL/)
