@@ -7,10 +7,12 @@ SHELL := /bin/bash
 # runs on the first node on PATH).
 export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-.PHONY: help node install build build-tools run test typecheck lint validate-deploy bench bench-upload bench-jwt soak keys redis-server test-packages clean image test-image chaos audit
+.PHONY: help node install build build-tools run check test typecheck lint validate-deploy bench bench-upload bench-jwt soak keys redis-server test-packages clean image test-image chaos audit
 
 help:
 	@echo "make run    - install, build and run Redis, the users and orders services and the gateway on http://127.0.0.1:8080"
+	@echo "make check  - the contributor's tier (minutes): type-check, lint, unit and property tests, integration tests on real Redis"
+	@echo "              (needs only redis-server; no browser, nginx, Caddy, Python, promtool, podman, Django, image or cluster runs)"
 	@echo "make test   - install, type-check, lint, validate deploy files and run the tap suite against real redis-server processes"
 	@echo "make bench  - proxy benchmark (autocannon): upstream direct vs bare proxy vs the session-check floors vs gateway vs nginx + /auth/check vs the full chain"
 	@echo "make bench-jwt - access-token verification: jose (today) vs fast-jwt / @fastify/jwt, cache on and off, bad tokens"
@@ -56,6 +58,15 @@ run: build
 
 test: build build-tools test-packages typecheck lint validate-deploy audit image
 	@bash scripts/run-tests.sh
+
+# Integration tests that drive more than Redis (a browser, nginx, Caddy, Python OAuth clients, promtool): `make test` only.
+CHECK_SKIPS := auth-client-browser edge-caddy edge-nginx edge-nginx-browser machine-clients-oauthlib oauth-authlib observability-rules
+CHECK_TESTS = test/unit test/property \
+	$(filter-out $(CHECK_SKIPS:%=test/integration/%.test.ts),$(wildcard test/integration/*.test.ts))
+
+# The fast tier: no Debian package but redis-server, no container image, no Redis Cluster variants (test/cluster/).
+check: build redis-server typecheck lint
+	@bash scripts/run-tests.sh $(CHECK_TESTS)
 
 # The bench, the chaos soak and their helpers (dev-tools/): never part of dist/ in the image
 build-tools: install

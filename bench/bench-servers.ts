@@ -73,7 +73,8 @@ interface Server {
 }
 
 export const ORDERS_PATH = '/api/orders'
-const ORDERS_BODY = JSON.stringify({ orders: [{ id: 'o-1', item: 'book', quantity: 1, total: 12.5 }, { id: 'o-2', item: 'pen', quantity: 3, total: 4.5 }] })
+const ORDERS_BODY = JSON.stringify({ orders: [{ id: 'o-1', item: 'book', quantity: 1, total: 12.5 },
+  { id: 'o-2', item: 'pen', quantity: 3, total: 4.5 }] })
 
 function send (message: ChildMessage): void {
   process.send?.(message)
@@ -155,13 +156,15 @@ async function startFloor (spec: ServerSpec, proxyPath: 'reply-from' | 'lean'): 
   await app.register(redisStore)
   await app.register(sessionStore)
   const sessionId = newId()
-  await app.sessions.create({ userId: '1001', username: 'alice', roles: ['user'], sessionId, refreshJti: newId(), ip: '127.0.0.1', userAgent: 'proxy-bench' })
+  await app.sessions.create({ userId: '1001', username: 'alice', roles: ['user'], sessionId, refreshJti: newId(), ip: '127.0.0.1',
+    userAgent: 'proxy-bench' })
   const check = async (): Promise<void> => {
     const { alive } = await app.sessions.isAliveCounted('1001', sessionId, LIMIT_WINDOW_MS)
     if (!alive) throw new Error('the floor\'s session is gone')
   }
   if (proxyPath === 'lean') leanProxy(app, { upstream: spec.upstreamUrl!, prefix: ORDERS_PATH, before: check })
-  else await app.register(proxy, { upstream: spec.upstreamUrl!, prefix: ORDERS_PATH, rewritePrefix: ORDERS_PATH, preHandler: check })
+  else await app.register(proxy, { upstream: spec.upstreamUrl!, prefix: ORDERS_PATH, rewritePrefix: ORDERS_PATH,
+    preHandler: (_request, _reply, done) => { check().then(() => done(), done) } })
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   return { url, close: () => app.close() }
 }
@@ -171,7 +174,8 @@ async function startGateway (spec: ServerSpec): Promise<Server> {
   // The same key in every gateway process: one token is valid for all of them.
   const keyRing = await KeyRing.fromJwks([spec.jwk!], true)
   const gateway = await buildGateway({ config, keyRing, routes: [{ path: ORDERS_PATH, upstream: 'orders', limit: 'api' }] }, false)
-  const identityOf = (n: number): { userId: string, username: string, roles: string[] } => ({ userId: String(100000 + n), username: `user${n}`, roles: ['user'] })
+  const identityOf = (n: number): { userId: string, username: string, roles: string[] } =>
+    ({ userId: String(100000 + n), username: `user${n}`, roles: ['user'] })
   const url = await gateway.listen({ port: 0, host: '127.0.0.1' })
   // A session and its access token, made by the gateway's own session store and token service.
   const token = async (): Promise<string> => {
@@ -215,10 +219,12 @@ async function main (): Promise<void> {
       server.token().then((token) => send({ type: 'token', token }), (err: Error) => send({ type: 'error', message: err.message }))
     } else if (message.type === 'tokens') {
       if (server.tokens === undefined) { send({ type: 'error', message: `${role} has no tokens` }); return }
-      server.tokens(message.count, message.users).then((tokens) => send({ type: 'tokens', tokens }), (err: Error) => send({ type: 'error', message: err.message }))
+      server.tokens(message.count, message.users).then((tokens) => send({ type: 'tokens', tokens }), (err: Error) =>
+        send({ type: 'error', message: err.message }))
     } else if (message.type === 'assertion') {
       if (server.assertion === undefined) { send({ type: 'error', message: `${role} has no assertions` }); return }
-      server.assertion().then((assertion) => send({ type: 'assertion', assertion }), (err: Error) => send({ type: 'error', message: err.message }))
+      server.assertion().then((assertion) => send({ type: 'assertion', assertion }), (err: Error) =>
+        send({ type: 'error', message: err.message }))
     } else if (message.type === 'memory') {
       if (message.gc === true) globalThis.gc?.()
       const { rss, heapUsed } = process.memoryUsage()
@@ -228,7 +234,7 @@ async function main (): Promise<void> {
       send({ type: 'cpu', micros: user + system, connections: accepted })
     } else if (message.type === 'stop') {
       // A normal exit, so that --cpu-prof writes its profile.
-      server.close().finally(() => process.exit(0))
+      void server.close().finally(() => process.exit(0))
     }
   })
   // The parent went away: do not linger.

@@ -45,7 +45,8 @@ function invalid (message: string): never {
   process.exit(1)
 }
 
-function nextMessage<T extends ChildMessage['type']> (child: ChildProcess, name: string, type: T): Promise<Extract<ChildMessage, { type: T }>> {
+function nextMessage<T extends ChildMessage['type']> (child: ChildProcess, name: string,
+  type: T): Promise<Extract<ChildMessage, { type: T }>> {
   return new Promise((resolve, reject) => {
     const onMessage = (message: ChildMessage): void => {
       if (message.type === 'error') { cleanup(); reject(new Error(`${name}: ${message.message}`)); return }
@@ -58,14 +59,16 @@ function nextMessage<T extends ChildMessage['type']> (child: ChildProcess, name:
   })
 }
 
-async function ask<T extends ChildMessage['type']> (child: ChildProcess, message: ParentMessage, type: T): Promise<Extract<ChildMessage, { type: T }>> {
+async function ask<T extends ChildMessage['type']> (child: ChildProcess, message: ParentMessage,
+  type: T): Promise<Extract<ChildMessage, { type: T }>> {
   const reply = nextMessage(child, String(child.pid), type)
   child.send(message)
   return await reply
 }
 
 async function startServer (role: 'upstream' | 'gateway', spec: ServerSpec = {}): Promise<{ child: ChildProcess, url: string }> {
-  const child = fork(serversScript, [role, JSON.stringify(spec)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(serversScript, [role, JSON.stringify(spec)],
+    { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   children.push(child)
   const ready = await nextMessage(child, role, 'ready')
   return { child, url: ready.url }
@@ -93,7 +96,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const cpuOf = async (child: ChildProcess): Promise<number> => (await ask(child, { type: 'cpu' }, 'cpu')).micros
 
 function loadAll (urls: string[], token: string, duration: number): Promise<Result[]> {
-  return Promise.all(urls.map((url) => autocannon({ url: url + ORDERS_PATH, connections: CONNECTIONS, duration, headers: { authorization: `Bearer ${token}` }, timeout: 10 })))
+  return Promise.all(urls.map((url) => autocannon(
+    { url: url + ORDERS_PATH, connections: CONNECTIONS, duration, headers: { authorization: `Bearer ${token}` }, timeout: 10 })))
 }
 
 interface Run {
@@ -108,11 +112,13 @@ interface Run {
   p99: number
 }
 
-async function run (gateways: Array<{ child: ChildProcess, url: string }>, upstream: ChildProcess, redis: Redis, token: string): Promise<Run> {
+async function run (gateways: Array<{ child: ChildProcess, url: string }>, upstream: ChildProcess, redis: Redis,
+  token: string): Promise<Run> {
   const urls = gateways.map((g) => g.url)
   if (WARMUP > 0) await loadAll(urls, token, WARMUP)
   await sleep(200)
-  const before = { cmds: await commandCalls(redis), redis: await redisCpuMicros(redis), up: await cpuOf(upstream), gw: await Promise.all(gateways.map((g) => cpuOf(g.child))), load: process.cpuUsage() }
+  const before = { cmds: await commandCalls(redis), redis: await redisCpuMicros(redis), up: await cpuOf(upstream),
+    gw: await Promise.all(gateways.map((g) => cpuOf(g.child))), load: process.cpuUsage() }
   const results = await loadAll(urls, token, DURATION)
   const load = process.cpuUsage(before.load)
   const gw = await Promise.all(gateways.map((g) => cpuOf(g.child)))
@@ -121,7 +127,8 @@ async function run (gateways: Array<{ child: ChildProcess, url: string }>, upstr
   await sleep(200)
   const cmds = await commandCalls(redis) - before.cmds
   for (const r of results) {
-    if (r.errors + r.timeouts + r.non2xx > 0 || r["2xx"] === 0) invalid(`${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx (status codes ${JSON.stringify(r.statusCodeStats)})`)
+    if (r.errors + r.timeouts + r.non2xx > 0 || r["2xx"] === 0) invalid(
+      `${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx (status codes ${JSON.stringify(r.statusCodeStats)})`)
   }
   const completed = results.reduce((a, r) => a + r.requests.total, 0)
   return {
@@ -179,14 +186,17 @@ async function main (): Promise<void> {
     for (const n of REPLICAS) {
       const r = await run(gateways.slice(0, n), upstream.child, redis, token)
       runs.push(r)
-      console.error(`round ${round}, ${n} replica(s): ${fmt(r.rps)} req/s (${r.perReplica.map((v) => fmt(v)).join(' + ')}), gateway ${fmt(r.gatewayCpu)} µs/req, redis ${fmt(r.redisCpu, 1)} µs/req, ${fmt(r.commands, 2)} commands/req`)
+      console.error(
+        `round ${round}, ${n} replica(s): ${fmt(r.rps)} req/s (${r.perReplica.map((v) => fmt(v)).join(' + ')}), ` +
+          `gateway ${fmt(r.gatewayCpu)} µs/req, redis ${fmt(r.redisCpu, 1)} µs/req, ${fmt(r.commands, 2)} commands/req`)
     }
   }
   const trips = await roundTrips(gateways[0]!.url, redisServer.url, token)
 
   // Memory: Redis per session, gateway heap per cached token.
   const memBefore = await usedMemory(redis)
-  const tokens = (await ask(gateways[0]!.child, { type: 'tokens', count: SESSIONS, users: Math.max(1, Math.floor(SESSIONS / 2)) }, 'tokens')).tokens
+  const tokens = (await ask(gateways[0]!.child, { type: 'tokens', count: SESSIONS, users: Math.max(1, Math.floor(SESSIONS / 2)) },
+    'tokens')).tokens
   const perSession = (await usedMemory(redis) - memBefore) / SESSIONS
   const gateway = gateways[gateways.length - 1]!
   const heapBefore = (await ask(gateway.child, { type: 'memory', gc: true }, 'memory')).heapUsed
@@ -207,21 +217,35 @@ async function main (): Promise<void> {
   await redisServer.stop()
 
   const lines: string[] = []
-  lines.push(`${ROUNDS} rounds, ${DURATION} s per run after ${WARMUP} s of warm-up, ${CONNECTIONS} connections per replica, GET /api/orders, ` +
-    `${availableParallelism()} cores shared with the load generator and the upstream; load average before ${loadBefore.toFixed(2)}, after ${loadavg()[0]!.toFixed(2)}.`)
+  lines.push(
+    `${ROUNDS} rounds, ${DURATION} s per run after ${WARMUP} s of warm-up, ${CONNECTIONS} connections per replica, GET /api/orders, ` +
+    `${availableParallelism()} cores shared with the load generator and the upstream; load average before ${loadBefore.toFixed(2)}, ` +
+      `after ${loadavg()[0]!.toFixed(2)}.`)
   lines.push('')
-  lines.push('| replicas | req/s total (median) | req/s total (all rounds) | req/s per replica (median) | gateway CPU µs/req | Redis CPU µs/req | Redis commands/req | upstream CPU µs/req | load generator CPU µs/req | whole machine CPU µs/req | p99 ms (worst replica) |')
+  lines.push(
+    '| replicas | req/s total (median) | req/s total (all rounds) | req/s per replica (median) | gateway CPU µs/req | Redis CPU µs/req ' +
+      '| Redis commands/req | upstream CPU µs/req | load generator CPU µs/req | whole machine CPU µs/req | p99 ms (worst replica) |')
   lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const n of REPLICAS) {
     const mine = runs.filter((r) => r.replicas === n)
     const m = (f: (r: Run) => number): number => median(mine.map(f))
     const all = (r: Run): number => r.gatewayCpu + r.redisCpu + r.upstreamCpu + r.loadCpu
-    lines.push(`| ${n} | ${fmt(m((r) => r.rps))} | ${spread(mine.map((r) => r.rps))} | ${fmt(m((r) => r.rps / n))} | ${fmt(m((r) => r.gatewayCpu))} (${spread(mine.map((r) => r.gatewayCpu))}) | ${fmt(m((r) => r.redisCpu), 1)} (${spread(mine.map((r) => r.redisCpu), 1)}) | ${fmt(m((r) => r.commands), 2)} | ${fmt(m((r) => r.upstreamCpu))} | ${fmt(m((r) => r.loadCpu))} | ${fmt(m(all))} | ${fmt(m((r) => r.p99))} |`)
+    lines.push(
+      `| ${n} | ${fmt(m((r) => r.rps))} | ${spread(mine.map((r) => r.rps))} | ${fmt(m((r) => r.rps / n))} ` +
+        `| ${fmt(m((r) => r.gatewayCpu))} (${spread(mine.map((r) => r.gatewayCpu))}) | ${fmt(m((r) => r.redisCpu), 1)} ` +
+          `(${spread(mine.map((r) => r.redisCpu), 1)}) | ${fmt(m((r) => r.commands), 2)} | ${fmt(m((r) => r.upstreamCpu))} ` +
+            `| ${fmt(m((r) => r.loadCpu))} | ${fmt(m(all))} | ${fmt(m((r) => r.p99))} |`)
   }
   lines.push('')
-  lines.push(`Redis round trips per request (MONITOR, ${AUDIT_REQUESTS} sequential requests): ${fmt(trips.sent, 2)} sent by the gateway, ${fmt(trips.inScripts, 2)} commands run inside scripts.`)
-  lines.push(`Redis memory per session (used_memory over ${fmt(SESSIONS)} new sessions of ${fmt(Math.floor(SESSIONS / 2))} users): ${fmt(perSession)} bytes.`)
-  lines.push(`Gateway heap per cached token (heap after gc, before and after ${fmt(distinct.length)} distinct tokens were verified): ${fmt(perToken)} bytes.`)
+  lines.push(
+    `Redis round trips per request (MONITOR, ${AUDIT_REQUESTS} sequential requests): ${fmt(trips.sent, 2)} sent by the ` +
+      `gateway, ${fmt(trips.inScripts, 2)} commands run inside scripts.`)
+  lines.push(
+    `Redis memory per session (used_memory over ${fmt(SESSIONS)} new sessions of ${fmt(Math.floor(SESSIONS / 2))} ` +
+      `users): ${fmt(perSession)} bytes.`)
+  lines.push(
+    `Gateway heap per cached token (heap after gc, before and after ${fmt(distinct.length)} distinct tokens were ` +
+      `verified): ${fmt(perToken)} bytes.`)
   console.log(lines.join('\n'))
   process.exit(0)
 }

@@ -42,7 +42,8 @@ export function pemsByKid (keys: KeyRing): Map<string, string> {
   const pems = new Map<string, string>()
   for (const { kid } of keys.publicJwks.keys) {
     const key = keys.publicKey(kid)
-    if (key !== undefined) pems.set(kid, KeyObject.from(key as Parameters<typeof KeyObject.from>[0]).export({ type: 'spki', format: 'pem' }) as string)
+    if (key !== undefined) pems.set(kid, KeyObject.from(key as Parameters<typeof KeyObject.from>[0]).export(
+      { type: 'spki', format: 'pem' }) as string)
   }
   return pems
 }

@@ -91,7 +91,8 @@ async function main (): Promise<void> {
   const opts = { issuer: ISSUER, audience: AUDIENCE, accessTtl: 900, refreshTtl: 3600 }
   const joseCached = new TokenService(keys, { ...opts, cacheSize: CACHE_SIZE })
   const joseUncached = new TokenService(keys, { ...opts, cacheSize: 0 })
-  const fast = (mode: FastJwtMode, cacheSize: number): FastJwtTokenVerifier => new FastJwtTokenVerifier(keys, { issuer: ISSUER, audience: AUDIENCE, mode, cacheSize })
+  const fast = (mode: FastJwtMode, cacheSize: number): FastJwtTokenVerifier =>
+    new FastJwtTokenVerifier(keys, { issuer: ISSUER, audience: AUDIENCE, mode, cacheSize })
   const cbCached = fast('key-callback', CACHE_SIZE)
   const cbUncached = fast('key-callback', 0)
   const pluginCached = fast('plugin', CACHE_SIZE)
@@ -123,7 +124,8 @@ async function main (): Promise<void> {
       return [
         { id: `${what} | jose (TokenService), cache on`, token, refuse, verify: (t: string) => joseCached.verifyAccess(t) },
         { id: `${what} | fast-jwt key callback + our checks, cache on`, token, refuse, verify: (t: string) => cbCached.verifyAccess(t) },
-        { id: `${what} | fast-jwt @fastify/jwt way + our checks, cache on`, token, refuse, verify: (t: string) => pluginCached.verifyAccess(t) }
+        { id: `${what} | fast-jwt @fastify/jwt way + our checks, cache on`, token, refuse, verify: (t: string) =>
+          pluginCached.verifyAccess(t) }
       ]
     })
   ]
@@ -143,7 +145,8 @@ async function main (): Promise<void> {
 
   const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
   const lines = [
-    `Node ${process.version}, ${cpus()[0]?.model ?? 'CPU'} (${availableParallelism()} cores), load average ${loadBefore.toFixed(1)} before / ${loadAfter.toFixed(1)} after;`,
+    `Node ${process.version}, ${cpus()[0]?.model ?? 'CPU'} (${availableParallelism()} cores), load average ${loadBefore.toFixed(1)} ` +
+      `before / ${loadAfter.toFixed(1)} after;`,
     `${ROUNDS} interleaved rounds of ${SAMPLE_MS} ms per candidate, median round; one token repeated (command: \`make bench-jwt\`).`,
     '',
     '| token | verifier | ops/s (median) | ops/s (all rounds) | µs/op | CPU µs/op |',
@@ -153,7 +156,10 @@ async function main (): Promise<void> {
     const s = samples.get(c.id)!
     const ops = median(s.map((x) => x.opsPerSec))
     const [token, verifier] = c.id.split(' | ') as [string, string]
-    lines.push(`| ${token} | ${verifier} | ${fmt(ops)} | ${fmt(Math.min(...s.map((x) => x.opsPerSec)))}–${fmt(Math.max(...s.map((x) => x.opsPerSec)))} | ${fmt(1e6 / ops, 1)} | ${fmt(median(s.map((x) => x.cpuUsPerOp)), 1)} |`)
+    lines.push(
+      `| ${token} | ${verifier} | ${fmt(ops)} ` +
+        `| ${fmt(Math.min(...s.map((x) => x.opsPerSec)))}–${fmt(Math.max(...s.map((x) => x.opsPerSec)))} | ${fmt(1e6 / ops, 1)} ` +
+          `| ${fmt(median(s.map((x) => x.cpuUsPerOp)), 1)} |`)
   }
   process.stdout.write(lines.join('\n') + '\n')
 }

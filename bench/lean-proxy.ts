@@ -39,7 +39,8 @@ function answerInto (res: ServerResponse): Dispatcher.DispatchHandler {
  * Registers `GET prefix` and `GET prefix/*` on `app`, forwarded to `upstream` after `before`
  * (the per-request work under test, such as the gateway's session check).
  */
-export function leanProxy (app: FastifyInstance, opts: { upstream: string, prefix: string, before: (request: FastifyRequest) => Promise<void> }): Pool {
+export function leanProxy (app: FastifyInstance, opts: { upstream: string, prefix: string,
+  before: (request: FastifyRequest) => Promise<void> }): Pool {
   const pool = new Pool(opts.upstream, { connections: 128, pipelining: 1 })
   const handler = async (request: FastifyRequest, reply: { hijack: () => void, raw: ServerResponse }): Promise<void> => {
     await opts.before(request)

@@ -96,7 +96,8 @@ function nextMessage (child: ChildProcess, name: string, type: ChildMessage['typ
   })
 }
 
-async function startServer (name: string, role: 'upstream' | 'bare' | 'bare-check' | 'lean-check' | 'gateway' | 'orders' | 'users', spec: ServerSpec = {}): Promise<{ child: ChildProcess, url: string }> {
+async function startServer (name: string, role: 'upstream' | 'bare' | 'bare-check' | 'lean-check' | 'gateway' | 'orders' | 'users',
+  spec: ServerSpec = {}): Promise<{ child: ChildProcess, url: string }> {
   const execArgv = CPU_PROF_DIR !== undefined
     ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR, '--cpu-prof-name', `${name.replace(/\W+/g, '-')}.cpuprofile`]
     : []
@@ -185,7 +186,8 @@ async function measure (target: Target, redis: Redis): Promise<Run> {
   const cpu = await cpuMicros(target) - cpuBefore
   const redisCpu = await redisCpuMicros(redis) - redisCpuBefore
   const completed = result.requests.total
-  const run: Run = { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, completed, cpuPerRequest: cpu / completed }
+  const run: Run = { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, completed,
+    cpuPerRequest: cpu / completed }
   if (before !== undefined) {
     await sleep(200)
     run.redisCommands = diff(await commandStats(redis), before)
@@ -234,7 +236,8 @@ async function addedLatency (gateway: Target, upstream: Target, peak: number): P
   const rate = Math.max(1, Math.round(peak / 2))
   const at = async (target: Target): Promise<Run> => {
     const result = await load(target, DURATION, rate)
-    return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, completed: result.requests.total, cpuPerRequest: 0 }
+    return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, completed: result.requests.total,
+      cpuPerRequest: 0 }
   }
   const up = await at(upstream)
   const gw = await at(gateway)
@@ -251,7 +254,8 @@ interface AuthRates { loginsPerSecond: number, refreshesPerSecond: number, worke
 async function authRates (gatewayUrl: string): Promise<AuthRates> {
   const workers = 4
   const post = async (path: string, body: unknown): Promise<{ refresh: string }> => {
-    const res = await fetch(gatewayUrl + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const res = await fetch(gatewayUrl + path, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body) })
     const json = await res.json() as { refresh: string }
     if (res.status !== 200) invalid(`${path}: status ${res.status} ${JSON.stringify(json)}`)
     return json
@@ -308,7 +312,8 @@ function machine (redisVersion: string, loadBefore: number): Record<string, stri
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 const perRequest = (counts: Record<string, number>, requests: number): string =>
-  Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name.toUpperCase()} ${(n / requests).toFixed(2)}`).join(', ') || 'none'
+  Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name.toUpperCase()} ${(n / requests).toFixed(2)}`).join(', ')
+    || 'none'
 
 interface Report {
   targets: Target[]
@@ -335,7 +340,8 @@ function goals ({ targets, runs, latency, auth }: Report): string {
     `| gateway CPU per proxied request ≤ 130 µs | ${fmt(cpu)} µs | ${mark(cpu <= 130)} |`,
     ...targets.filter((t) => t.id === 'bareCheck' || t.id === 'leanCheck').map((t) =>
       `| ${t.label}, CPU per request (× bare proxy) | ${fmt(cpuOf(t.id))} µs (${(rps(t.id) / rps('bare')).toFixed(2)}) | figure |`),
-    `| p50 / p99 added at half of peak (${fmt(latency.rate)} req/s), p99 added ≤ 2 ms | ${fmt(latency.gateway.p50 - latency.upstream.p50, 1)} / ${fmt(p99Added, 1)} ms | ${mark(p99Added <= 2)} |`,
+    `| p50 / p99 added at half of peak (${fmt(latency.rate)} req/s), p99 added ≤ 2 ms ` +
+      `| ${fmt(latency.gateway.p50 - latency.upstream.p50, 1)} / ${fmt(p99Added, 1)} ms | ${mark(p99Added <= 2)} |`,
     `| logins/s through the full chain (${auth.workers} workers; argon2id m=19 MiB, t=2, p=1) | ${fmt(auth.loginsPerSecond, 1)} | figure |`,
     `| refreshes/s through the full chain (${auth.workers} sessions) | ${fmt(auth.refreshesPerSecond, 1)} | figure |`
   ].join('\n')
@@ -355,10 +361,12 @@ function table ({ targets, runs }: Report): string {
     }
     const cpu = medianOf(all.map((r) => r.cpuPerRequest))
     const redisCpu = t.redis ? fmt(medianOf(all.map((r) => r.redisCpuPerRequest ?? 0))) : '–'
-    return `| ${t.label} | ${fmt(m.rps)} | ${range} | ${fmt(m.p50, 0)} | ${fmt(m.p99, 0)} | 0 / 0 | ${(m.rps / bare).toFixed(2)} | ${fmt(cpu)} | ${redisCpu} | ${redis} |`
+    return `| ${t.label} | ${fmt(m.rps)} | ${range} | ${fmt(m.p50, 0)} | ${fmt(m.p99, 0)} | 0 / 0 | ${(m.rps / bare).toFixed(2)} ` +
+      `| ${fmt(cpu)} | ${redisCpu} | ${redis} |`
   })
   return [
-    '| Target | req/s (median round) | req/s (all rounds) | p50 ms | p99 ms | errors / non-2xx | × bare proxy | CPU µs / request (target) | CPU µs / request (redis-server) | Redis commands / request |',
+    '| Target | req/s (median round) | req/s (all rounds) | p50 ms | p99 ms | errors / non-2xx | × bare proxy | CPU µs / request ' +
+      '(target) | CPU µs / request (redis-server) | Redis commands / request |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows
   ].join('\n')
@@ -391,11 +399,14 @@ function interpretation ({ runs, audits }: Report, loadBefore: number): string {
   const trips = Math.max(...[...audits.values()].map((a) => sum(a.roundTrips) / a.requests))
   const verdict = (r: number): string => r >= TARGET_RATIO ? `meets the ${TARGET_RATIO} target` : `is below the ${TARGET_RATIO} target`
   return [
-    `- The bare proxy reaches ${(bare / upstream * 100).toFixed(0)} % of the upstream's own rate: that is the price of one extra HTTP hop ` +
+    `- The bare proxy reaches ${(bare / upstream * 100).toFixed(0)} % of the upstream's own rate: that is the price of one extra HTTP ` +
+      'hop ' +
       '(and of a fourth busy process on the same cores), the same for every proxy.',
     `- Gateway / bare proxy: **${cached.toFixed(2)}** with the verified-token cache (${verdict(cached)}), ` +
-      `**${uncached.toFixed(2)}** with TOKEN_CACHE_SIZE=0 (${verdict(uncached)}). On top of the bare proxy the gateway does, per request: ` +
-      'path normalization, security headers, request id, token verification (a Map lookup when cached, an ES256 signature check when not), ' +
+      `**${uncached.toFixed(2)}** with TOKEN_CACHE_SIZE=0 (${verdict(uncached)}). On top of the bare proxy the gateway does, per ` +
+        'request: ' +
+      'path normalization, security headers, request id, token verification (a Map lookup when cached, an ES256 signature check when ' +
+        'not), ' +
       'the session check and per-user counter in Redis, the identity headers and assertion (reused from its cache), and the metrics.',
     `- CPU per request (median round): bare proxy ${fmt(cpu('bare'))} µs; gateway ${fmt(cpu('cached'))} µs with the token cache and ` +
       `${fmt(cpu('uncached'))} µs without it, plus ${fmt(redisCpu('cached'))} µs in redis-server. With two cores shared by autocannon, ` +
@@ -403,16 +414,20 @@ function interpretation ({ runs, audits }: Report, loadBefore: number): string {
       `is ${(cpu('bare') / (cpu('cached') + redisCpu('cached'))).toFixed(2)} (cached), and the throughput ratio is higher because ` +
       'autocannon and the upstream cost the same for every target. Reaching 0.8 needs the gateway\'s CPU per request to come down.',
     `- Floors: the contract's one Redis round trip per authenticated request (the session check and the user's counter), alone in ` +
-      `front of the bare proxy, costs ${fmt(cpu('bareCheck'))} µs per request (${fmt(cpu('bareCheck') - cpu('bare'))} µs over the bare proxy; ` +
-      `${(median(runs.get('bareCheck')!).rps / bare).toFixed(2)} of its throughput); in front of the lean undici path ${fmt(cpu('leanCheck'))} µs ` +
-      `(${(median(runs.get('leanCheck')!).rps / bare).toFixed(2)}). The gateway spends ${fmt(cpu('cached') - cpu('bareCheck'))} µs per request ` +
+      `front of the bare proxy, costs ${fmt(cpu('bareCheck'))} µs per request (${fmt(cpu('bareCheck') - cpu('bare'))} µs over the bare ` +
+        `proxy; ` +
+      `${(median(runs.get('bareCheck')!).rps / bare).toFixed(2)} of its throughput); in front of the lean undici ` +
+        `path ${fmt(cpu('leanCheck'))} µs ` +
+      `(${(median(runs.get('leanCheck')!).rps / bare).toFixed(2)}). The gateway spends ${fmt(cpu('cached') - cpu('bareCheck'))} µs per ` +
+        `request ` +
       'beyond the first floor: token, route, roles, headers both ways, assertion, limits, security headers, request id and metrics.',
     `- Redis: ${trips.toFixed(2)} round trip(s) per proxied request: the session check and the per-user counter are one EVALSHA; ` +
       'the extra commands counted by INFO commandstats are those the script runs inside Redis (HGET, INCR, PTTL), not network round trips.',
     '- Everything runs on one machine: autocannon, the target, the upstream and Redis share the cores, so the absolute numbers are ' +
       'a floor, and the ratios are what compares. Rounds are interleaved so that drift of the machine affects every target alike.',
     ...(loadBefore > availableParallelism() / 2
-      ? [`- The machine was busy with other work during this run (load average ${loadBefore.toFixed(1)} on ${availableParallelism()} cores): ` +
+      ? [`- The machine was busy with other work during this run (load average ${loadBefore.toFixed(1)} on ${availableParallelism()} ` +
+        `cores): ` +
           'requests/s varied between rounds; CPU per request is the steadier figure.']
       : [])
   ].join('\n')
@@ -465,12 +480,14 @@ One run starts its own redis-server (free port, no persistence) and the servers,
   the request to an undici Pool with a dispatch handler writing the answer straight to the client (no body stream, no
   @fastify/reply-from; GET only). The least a gateway on Fastify, undici and ioredis can cost;
 - **gateway (cached)**: \`buildGateway\` with the route \`/api/orders\` → the upstream, \`LOG_LEVEL=silent\`, limits out of the way,
-  the default \`TOKEN_CACHE_SIZE\`, and a valid access token (a session from \`SessionStore.create\` and a token from \`TokenService.signAccess\`, built in the gateway's process from its config, key and Redis);
+  the default \`TOKEN_CACHE_SIZE\`, and a valid access token (a session from \`SessionStore.create\` and a token from
+  \`TokenService.signAccess\`, built in the gateway's process from its config, key and Redis);
 - **nginx + /auth/check**: Debian's nginx with the shipped \`deploy/edge/nginx/auth-gateway.conf\` in front of the upstream, asking
   a fourth gateway (\`FORWARD_AUTH_PROXIES=127.0.0.1=nginx\`) about every request (forward authentication); its CPU column is that
   gateway's process, nginx's own CPU is not counted;
 - **gateway (uncached)**: the same with \`TOKEN_CACHE_SIZE=0\`, so every request pays an ES256 signature verification;
-- **orders stub alone**: the real orders stub (\`services/orders\`) called directly with a valid gateway assertion (renewed before each run);
+- **orders stub alone**: the real orders stub (\`services/orders\`) called directly with a valid gateway assertion (renewed before
+  each run);
 - **full chain**: a third gateway (token cache on) whose \`/api/orders\` upstream is that orders stub and whose users upstream is the
   real users stub: the chain as \`make run\` starts it.
 
@@ -517,7 +534,8 @@ async function main (): Promise<void> {
   const started = Date.now()
   const loadBefore = loadavg()[0]!
   if (loadBefore > availableParallelism() / 2) {
-    console.warn(`warning: the machine is busy (load average ${loadBefore.toFixed(2)} on ${availableParallelism()} cores); the numbers will be noisy`)
+    console.warn(
+      `warning: the machine is busy (load average ${loadBefore.toFixed(2)} on ${availableParallelism()} cores); the numbers will be noisy`)
   }
   const redisServer = await startRedis()
   const redis = new Redis(redisServer.url, { lazyConnect: true })
@@ -553,23 +571,31 @@ async function main (): Promise<void> {
     { id: 'upstream', label: 'upstream (direct)', url: upstream.url, headers: {}, redis: false, child: upstream.child },
     { id: 'bare', label: 'bare @fastify/http-proxy', url: bare.url, headers: {}, redis: false, child: bare.child },
     { id: 'bareCheck', label: 'floor: bare proxy + session check', url: bareCheck.url, headers: {}, redis: true, child: bareCheck.child },
-    { id: 'leanCheck', label: 'floor: undici dispatch + session check', url: leanCheck.url, headers: {}, redis: true, child: leanCheck.child },
+    { id: 'leanCheck', label: 'floor: undici dispatch + session check', url: leanCheck.url, headers: {}, redis: true,
+      child: leanCheck.child },
     { id: 'cached', label: 'gateway, token cache on', url: cached.url, headers: auth, redis: true, child: cached.child },
     // CPU per request: the gateway's, as for the row above (nginx's own CPU is not counted).
     { id: 'nginxCheck', label: 'nginx + /auth/check → upstream', url: nginx.url, headers: auth, redis: true, child: forward.child },
     { id: 'uncached', label: 'gateway, TOKEN_CACHE_SIZE=0', url: uncached.url, headers: auth, redis: true, child: uncached.child },
-    { id: 'stub', label: 'orders stub alone (assertion)', url: ordersStub.url, headers: {}, redis: false, child: ordersStub.child, renewHeaders: stubHeaders },
+    { id: 'stub', label: 'orders stub alone (assertion)', url: ordersStub.url, headers: {}, redis: false, child: ordersStub.child,
+      renewHeaders: stubHeaders },
     { id: 'chain', label: 'full chain: gateway → orders stub', url: chain.url, headers: auth, redis: true, child: chain.child }
   ]
-  console.log(`proxy benchmark: ${ROUNDS} rounds × ${targets.length} targets, ${DURATION} s runs after ${WARMUP} s warm-up, ${CONNECTIONS} connections`)
+  console.log(
+    `proxy benchmark: ${ROUNDS} rounds × ${targets.length} targets, ${DURATION} s runs after ${WARMUP} s warm-up, ${CONNECTIONS} ` +
+      `connections`)
 
   const runs = new Map<TargetId, Run[]>(targets.map((t) => [t.id, []]))
   for (let round = 1; round <= ROUNDS; round++) {
     for (const target of targets) {
       const run = await measure(target, redis)
       runs.get(target.id)!.push(run)
-      const redisNote = run.redisCommands !== undefined ? `, Redis ${(sum(run.redisCommands) / run.completed).toFixed(2)} commands/request, ${fmt(run.redisCpuPerRequest ?? 0)} µs Redis CPU/request` : ''
-      console.log(`round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ${fmt(run.cpuPerRequest)} µs CPU/request${redisNote}`)
+      const redisNote = run.redisCommands !== undefined
+        ? `, Redis ${(sum(run.redisCommands) / run.completed).toFixed(2)} commands/request, ${fmt(run.redisCpuPerRequest ?? 0)} µs ` +
+          `Redis CPU/request` : ''
+      console.log(
+        `round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms ` +
+          ` ${fmt(run.cpuPerRequest)} µs CPU/request${redisNote}`)
     }
   }
 
@@ -578,10 +604,14 @@ async function main (): Promise<void> {
 
   const cachedTarget = targets.find((t) => t.id === 'cached')!
   const latency = await addedLatency(cachedTarget, targets.find((t) => t.id === 'upstream')!, median(runs.get('cached')!).rps)
-  console.log(`\nat ${fmt(latency.rate)} req/s (half of the gateway's peak): upstream p50 ${latency.upstream.p50} / p99 ${latency.upstream.p99} ms, ` +
+  console.log(
+    `\nat ${fmt(latency.rate)} req/s (half of the gateway's peak): upstream p50 ${latency.upstream.p50} / ` +
+      `p99 ${latency.upstream.p99} ms, ` +
     `gateway p50 ${latency.gateway.p50} / p99 ${latency.gateway.p99} ms`)
   const authFigures = await authRates(chain.url)
-  console.log(`logins/s ${fmt(authFigures.loginsPerSecond, 1)}, refreshes/s ${fmt(authFigures.refreshesPerSecond, 1)} (${authFigures.workers} workers, full chain)`)
+  console.log(
+    `logins/s ${fmt(authFigures.loginsPerSecond, 1)}, refreshes/s ${fmt(authFigures.refreshesPerSecond, 1)} (${authFigures.workers} ` +
+      `workers, full chain)`)
 
   const report: Report = { targets, runs, audits, latency, auth: authFigures }
   const info = machine(redisVersion, loadBefore)
@@ -600,7 +630,8 @@ async function main (): Promise<void> {
   }
 
   await nginx.stop()
-  for (const server of [chain, cached, forward, uncached, bareCheck, leanCheck, bare, ordersStub, usersStub, upstream]) await stopServer(server.child)
+  for (const server of [chain, cached, forward, uncached, bareCheck, leanCheck, bare, ordersStub, usersStub, upstream]) await stopServer(
+    server.child)
   redis.disconnect()
   await redisServer.stop()
   console.log(`\ndone in ${((Date.now() - started) / 1000).toFixed(0)} s`)

@@ -55,10 +55,12 @@ const serversScript = fileURLToPath(new URL('./bench-servers.js', import.meta.ur
 const children: ChildProcess[] = []
 process.once('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL') })
 
-function ask<T extends ChildMessage['type']> (child: ChildProcess, message: ParentMessage | null, type: T): Promise<Extract<ChildMessage, { type: T }>> {
+function ask<T extends ChildMessage['type']> (child: ChildProcess, message: ParentMessage | null,
+  type: T): Promise<Extract<ChildMessage, { type: T }>> {
   return new Promise((resolve, reject) => {
     const onMessage = (m: ChildMessage): void => {
-      if (m.type === 'error') { cleanup(); reject(new Error(m.message)) } else if (m.type === type) { cleanup(); resolve(m as Extract<ChildMessage, { type: T }>) }
+      if (m.type === 'error') { cleanup(); reject(new Error(m.message)) } else if (m.type === type) { cleanup();
+        resolve(m as Extract<ChildMessage, { type: T }>) }
     }
     const onExit = (code: number | null): void => { cleanup(); reject(new Error(`server exited (${String(code)}) before '${type}'`)) }
     const cleanup = (): void => { child.off('message', onMessage); child.off('exit', onExit) }
@@ -101,7 +103,8 @@ export function memoryFromMetrics (text: string): Memory {
     heapUsed: value('gateway_nodejs_heap_size_used_bytes'),
     heapTotal: value('gateway_nodejs_heap_size_total_bytes'),
     liveHeap: value('gateway_nodejs_heap_after_gc_bytes'),
-    gcSeconds: text.split('\n').filter((l) => l.startsWith('gateway_nodejs_gc_duration_seconds_sum{')).reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+    gcSeconds: text.split('\n').filter((l) => l.startsWith('gateway_nodejs_gc_duration_seconds_sum{')).reduce((sum, l) => sum
+      + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
   }
 }
 
@@ -184,12 +187,16 @@ async function main (): Promise<void> {
   redisClient.disconnect()
 
   const flags = readFileSync(`/proc/${gateway.pid!}/cmdline`, 'utf8').split('\0').filter((a) => a.startsWith('--')).join(' ')
-  const nodeOptions = (readFileSync(`/proc/${gateway.pid!}/environ`, 'utf8').split('\0').find((e) => e.startsWith('NODE_OPTIONS=')) ?? 'NODE_OPTIONS=').slice('NODE_OPTIONS='.length)
-  console.log(`soak: ${SECONDS} s (${WARMUP} s warm-up), ${CONNECTIONS} connections, ${TOKENS} tokens of ${USERS} users, memory every ${SAMPLE} s`)
+  const nodeOptions = (readFileSync(`/proc/${gateway.pid!}/environ`, 'utf8').split('\0').find((e) => e.startsWith('NODE_OPTIONS='))
+    ?? 'NODE_OPTIONS=').slice('NODE_OPTIONS='.length)
+  console.log(
+    `soak: ${SECONDS} s (${WARMUP} s warm-up), ${CONNECTIONS} connections, ${TOKENS} tokens of ${USERS} users, memory every ${SAMPLE} s`)
   console.log(`gateway: ${LAUNCHER} (pid ${gateway.pid!}): node ${flags}, NODE_OPTIONS=${nodeOptions}`)
   const mb = (bytes: number): number => bytes / 2 ** 20
   const idle = await memoryOf(url)
-  console.log(`before the load: rss ${mb(idle.rss).toFixed(1)} MB  heap used ${mb(idle.heapUsed).toFixed(1)} / committed ${mb(idle.heapTotal).toFixed(1)} MB  live heap ${mb(idle.liveHeap).toFixed(1)} MB`)
+  console.log(
+    `before the load: rss ${mb(idle.rss).toFixed(1)} MB  heap used ${mb(idle.heapUsed).toFixed(1)} / ` +
+      `committed ${mb(idle.heapTotal).toFixed(1)} MB  live heap ${mb(idle.liveHeap).toFixed(1)} MB`)
 
   const cpuAtStart = cpuSeconds(gateway.pid!)
   let next = 0
@@ -213,7 +220,9 @@ async function main (): Promise<void> {
       const t = (Date.now() - started) / 1000
       samples.push([t, mb(rss)])
       live.push([t, mb(liveHeap)])
-      console.log(`t=${t.toFixed(0).padStart(4)} s  rss ${mb(rss).toFixed(1)} MB  heap used ${mb(heapUsed).toFixed(1)} / committed ${mb(heapTotal).toFixed(1)} MB  live heap (after last full GC) ${mb(liveHeap).toFixed(1)} MB`)
+      console.log(
+        `t=${t.toFixed(0).padStart(4)} s  rss ${mb(rss).toFixed(1)} MB  heap used ${mb(heapUsed).toFixed(1)} / ` +
+          `committed ${mb(heapTotal).toFixed(1)} MB  live heap (after last full GC) ${mb(liveHeap).toFixed(1)} MB`)
     }, (err: Error) => console.error(`sample failed: ${err.message}`))
   }, SAMPLE * 1000)
   const result = await run
@@ -226,8 +235,13 @@ async function main (): Promise<void> {
   const livePerMinute = slope(live.filter(([t]) => t >= WARMUP)) * 60
   const peak = Math.max(...samples.map(([, y]) => y))
   const bad = result.errors + result.timeouts + result.non2xx
-  console.log(`\nrequests ${result.requests.total} (${result.requests.average.toFixed(0)} req/s), errors ${result.errors}, timeouts ${result.timeouts}, non-2xx ${result.non2xx}; gateway CPU ${cpuPerRequest.toFixed(0)} µs per request, of which GC pauses ${gcPerRequest.toFixed(0)} µs`)
-  console.log(`peak RSS ${peak.toFixed(1)} MB (limit ${MAX_RSS_MB}); slope after warm-up ${perMinute.toFixed(2)} MB/min over ${afterWarmup.length} samples (limit ${MAX_SLOPE}); live heap slope ${livePerMinute.toFixed(2)} MB/min`)
+  console.log(
+    `\nrequests ${result.requests.total} (${result.requests.average.toFixed(0)} req/s), errors ${result.errors}, ` +
+      `timeouts ${result.timeouts}, non-2xx ${result.non2xx}; gateway CPU ${cpuPerRequest.toFixed(0)} µs per request, of which GC ` +
+        `pauses ${gcPerRequest.toFixed(0)} µs`)
+  console.log(
+    `peak RSS ${peak.toFixed(1)} MB (limit ${MAX_RSS_MB}); slope after warm-up ${perMinute.toFixed(2)} MB/min ` +
+      `over ${afterWarmup.length} samples (limit ${MAX_SLOPE}); live heap slope ${livePerMinute.toFixed(2)} MB/min`)
 
   await killAndWait(gateway)
   orders.child.send({ type: 'stop' } satisfies ParentMessage)

@@ -42,7 +42,8 @@ writeFileSync(routes, [
 const port = 18000 + Math.floor(Math.random() * 1000)
 // bin/auth-gateway: the gateway as it runs in production (its V8 memory settings; node stays the pid).
 const gateway = spawn('sh', ['bin/auth-gateway'], {
-  env: { PATH: process.env.PATH ?? '', ...redis.env, PORT: String(port), LOG_LEVEL: 'warn', ROUTES_FILE: routes, SINK_URL: sinkUrl, USERS_URL: 'http://127.0.0.1:1' },
+  env: { PATH: process.env.PATH ?? '', ...redis.env, PORT: String(port), LOG_LEVEL: 'warn', ROUTES_FILE: routes, SINK_URL: sinkUrl,
+    USERS_URL: 'http://127.0.0.1:1' },
   stdio: ['ignore', 'inherit', 'inherit']
 })
 const base = `http://127.0.0.1:${port}`
@@ -52,7 +53,8 @@ try {
   const before = { hwm: status(pid, 'VmHWM'), rss: status(pid, 'VmRSS') }
   const started = Date.now()
   const answer = await new Promise<number>((resolve, reject) => {
-    const req = request(base + '/upload', { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) } }, (res) => {
+    const req = request(base + '/upload', { method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) } }, (res) => {
       res.resume()
       res.on('end', () => resolve(res.statusCode ?? 0))
     })
@@ -71,8 +73,12 @@ try {
   })
   const after = { hwm: status(pid, 'VmHWM'), rss: status(pid, 'VmRSS') }
   const mb = (n: number): string => (n / MB).toFixed(1)
-  console.log(`upload of ${mb(size)} MB through the gateway: status ${answer}, ${mb(received)} MB received by the upstream, ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  console.log(`gateway RSS before: ${mb(before.rss)} MB (peak ${mb(before.hwm)} MB); after: ${mb(after.rss)} MB; peak during the upload: ${mb(after.hwm)} MB (+${mb(after.hwm - before.hwm)} MB)`)
+  console.log(
+    `upload of ${mb(size)} MB through the gateway: status ${answer}, ${mb(received)} MB received by the ` +
+      `upstream, ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  console.log(
+    `gateway RSS before: ${mb(before.rss)} MB (peak ${mb(before.hwm)} MB); after: ${mb(after.rss)} MB; peak during the ` +
+      `upload: ${mb(after.hwm)} MB (+${mb(after.hwm - before.hwm)} MB)`)
   if (answer !== 200 || received !== size) process.exitCode = 1
 } finally {
   gateway.kill('SIGTERM')

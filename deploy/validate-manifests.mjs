@@ -30,9 +30,15 @@ import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import { parseAllDocuments } from 'yaml'
-import Ajv2019 from 'ajv/dist/2019.js'
+import { Ajv2019 } from 'ajv/dist/2019.js'
 
 const require = createRequire(import.meta.url)
+
+/**
+ * A parsed YAML or JSON document: the files are checked here, so nothing about their shape is known yet.
+ * @typedef {Record<string, any>} Doc
+ */
+/** @typedef {{ errors: string[], values: any[] }} Parsed */
 
 // ---------------------------------------------------------------------------------------------
 // Arguments and output
@@ -56,9 +62,12 @@ for (let i = 0; i < args.length; i++) {
 
 let failures = 0
 let checked = 0
-const rel = (p) => relative(root, p) || '.'
+const rel = (/** @type {string} */ p) => relative(root, p) || '.'
 
-/** Prints the one line for a checked file (plus indented details) and counts failures. */
+/**
+ * Prints the one line for a checked file (plus indented details) and counts failures.
+ * @param {string} label @param {string[]} errors @param {string} [summary] @param {string[]} [warnings]
+ */
 function report (label, errors, summary = '', warnings = []) {
   checked++
   if (errors.length === 0) {
@@ -78,10 +87,13 @@ function report (label, errors, summary = '', warnings = []) {
 /**
  * Parses every document of a YAML file. Kubernetes reads YAML 1.1 (0440 is octal, yes/no are
  * booleans): version '1.1' reproduces that. Compose files use YAML 1.2 with merge keys.
+ * @param {string} text @param {{ k8s: boolean }} opts @returns {Parsed}
  */
 function parseYaml (text, { k8s }) {
   const docs = parseAllDocuments(text, k8s ? { version: '1.1', merge: true } : { merge: true, uniqueKeys: true })
+  /** @type {string[]} */
   const errors = []
+  /** @type {any[]} */
   const values = []
   for (const doc of docs) {
     for (const e of doc.errors) errors.push(`YAML: ${e.message.split('\n')[0]}`)
@@ -94,12 +106,13 @@ function parseYaml (text, { k8s }) {
   return { errors, values }
 }
 
+/** @param {string} file @param {{ k8s: boolean }} opts @returns {Parsed} */
 function readYamlFile (file, opts) {
   let text
   try {
     text = readFileSync(file, 'utf8')
   } catch (e) {
-    return { errors: [`cannot read: ${e.message}`], values: [] }
+    return { errors: [`cannot read: ${messageOf(e)}`], values: [] }
   }
   return parseYaml(text, opts)
 }
@@ -107,10 +120,17 @@ function readYamlFile (file, opts) {
 // ---------------------------------------------------------------------------------------------
 // Kubernetes schemas (kubernetes-models), with strict unknown-field detection
 
+/** @type {(v: unknown) => v is Doc} */
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
+const messageOf = (/** @type {unknown} */ e) => e instanceof Error ? e.message : String(e)
+/** @typedef {{ prototype: { validate (): void } }} Model a kubernetes-models class */
+/** @type {Map<string, Model | undefined>} */
 const modelCache = new Map()
 
-/** The kubernetes-models class for apiVersion/kind, or undefined when the package has none. */
+/**
+ * The kubernetes-models class for apiVersion/kind, or undefined when the package has none.
+ * @param {string} apiVersion @param {string} kind @returns {Promise<Model | undefined>}
+ */
 async function modelFor (apiVersion, kind) {
   const key = `${apiVersion}/${kind}`
   if (modelCache.has(key)) return modelCache.get(key)
@@ -136,11 +156,16 @@ async function modelFor (apiVersion, kind) {
  * but the compiled validators read every property their schema knows (and enumerate the keys of
  * free-form maps such as labels), so a key that was never read is a key the schema does not know:
  * a typo the API server would drop or reject (`kubectl --validate=strict`).
+ * @param {Model} model @param {Doc} obj @param {{ partial?: boolean }} [opts] @returns {string[]}
  */
 function validateObject (model, obj, { partial = false } = {}) {
+  /** @type {WeakMap<object, Set<string>>} */
   const seen = new WeakMap() // target -> Set of property names read
+  /** @type {WeakSet<object>} */
   const enumerated = new WeakSet() // targets whose keys were enumerated (maps)
+  /** @type {WeakMap<object, object>} */
   const proxies = new WeakMap()
+  /** @type {(v: unknown) => unknown} */
   const wrap = (v) => {
     if (v === null || typeof v !== 'object') return v
     let p = proxies.get(v)
@@ -148,11 +173,11 @@ function validateObject (model, obj, { partial = false } = {}) {
     seen.set(v, new Set())
     p = new Proxy(v, {
       get (t, k, r) {
-        if (typeof k === 'string') seen.get(t).add(k)
+        if (typeof k === 'string') seen.get(t)?.add(k)
         return wrap(Reflect.get(t, k, r))
       },
       has (t, k) {
-        if (typeof k === 'string') seen.get(t).add(k)
+        if (typeof k === 'string') seen.get(t)?.add(k)
         return Reflect.has(t, k)
       },
       ownKeys (t) {
@@ -163,10 +188,12 @@ function validateObject (model, obj, { partial = false } = {}) {
     proxies.set(v, p)
     return p
   }
+  /** @type {string[]} */
   const errors = []
   try {
     model.prototype.validate.call(wrap(obj))
-  } catch (e) {
+  } catch (caught) {
+    const e = /** @type {{ errors?: Doc[], message?: string }} */ (caught)
     for (const err of e.errors ?? []) {
       if (partial && err.keyword === 'required') continue
       const where = err.instancePath || '/'
@@ -179,6 +206,7 @@ function validateObject (model, obj, { partial = false } = {}) {
     }
     if (!e.errors) errors.push(`validator error: ${e.message}`)
   }
+  /** @type {(v: unknown, path: string) => void} */
   const walk = (v, path) => {
     if (v === null || typeof v !== 'object') return
     if (Array.isArray(v)) {
@@ -187,20 +215,24 @@ function validateObject (model, obj, { partial = false } = {}) {
     }
     const read = seen.get(v)
     if (!read || enumerated.has(v)) return // not reached (free-form) or a map: any key is allowed
-    for (const k of Object.keys(v)) {
+    for (const [k, x] of Object.entries(v)) {
       if (!read.has(k)) errors.push(`${path}/${k}: unknown field "${k}"`)
-      else walk(v[k], `${path}/${k}`)
+      else walk(x, `${path}/${k}`)
     }
   }
   walk(obj, '')
   return errors
 }
 
-const objName = (o) => `${o?.kind ?? '?'}/${o?.metadata?.name ?? '?'}`
+const objName = (/** @type {Doc | undefined} */ o) => `${o?.kind ?? '?'}/${o?.metadata?.name ?? '?'}`
 
-/** Schema-validates one Kubernetes object; returns errors prefixed with kind/name. */
-async function validateK8s (obj, { partial = false } = {}) {
-  if (!isObj(obj)) return ['document is not a mapping']
+/**
+ * Schema-validates one Kubernetes object; returns errors prefixed with kind/name.
+ * @param {unknown} value @param {{ partial?: boolean }} [opts] @returns {Promise<string[]>}
+ */
+async function validateK8s (value, { partial = false } = {}) {
+  if (!isObj(value)) return ['document is not a mapping']
+  let obj = value
   if (typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string') {
     return [`${objName(obj)}: apiVersion and kind are required`]
   }
@@ -209,7 +241,8 @@ async function validateK8s (obj, { partial = false } = {}) {
   }
   if (obj.kind === 'Secret' && isObj(obj.data)) {
     // Go's base64 decoder (the API server's) skips line breaks, and kustomize wraps long values.
-    obj = { ...obj, data: Object.fromEntries(Object.entries(obj.data).map(([k, v]) => [k, typeof v === 'string' ? v.replace(/[\r\n]/g, '') : v])) }
+    obj = { ...obj, data: Object.fromEntries(Object.entries(obj.data).map(([k, v]) =>
+      [k, typeof v === 'string' ? v.replace(/[\r\n]/g, '') : v])) }
   }
   const model = await modelFor(obj.apiVersion, obj.kind)
   if (!model) return [`${objName(obj)}: unknown apiVersion/kind ${obj.apiVersion} ${obj.kind}`]
@@ -230,7 +263,9 @@ async function envNames () {
   const gatewayConfig = join(project, 'dist/src/config.js')
   const stubConfig = join(project, 'dist/services/shared/stub-config.js')
   if (!existsSync(gatewayConfig) || !existsSync(stubConfig)) {
-    console.error(`validate-manifests: ${rel(gatewayConfig)} or ${rel(stubConfig)} is missing: run 'npm run build' first (the variable names come from the config schemas)`)
+    console.error(
+      `validate-manifests: ${rel(gatewayConfig)} or ${rel(stubConfig)} is missing: run 'npm run build' first (the variable names come ` +
+        `from the config schemas)`)
     process.exit(2)
   }
   const { GATEWAY_ENV_NAMES } = await import(gatewayConfig)
@@ -239,29 +274,37 @@ async function envNames () {
 }
 const { gateway: GATEWAY_ENV, stubs: STUB_ENV } = await envNames()
 
-/** A routes file's problems, as `npm run routes:check` prints them; `${NAME}` resolves to a placeholder URL. */
+/**
+ * A routes file's problems, as `npm run routes:check` prints them; `${NAME}` resolves to a placeholder URL.
+ * @param {string} file @returns {Promise<string[]>}
+ */
 async function routesFileErrors (file) {
   if (!existsSync(file)) return []
   const project = resolve(dirname(fileURLToPath(import.meta.url)), '..')
   const { readRoutesFileSync, RoutesFileError } = await import(join(project, 'dist/src/proxy/routes-file.js'))
   const text = readFileSync(file, 'utf8')
-  const vars = Object.fromEntries([...text.matchAll(/\$\{([A-Z][A-Z0-9_]*_URL)\}/g)].map((m) => [m[1], `http://${m[1].toLowerCase().replace(/_/g, '-')}.invalid`]))
+  const vars = Object.fromEntries([...text.matchAll(/\$\{([A-Z][A-Z0-9_]*_URL)\}/g)].map((m) =>
+    [m[1], `http://${(m[1] ?? '').toLowerCase().replace(/_/g, '-')}.invalid`]))
   try {
     // Permissions are the cluster's business here (the ConfigMap volume is root-owned, 0444).
     readRoutesFileSync(file, { vars, checkPermissions: false })
     return []
   } catch (err) {
-    if (err instanceof RoutesFileError) return [...err.problems]
+    if (err instanceof RoutesFileError) return [.../** @type {{ problems: string[] }} */ (err).problems]
     throw err
   }
 }
 const GATEWAY_CONFIGMAPS = new Set(['gateway-config'])
 /** `*_URL` variables are the gateway's too: a routes file's upstream urls name them as `${NAME}`. */
-const isGatewayEnv = (name) => GATEWAY_ENV.has(name) || /^[A-Z][A-Z0-9_]*_URL$/.test(name)
+const isGatewayEnv = (/** @type {string} */ name) => GATEWAY_ENV.has(name) || /^[A-Z][A-Z0-9_]*_URL$/.test(name)
 const STUB_CONFIGMAPS = new Set(['stubs-config'])
 
-/** Hardening, probes and resources of one workload object (in any file). */
+/**
+ * Hardening, probes and resources of one workload object (in any file).
+ * @param {Doc} o @returns {string[]}
+ */
 function workloadRules (o) {
+  /** @type {string[]} */
   const errs = []
   const name = objName(o)
   const pod = o.spec?.template?.spec
@@ -275,7 +318,7 @@ function workloadRules (o) {
   if (!tplLabels['app.kubernetes.io/name']) errs.push(`${name}: pod template lacks label app.kubernetes.io/name`)
   if (!tplLabels['app.kubernetes.io/part-of']) errs.push(`${name}: pod template lacks label app.kubernetes.io/part-of`)
   if (pod.automountServiceAccountToken !== false) errs.push(`${name}: automountServiceAccountToken must be false`)
-  const mountsTmp = new Set((pod.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name))
+  const mountsTmp = new Set((pod.volumes ?? []).filter((/** @type {Doc} */ v) => v.emptyDir).map((/** @type {Doc} */ v) => v.name))
   for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])]) {
     const cn = `${name} container ${c.name}`
     const sc = c.securityContext ?? {}
@@ -297,11 +340,11 @@ function workloadRules (o) {
     }
     if (!c.readinessProbe) errs.push(`${cn}: readinessProbe is missing`)
     if (!c.livenessProbe) errs.push(`${cn}: livenessProbe is missing`)
-    if (!(c.volumeMounts ?? []).some((m) => m.mountPath === '/tmp' && mountsTmp.has(m.name))) {
+    if (!(c.volumeMounts ?? []).some((/** @type {Doc} */ m) => m.mountPath === '/tmp' && mountsTmp.has(m.name))) {
       errs.push(`${cn}: needs an emptyDir mounted at /tmp (read-only root filesystem)`)
     }
     if (typeof c.image === 'string' && /:latest$/.test(c.image)) errs.push(`${cn}: image must not use the :latest tag`)
-    const portNames = new Set((c.ports ?? []).map((p) => p.name).filter(Boolean))
+    const portNames = new Set((c.ports ?? []).map((/** @type {Doc} */ p) => p.name).filter(Boolean))
     for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
       const port = c[probe]?.httpGet?.port ?? c[probe]?.tcpSocket?.port
       if (typeof port === 'string' && !portNames.has(port)) errs.push(`${cn}: ${probe} uses unknown port name "${port}"`)
@@ -310,9 +353,13 @@ function workloadRules (o) {
   return errs
 }
 
-/** Per-object rules that need no other object. */
+/**
+ * Per-object rules that need no other object.
+ * @param {unknown} o @returns {string[]}
+ */
 function objectRules (o) {
   if (!isObj(o)) return []
+  /** @type {string[]} */
   const errs = []
   if (WORKLOADS.has(o.kind)) errs.push(...workloadRules(o))
   if (o.kind === 'ConfigMap' && GATEWAY_CONFIGMAPS.has(o.metadata?.name)) {
@@ -328,14 +375,18 @@ function objectRules (o) {
   return errs
 }
 
-const labelsMatch = (selector, labels) =>
+const labelsMatch = (/** @type {Doc | undefined} */ selector, /** @type {Doc | undefined} */ labels) =>
   Object.entries(selector ?? {}).every(([k, v]) => (labels ?? {})[k] === v)
 
-/** Rules across a whole set of objects (one kustomization's output). */
+/**
+ * Rules across a whole set of objects (one kustomization's output).
+ * @param {Doc[]} objects @returns {string[]}
+ */
 function setRules (objects) {
+  /** @type {string[]} */
   const errs = []
-  const byKind = (k) => objects.filter((o) => o.kind === k)
-  const names = (k) => new Set(byKind(k).map((o) => o.metadata?.name))
+  const byKind = (/** @type {string} */ k) => objects.filter((o) => o.kind === k)
+  const names = (/** @type {string} */ k) => new Set(byKind(k).map((o) => o.metadata?.name))
   const workloads = objects.filter((o) => WORKLOADS.has(o.kind))
   const configMaps = names('ConfigMap')
   const secrets = names('Secret')
@@ -343,8 +394,10 @@ function setRules (objects) {
     const pod = w.spec?.template?.spec ?? {}
     for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])]) {
       for (const ef of c.envFrom ?? []) {
-        if (ef.configMapRef && !ef.configMapRef.optional && !configMaps.has(ef.configMapRef.name)) errs.push(`${objName(w)}: envFrom ConfigMap "${ef.configMapRef.name}" does not exist`)
-        if (ef.secretRef && !ef.secretRef.optional && !secrets.has(ef.secretRef.name)) errs.push(`${objName(w)}: envFrom Secret "${ef.secretRef.name}" does not exist`)
+        if (ef.configMapRef && !ef.configMapRef.optional && !configMaps.has(ef.configMapRef.name)) errs.push(
+          `${objName(w)}: envFrom ConfigMap "${ef.configMapRef.name}" does not exist`)
+        if (ef.secretRef && !ef.secretRef.optional && !secrets.has(ef.secretRef.name)) errs.push(
+          `${objName(w)}: envFrom Secret "${ef.secretRef.name}" does not exist`)
       }
       for (const e of c.env ?? []) {
         const s = e.valueFrom?.secretKeyRef
@@ -352,7 +405,8 @@ function setRules (objects) {
         if (s && !s.optional) {
           const sec = byKind('Secret').find((o) => o.metadata?.name === s.name)
           if (!sec) errs.push(`${objName(w)}: env ${e.name}: Secret "${s.name}" does not exist`)
-          else if (!(s.key in (sec.data ?? {})) && !(s.key in (sec.stringData ?? {}))) errs.push(`${objName(w)}: env ${e.name}: Secret "${s.name}" has no key "${s.key}"`)
+          else if (!(s.key in (sec.data ?? {})) && !(s.key in (sec.stringData ?? {}))) errs.push(
+            `${objName(w)}: env ${e.name}: Secret "${s.name}" has no key "${s.key}"`)
         }
         if (m && !m.optional && !configMaps.has(m.name)) errs.push(`${objName(w)}: env ${e.name}: ConfigMap "${m.name}" does not exist`)
       }
@@ -363,20 +417,25 @@ function setRules (objects) {
         if (!sec) errs.push(`${objName(w)}: volume ${v.name}: Secret "${v.secret.secretName}" does not exist`)
         else {
           for (const it of v.secret.items ?? []) {
-            if (!(it.key in (sec.data ?? {})) && !(it.key in (sec.stringData ?? {}))) errs.push(`${objName(w)}: volume ${v.name}: Secret "${v.secret.secretName}" has no key "${it.key}"`)
+            if (!(it.key in (sec.data ?? {})) && !(it.key in (sec.stringData ?? {}))) errs.push(
+              `${objName(w)}: volume ${v.name}: Secret "${v.secret.secretName}" has no key "${it.key}"`)
           }
         }
       }
-      if (v.configMap && !v.configMap.optional && !configMaps.has(v.configMap.name)) errs.push(`${objName(w)}: volume ${v.name}: ConfigMap "${v.configMap.name}" does not exist`)
+      if (v.configMap && !v.configMap.optional && !configMaps.has(v.configMap.name)) errs.push(
+        `${objName(w)}: volume ${v.name}: ConfigMap "${v.configMap.name}" does not exist`)
     }
   }
-  const podsMatching = (selector) => workloads.filter((w) => labelsMatch(selector, w.spec?.template?.metadata?.labels))
+  const podsMatching = (/** @type {Doc | undefined} */ selector) =>
+    workloads.filter((w) => labelsMatch(selector, w.spec?.template?.metadata?.labels))
   for (const s of byKind('Service')) {
     if (!s.spec?.selector) continue
     const targets = podsMatching(s.spec.selector)
     if (targets.length === 0) errs.push(`${objName(s)}: selector matches no pod template`)
     for (const p of s.spec.ports ?? []) {
-      if (typeof p.targetPort === 'string' && !targets.some((w) => (w.spec.template.spec.containers ?? []).some((c) => (c.ports ?? []).some((cp) => cp.name === p.targetPort)))) {
+      if (typeof p.targetPort === 'string' && !targets.some((w) =>
+        (w.spec.template.spec.containers ?? []).some((/** @type {Doc} */ c) =>
+          (c.ports ?? []).some((/** @type {Doc} */ cp) => cp.name === p.targetPort)))) {
         errs.push(`${objName(s)}: targetPort "${p.targetPort}" is not a named port of the selected pods`)
       }
     }
@@ -398,7 +457,8 @@ function setRules (objects) {
   }
   for (const h of byKind('HorizontalPodAutoscaler')) {
     const ref = h.spec?.scaleTargetRef ?? {}
-    if (!objects.some((o) => o.kind === ref.kind && o.metadata?.name === ref.name)) errs.push(`${objName(h)}: scaleTargetRef ${ref.kind}/${ref.name} does not exist`)
+    if (!objects.some((o) => o.kind === ref.kind && o.metadata?.name === ref.name)) errs.push(
+      `${objName(h)}: scaleTargetRef ${ref.kind}/${ref.name} does not exist`)
   }
   // The gateway must finish its graceful shutdown before the kubelet's SIGKILL.
   const gw = workloads.find((w) => w.metadata?.name === 'gateway')
@@ -406,10 +466,13 @@ function setRules (objects) {
     const pod = gw.spec.template.spec
     const cfg = byKind('ConfigMap').find((o) => GATEWAY_CONFIGMAPS.has(o.metadata?.name))
     const grace = Number(cfg?.data?.SHUTDOWN_GRACE_MS ?? 10000)
-    const pre = (pod.containers ?? []).map((c) => c.lifecycle?.preStop?.exec?.command ?? []).find((cmd) => cmd[0] === 'sleep')
+    const pre = (pod.containers ?? []).map((/** @type {Doc} */ c) => c.lifecycle?.preStop?.exec?.command ?? [])
+      .find((/** @type {string[]} */ cmd) => cmd[0] === 'sleep')
     const preStop = pre ? Number(pre[1]) * 1000 : 0
     const tgps = (pod.terminationGracePeriodSeconds ?? 30) * 1000
-    if (!(tgps > grace + preStop)) errs.push(`${objName(gw)}: terminationGracePeriodSeconds (${tgps / 1000} s) must exceed preStop (${preStop / 1000} s) + SHUTDOWN_GRACE_MS (${grace / 1000} s)`)
+    if (!(tgps > grace + preStop)) errs.push(
+      `${objName(gw)}: terminationGracePeriodSeconds (${tgps / 1000} s) must exceed preStop (${preStop / 1000} s) + SHUTDOWN_GRACE_MS ` +
+        `(${grace / 1000} s)`)
     const c = pod.containers?.[0] ?? {}
     if (c.readinessProbe?.httpGet?.path !== '/readyz') errs.push(`${objName(gw)}: readinessProbe must GET /readyz`)
     if (c.livenessProbe?.httpGet?.path !== '/healthz') errs.push(`${objName(gw)}: livenessProbe must GET /healthz`)
@@ -428,9 +491,12 @@ const KUSTOMIZATION_KEYS = new Set([
   'crds', 'generators', 'transformers', 'validators', 'openapi', 'buildMetadata', 'helmCharts',
   'helmGlobals', 'sortOptions', 'configurations'
 ])
-const kustomizationIn = (dir) => KUSTOMIZATION_FILES.map((f) => join(dir, f)).find((f) => existsSync(f))
+const kustomizationIn = (/** @type {string} */ dir) => KUSTOMIZATION_FILES.map((f) => join(dir, f)).find((f) => existsSync(f))
 
-/** Files a generator entry reads: "key=path", "path", envs. */
+/**
+ * Files a generator entry reads: "key=path", "path", envs.
+ * @param {Doc} g @returns {string[]}
+ */
 function generatorFiles (g) {
   const out = []
   for (const f of g.files ?? []) out.push(String(f).includes('=') ? String(f).split('=').slice(1).join('=') : String(f))
@@ -441,22 +507,31 @@ function generatorFiles (g) {
 /**
  * Checks one kustomization file: known top-level keys, every referenced resource, patch and
  * generator file exists and parses. Returns { errors, warnings, patchFiles, missingSecretFiles }.
+ * @param {string} file
  */
 function checkKustomization (file) {
   const dir = dirname(file)
   const { errors, values } = readYamlFile(file, { k8s: true })
+  /** @type {string[]} */
   const warnings = []
+  /** @type {string[]} */
   const patchFiles = []
+  /** @type {string[]} */
   const missingSecretFiles = []
+  /** @type {string[]} */
   const routesFiles = []
   const k = values[0]
-  if (values.length !== 1 || !isObj(k)) return { errors: [...errors, 'must hold exactly one mapping'], warnings, patchFiles, missingSecretFiles, routesFiles }
-  if (k.apiVersion !== undefined && k.apiVersion !== 'kustomize.config.k8s.io/v1beta1' && k.apiVersion !== 'kustomize.config.k8s.io/v1alpha1') errors.push(`unknown apiVersion ${k.apiVersion}`)
+  if (values.length !== 1 || !isObj(k)) return { errors: [...errors, 'must hold exactly one mapping'], warnings, patchFiles,
+    missingSecretFiles, routesFiles }
+  if (k.apiVersion !== undefined && k.apiVersion !== 'kustomize.config.k8s.io/v1beta1'
+    && k.apiVersion !== 'kustomize.config.k8s.io/v1alpha1') errors.push(`unknown apiVersion ${k.apiVersion}`)
   if (k.kind !== undefined && k.kind !== 'Kustomization' && k.kind !== 'Component') errors.push(`unknown kind ${k.kind}`)
-  if (k.kind === 'Component' && k.apiVersion !== 'kustomize.config.k8s.io/v1alpha1') errors.push('a Component needs apiVersion kustomize.config.k8s.io/v1alpha1')
+  if (k.kind === 'Component' && k.apiVersion !== 'kustomize.config.k8s.io/v1alpha1') errors.push(
+    'a Component needs apiVersion kustomize.config.k8s.io/v1alpha1')
   for (const key of Object.keys(k)) if (!KUSTOMIZATION_KEYS.has(key)) errors.push(`unknown field "${key}"`)
   for (const r of [...(k.resources ?? []), ...(k.bases ?? []), ...(k.components ?? [])]) {
-    if (/^[a-z]+:\/\//.test(r) || /^(github\.com|git@)/.test(r)) { errors.push(`remote resource ${r} (not allowed: offline and unpinned)`); continue }
+    if (/^[a-z]+:\/\//.test(r) || /^(github\.com|git@)/.test(r)) { errors.push(`remote resource ${r} (not allowed: offline and unpinned)`);
+      continue }
     const p = resolve(dir, r)
     if (!existsSync(p)) errors.push(`resource ${r} does not exist`)
     else if (statSync(p).isDirectory() && !kustomizationIn(p)) errors.push(`resource ${r} is a folder without a kustomization.yaml`)
@@ -465,7 +540,8 @@ function checkKustomization (file) {
       if (parsed.errors.length) errors.push(`resource ${r}: ${parsed.errors[0]}`)
     }
   }
-  const patches = [...(k.patches ?? []), ...(k.patchesStrategicMerge ?? []).map((p) => ({ path: p })), ...(k.patchesJson6902 ?? [])]
+  const patches = [...(k.patches ?? []), ...(k.patchesStrategicMerge ?? []).map((/** @type {string} */ p) => ({ path: p })),
+    ...(k.patchesJson6902 ?? [])]
   for (const p of patches) {
     if (typeof p === 'string') { patchFiles.push(resolve(dir, p)); continue }
     if (p.path) {
@@ -494,9 +570,12 @@ function checkKustomization (file) {
   return { errors, warnings, patchFiles, missingSecretFiles, routesFiles, kind: k.kind ?? 'Kustomization' }
 }
 
-/** Which kustomize is on the machine: ['kubectl', 'kustomize'] or ['kustomize', 'build'] or null. */
+/**
+ * Which kustomize is on the machine: ['kubectl', 'kustomize'] or ['kustomize', 'build'] or null.
+ * @returns {[string, string] | null}
+ */
 function findKustomize () {
-  for (const [cmd, sub] of [['kustomize', 'build'], ['kubectl', 'kustomize']]) {
+  for (const [cmd, sub] of /** @type {Array<[string, string]>} */ ([['kustomize', 'build'], ['kubectl', 'kustomize']])) {
     const r = spawnSync(cmd, sub === 'build' ? ['version'] : ['version', '--client'], { encoding: 'utf8' })
     if (r.status === 0) return [cmd, sub]
   }
@@ -507,13 +586,16 @@ function findKustomize () {
  * Without a kustomize binary: the objects a kustomization would emit, without patches or
  * transformers (resources followed recursively, generators as named stubs). Enough for the
  * cross-reference rules.
+ * @param {string} dir @param {Set<string>} [seen] @returns {Doc[]}
  */
 function collectObjects (dir, seen = new Set()) {
   const file = kustomizationIn(dir)
   if (!file || seen.has(file)) return []
   // (a Component's resources are collected like a Kustomization's)
   seen.add(file)
+  /** @type {Doc} */
   const k = readYamlFile(file, { k8s: true }).values[0] ?? {}
+  /** @type {Doc[]} */
   const out = []
   for (const r of [...(k.resources ?? []), ...(k.bases ?? []), ...(k.components ?? [])]) {
     const p = resolve(dir, r)
@@ -523,9 +605,10 @@ function collectObjects (dir, seen = new Set()) {
   }
   for (const [kind, list] of [['ConfigMap', k.configMapGenerator ?? []], ['Secret', k.secretGenerator ?? []]]) {
     for (const g of list) {
+      /** @type {Record<string, string>} */
       const data = {}
-      for (const f of g.files ?? []) data[String(f).includes('=') ? String(f).split('=')[0] : basename(String(f))] = ''
-      for (const l of g.literals ?? []) data[String(l).split('=')[0]] = ''
+      for (const f of g.files ?? []) data[String(f).includes('=') ? String(f).split('=')[0] ?? '' : basename(String(f))] = ''
+      for (const l of g.literals ?? []) data[String(l).split('=')[0] ?? ''] = ''
       const existing = out.find((o) => o.kind === kind && o.metadata?.name === g.name)
       if (existing && (g.behavior === 'replace' || g.behavior === 'merge')) {
         existing.data = g.behavior === 'replace' ? data : { ...existing.data, ...data }
@@ -545,6 +628,7 @@ function composeSchema () {
   // Its "$schema" names draft 2019-09 with a trailing "#", which Ajv does not resolve offline.
   delete schema.$schema
   // It also uses draft-04 "id" keywords, which Ajv 8 refuses: drop them (they only name subschemas).
+  /** @type {(node: unknown, isMap: boolean) => void} */
   const strip = (node, isMap) => {
     if (!isObj(node)) return
     if (!isMap && typeof node.id === 'string') delete node.id
@@ -557,7 +641,10 @@ function composeSchema () {
   return schema
 }
 
-/** ${VAR}, ${VAR:-default}, ${VAR-default}, $VAR, $$ - as `docker compose` interpolates. */
+/**
+ * ${VAR}, ${VAR:-default}, ${VAR-default}, $VAR, $$ - as `docker compose` interpolates.
+ * @param {unknown} v @returns {unknown}
+ */
 function interpolate (v) {
   if (typeof v === 'string') {
     return v.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, name, op, def, bare) => {
@@ -574,21 +661,23 @@ function interpolate (v) {
   return v
 }
 
-const durationMs = (d) => {
+const durationMs = (/** @type {unknown} */ d) => {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(d))
   if (!m) return NaN
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[m[2] ?? 's']
+  const unit = /** @type {Record<string, number>} */ ({ ms: 1, s: 1000, m: 60000, h: 3600000 })[m[2] ?? 's']
+  return unit === undefined ? NaN : Number(m[1]) * unit
 }
 
+/** @param {string} file @returns {{ errors: string[], summary: string }} */
 function checkCompose (file) {
   const { errors, values } = readYamlFile(file, { k8s: false })
   if (errors.length) return { errors, summary: '' }
   if (values.length !== 1 || !isObj(values[0])) return { errors: ['must hold exactly one mapping'], summary: '' }
-  const doc = interpolate(values[0])
+  const doc = /** @type {Doc} */ (interpolate(values[0]))
   const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false })
   const validate = ajv.compile(composeSchema())
   if (!validate(doc)) {
-    for (const e of validate.errors) {
+    for (const e of validate.errors ?? []) {
       const extra = e.keyword === 'additionalProperties' ? ` "${e.params.additionalProperty}"` : ''
       errors.push(`${e.instancePath || '/'}: ${e.message}${extra}`)
     }
@@ -601,7 +690,8 @@ function checkCompose (file) {
     const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {})
     for (const d of deps) if (!names.has(d)) errors.push(`services.${name}.depends_on: unknown service "${d}"`)
     for (const [d, c] of Object.entries(isObj(s.depends_on) ? s.depends_on : {})) {
-      if (c?.condition === 'service_healthy' && !services[d]?.healthcheck) errors.push(`services.${name}.depends_on.${d}: service_healthy needs a healthcheck on ${d}`)
+      if (c?.condition === 'service_healthy' && !services[d]?.healthcheck) errors.push(
+        `services.${name}.depends_on.${d}: service_healthy needs a healthcheck on ${d}`)
     }
     if (!s.healthcheck || s.healthcheck.disable) errors.push(`services.${name}: needs a healthcheck`)
     if (!s.image && !s.build) errors.push(`services.${name}: needs an image or a build`)
@@ -613,14 +703,21 @@ function checkCompose (file) {
     if (name !== 'gateway' && (s.ports ?? []).length > 0) errors.push(`services.${name}: only the gateway publishes ports`)
     if (!applyRules) continue
     if (name === 'gateway') {
-      const env = Array.isArray(s.environment) ? Object.fromEntries(s.environment.map((e) => String(e).split('=', 2))) : (s.environment ?? {})
-      for (const k of Object.keys(env)) if (!isGatewayEnv(k)) errors.push(`services.gateway.environment: "${k}" is not a gateway environment variable`)
+      const env = Array.isArray(s.environment) ? Object.fromEntries(
+        s.environment.map((/** @type {unknown} */ e) => String(e).split('=', 2)))
+        : (s.environment ?? {})
+      for (const k of Object.keys(env)) if (!isGatewayEnv(k)) errors.push(
+        `services.gateway.environment: "${k}" is not a gateway environment variable`)
       if (!env.JWT_KEYS_FILE) errors.push('services.gateway.environment: JWT_KEYS_FILE is required with NODE_ENV=production')
       const grace = Number(env.SHUTDOWN_GRACE_MS ?? 10000)
-      if (s.stop_grace_period !== undefined && !(durationMs(s.stop_grace_period) > grace)) errors.push(`services.gateway.stop_grace_period must exceed SHUTDOWN_GRACE_MS (${grace} ms)`)
+      if (s.stop_grace_period !== undefined && !(durationMs(s.stop_grace_period) > grace)) errors.push(
+        `services.gateway.stop_grace_period must exceed SHUTDOWN_GRACE_MS (${grace} ms)`)
     } else if (['users', 'orders'].includes(name)) {
-      const env = Array.isArray(s.environment) ? Object.fromEntries(s.environment.map((e) => String(e).split('=', 2))) : (s.environment ?? {})
-      for (const k of Object.keys(env)) if (!STUB_ENV.has(k)) errors.push(`services.${name}.environment: "${k}" is not a stub service environment variable`)
+      const env = Array.isArray(s.environment) ? Object.fromEntries(
+        s.environment.map((/** @type {unknown} */ e) => String(e).split('=', 2)))
+        : (s.environment ?? {})
+      for (const k of Object.keys(env)) if (!STUB_ENV.has(k)) errors.push(
+        `services.${name}.environment: "${k}" is not a stub service environment variable`)
     }
   }
   return { errors, summary: `compose-spec schema; services: ${[...names].join(', ')}` }
@@ -638,6 +735,7 @@ const DASHBOARD = 'grafana-dashboard.json'
  * PrometheusRule under deploy/ carries exactly its groups; the dashboard is JSON with queries;
  * and, when promtool is installed (Debian package prometheus), `promtool check rules` and
  * `promtool test rules` pass.
+ * @param {string} dir @param {string[]} manifestFiles
  */
 function checkObservability (dir, manifestFiles) {
   const rulesPath = join(dir, RULES_FILE)
@@ -650,7 +748,8 @@ function checkObservability (dir, manifestFiles) {
       if (r.alert === undefined) continue
       alerts++
       if (typeof r.expr !== 'string' || r.expr.trim() === '') errors.push(`${r.alert}: no expr`)
-      if (!['critical', 'warning', 'info'].includes(r.labels?.severity)) errors.push(`${r.alert}: labels.severity must be critical, warning or info`)
+      if (!['critical', 'warning', 'info'].includes(r.labels?.severity)) errors.push(
+        `${r.alert}: labels.severity must be critical, warning or info`)
       if (typeof r.annotations?.summary !== 'string') errors.push(`${r.alert}: annotations.summary is missing`)
     }
   }
@@ -660,7 +759,9 @@ function checkObservability (dir, manifestFiles) {
     for (const o of readYamlFile(f, { k8s: true }).values) {
       if (!isObj(o) || o.kind !== 'PrometheusRule') continue
       const same = JSON.stringify(o.spec?.groups) === JSON.stringify(groups)
-      report(`${rel(f)} [${objName(o)}]`, same ? [] : [`spec.groups differ from deploy/observability/${RULES_FILE}: copy its groups into the PrometheusRule`], `the groups of ${RULES_FILE}`)
+      report(`${rel(f)} [${objName(o)}]`, same ? []
+        : [`spec.groups differ from deploy/observability/${RULES_FILE}: copy its groups into the PrometheusRule`],
+          `the groups of ${RULES_FILE}`)
     }
   }
 
@@ -673,7 +774,7 @@ function checkObservability (dir, manifestFiles) {
     if (queries === 0) dashErrors.push('no panel with a Prometheus query')
     if (typeof dash.uid !== 'string' || typeof dash.title !== 'string') dashErrors.push('uid and title are required')
   } catch (e) {
-    dashErrors.push(`not JSON: ${e.message}`)
+    dashErrors.push(`not JSON: ${messageOf(e)}`)
   }
   report(rel(dashPath), dashErrors, `${queries} queries`)
 
@@ -684,14 +785,17 @@ function checkObservability (dir, manifestFiles) {
   }
   for (const args of [['check', 'rules', RULES_FILE], ['test', 'rules', RULES_TESTS]]) {
     const r = spawnSync('promtool', args, { encoding: 'utf8', cwd: dir })
-    report(`deploy/observability [promtool ${args.join(' ')}]`, r.status === 0 ? [] : [(r.stdout + r.stderr).trim().split('\n').slice(0, 8).join(' | ')])
+    report(`deploy/observability [promtool ${args.join(' ')}]`, r.status === 0 ? []
+      : [(r.stdout + r.stderr).trim().split('\n').slice(0, 8).join(' | ')])
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Main
 
+/** @param {string} dir @returns {string[]} */
 function walkFiles (dir) {
+  /** @type {string[]} */
   const out = []
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     if (e.name === 'node_modules' || e.name.startsWith('.')) continue
@@ -711,11 +815,13 @@ async function main () {
       const { errors, summary } = checkCompose(f)
       report(rel(f), errors, summary)
       // A second opinion from Docker's own parser when installed (`config` needs no engine).
-      for (const cmd of [['docker', 'compose'], ['docker-compose']]) {
-        const probe = spawnSync(cmd[0], [...cmd.slice(1), 'version'], { encoding: 'utf8' })
+      for (const [bin, ...cmd] of [['docker', 'compose'], ['docker-compose']]) {
+        if (bin === undefined) continue
+        const probe = spawnSync(bin, [...cmd, 'version'], { encoding: 'utf8' })
         if (probe.error || probe.status !== 0) continue
-        const r = spawnSync(cmd[0], [...cmd.slice(1), '-f', f, 'config', '-q'], { encoding: 'utf8', cwd: dirname(f) })
-        report(`${rel(f)} [${cmd.join(' ')} config]`, r.status === 0 ? [] : [(r.stderr || r.stdout || 'failed').trim().split('\n').slice(0, 5).join(' | ')])
+        const r = spawnSync(bin, [...cmd, '-f', f, 'config', '-q'], { encoding: 'utf8', cwd: dirname(f) })
+        report(`${rel(f)} [${[bin, ...cmd].join(' ')} config]`, r.status === 0 ? []
+          : [(r.stderr || r.stdout || 'failed').trim().split('\n').slice(0, 5).join(' | ')])
         break
       }
     }
@@ -727,12 +833,17 @@ async function main () {
   // deploy/observability/ holds Prometheus and Grafana files, not Kubernetes manifests (step 5);
   // deploy/edge/ holds other proxies' configurations (Traefik, Envoy, CRDs): test/unit/edge-configs.test.ts checks them.
   const observabilityDir = join(deployDir, 'observability')
-  const files = walkFiles(deployDir).filter((f) => (/\.ya?ml$/.test(f) || basename(f) === 'Kustomization') && !f.startsWith(observabilityDir + '/') && !rel(f).startsWith('deploy/edge/'))
+  const files = walkFiles(deployDir).filter((f) => (/\.ya?ml$/.test(f) || basename(f) === 'Kustomization')
+    && !f.startsWith(observabilityDir + '/') && !rel(f).startsWith('deploy/edge/'))
   // 2. Kustomizations first: they tell which files are patches (partial objects).
   const kFiles = files.filter((f) => KUSTOMIZATION_FILES.includes(basename(f)))
+  /** @type {Set<string>} */
   const patchFiles = new Set()
+  /** @type {string[]} */
   const missingSecretFiles = []
+  /** @type {Set<string>} */
   const routesFiles = new Set()
+  /** @type {Map<string, ReturnType<typeof checkKustomization>>} */
   const kResults = new Map()
   for (const f of kFiles) {
     const r = checkKustomization(f)
@@ -744,6 +855,7 @@ async function main () {
   for (const f of routesFiles) report(rel(f), await routesFileErrors(f), 'routes file (npm run routes:check)')
   for (const f of kFiles) {
     const r = kResults.get(f)
+    if (r === undefined) continue
     report(rel(f), r.errors, `${r.kind === 'Component' ? 'component' : 'kustomization'}: references exist and parse`, r.warnings)
   }
   // 3. Every other manifest, strictly, on its own.
@@ -760,6 +872,7 @@ async function main () {
   }
   // 4. Each kustomization as a whole: built by kustomize when available, else collected.
   const kustomize = doBuild ? findKustomize() : null
+  /** @type {string | null} */
   let tmp = null
   if (kustomize && missingSecretFiles.length) {
     tmp = mkdtempSync(join(tmpdir(), 'validate-deploy-'))
@@ -773,11 +886,12 @@ async function main () {
   try {
     for (const f of kFiles) {
       const dir = dirname(f)
-      const isComponent = kResults.get(f).kind === 'Component'
+      const isComponent = kResults.get(f)?.kind === 'Component'
       // A Component cannot be built alone: it is built on top of deploy/base.
       const base = join(deployDir, 'base')
       if (isComponent && !kustomizationIn(base)) continue
-      const label = `${kustomize ? `${kustomize.join(' ')} ` : 'collected '}${isComponent ? `deploy/base + component ${rel(dir)}` : rel(dir)}`
+      const label =
+        `${kustomize ? `${kustomize.join(' ')} ` : 'collected '}${isComponent ? `deploy/base + component ${rel(dir)}` : rel(dir)}`
       let objects
       const errors = []
       if (kustomize) {
@@ -785,8 +899,11 @@ async function main () {
         if (isComponent) {
           tmp ??= mkdtempSync(join(tmpdir(), 'validate-deploy-'))
           buildDir = mkdtempSync(join(tmp, 'with-component-'))
-          const from = (p) => relative(buildDir, tmp && existsSync(join(tmp, 'deploy')) ? join(tmp, relative(root, p)) : p)
-          writeFileSync(join(buildDir, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${from(base)}\ncomponents:\n  - ${from(dir)}\n`)
+          const from = (/** @type {string} */ p) =>
+            relative(buildDir, tmp && existsSync(join(tmp, 'deploy')) ? join(tmp, relative(root, p)) : p)
+          writeFileSync(join(buildDir, 'kustomization.yaml'),
+            `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${from(base)}\ncomponents:\n  ` +
+              `- ${from(dir)}\n`)
         }
         const r = spawnSync(kustomize[0], [kustomize[1], buildDir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
         if (r.status !== 0) {
@@ -804,6 +921,7 @@ async function main () {
         objects = isComponent ? [...collectObjects(base), ...collectObjects(dir)] : collectObjects(dir)
       }
       if (applyRules) errors.push(...setRules(objects))
+      /** @type {Record<string, number>} */
       const kinds = {}
       for (const o of objects) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1
       report(label, errors, `${objects.length} objects: ${Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(', ')}`)
@@ -812,7 +930,8 @@ async function main () {
     if (tmp) rmSync(tmp, { recursive: true, force: true })
   }
   if (existsSync(observabilityDir)) checkObservability(observabilityDir, files)
-  if (!kustomize && doBuild) console.log('note: no kustomize (kubectl kustomize / kustomize build) found: kustomizations were collected without patches instead of built')
+  if (!kustomize && doBuild) console.log(
+    'note: no kustomize (kubectl kustomize / kustomize build) found: kustomizations were collected without patches instead of built')
 }
 
 await main()

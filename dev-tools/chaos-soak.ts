@@ -50,10 +50,12 @@ writeFileSync(keysFile, JSON.stringify({ keys: [await generatePrivateJwk()] }), 
 const logOf = (script: string, port: number): string => join(dir, `${script.replace(/\W+/g, '-')}-${port}.log`)
 function node (script: string, env: Record<string, string>, port: number): ChildProcess {
   const out = openSync(logOf(script, port), 'a')
-  return spawnTracked(process.execPath, [join(ROOT, script)], { cwd: ROOT, stdio: ['ignore', out, out], env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', LOG_LEVEL: 'warn', ...env } })
+  return spawnTracked(process.execPath, [join(ROOT, script)],
+    { cwd: ROOT, stdio: ['ignore', out, out], env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', LOG_LEVEL: 'warn', ...env } })
 }
 function printLogs (): void {
-  for (const [script, port] of [['dist/services/users/server.js', usersPort], ['dist/services/orders/server.js', ordersPort], ['dist/src/server.js', portA], ['dist/src/server.js', portB]] as const) {
+  for (const [script, port] of [['dist/services/users/server.js', usersPort], ['dist/services/orders/server.js', ordersPort],
+    ['dist/src/server.js', portA], ['dist/src/server.js', portB]] as const) {
     try { console.error(`--- ${script} :${port}\n${readFileSync(logOf(script, port!), 'utf8').slice(-3_000)}`) } catch { /* none */ }
   }
 }
@@ -113,20 +115,23 @@ let lostOutside = 0
 let failedInside = 0
 const ordersToFind: Array<{ username: string, id: string, replica: number }> = []
 
-async function call (replica: number, method: string, path: string, opts: { body?: unknown, token?: string, probe?: boolean } = {}): Promise<Answer> {
+async function call (replica: number, method: string, path: string,
+  opts: { body?: unknown, token?: string, probe?: boolean } = {}): Promise<Answer> {
   const started = Date.now()
   const headers: Record<string, string> = {}
   if (opts.body !== undefined) headers['content-type'] = 'application/json'
   if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
   let answer: Answer
   try {
-    const res = await fetch(replicaUrls[replica] + path, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), signal: AbortSignal.timeout(15_000) })
+    const res = await fetch(replicaUrls[replica] + path,
+      { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), signal: AbortSignal.timeout(15_000) })
     const text = await res.text()
     let body: any = null
     try { body = text.length > 0 ? JSON.parse(text) : null } catch { body = text }
     answer = { status: res.status, code: typeof body?.code === 'string' ? body.code : undefined, body, started, ended: Date.now(), replica }
   } catch (err) {
-    answer = { status: 0, error: (err as { cause?: { code?: string } }).cause?.code ?? String(err), body: null, started, ended: Date.now(), replica }
+    answer = { status: 0, error: (err as { cause?: { code?: string } }).cause?.code ?? String(err), body: null, started, ended: Date.now(),
+      replica }
   }
   if (opts.probe === true) return answer
   const key = answer.status === 0 ? `transport ${answer.error}` : `${answer.status}${answer.code !== undefined ? ' ' + answer.code : ''}`
@@ -134,7 +139,8 @@ async function call (replica: number, method: string, path: string, opts: { body
   if (answer.status === 500) violate(`500 on ${method} ${path}: ${JSON.stringify(answer.body).slice(0, 200)}`)
   if (answer.status >= 400) {
     const entry = answer.code === undefined ? undefined : CATALOGUE[answer.code]
-    if (entry === undefined || entry.status !== answer.status) violate(`undocumented answer ${answer.status} ${String(answer.code)} on ${method} ${path}`)
+    if (entry === undefined || entry.status !== answer.status) violate(
+      `undocumented answer ${answer.status} ${String(answer.code)} on ${method} ${path}`)
   }
   const failed = answer.status === 0 || answer.status >= 500
   if (failed) {
@@ -172,7 +178,8 @@ async function worker (n: number): Promise<void> {
       } else {
         // Several tabs refresh the same token at once, on both replicas: one successor only.
         const tabs = 2 + Math.floor(Math.random() * 3)
-        const answers = await Promise.all(Array.from({ length: tabs }, (_, tab) => call(tab % 2, 'POST', '/auth/refresh', { body: { refresh } })))
+        const answers = await Promise.all(Array.from({ length: tabs }, (_, tab) =>
+          call(tab % 2, 'POST', '/auth/refresh', { body: { refresh } })))
         const next = new Set<string>()
         for (const a of answers) if (a.status === 200) next.add(a.body.refresh as string)
         for (const s of next) {
@@ -229,7 +236,8 @@ async function faults (): Promise<void> {
     }
     let readyMs = -1
     try {
-      await waitFor(async () => (await Promise.all(replicaUrls.map((u) => ready(`${u}/readyz`)))).every(Boolean), 'both replicas ready', 60_000)
+      await waitFor(async () => (await Promise.all(replicaUrls.map((u) => ready(`${u}/readyz`)))).every(Boolean), 'both replicas ready',
+        60_000)
       readyMs = Date.now() - from
       await waitFor(serviceBack, `service back after killing ${what}`, 60_000)
     } catch { /* counted below as a slow recovery */ }
@@ -241,7 +249,9 @@ async function faults (): Promise<void> {
   }
 }
 
-console.log(`chaos soak: ${SECONDS} s, ${WORKERS} workers, a fault every ${FAULT_INTERVAL_S} s; replicas ${replicaUrls.join(' ')}, Redis ${redis.url}`)
+console.log(
+  `chaos soak: ${SECONDS} s, ${WORKERS} workers, a fault every ${FAULT_INTERVAL_S} s; replicas ${replicaUrls.join(' ')}, ` +
+    `Redis ${redis.url}`)
 const started = Date.now()
 await Promise.all([...Array.from({ length: WORKERS }, (_, n) => worker(n)), revocationProbe(), faults()])
 
@@ -286,7 +296,8 @@ const summary = {
 console.log(JSON.stringify(summary, null, 2))
 const check = (ok: boolean, what: string): void => console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`)
 check(!violations.some((v) => v.startsWith('500')), 'no 500 ever')
-check(lostOutside === 0 && !violations.some((v) => v.startsWith('accepted order') || v.startsWith('a live session')), 'outside the fault windows no accepted request is lost')
+check(lostOutside === 0 && !violations.some((v) => v.startsWith('accepted order') || v.startsWith('a live session')),
+  'outside the fault windows no accepted request is lost')
 check(!violations.some((v) => v.includes('accepted again')), 'no revoked or logged-out token is ever accepted again')
 check(!violations.some((v) => v.includes('successor')), 'no refresh token ever has two different successors')
 check(!violations.some((v) => v.startsWith('undocumented')), 'every answer is a documented status and code')

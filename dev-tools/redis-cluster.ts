@@ -30,7 +30,8 @@ export async function startRedisCluster (): Promise<RedisProcess> {
   const stopAll = async (): Promise<void> => { await Promise.all(nodes.map((n) => n.stop())) }
   try {
     for (let i = 0; i < 3; i++) {
-      nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes-{port}.conf', '--cluster-node-timeout', '2000']))
+      nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes-{port}.conf', '--cluster-node-timeout',
+        '2000']))
     }
   } catch (err) {
     await stopAll()

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const CLIENT_URL = '/client/auth-client.js'
 
+/** @param {string} path @param {Uint8Array | string} contents */
 async function writeAtomic (path, contents) {
   await mkdir(dirname(path), { recursive: true })
   const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
@@ -18,6 +19,7 @@ async function writeAtomic (path, contents) {
   await rename(temporary, path)
 }
 
+/** @param {string} entry @param {string[]} external */
 async function bundle (entry, external = []) {
   const result = await build({
     entryPoints: [join(root, entry)],
@@ -30,7 +32,7 @@ async function bundle (entry, external = []) {
     legalComments: 'none',
     logLevel: 'warning'
   })
-  return result.outputFiles[0].contents
+  return result.outputFiles[0]?.contents ?? new Uint8Array()
 }
 
 /** Builds the client and the demo; returns the client's integrity value (`sha384-...`). */
@@ -42,12 +44,14 @@ export async function buildClient ({ outDir = join(root, 'dist') } = {}) {
 
   // The demo names the client by a versioned URL (the file is cached as immutable) and pins its hash.
   const versioned = `${CLIENT_URL}?v=${integrity.slice('sha384-'.length, 'sha384-'.length + 16).replace(/[+/]/g, '_')}`
-  const demo = Buffer.from(await bundle('client/demo/demo.ts', [CLIENT_URL])).toString('utf8').replaceAll(`"${CLIENT_URL}"`, `"${versioned}"`)
+  const demo = Buffer.from(await bundle('client/demo/demo.ts', [CLIENT_URL])).toString('utf8').replaceAll(`"${CLIENT_URL}"`,
+    `"${versioned}"`)
   const html = (await readFile(join(root, 'client/demo/index.html'), 'utf8'))
     .replaceAll('%CLIENT_INTEGRITY%', integrity)
     .replaceAll(`"${CLIENT_URL}"`, `"${versioned}"`)
   await writeAtomic(join(outDir, 'demo', 'demo.js'), demo)
-  for (const file of ['demo.css', 'favicon.svg']) await writeAtomic(join(outDir, 'demo', file), await readFile(join(root, 'client/demo', file)))
+  for (const file of ['demo.css', 'favicon.svg']) await writeAtomic(join(outDir, 'demo', file),
+    await readFile(join(root, 'client/demo', file)))
   await writeAtomic(join(outDir, 'demo', 'index.html'), html)
   return integrity
 }

@@ -14,6 +14,11 @@ async function ready () {
   }
 }
 
+/**
+ * @param {string} path
+ * @param {RequestInit & { headers?: Record<string, string> }} init
+ * @returns {Promise<any>} the JSON answer
+ */
 async function json (path, init) {
   const res = await fetch(base + path, { ...init, headers: { 'content-type': 'application/json', ...init.headers } })
   if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`)
@@ -31,6 +36,6 @@ try {
   await fetch(`${base}/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${admin.access}` } })
   process.stdout.write(`${client.client_id} ${client.client_secret}\n`)
 } catch (err) {
-  process.stderr.write(`registering the orders client failed: ${err.message}\n`)
+  process.stderr.write(`registering the orders client failed: ${err instanceof Error ? err.message : String(err)}\n`)
   process.exit(1)
 }

@@ -4,61 +4,67 @@
  */
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
-import { isIP } from 'node:net'
+import { compile as compileTrust } from '@fastify/proxy-addr'
 import { readFileSync } from 'node:fs'
 import { X509Certificate } from 'node:crypto'
 import { parseForwardAuthProxies, type ForwardAuthProxies } from './forward-auth/proxy-list.js'
+import { DEFAULT_HOST, DEFAULT_PORTS, DEFAULT_UPSTREAM_URLS, LOG_LEVELS } from './lib/defaults.js'
 
-const Port = Type.Integer({ minimum: 0, maximum: 65535 })
-const Seconds = Type.Integer({ minimum: 1 })
-const PerMinute = Type.Integer({ minimum: 1 })
-const HttpUrl = Type.String({ pattern: '^https?://[^\\s]+$' })
+const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback })
+const Seconds = (fallback: number) => Type.Integer({ minimum: 1, default: fallback })
+const PerMinute = (fallback: number) => Type.Integer({ minimum: 1, default: fallback })
+const HttpUrl = (fallback: string) => Type.String({ pattern: '^https?://[^\\s]+$', default: fallback })
 
-/** Every environment variable the gateway reads, with its default (docs/configuration.md and docs/abuse-protection.md). */
+/**
+ * Every environment variable the gateway reads, with its default (docs/configuration.md and docs/abuse-protection.md): a
+ * variable with a default is filled in before validation, so its type is never undefined.
+ */
 export const EnvSchema = Type.Object({
-  PORT: Type.Optional(Port),
-  HOST: Type.Optional(Type.String({ minLength: 1 })),
+  PORT: Port(DEFAULT_PORTS.gateway),
+  HOST: Type.String({ minLength: 1, default: DEFAULT_HOST }),
   NODE_ENV: Type.Optional(Type.String()),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
   REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^[^\\s,:]+:\\d+(,[^\\s,:]+:\\d+)*$' })),
-  REDIS_COMMAND_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 50, maximum: 60000 })),
-  USERS_URL: Type.Optional(HttpUrl),
-  ORDERS_URL: Type.Optional(HttpUrl),
+  // A command with no answer in this time fails (503): the default keeps the 1 s answer of docs/operations.md.
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 500 }),
+  USERS_URL: HttpUrl(DEFAULT_UPSTREAM_URLS.USERS_URL),
+  ORDERS_URL: HttpUrl(DEFAULT_UPSTREAM_URLS.ORDERS_URL),
   ROUTES_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
-  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'auth-gateway' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'api' }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' })),
-  ACCESS_TOKEN_TTL: Type.Optional(Seconds),
-  REFRESH_TOKEN_TTL: Type.Optional(Seconds),
-  REFRESH_REUSE_GRACE: Type.Optional(Type.Integer({ minimum: 0 })),
+  ACCESS_TOKEN_TTL: Seconds(900),
+  REFRESH_TOKEN_TTL: Seconds(604800),
+  REFRESH_REUSE_GRACE: Type.Integer({ minimum: 0, default: 10 }),
   JWT_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   TRUST_PROXY: Type.Optional(Type.String()),
   CORS_ORIGINS: Type.Optional(Type.String()),
-  COOKIE_SECURE: Type.Optional(Type.Boolean()),
-  UPSTREAM_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 1 })),
+  COOKIE_SECURE: Type.Boolean({ default: true }),
+  UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10000 }),
   UPSTREAM_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  LOG_LEVEL: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
-  LOGIN_IP_LIMIT: Type.Optional(PerMinute),
-  LOCKOUT_THRESHOLD: Type.Optional(PerMinute),
-  LOCKOUT_SECONDS: Type.Optional(Seconds),
-  REFRESH_SESSION_LIMIT: Type.Optional(PerMinute),
-  VERIFY_IP_LIMIT: Type.Optional(PerMinute),
-  API_USER_LIMIT: Type.Optional(PerMinute),
-  API_CLIENT_LIMIT: Type.Optional(PerMinute),
-  PUBLIC_IP_LIMIT: Type.Optional(PerMinute),
-  SHUTDOWN_GRACE_MS: Type.Optional(Type.Integer({ minimum: 0 })),
-  TOKEN_CACHE_SIZE: Type.Optional(Type.Integer({ minimum: 0 })),
-  UPSTREAM_USER_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1 })),
-  SIMPLEJWT_COMPAT: Type.Optional(Type.Boolean()),
+  LOG_LEVEL: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' }),
+  LOGIN_IP_LIMIT: PerMinute(10),
+  LOCKOUT_THRESHOLD: PerMinute(5),
+  LOCKOUT_SECONDS: Seconds(900),
+  REFRESH_SESSION_LIMIT: PerMinute(10),
+  VERIFY_IP_LIMIT: PerMinute(60),
+  API_USER_LIMIT: PerMinute(600),
+  API_CLIENT_LIMIT: PerMinute(600),
+  PUBLIC_IP_LIMIT: PerMinute(60),
+  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10000 }),
+  // Verified tokens kept in memory (0: verify every signature).
+  TOKEN_CACHE_SIZE: Type.Integer({ minimum: 0, default: 10000 }),
+  UPSTREAM_USER_CONCURRENCY: Type.Integer({ minimum: 1, default: 32 }),
+  SIMPLEJWT_COMPAT: Type.Boolean({ default: true }),
   LEGACY_SUNSET: Type.Optional(Type.String()),
   LEGACY_SIMPLEJWT_KEY: Type.Optional(Type.String({ minLength: 1 })),
   LEGACY_SIMPLEJWT_UNTIL: Type.Optional(Type.String()),
-  DEMO_PAGE: Type.Optional(Type.Boolean()),
-  USER_STATE_TTL: Type.Optional(Seconds),
-  AUDIT_RETENTION_DAYS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
-  AUDIT_MAX_EVENTS: Type.Optional(Type.Integer({ minimum: 1000 })),
-  STUFFING_USERNAMES: Type.Optional(Type.Integer({ minimum: 2 })),
-  IP_BLOCK_SECONDS: Type.Optional(Seconds),
+  DEMO_PAGE: Type.Boolean({ default: false }),
+  USER_STATE_TTL: Seconds(60),
+  AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 7 }),
+  AUDIT_MAX_EVENTS: Type.Integer({ minimum: 1000, default: 1_000_000 }),
+  STUFFING_USERNAMES: Type.Integer({ minimum: 2, default: 10 }),
+  IP_BLOCK_SECONDS: Seconds(3600),
   FORWARD_AUTH_PROXIES: Type.Optional(Type.String())
 })
 
@@ -79,16 +85,14 @@ function splitList (value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0)
 }
 
-/** proxy-addr's names for address ranges, accepted in TRUST_PROXY like Fastify does. */
-const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
-
+/** An entry Fastify's trustProxy accepts: an address, a CIDR range or a proxy-addr range name (loopback, ...). */
 function isAddressOrRange (entry: string): boolean {
-  if (NAMED_RANGES.has(entry)) return true
-  const [address = '', prefix, ...rest] = entry.split('/')
-  const version = isIP(address)
-  if (version === 0 || rest.length > 0) return false
-  if (prefix === undefined) return true
-  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128)
+  try {
+    compileTrust(entry)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function parseTrustProxy (value: string | undefined): boolean | number | string[] {
@@ -98,14 +102,16 @@ function parseTrustProxy (value: string | undefined): boolean | number | string[
   if (/^\d{1,2}$/.test(value.trim())) return Number(value.trim())
   const entries = splitList(value)
   const bad = entries.find((e) => !isAddressOrRange(e))
-  if (bad !== undefined) throw new ConfigError('TRUST_PROXY', `invalid value ${JSON.stringify(bad)} (must be true, a hop count, or addresses and CIDR ranges separated by commas)`)
+  if (bad !== undefined) throw new ConfigError('TRUST_PROXY',
+    `invalid value ${JSON.stringify(bad)} (must be true, a hop count, or addresses and CIDR ranges separated by commas)`)
   return entries
 }
 
 function parseHttpDate (value: string | undefined): string | undefined {
   if (value === undefined) return undefined
   const ms = Date.parse(value)
-  if (Number.isNaN(ms)) throw new ConfigError('LEGACY_SUNSET', `invalid value ${JSON.stringify(value)} (must be an HTTP date, e.g. Wed, 01 Jul 2026 00:00:00 GMT)`)
+  if (Number.isNaN(ms)) throw new ConfigError('LEGACY_SUNSET',
+    `invalid value ${JSON.stringify(value)} (must be an HTTP date, e.g. Wed, 01 Jul 2026 00:00:00 GMT)`)
   return new Date(ms).toUTCString()
 }
 
@@ -113,9 +119,11 @@ function parseHttpDate (value: string | undefined): string | undefined {
 function parseLegacy (key: string | undefined, until: string | undefined): { key: Uint8Array, untilMs: number } | null {
   if (key === undefined && until === undefined) return null
   if (key === undefined) throw new ConfigError('LEGACY_SIMPLEJWT_KEY', 'is required when LEGACY_SIMPLEJWT_UNTIL is set')
-  if (until === undefined) throw new ConfigError('LEGACY_SIMPLEJWT_UNTIL', 'is required when LEGACY_SIMPLEJWT_KEY is set (the exchange window must close)')
+  if (until === undefined) throw new ConfigError('LEGACY_SIMPLEJWT_UNTIL',
+    'is required when LEGACY_SIMPLEJWT_KEY is set (the exchange window must close)')
   const untilMs = /^\d{4}-\d{2}-\d{2}/.test(until) ? Date.parse(until) : Number.NaN
-  if (Number.isNaN(untilMs)) throw new ConfigError('LEGACY_SIMPLEJWT_UNTIL', `invalid value ${JSON.stringify(until)} (must be an ISO date, e.g. 2026-07-01 or 2026-07-01T00:00:00Z)`)
+  if (Number.isNaN(untilMs)) throw new ConfigError('LEGACY_SIMPLEJWT_UNTIL',
+    `invalid value ${JSON.stringify(until)} (must be an ISO date, e.g. 2026-07-01 or 2026-07-01T00:00:00Z)`)
   return { key: new TextEncoder().encode(key), untilMs }
 }
 
@@ -134,7 +142,8 @@ function readCaFile (path: string | undefined): string[] | undefined {
   const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
   if (pems.length === 0) throw new ConfigError('UPSTREAM_CA_FILE', `${JSON.stringify(path)} holds no PEM certificate`)
   for (const [i, pem] of pems.entries()) {
-    try { new X509Certificate(pem) } catch { throw new ConfigError('UPSTREAM_CA_FILE', `certificate ${i + 1} of ${JSON.stringify(path)} does not parse`) }
+    try { new X509Certificate(pem) } catch { throw new ConfigError('UPSTREAM_CA_FILE',
+      `certificate ${i + 1} of ${JSON.stringify(path)} does not parse`) }
   }
   return pems
 }
@@ -162,7 +171,7 @@ function readEnv (source: NodeJS.ProcessEnv): Env {
     }
   }
   // Value.Convert changes its argument in place: it gets a copy so that errors quote the raw value.
-  const converted = { ...Value.Convert(EnvSchema, { ...raw }) as Record<string, unknown>, ...strictIntegers }
+  const converted = Value.Default(EnvSchema, { ...Value.Convert(EnvSchema, { ...raw }) as Record<string, unknown>, ...strictIntegers })
   const [first] = Value.Errors(EnvSchema, converted)
   if (first !== undefined) {
     const variable = first.instancePath.replace(/^\//, '').split('/')[0] || 'environment'
@@ -177,8 +186,8 @@ function readEnv (source: NodeJS.ProcessEnv): Env {
 function urlVariables (source: NodeJS.ProcessEnv, env: Env): Record<string, string> {
   const vars: Record<string, string> = {}
   for (const [name, value] of Object.entries(source)) if (name.endsWith('_URL') && value !== undefined && value !== '') vars[name] = value
-  vars.USERS_URL = env.USERS_URL ?? 'http://127.0.0.1:3001'
-  vars.ORDERS_URL = env.ORDERS_URL ?? 'http://127.0.0.1:3002'
+  vars.USERS_URL = env.USERS_URL
+  vars.ORDERS_URL = env.ORDERS_URL
   return vars
 }
 
@@ -186,21 +195,20 @@ function urlVariables (source: NodeJS.ProcessEnv, env: Env): Record<string, stri
 export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
   const env = readEnv(source)
   const config = {
-    port: env.PORT ?? 8080,
-    host: env.HOST ?? '127.0.0.1',
+    port: env.PORT,
+    host: env.HOST,
     production: env.NODE_ENV === 'production',
     redis: {
-      url: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      url: env.REDIS_URL,
       clusterNodes: splitList(env.REDIS_CLUSTER_NODES).map((hostPort) => {
         const at = hostPort.lastIndexOf(':')
         return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) }
       }),
-      /** A command with no answer in this time fails (503): the default keeps the 1 s answer of docs/operations.md (Redis). */
-      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS ?? 500
+      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS
     },
     upstreams: {
-      users: env.USERS_URL ?? 'http://127.0.0.1:3001',
-      orders: env.ORDERS_URL ?? 'http://127.0.0.1:3002'
+      users: env.USERS_URL,
+      orders: env.ORDERS_URL
     },
     routes: {
       /** Upstreams and routes (src/proxy/routes-file.ts); unset: config/demo-routes.yaml. */
@@ -209,55 +217,54 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       urlVars: urlVariables(source, env)
     },
     jwt: {
-      issuer: env.JWT_ISSUER ?? 'auth-gateway',
-      audience: env.JWT_AUDIENCE ?? 'api',
-      accessTtl: env.ACCESS_TOKEN_TTL ?? 900,
-      refreshTtl: env.REFRESH_TOKEN_TTL ?? 604800,
-      reuseGrace: env.REFRESH_REUSE_GRACE ?? 10,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      accessTtl: env.ACCESS_TOKEN_TTL,
+      refreshTtl: env.REFRESH_TOKEN_TTL,
+      reuseGrace: env.REFRESH_REUSE_GRACE,
       keysFile: env.JWT_KEYS_FILE,
-      /** Verified tokens kept in memory (0: verify every signature). */
-      cacheSize: env.TOKEN_CACHE_SIZE ?? 10000
+      cacheSize: env.TOKEN_CACHE_SIZE
     },
     /** The gateway's public base URL for the OAuth metadata's endpoints (default: each request's scheme and host). */
     publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: splitList(env.CORS_ORIGINS),
-    cookieSecure: env.COOKIE_SECURE ?? true,
-    upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS ?? 10000,
+    cookieSecure: env.COOKIE_SECURE,
+    upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
     /** CA certificates for https upstreams instead of Node's bundled roots (undefined: those roots). */
     upstreamCa: readCaFile(env.UPSTREAM_CA_FILE),
     /** Proxied requests one user may have in flight on this replica (429 past it). */
-    upstreamUserConcurrency: env.UPSTREAM_USER_CONCURRENCY ?? 32,
-    logLevel: env.LOG_LEVEL ?? 'info',
+    upstreamUserConcurrency: env.UPSTREAM_USER_CONCURRENCY,
+    logLevel: env.LOG_LEVEL,
     limits: {
-      loginPerIp: env.LOGIN_IP_LIMIT ?? 10,
-      lockoutThreshold: env.LOCKOUT_THRESHOLD ?? 5,
-      lockoutSeconds: env.LOCKOUT_SECONDS ?? 900,
-      refreshPerSession: env.REFRESH_SESSION_LIMIT ?? 10,
-      verifyPerIp: env.VERIFY_IP_LIMIT ?? 60,
-      apiPerUser: env.API_USER_LIMIT ?? 600,
+      loginPerIp: env.LOGIN_IP_LIMIT,
+      lockoutThreshold: env.LOCKOUT_THRESHOLD,
+      lockoutSeconds: env.LOCKOUT_SECONDS,
+      refreshPerSession: env.REFRESH_SESSION_LIMIT,
+      verifyPerIp: env.VERIFY_IP_LIMIT,
+      apiPerUser: env.API_USER_LIMIT,
       /** Proxied and token requests per machine client (docs/machine-clients.md). */
-      apiPerClient: env.API_CLIENT_LIMIT ?? 600,
-      publicPerIp: env.PUBLIC_IP_LIMIT ?? 60
+      apiPerClient: env.API_CLIENT_LIMIT,
+      publicPerIp: env.PUBLIC_IP_LIMIT
     },
-    shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10000,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     simplejwt: {
-      enabled: env.SIMPLEJWT_COMPAT ?? true,
+      enabled: env.SIMPLEJWT_COMPAT,
       /** The legacy alias's `Sunset` header (an IMF-fixdate), when LEGACY_SUNSET is set. */
       sunset: parseHttpDate(env.LEGACY_SUNSET)
     },
     legacy: parseLegacy(env.LEGACY_SIMPLEJWT_KEY, env.LEGACY_SIMPLEJWT_UNTIL),
     /** Serve the demo page at /demo/ (the dev stack turns it on). */
-    demoPage: env.DEMO_PAGE ?? false,
+    demoPage: env.DEMO_PAGE,
     /** Seconds a user's active flag and roles are trusted before the users service is asked again (docs/live-user-state.md). */
-    userStateTtl: env.USER_STATE_TTL ?? 60,
+    userStateTtl: env.USER_STATE_TTL,
     audit: {
-      retentionDays: env.AUDIT_RETENTION_DAYS ?? 7,
+      retentionDays: env.AUDIT_RETENTION_DAYS,
       /** The Stream's length cap, on top of the retention. */
-      maxEvents: env.AUDIT_MAX_EVENTS ?? 1_000_000,
+      maxEvents: env.AUDIT_MAX_EVENTS,
       /** Distinct usernames failing from one client IP within 10 minutes that block the IP. */
-      stuffingUsernames: env.STUFFING_USERNAMES ?? 10,
-      ipBlockSeconds: env.IP_BLOCK_SECONDS ?? 3600
+      stuffingUsernames: env.STUFFING_USERNAMES,
+      ipBlockSeconds: env.IP_BLOCK_SECONDS
     },
     /** Proxies allowed to ask /auth/check, each with its header style; empty: the endpoint does not exist. */
     forwardAuthProxies: forwardAuthProxies(env.FORWARD_AUTH_PROXIES)

@@ -36,7 +36,8 @@ async function main (): Promise<void> {
   }
 
   // SIGHUP reads ROUTES_FILE again (src/proxy/routes-reload.ts); an invalid file keeps the table.
-  process.on('SIGHUP', () => { gateway.routesControl.reload('signal').catch((err: unknown) => gateway.log.error({ err }, 'routes reload failed')) })
+  process.on('SIGHUP', () => { gateway.routesControl.reload('signal').catch((err: unknown) =>
+    gateway.log.error({ err }, 'routes reload failed')) })
 
   // SIGHUP reloads the routes (above), so close-with-grace must not treat it as a shutdown.
   closeWithGrace({ delay: config.shutdownGraceMs, skip: ['SIGHUP'] }, async ({ signal, err }) => {

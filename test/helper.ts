@@ -44,10 +44,12 @@ export interface Harness {
   users: FastifyInstance
   orders: FastifyInstance
   request: <T = any>(method: string, path: string, opts?: RequestOptions) => Promise<HttpResult<T>>
-  login: (username: string, password?: string, extra?: Record<string, unknown>) => Promise<{ access: string, refresh: string, user: { id: string } }>
+  login: (username: string, password?: string,
+    extra?: Record<string, unknown>) => Promise<{ access: string, refresh: string, user: { id: string } }>
 }
 
-export async function httpRequest<T = any> (baseUrl: string, method: string, path: string, opts: RequestOptions = {}): Promise<HttpResult<T>> {
+export async function httpRequest<T = any> (baseUrl: string, method: string, path: string,
+  opts: RequestOptions = {}): Promise<HttpResult<T>> {
   const headers: Record<string, string> = { ...opts.headers }
   let body: string | undefined
   if (opts.rawBody !== undefined) {
@@ -89,7 +91,8 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
   const keyRing = opts.keyRing ?? await KeyRing.ephemeral()
   const stubOpts = { keys: createLocalJWKSet(keyRing.publicJwks), issuer: opts.env?.JWT_ISSUER ?? 'auth-gateway' }
 
-  const users = await buildUsersService({ ...stubOpts, extraUsers: opts.extraUsers ?? [], ...(opts.realPasswordHashes === true ? {} : { seedHashes: await testSeedHashes(PASSWORDS) }) })
+  const users = await buildUsersService({ ...stubOpts, extraUsers: opts.extraUsers ?? [],
+    ...(opts.realPasswordHashes === true ? {} : { seedHashes: await testSeedHashes(PASSWORDS) }) })
   const orders = await buildOrdersService(stubOpts)
   const usersUrl = await users.listen({ port: 0, host: '127.0.0.1' })
   const ordersUrl = await orders.listen({ port: 0, host: '127.0.0.1' })
@@ -108,7 +111,8 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
     API_USER_LIMIT: '100000',
     ...opts.env
   })
-  const gateway = await buildGateway({ config, keyRing, ...(opts.routes !== undefined ? { routes: opts.routes } : {}) }, opts.logger ?? false)
+  const gateway = await buildGateway({ config, keyRing, ...(opts.routes !== undefined ? { routes: opts.routes } : {}) }, opts.logger
+    ?? false)
   const url = await gateway.listen({ port: 0, host: '127.0.0.1' })
 
   t.teardown(async () => {
@@ -117,7 +121,8 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
     await orders.close()
   })
 
-  const request = <T = any>(method: string, path: string, o?: RequestOptions): Promise<HttpResult<T>> => httpRequest<T>(url, method, path, o)
+  const request = <T = any>(method: string, path: string, o?: RequestOptions): Promise<HttpResult<T>> =>
+    httpRequest<T>(url, method, path, o)
   // Tests start from a gateway connected to Redis, never race its first connect (readiness ignores Redis).
   await waitFor(() => redisUp(url), 'gateway_redis_up 1')
   const login: Harness['login'] = async (username, password, extra = {}) => {

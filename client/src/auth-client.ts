@@ -198,7 +198,8 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
     const before = session
     const init: RequestInit = cookieMode
       ? { method: 'POST', credentials }
-      : { method: 'POST', credentials, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh: session!.refresh }) }
+      : { method: 'POST', credentials, headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refresh: session!.refresh }) }
     if (typeof AbortSignal.timeout === 'function') init.signal = AbortSignal.timeout(REFRESH_TIMEOUT_MS)
     const issuedAt = Date.now()
     const response = await fetchImpl(authUrl('/auth/refresh'), init)

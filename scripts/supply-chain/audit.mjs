@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 
 const root = new URL('../../', import.meta.url)
 let failed = false
-const fail = (msg) => { failed = true; console.error(`supply chain: ${msg}`) }
+const fail = (/** @type {string} */ msg) => { failed = true; console.error(`supply chain: ${msg}`) }
 
 // 1. exact, verifiable versions
 const lock = JSON.parse(readFileSync(new URL('package-lock.json', root), 'utf8'))
@@ -18,7 +18,8 @@ let pinned = 0
 for (const [path, entry] of Object.entries(lock.packages ?? {})) {
   if (path === '' || entry.link === true) continue
   if (!/^\d+\.\d+\.\d+(?:[-+][\w.-]+)?$/.test(entry.version ?? '')) fail(`${path}: no exact version in package-lock.json`)
-  else if (typeof entry.integrity !== 'string' || !entry.integrity.startsWith('sha512-')) fail(`${path}: no sha512 integrity in package-lock.json`)
+  else if (typeof entry.integrity !== 'string' || !entry.integrity.startsWith('sha512-')) fail(
+    `${path}: no sha512 integrity in package-lock.json`)
   else pinned++
 }
 if (lock.lockfileVersion < 2) fail('package-lock.json must be lockfileVersion 2 or 3')
@@ -35,9 +36,10 @@ for (const e of exceptionsFile.exceptions ?? []) {
 
 let report
 try {
-  report = execFileSync('npm', ['audit', '--omit=dev', '--json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 })
+  report = execFileSync('npm', ['audit', '--omit=dev', '--json'],
+    { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 })
 } catch (err) {
-  report = err.stdout ?? '' // npm audit exits 1 when it finds anything
+  report = /** @type {{ stdout?: string }} */ (err).stdout ?? '' // npm audit exits 1 when it finds anything
 }
 let parsed
 try { parsed = JSON.parse(report) } catch { parsed = undefined }
@@ -50,13 +52,17 @@ if (parsed === undefined || parsed.vulnerabilities === undefined) {
   const blocking = []
   for (const [name, v] of Object.entries(parsed.vulnerabilities)) {
     if (v.severity !== 'high' && v.severity !== 'critical') continue
-    const ids = (v.via ?? []).filter((x) => typeof x === 'object').map((x) => x.url?.split('/').pop() ?? String(x.source))
+    /** @type {string[]} */
+    const ids = (v.via ?? []).filter((/** @type {unknown} */ x) => typeof x === 'object')
+      .map((/** @type {{ url?: string, source?: unknown }} */ x) => x.url?.split('/').pop() ?? String(x.source))
     const open = ids.length === 0 ? [name] : ids.filter((id) => !accepted.has(id) && !accepted.has(`https://github.com/advisories/${id}`))
     if (open.length > 0) blocking.push(`${name} (${v.severity}): ${open.join(', ')}`)
   }
   for (const b of blocking) fail(`advisory in a production dependency: ${b}`)
   const m = parsed.metadata?.vulnerabilities ?? {}
-  console.log(`supply chain: npm audit --omit=dev: ${m.critical ?? 0} critical, ${m.high ?? 0} high, ${m.moderate ?? 0} moderate, ${m.low ?? 0} low; ${accepted.size} accepted exception(s)`)
+  console.log(
+    `supply chain: npm audit --omit=dev: ${m.critical ?? 0} critical, ${m.high ?? 0} high, ${m.moderate ?? 0} moderate, ${m.low ?? 0} ` +
+      `low; ${accepted.size} accepted exception(s)`)
 }
 console.log(`supply chain: ${pinned} locked packages, each with an exact version and a sha512 integrity`)
 process.exit(failed ? 1 : 0)

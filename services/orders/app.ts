@@ -13,7 +13,8 @@ import { profileUsername, type DelegationOptions } from './user-profile.js'
  * also gets `client_id`). `username` is the user's profile as read through the gateway on their
  * behalf (user-profile.ts), when the service has client credentials for that.
  */
-interface Order { id: string, user_id: string, user_name: string | null, username?: string | null, client_id?: string, item: string, quantity: number, created_at: string }
+interface Order { id: string, user_id: string, user_name: string | null, username?: string | null, client_id?: string, item: string,
+  quantity: number, created_at: string }
 
 export interface OrdersOptions extends Omit<AssertionOptions, 'audience'> {
   /** Client credentials for token exchange: each user's order records their profile's username. */

@@ -39,7 +39,8 @@ export async function profileUsername (opts: DelegationOptions, assertion: strin
   })
   if (exchanged.status !== 200) throw new Error(`token exchange refused: ${exchanged.status} ${await exchanged.text()}`)
   const { access_token: token } = await exchanged.json() as { access_token: string }
-  const me = await fetch(`${base}/api/users/me`, { headers: { ...trace, authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(TIMEOUT_MS) })
+  const me = await fetch(`${base}/api/users/me`, { headers: { ...trace, authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(TIMEOUT_MS) })
   if (me.status !== 200) throw new Error(`profile read refused: ${me.status}`)
   const profile = await me.json() as { username?: unknown }
   if (typeof profile.username !== 'string') throw new Error('profile without username')

@@ -76,7 +76,8 @@ export function checkBinding (payload: JWTPayload, request: ReceivedRequest | un
   if (method === undefined && path === undefined) return
   if (request === undefined) throw new Error('assertion bound to a request, but no request to compare')
   if (method !== undefined && method !== request.method) throw new Error('assertion made for another method')
-  if (path !== undefined && (typeof path !== 'string' || path !== normalizedPath(request.url))) throw new Error('assertion made for another path')
+  if (path !== undefined && (typeof path !== 'string' || path !== normalizedPath(request.url))) throw new Error(
+    'assertion made for another path')
 }
 
 export class AssertionVerifier {

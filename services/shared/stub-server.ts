@@ -1,4 +1,7 @@
-/** Starts a stub service from the environment (services/shared/stub-config.ts: USERS_PORT / ORDERS_PORT, GATEWAY_JWKS_URL, JWT_ISSUER, ...). */
+/**
+ * Starts a stub service from the environment (services/shared/stub-config.ts: USERS_PORT / ORDERS_PORT, GATEWAY_JWKS_URL,
+ * JWT_ISSUER, ...).
+ */
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { remoteGatewayKeys, type AssertionOptions } from './gateway-assertion.js'
@@ -18,8 +21,7 @@ export async function startStub (build: Builder, portVariable: 'USERS_PORT' | 'O
     throw err
   }
   const port = env[portVariable] ?? defaultPort
-  const jwksUrl = env.GATEWAY_JWKS_URL ?? 'http://127.0.0.1:8080/.well-known/jwks.json'
-  const app = await build({ keys: remoteGatewayKeys(jwksUrl), issuer: env.JWT_ISSUER ?? 'auth-gateway' }, { level: env.LOG_LEVEL ?? 'info' }, env)
+  const app = await build({ keys: remoteGatewayKeys(env.GATEWAY_JWKS_URL), issuer: env.JWT_ISSUER }, { level: env.LOG_LEVEL }, env)
   closeWithGrace({ delay: 5000 }, async () => { await app.close() })
-  await app.listen({ port, host: env.HOST ?? '127.0.0.1' })
+  await app.listen({ port, host: env.HOST })
 }

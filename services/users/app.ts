@@ -28,7 +28,8 @@ const MAX_ROLES = 32
 
 /** The same argon2id parameters as the seeded hashes (demo-users.ts: m=19 MiB, t=2, p=1). */
 function hashPassword (password: string): Promise<string> {
-  return argon2id({ password, salt: randomBytes(16), parallelism: 1, iterations: 2, memorySize: 19456, hashLength: 32, outputType: 'encoded' })
+  return argon2id({ password, salt: randomBytes(16), parallelism: 1, iterations: 2, memorySize: 19456, hashLength: 32,
+    outputType: 'encoded' })
 }
 
 /** Changes a test makes directly in the users service (not through the gateway): no change header. */
@@ -84,12 +85,14 @@ export interface UsersServiceOptions extends Omit<AssertionOptions, 'audience'> 
   seedHashes?: SeedHashes
 }
 
-export async function buildUsersService (opts: UsersServiceOptions, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
+export async function buildUsersService (opts: UsersServiceOptions,
+  logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
   const app = Fastify({ logger })
   const { extraUsers = [], seedHashes, ...assertion } = opts
   const dummyHash = seedHashes?.dummy ?? DUMMY_HASH
   // Each instance has its own copy: changes stay in it (tests build one per gateway).
-  const all: StoredUser[] = [...DEMO_USERS, ...extraUsers].map((u) => ({ ...u, roles: [...u.roles], passwordHash: seedHashes?.byUsername[u.username] ?? u.passwordHash }))
+  const all: StoredUser[] = [...DEMO_USERS, ...extraUsers].map((u) =>
+    ({ ...u, roles: [...u.roles], passwordHash: seedHashes?.byUsername[u.username] ?? u.passwordHash }))
   const byName = new Map(all.map((u) => [u.username, u]))
   const byId = new Map(all.map((u) => [u.id, u]))
   const lookups = new Map<string, number>()
@@ -108,7 +111,8 @@ export async function buildUsersService (opts: UsersServiceOptions, logger: Fast
   // A body Fastify cannot parse is the documented 400 (docs/identity-backend.openapi.json), not Fastify's own shape.
   app.setErrorHandler<FastifyError>((err, _request, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? 400 : 500
-    return reply.code(status).send(status === 400 ? invalidRequest : { title: 'Internal server error', status: 500, code: 'internal_error' })
+    return reply.code(status).send(status === 400 ? invalidRequest
+      : { title: 'Internal server error', status: 500, code: 'internal_error' })
   })
   await app.register(gatewayAssertion, { ...assertion, audience: 'users' })
 
@@ -118,9 +122,11 @@ export async function buildUsersService (opts: UsersServiceOptions, logger: Fast
     const { username, password } = request.body ?? {}
     if (typeof username !== 'string' || typeof password !== 'string') return reply.code(400).send(invalidRequest)
     const user = byName.get(username.trim().toLowerCase())
-    // Unknown, inactive and wrong password cost the same argon2id verification (hash-wasm: WebAssembly, no native build) and give the same answer.
+    // Unknown, inactive and wrong password cost the same argon2id verification (hash-wasm: WebAssembly, no native build)
+    // and give the same answer.
     const ok = await argon2Verify({ password, hash: user?.passwordHash ?? dummyHash })
-    if (user === undefined || !user.active || !ok) return reply.code(401).send({ title: 'Invalid credentials', status: 401, code: 'invalid_credentials' })
+    if (user === undefined || !user.active || !ok) return reply.code(401).send(
+      { title: 'Invalid credentials', status: 401, code: 'invalid_credentials' })
     return { id: user.id, username: user.username, roles: user.roles }
   })
 
@@ -155,14 +161,19 @@ export async function buildUsersService (opts: UsersServiceOptions, logger: Fast
     const user = byId.get(request.caller!.sub)
     if (user === undefined) return reply.code(404).send(notFound)
     const body = request.body
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return reply.code(400).send(invalid('the body must be a JSON object'))
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return reply.code(400).send(
+      invalid('the body must be a JSON object'))
     const { current_password: current, new_password: next } = body as Record<string, unknown>
-    if (typeof current !== 'string' || typeof next !== 'string') return reply.code(400).send(invalid('current_password and new_password are required strings'))
-    if (current.length > MAX_PASSWORD_LENGTH || next.length > MAX_PASSWORD_LENGTH) return reply.code(400).send(invalid(`passwords are at most ${MAX_PASSWORD_LENGTH} characters`))
-    if ([...next].length < MIN_PASSWORD_LENGTH) return reply.code(400).send(invalid(`new_password must have at least ${MIN_PASSWORD_LENGTH} characters`))
+    if (typeof current !== 'string' || typeof next !== 'string') return reply.code(400).send(
+      invalid('current_password and new_password are required strings'))
+    if (current.length > MAX_PASSWORD_LENGTH || next.length > MAX_PASSWORD_LENGTH) return reply.code(400).send(
+      invalid(`passwords are at most ${MAX_PASSWORD_LENGTH} characters`))
+    if ([...next].length < MIN_PASSWORD_LENGTH) return reply.code(400).send(
+      invalid(`new_password must have at least ${MIN_PASSWORD_LENGTH} characters`))
     if (!await argon2Verify({ password: current, hash: user.passwordHash })) {
       return reply.code(400).header(PASSWORD_REJECTED, user.id)
-        .send({ type: 'about:blank', title: 'Invalid request', status: 400, code: 'invalid_current_password', detail: 'current_password is wrong' })
+        .send({ type: 'about:blank', title: 'Invalid request', status: 400, code: 'invalid_current_password',
+          detail: 'current_password is wrong' })
     }
     user.passwordHash = await hashPassword(next)
     return reply.code(204).header(PASSWORD_CHANGED, user.id).send()

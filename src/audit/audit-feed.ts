@@ -5,7 +5,7 @@
  * When Redis fails, every listener is ended (the clients reconnect and get 503 until it is back).
  */
 import { AUDIT_STREAM, parseEntry, type AuditEvent, type StreamEntry } from './audit-log.js'
-import type { RedisClient } from '../sessions/session-store.js'
+import type { RedisClient } from '../lib/redis-client.js'
 
 export interface FeedListener {
   event: (e: AuditEvent) => void
@@ -90,7 +90,8 @@ export class AuditFeed {
       const [latest] = await conn.xrevrange(AUDIT_STREAM, '+', '-', 'COUNT', 1) as StreamEntry[]
       let lastId = latest?.[0] ?? '0-0'
       while (this.#listeners.size > 0 && !this.#closed) {
-        const res = await conn.xread('COUNT', 1000, 'BLOCK', this.#blockMs, 'STREAMS', AUDIT_STREAM, lastId) as Array<[string, StreamEntry[]]> | null
+        const res = await conn.xread('COUNT', 1000, 'BLOCK', this.#blockMs, 'STREAMS', AUDIT_STREAM,
+          lastId) as Array<[string, StreamEntry[]]> | null
         for (const [id, fields] of res?.[0]?.[1] ?? []) {
           lastId = id
           const e = parseEntry(id, fields)

@@ -13,7 +13,7 @@
  *
  * All keys share the hash tag `{gw:audit}`: on Redis Cluster the trail lives on one slot.
  */
-import type { RedisClient } from '../sessions/session-store.js'
+import { defineScripts, type RedisClient } from '../lib/redis-client.js'
 import { clientBucket } from '../limits/client-ip.js'
 
 export const AUDIT_STREAM = '{gw:audit}:events'
@@ -89,7 +89,8 @@ end
 local n = 0
 local threshold = tonumber(ARGV[1])
 for ip, byEvent in pairs(events) do
-  local entry = cjson.encode({ event = '${AGGREGATE_EVENT}', ip = ip, request_id = first[ip] or '', minute = ARGV[2], count = totals[ip] - threshold, events = byEvent })
+  local entry = cjson.encode({ event = '${AGGREGATE_EVENT}', ip = ip, request_id = first[ip] or '', minute = ARGV[2],
+    count = totals[ip] - threshold, events = byEvent })
   redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'd', entry)
   n = n + 1
 end
@@ -100,8 +101,10 @@ return n
 
 interface AuditCommands {
   gwAuditAppend: (stream: string, minute: string, hour: string, refused: string, minId: string, json: string, event: string,
-    minuteTtl: number, hourTtl: number, maxLen: number, ipBucket: string, threshold: number, refusedTtl: number, requestId: string, streamTtl: number) => Promise<string | null>
-  gwAuditFlushRefused: (refused: string, stream: string, threshold: number, minute: string, maxLen: number, minId: string, streamTtl: number) => Promise<number>
+    minuteTtl: number, hourTtl: number, maxLen: number, ipBucket: string, threshold: number, refusedTtl: number, requestId: string,
+      streamTtl: number) => Promise<string | null>
+  gwAuditFlushRefused: (refused: string, stream: string, threshold: number, minute: string, maxLen: number, minId: string,
+    streamTtl: number) => Promise<number>
 }
 
 /** One stored event as the API shows it. */
@@ -174,10 +177,12 @@ export class AuditLog {
   readonly #maxEvents: number
   #flushTimer: NodeJS.Timeout | null = null
 
-  constructor (redis: RedisClient, readonly retentionDays: number, private readonly onError: (err: unknown) => void = () => {}, maxEvents = 1_000_000) {
-    redis.defineCommand('gwAuditAppend', { numberOfKeys: 4, lua: appendEventLua })
-    redis.defineCommand('gwAuditFlushRefused', { numberOfKeys: 2, lua: flushRefusedLua })
-    this.#redis = redis as RedisClient & AuditCommands
+  constructor (redis: RedisClient, readonly retentionDays: number, private readonly onError: (err: unknown) => void = () => {},
+    maxEvents = 1_000_000) {
+    this.#redis = defineScripts<AuditCommands>(redis, {
+      gwAuditAppend: { numberOfKeys: 4, lua: appendEventLua },
+      gwAuditFlushRefused: { numberOfKeys: 2, lua: flushRefusedLua }
+    })
     this.#maxEvents = maxEvents
   }
 
@@ -193,8 +198,10 @@ export class AuditLog {
     const ip = typeof safe.ip === 'string' ? safe.ip : 'unknown'
     const bucket = AGGREGATED_EVENTS.has(event) ? clientBucket(ip) : ''
     const requestId = typeof safe.request_id === 'string' ? safe.request_id : ''
-    return this.#redis.gwAuditAppend(AUDIT_STREAM, minuteKey(minute), hourKey(hour), refusedKey(minute), minIdFor(nowMs, this.retentionDays), json, event,
-      MINUTE_BUCKET_TTL_S, HOUR_BUCKET_TTL_S, this.#maxEvents, bucket, AGGREGATE_AFTER, REFUSED_TTL_S, requestId, this.retentionDays * 86_400)
+    return this.#redis.gwAuditAppend(AUDIT_STREAM, minuteKey(minute), hourKey(hour), refusedKey(minute),
+      minIdFor(nowMs, this.retentionDays), json, event,
+      MINUTE_BUCKET_TTL_S, HOUR_BUCKET_TTL_S, this.#maxEvents, bucket, AGGREGATE_AFTER, REFUSED_TTL_S, requestId,
+        this.retentionDays * 86_400)
       .catch((err: unknown) => { this.onError(err); return null })
   }
 

@@ -4,7 +4,7 @@
  * buckets, the last day as 24 one-hour buckets, oldest first, the current (partial) bucket last.
  * One pipeline, one round trip; counting never scans the Stream.
  */
-import type { RedisClient } from '../sessions/session-store.js'
+import type { RedisClient } from '../lib/redis-client.js'
 import { hourKey, minuteKey } from './audit-log.js'
 
 export type BucketWindow = 'hour' | 'day'

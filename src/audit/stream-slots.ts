@@ -5,7 +5,7 @@
  * dropped once it has not been renewed for STALE_MS. The key carries the user's hash tag.
  */
 import { randomUUID } from 'node:crypto'
-import type { RedisClient } from '../sessions/session-store.js'
+import { defineScripts, type RedisClient } from '../lib/redis-client.js'
 import { orStoreUnavailable } from '../lib/store-unavailable.js'
 
 const slotsKey = (userId: string, sessionId: string): string => `gw:{u:${userId}}:streams:${sessionId}`
@@ -34,8 +34,9 @@ export class StreamSlots {
   readonly #redis: RedisClient & SlotCommands
 
   constructor (redis: RedisClient, readonly max: number) {
-    redis.defineCommand('gwTakeStreamSlot', { numberOfKeys: 1, lua: takeSlotLua })
-    this.#redis = redis as RedisClient & SlotCommands
+    this.#redis = defineScripts<SlotCommands>(redis, {
+      gwTakeStreamSlot: { numberOfKeys: 1, lua: takeSlotLua }
+    })
   }
 
   /** A slot of the session, or null when all are taken; 503 when Redis is away. */

@@ -56,14 +56,16 @@ export async function exchangeLegacyRefresh (request: FastifyRequest, token: str
 
   let payload
   try {
-    ({ payload } = await jwtVerify(token, legacy.key, { algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'jti', 'token_type', 'user_id'] }))
+    ({ payload } = await jwtVerify(token, legacy.key,
+      { algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'jti', 'token_type', 'user_id'] }))
   } catch (err) {
     if (err instanceof joseErrors.JWTExpired) refuse(request, 'expired', gatewayError('token_expired'))
     refuse(request, 'signature')
   }
   if (payload.token_type !== 'refresh') refuse(request, 'token_type')
   const userId = typeof payload.user_id === 'number' || typeof payload.user_id === 'string' ? String(payload.user_id) : ''
-  if (!isId.Check(userId) || typeof payload.jti !== 'string' || typeof payload.exp !== 'number' || typeof payload.iat !== 'number') refuse(request, 'claims')
+  if (!isId.Check(userId) || typeof payload.jti !== 'string' || typeof payload.exp !== 'number' || typeof payload.iat !== 'number') refuse(
+    request, 'claims')
 
   // Issued before the user's last password change, logout-all or admin revoke-all: those ended
   // every session the user had, and this token stands for one more.

@@ -19,7 +19,8 @@ function claimedType (token: string): TokenType {
  * or a machine client's access token (the client still registered).
  * @throws GatewayError `token_invalid`, `token_expired`, `token_revoked`
  */
-export async function verifyLiveToken (fastify: FastifyInstance, token: string): Promise<{ type: TokenType, claims: AccessClaims | RefreshClaims | ClientAccessClaims }> {
+export async function verifyLiveToken (fastify: FastifyInstance,
+  token: string): Promise<{ type: TokenType, claims: AccessClaims | RefreshClaims | ClientAccessClaims }> {
   const type = claimedType(token)
   if (type === 'access' && claimsClient(token)) return { type, claims: await verifyClientToken(fastify, token) }
   const claims = await fastify.tokens.verify(token, type)

@@ -52,11 +52,13 @@ export async function logIn (request: FastifyRequest, username: string, password
   if (ipBlockedFor > 0) {
     if (!reservation.locked) await lockout.release(reservation.key)
     securityEvent(request, 'ip_blocked', { retry_after: ipBlockedFor })
-    throw gatewayError('ip_blocked', `too many failed logins from this address; retry in ${ipBlockedFor} seconds`, { 'retry-after': String(ipBlockedFor) })
+    throw gatewayError('ip_blocked', `too many failed logins from this address; retry in ${ipBlockedFor} seconds`,
+      { 'retry-after': String(ipBlockedFor) })
   }
   if (reservation.locked) {
     securityEvent(request, 'account_locked', { retry_after: reservation.retryAfterSeconds })
-    throw gatewayError('account_locked', `too many failed logins; retry in ${reservation.retryAfterSeconds} seconds`, { 'retry-after': String(reservation.retryAfterSeconds) })
+    throw gatewayError('account_locked', `too many failed logins; retry in ${reservation.retryAfterSeconds} seconds`,
+      { 'retry-after': String(reservation.retryAfterSeconds) })
   }
   let identity
   const checkedAt = Date.now()
@@ -70,7 +72,8 @@ export async function logIn (request: FastifyRequest, username: string, password
     securityEvent(request, 'login_failed', { attempt: reservation.attempt })
     const locks = reservation.attempt >= lockout.threshold
     // The answer stays 401 if Redis fails here: the attempt was already counted by the lockout.
-    const notRecorded = (err: unknown): null => { request.log.warn({ err: { message: (err as Error).message } }, 'failed login not recorded for the block list'); return null }
+    const notRecorded = (err: unknown): null => {
+      request.log.warn({ err: { message: (err as Error).message } }, 'failed login not recorded for the block list'); return null }
     const [ipBlock, accountLock] = await Promise.all([
       blocks.recordFailure(username, ipBucket).catch(notRecorded),
       locks ? blocks.recordAccountLock(reservation.key, username, ipBucket, reservation.attempt).catch(notRecorded) : null

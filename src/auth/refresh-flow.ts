@@ -22,7 +22,8 @@ export interface RefreshedTokens {
  * against the client IP in `failures` (429 past its limit).
  * @throws GatewayError `token_invalid`, `token_expired`, `token_revoked`, `token_reused`, `rate_limited`
  */
-export async function refreshTokens (request: FastifyRequest, reply: FastifyReply, presented: string, failures: TokenFailureLimit): Promise<RefreshedTokens> {
+export async function refreshTokens (request: FastifyRequest, reply: FastifyReply, presented: string,
+  failures: TokenFailureLimit): Promise<RefreshedTokens> {
   try {
     return await rotateOrExchange(request, reply, presented)
   } catch (err) {

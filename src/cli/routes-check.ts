@@ -14,7 +14,8 @@ if (files.length === 0) {
 }
 
 const vars: Record<string, string> = { ...DEMO_URL_DEFAULTS }
-for (const [name, value] of Object.entries(process.env)) if (name.endsWith('_URL') && value !== undefined && value !== '') vars[name] = value
+for (const [name, value] of Object.entries(process.env)) if (name.endsWith('_URL') && value !== undefined && value !== '') vars[name] =
+  value
 
 let failed = false
 for (const file of files) {

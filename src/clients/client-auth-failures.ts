@@ -8,10 +8,10 @@
  * until the window ends.
  */
 import { orStoreUnavailable } from '../lib/store-unavailable.js'
-import { countInWindowLua } from '../limits/count-in-window-lua.js'
+import { countInWindowLua } from '../lib/count-in-window-lua.js'
 import { releaseAttemptLua } from '../limits/login-lockout.js'
 import { RATE_LIMIT_PREFIX } from '../limits/rate-limit-store.js'
-import type { RedisClient } from '../sessions/session-store.js'
+import { defineScripts, type RedisClient } from '../lib/redis-client.js'
 
 /**
  * KEYS[1] the counter. ARGV[1] window (ms), ARGV[2] limit.
@@ -37,9 +37,10 @@ export class ClientAuthFailures {
   readonly #redis: RedisClient & FailureCommands
 
   constructor (redis: RedisClient, readonly limit: number, readonly windowMs: number) {
-    redis.defineCommand('gwReserveClientAuth', { numberOfKeys: 1, lua: reserveLua })
-    redis.defineCommand('gwReleaseClientAuth', { numberOfKeys: 1, lua: releaseAttemptLua })
-    this.#redis = redis as RedisClient & FailureCommands
+    this.#redis = defineScripts<FailureCommands>(redis, {
+      gwReserveClientAuth: { numberOfKeys: 1, lua: reserveLua },
+      gwReleaseClientAuth: { numberOfKeys: 1, lua: releaseAttemptLua }
+    })
   }
 
   static key (ipBucket: string): string {

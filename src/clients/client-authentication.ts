@@ -32,7 +32,8 @@ function limited (retryAfterSeconds: number): OAuthError {
  * compared (in constant time, unknown clients included), a success releases the reservation.
  * @throws OAuthError 401 `invalid_client`, 429 `rate_limited`, 503 (Redis)
  */
-export async function authenticateClient (fastify: FastifyInstance, request: FastifyRequest, presented: PresentedClient): Promise<AuthenticatedClient> {
+export async function authenticateClient (fastify: FastifyInstance, request: FastifyRequest,
+  presented: PresentedClient): Promise<AuthenticatedClient> {
   const knownId = isId.Check(presented.clientId)
   // Reserved before any secret is compared (and before the record is read): a burst of wrong
   // secrets cannot carry a right one past the limit.
@@ -48,7 +49,8 @@ export async function authenticateClient (fastify: FastifyInstance, request: Fas
   // The digest is computed for unknown clients too, so both failures cost the same.
   const matches = secretMatches(presented.clientId, presented.clientSecret, record?.secretDigest ?? dummyDigest)
   if (record === null || !matches) {
-    securityEvent(request, 'client_auth_failed', { ...idField, reason: record === null ? 'unknown_client' : 'wrong_secret', failures: attempt.count })
+    securityEvent(request, 'client_auth_failed', { ...idField, reason: record === null ? 'unknown_client' : 'wrong_secret',
+      failures: attempt.count })
     throw oauthErrors.invalidClient()
   }
   await attempt.release()
@@ -56,7 +58,8 @@ export async function authenticateClient (fastify: FastifyInstance, request: Fas
 }
 
 /** Counts an authenticated client's request against API_CLIENT_LIMIT (429 past it; 401 when the client was deleted meanwhile). */
-export async function countClientRequest (fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply, clientId: string): Promise<void> {
+export async function countClientRequest (fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply,
+  clientId: string): Promise<void> {
   const window = await fastify.clients.checkCounted(clientId, LIMIT_WINDOW_MS)
   if (!window.alive) throw oauthErrors.invalidClient()
   const over = applyWindowCount(reply, { limit: fastify.config.limits.apiPerClient, count: window.count, ttlMs: window.ttlMs })

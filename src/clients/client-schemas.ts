@@ -26,14 +26,17 @@ export const ClientListSchema = Type.Object({ clients: Type.Array(ClientSchema) 
 /** `POST /oauth/token` body (application/x-www-form-urlencoded). A repeated parameter arrives as an array and fails here. */
 export const TokenRequestSchema = Type.Object({
   grant_type: Type.String({ maxLength: 256 }),
-  scope: Type.Optional(Type.String({ maxLength: 2048, description: 'Space-separated subset of the client\'s scopes (default: all of them)' })),
+  scope: Type.Optional(Type.String({ maxLength: 2048,
+    description: 'Space-separated subset of the client\'s scopes (default: all of them)' })),
   client_id: Type.Optional(Type.String({ maxLength: 256, description: 'With client_secret, instead of HTTP Basic' })),
   client_secret: Type.Optional(Type.String({ maxLength: 256 })),
   // Token exchange (RFC 8693); see src/routes/oauth/token-exchange.ts.
   subject_token: Type.Optional(Type.String({ maxLength: 8192, description: 'Token exchange: the user\'s access token' })),
-  subject_token_type: Type.Optional(Type.String({ maxLength: 256, description: 'Token exchange: `urn:ietf:params:oauth:token-type:access_token`' })),
+  subject_token_type: Type.Optional(Type.String({ maxLength: 256,
+    description: 'Token exchange: `urn:ietf:params:oauth:token-type:access_token`' })),
   requested_token_type: Type.Optional(Type.String({ maxLength: 256 })),
-  audience: Type.Optional(Type.String({ maxLength: 256, description: 'Token exchange: the upstream (of the route table) the token is for' })),
+  audience: Type.Optional(Type.String({ maxLength: 256,
+    description: 'Token exchange: the upstream (of the route table) the token is for' })),
   actor_token: Type.Optional(Type.String({ maxLength: 8192, description: 'Not supported: the authenticated client is the actor' })),
   actor_token_type: Type.Optional(Type.String({ maxLength: 256 }))
 })
@@ -59,7 +62,8 @@ export const ClientCredentialsResponseSchema = Type.Object({
 /** The token endpoint's answer: client credentials, or token exchange. */
 export const TokenResponseSchema = Type.Union([ClientCredentialsResponseSchema, ExchangeResponseSchema])
 
-export const OAUTH_ERROR_CODES = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'insufficient_scope', 'rate_limited', 'temporarily_unavailable', 'server_error'] as const
+export const OAUTH_ERROR_CODES = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type',
+  'invalid_scope', 'invalid_target', 'insufficient_scope', 'rate_limited', 'temporarily_unavailable', 'server_error'] as const
 
 export const OAuthErrorSchema = Type.Object({
   error: Type.Union(OAUTH_ERROR_CODES.map((c) => Type.Literal(c))),

@@ -15,7 +15,7 @@
  * by id). Records are configuration, not state: they carry no TTL; counters do.
  */
 import { orStoreUnavailable } from '../lib/store-unavailable.js'
-import type { RedisClient } from '../sessions/session-store.js'
+import { defineScripts, type RedisClient } from '../lib/redis-client.js'
 import { checkClientLua } from './scripts/check-client.js'
 
 export const clientKeys = {
@@ -55,10 +55,11 @@ export class ClientStore {
   readonly #redis: RedisClient & ClientCommands
 
   constructor (redis: RedisClient) {
-    redis.defineCommand('gwCheckClient', { numberOfKeys: 2, lua: checkClientLua })
-    redis.defineCommand('gwCheckClientToken', { numberOfKeys: 3, lua: checkClientLua })
-    redis.defineCommand('gwClientTokenLive', { numberOfKeys: 2, lua: clientTokenLiveLua })
-    this.#redis = redis as RedisClient & ClientCommands
+    this.#redis = defineScripts<ClientCommands>(redis, {
+      gwCheckClient: { numberOfKeys: 2, lua: checkClientLua },
+      gwCheckClientToken: { numberOfKeys: 3, lua: checkClientLua },
+      gwClientTokenLive: { numberOfKeys: 2, lua: clientTokenLiveLua }
+    })
   }
 
   async create (client: ClientInfo, secretDigest: string): Promise<void> {
@@ -103,7 +104,8 @@ export class ClientStore {
 
   /** Is the client's access token live: the client registered and this token (jti) not revoked? */
   async isTokenLive (clientId: string, jti: string): Promise<boolean> {
-    return await orStoreUnavailable(this.#redis.gwClientTokenLive(clientKeys.record(clientId), clientKeys.revokedToken(clientId, jti))) === 1
+    return await orStoreUnavailable(this.#redis.gwClientTokenLive(clientKeys.record(clientId),
+      clientKeys.revokedToken(clientId, jti))) === 1
   }
 
   /** Revokes one access token of the client until it expires (`exp` in seconds). */

@@ -4,7 +4,7 @@
  * in the endpoint's scope (validation, body parsing, Redis, limits) is mapped onto one of them.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { toGatewayError } from '../plugins/app/error-handler.js'
+import { toGatewayError } from '../lib/problem.js'
 import type { OAUTH_ERROR_CODES } from './client-schemas.js'
 
 export type OAuthErrorCode = typeof OAUTH_ERROR_CODES[number]
@@ -39,7 +39,8 @@ export function toOAuthError (err: unknown): OAuthError {
   switch (gateway.code) {
     case 'invalid_request':
       // Validation messages name the parameter (a repeated one arrives as an array: "must be string").
-      return new OAuthError(400, 'invalid_request', gateway.message !== gateway.title ? gateway.message : 'the body must be application/x-www-form-urlencoded')
+      return new OAuthError(400, 'invalid_request', gateway.message !== gateway.title ? gateway.message
+        : 'the body must be application/x-www-form-urlencoded')
     case 'payload_too_large':
       return new OAuthError(413, 'invalid_request', 'request body too large')
     case 'rate_limited':
@@ -49,7 +50,8 @@ export function toOAuthError (err: unknown): OAuthError {
     case 'shutting_down':
       return new OAuthError(503, 'temporarily_unavailable', undefined, gateway.headers)
     default:
-      return new OAuthError(gateway.statusCode >= 500 ? 500 : gateway.statusCode, gateway.statusCode >= 500 ? 'server_error' : 'invalid_request')
+      return new OAuthError(gateway.statusCode >= 500 ? 500 : gateway.statusCode, gateway.statusCode >= 500 ? 'server_error'
+        : 'invalid_request')
   }
 }
 

@@ -5,17 +5,16 @@
  */
 import type { Socket } from 'node:net'
 import { ERROR_CATALOGUE, problemType, type ErrorCode } from '../errors.js'
+import { SECURITY_HEADERS } from './security-headers.js'
 
-/** The security headers of every gateway answer (as src/plugins/external/helmet.ts sets them). */
-const SECURITY_HEADERS = 'Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n' +
-  'X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n' +
-  "Content-Security-Policy: default-src 'none';base-uri 'none';form-action 'none';frame-ancestors 'none'\r\n"
+/** The security headers of every gateway answer, as header lines. */
+const SECURITY_HEADER_LINES = Object.entries(SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
 
 function problemResponse (code: ErrorCode, reason: string): string {
   const { status, title } = ERROR_CATALOGUE[code]
   const body = JSON.stringify({ type: problemType(code), title, status, code })
   return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${SECURITY_HEADERS}Connection: close\r\n\r\n${body}`
+    `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${SECURITY_HEADER_LINES}Connection: close\r\n\r\n${body}`
 }
 
 export function clientErrorHandler (err: Error & { code?: string }, socket: Socket): void {

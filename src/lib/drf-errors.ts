@@ -71,7 +71,8 @@ export function charFields (body: unknown, specs: readonly FieldSpec[]): Record<
     const text = String(raw)
     const value = spec.trim === false ? text : text.trim()
     if (value.trim() === '') { errors[spec.name] = [DRF_TEXT.blank]; continue }
-    if (value.length > spec.maxLength) { errors[spec.name] = [`Ensure this field has no more than ${spec.maxLength} characters.`]; continue }
+    if (value.length > spec.maxLength) { errors[spec.name] = [`Ensure this field has no more than ${spec.maxLength} characters.`];
+      continue }
     values[spec.name] = value
   }
   if (Object.keys(errors).length > 0) throw new DrfError(400, errors)

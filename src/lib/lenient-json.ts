@@ -15,6 +15,7 @@ export function acceptEmptyJsonBody (fastify: FastifyInstance): void {
       done(null, undefined)
       return
     }
-    parseJson(request, body as string, done)
+    // the default parser answers through done (the synchronous form)
+    void parseJson(request, body as string, done)
   })
 }

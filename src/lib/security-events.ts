@@ -55,7 +55,8 @@ export function eventIp (request: AnyRequest): string {
   return ip ?? pinnedIps.get(request.raw) ?? 'unknown'
 }
 
-export function securityEvent (request: AnyRequest, event: SecurityEvent, fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
+export function securityEvent (request: AnyRequest, event: SecurityEvent,
+  fields: { user_id?: string | undefined, [k: string]: unknown } = {}): void {
   const ip = eventIp(request)
   request.log.info({ event, ip, ...fields }, event)
   request.server.metrics?.securityEvents.inc({ event })

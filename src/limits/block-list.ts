@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto'
 import { normalizeUsername } from './login-lockout.js'
 import { orStoreUnavailable } from '../lib/store-unavailable.js'
-import type { RedisClient } from '../sessions/session-store.js'
+import { defineScripts, type RedisClient } from '../lib/redis-client.js'
 
 export const STUFFING_WINDOW_MS = 10 * 60_000
 /** The index of blocks: field = block id, value = JSON of an ActiveBlock. Pruned on read. */
@@ -42,7 +42,8 @@ return {0, n}
 `
 
 interface BlockCommands {
-  gwStuffingFailure: (zset: string, block: string, now: number, windowMs: number, user: string, threshold: number, seconds: number) => Promise<[number, number]>
+  gwStuffingFailure: (zset: string, block: string, now: number, windowMs: number, user: string, threshold: number,
+    seconds: number) => Promise<[number, number]>
 }
 
 export interface ActiveBlock {
@@ -58,8 +59,9 @@ export class BlockList {
   readonly #redis: RedisClient & BlockCommands
 
   constructor (redis: RedisClient, readonly distinctUsernames: number, readonly blockSeconds: number, readonly lockoutSeconds: number) {
-    redis.defineCommand('gwStuffingFailure', { numberOfKeys: 2, lua: recordFailureLua })
-    this.#redis = redis as RedisClient & BlockCommands
+    this.#redis = defineScripts<BlockCommands>(redis, {
+      gwStuffingFailure: { numberOfKeys: 2, lua: recordFailureLua }
+    })
   }
 
   /** Seconds the IP stays blocked, or 0. */
@@ -72,15 +74,18 @@ export class BlockList {
   async recordFailure (username: string, ipBucket: string, nowMs = Date.now()): Promise<ActiveBlock | null> {
     const d = digest(ipBucket)
     const [blocked, distinct] = await orStoreUnavailable(this.#redis.gwStuffingFailure(
-      stuffingKey(d), ipBlockKey(d), nowMs, STUFFING_WINDOW_MS, digest(normalizeUsername(username)), this.distinctUsernames, this.blockSeconds))
+      stuffingKey(d), ipBlockKey(d), nowMs, STUFFING_WINDOW_MS, digest(normalizeUsername(username)), this.distinctUsernames,
+        this.blockSeconds))
     if (blocked !== 1) return null
-    const block: ActiveBlock = { id: `ip.${d}`, kind: 'ip', ip: ipBucket, until: new Date(nowMs + this.blockSeconds * 1000).toISOString(), failures: distinct }
+    const block: ActiveBlock = { id: `ip.${d}`, kind: 'ip', ip: ipBucket, until: new Date(nowMs + this.blockSeconds * 1000).toISOString(),
+      failures: distinct }
     await this.#index(block)
     return block
   }
 
   /** Records a lock of login-lockout.ts (its key) for the list; returns the block. */
-  async recordAccountLock (lockKey: string, username: string, ipBucket: string, failures: number, nowMs = Date.now()): Promise<ActiveBlock> {
+  async recordAccountLock (lockKey: string, username: string, ipBucket: string, failures: number,
+    nowMs = Date.now()): Promise<ActiveBlock> {
     const d = /\{([^}]+)\}/.exec(lockKey)?.[1] ?? digest(lockKey)
     const block: ActiveBlock = {
       id: `account.${d}`, kind: 'account', ip: ipBucket, username: normalizeUsername(username),

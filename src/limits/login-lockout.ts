@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { orStoreUnavailable } from '../lib/store-unavailable.js'
-import type { RedisClient } from '../sessions/session-store.js'
+import { defineScripts, type RedisClient } from '../lib/redis-client.js'
 
 /**
  * KEYS[1] the pair's failure counter. ARGV[1] threshold, ARGV[2] cool-off (s).
@@ -46,9 +46,10 @@ export class LoginLockout {
   readonly #redis: RedisClient & LockoutCommands
 
   constructor (redis: RedisClient, readonly threshold: number, readonly seconds: number) {
-    redis.defineCommand('gwReserveLogin', { numberOfKeys: 1, lua: reserveAttemptLua })
-    redis.defineCommand('gwReleaseLogin', { numberOfKeys: 1, lua: releaseAttemptLua })
-    this.#redis = redis as RedisClient & LockoutCommands
+    this.#redis = defineScripts<LockoutCommands>(redis, {
+      gwReserveLogin: { numberOfKeys: 1, lua: reserveAttemptLua },
+      gwReleaseLogin: { numberOfKeys: 1, lua: releaseAttemptLua }
+    })
   }
 
   /** The pair's key: a hash, so no username is stored and any username is a safe key. */

@@ -4,8 +4,8 @@
  * instead of running unlimited.
  */
 import { storeUnavailable } from '../lib/store-unavailable.js'
-import { countInWindowLua } from './count-in-window-lua.js'
-import type { RedisClient } from '../sessions/session-store.js'
+import { countInWindowLua } from '../lib/count-in-window-lua.js'
+import { defineScripts, type RedisClient } from '../lib/redis-client.js'
 
 /** Counts a hit in KEYS[1]'s window of ARGV[1] ms. Returns {count, ttl ms}. */
 export const fixedWindowLua = `${countInWindowLua}
@@ -21,8 +21,9 @@ export const RATE_LIMIT_PREFIX = 'gw:rl:'
 
 /** Builds the store class @fastify/rate-limit instantiates (`store` option). */
 export function redisRateLimitStore (redis: RedisClient) {
-  redis.defineCommand('gwFixedWindow', { numberOfKeys: 1, lua: fixedWindowLua })
-  const client = redis as RedisClient & WindowCommand
+  const client = defineScripts<WindowCommand>(redis, {
+    gwFixedWindow: { numberOfKeys: 1, lua: fixedWindowLua }
+  })
   return class RedisRateLimitStore {
     incr (key: string, callback: IncrCallback, timeWindow: number): void {
       client.gwFixedWindow(RATE_LIMIT_PREFIX + key, timeWindow).then(

@@ -64,7 +64,7 @@ export function proxyDecision (fastify: FastifyInstance, senderConstraint?: Send
     if (route.public !== true) {
       try {
         // The `api` class counts the request against the user in the session check's round trip.
-        await (route.limit === 'api' ? fastify.authenticateCounted : fastify.authenticate)(request, reply)
+        await fastify.authenticateProxied(request, reply, route.limit === 'api')
       } catch (err) {
         // No user to count against yet: failed authentications count per client IP, like public
         // routes, so guessing tokens is as slow as guessing routes.

@@ -130,5 +130,6 @@ export function forwardDirect (request: AnyRequest, reply: AnyReply, path: strin
       else fail(error)
     }
   }
-  opts.pool.dispatch({ path, method: 'GET', headers: opts.requestHeaders(request), headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs }, handler)
+  opts.pool.dispatch({ path, method: 'GET', headers: opts.requestHeaders(request), headersTimeout: opts.timeoutMs,
+    bodyTimeout: opts.timeoutMs }, handler)
 }

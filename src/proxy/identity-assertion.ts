@@ -15,7 +15,8 @@ import { delegationClaims } from './delegated-caller.js'
 export interface AssertionBinding { method: string, path: string }
 
 /** The assertion for an authenticated caller (request.auth or request.client set by the decision). */
-export async function identityAssertion (fastify: FastifyInstance, cache: AssertionCache, upstream: string, request: FastifyRequest, binding?: AssertionBinding): Promise<string> {
+export async function identityAssertion (fastify: FastifyInstance, cache: AssertionCache, upstream: string, request: FastifyRequest,
+  binding?: AssertionBinding): Promise<string> {
   const auth = request.auth
   const client = request.client
   const bound = binding === undefined ? '' : `|${binding.method} ${binding.path}`
@@ -27,5 +28,6 @@ export async function identityAssertion (fastify: FastifyInstance, cache: Assert
   if (auth === null) throw new TypeError('an identity assertion needs an authenticated caller')
   // Keyed by the live roles too: a role change applies to the assertion at once.
   return await cache.get(`${upstream}|${auth.jti}|${auth.roles.join(',')}${bound}`, nowSeconds(), () =>
-    fastify.tokens.signAssertion(upstream, auth.sub, { roles: auth.roles, username: auth.username, sid: auth.sid, ...delegationClaims(auth), ...extra }))
+    fastify.tokens.signAssertion(upstream, auth.sub,
+      { roles: auth.roles, username: auth.username, sid: auth.sid, ...delegationClaims(auth), ...extra }))
 }

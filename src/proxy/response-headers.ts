@@ -22,7 +22,8 @@ const GATEWAY_OWNED = new Set([
 ])
 
 /** Hop-by-hop headers (RFC 9110 7.6.1): they concern the upstream connection only. */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(
+  ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
 
 /** Cookies that only the gateway may set. */
 const GATEWAY_COOKIES = new Set([REFRESH_COOKIE])

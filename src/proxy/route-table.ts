@@ -67,7 +67,8 @@ export class RouteTable {
   /** The route of a normalized path, or undefined (404). */
   match (path: string): ProxyRoute | undefined {
     for (const r of this.routes) {
-      if (path === r.path || (r.exact !== true && path.length > r.path.length && path.startsWith(r.path) && path.charCodeAt(r.path.length) === 47)) return r
+      if (path === r.path || (r.exact !== true && path.length > r.path.length && path.startsWith(r.path)
+        && path.charCodeAt(r.path.length) === 47)) return r
     }
     return undefined
   }

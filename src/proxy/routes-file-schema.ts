@@ -15,8 +15,11 @@ const MethodKey = `^(${ROUTE_METHODS.join('|')})$`
 export const UPSTREAM_NAME = '^[a-z][a-z0-9_-]{0,62}$'
 
 export const UpstreamSchema = Type.Object({
-  url: Type.String({ minLength: 1, description: 'http or https URL of the service, without userinfo; may be "${NAME}" of an environment variable whose name ends in _URL' }),
-  timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000, description: 'Wait for the answer\'s head, in milliseconds (default: UPSTREAM_TIMEOUT_MS)' }))
+  url: Type.String({ minLength: 1,
+    description: 'http or https URL of the service, without userinfo; may be "${NAME}" of an environment variable whose name ends in ' +
+      '_URL' }),
+  timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000,
+    description: 'Wait for the answer\'s head, in milliseconds (default: UPSTREAM_TIMEOUT_MS)' }))
 }, { additionalProperties: false })
 
 const NonEmptyStrings = Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true })
@@ -25,19 +28,24 @@ export const RouteSchema = Type.Object({
   path: Type.String({ pattern: '^/', description: 'Normalized path: the route matches it and, unless exact, every path below it' }),
   upstream: Type.String({ minLength: 1, description: 'Name of one of the upstreams' }),
   exact: Type.Optional(Type.Boolean({ description: 'Match the path itself only, nothing below it' })),
-  methods: Type.Optional(Type.Array(Method, { minItems: 1, uniqueItems: true, description: 'Methods allowed (default: all); any other is 404' })),
+  methods: Type.Optional(Type.Array(Method, { minItems: 1, uniqueItems: true,
+    description: 'Methods allowed (default: all); any other is 404' })),
   public: Type.Optional(Type.Boolean({ description: 'No token needed; no identity is forwarded' })),
   roles: Type.Optional({ ...NonEmptyStrings, description: 'The user needs one of these roles' }),
   scopes: Type.Optional(Type.Record(Type.String({ pattern: MethodKey }), NonEmptyStrings, {
     minProperties: 1,
     additionalProperties: false,
-    description: 'By method, the scopes of which a machine client needs one (HEAD falls back to GET); without it the route is closed to clients'
+    description: 'By method, the scopes of which a machine client needs one (HEAD falls back to GET); without it the route is closed to ' +
+      'clients'
   })),
-  limit: Type.Optional(Type.Union([Type.Literal('api'), Type.Literal('public')], { description: 'api: counted per user or client (default); public: per client IP (default on public routes)' })),
+  limit: Type.Optional(Type.Union([Type.Literal('api'), Type.Literal('public')],
+    { description: 'api: counted per user or client (default); public: per client IP (default on public routes)' })),
   body_limit: Type.Optional(Type.Integer({ minimum: 0, description: 'Largest request body in bytes (default 1048576); larger is 413' })),
   websocket: Type.Optional(Type.Boolean({ description: 'Allow WebSocket upgrades (not supported yet: true is refused)' })),
-  step_up_max_age: Type.Optional(Type.Integer({ minimum: 1, description: 'Seconds since the last second factor (not supported yet: refused)' })),
-  password_check: Type.Optional(Type.Boolean({ description: 'The upstream checks the caller\'s password here: attempts count like logins' }))
+  step_up_max_age: Type.Optional(Type.Integer({ minimum: 1,
+    description: 'Seconds since the last second factor (not supported yet: refused)' })),
+  password_check: Type.Optional(Type.Boolean({
+    description: 'The upstream checks the caller\'s password here: attempts count like logins' }))
 }, { additionalProperties: false })
 
 export const RoutesFileSchema = Type.Object({

@@ -17,6 +17,7 @@ import { Value } from 'typebox/value'
 import { normalizePath } from './normalize-path.js'
 import { DEFAULT_BODY_LIMIT, RouteSchema, RoutesFileSchema, UPSTREAM_NAME, type RouteEntry, type RoutesFile } from './routes-file-schema.js'
 import type { ProxyRoute } from './route-table.js'
+import { DEFAULT_UPSTREAM_URLS } from '../lib/defaults.js'
 
 /** config/demo-routes.yaml of the project, whether the code runs from src/ (tests) or dist/src/. */
 export const DEMO_ROUTES_FILE = ((): string => {
@@ -25,7 +26,7 @@ export const DEMO_ROUTES_FILE = ((): string => {
 })()
 
 /** USERS_URL and ORDERS_URL as the gateway defaults them (src/config.ts). */
-export const DEMO_URL_DEFAULTS: Readonly<Record<string, string>> = { USERS_URL: 'http://127.0.0.1:3001', ORDERS_URL: 'http://127.0.0.1:3002' }
+export const DEMO_URL_DEFAULTS: Readonly<Record<string, string>> = DEFAULT_UPSTREAM_URLS
 
 export interface UpstreamSpec {
   name: string
@@ -178,7 +179,8 @@ function resolveUrl (raw: string, vars: RoutesFileOptions['vars'], report: (prob
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') report(`${shown} must be http or https`)
   else if (url.username !== '' || url.password !== '') report(`${shown} must not carry userinfo (user:password@)`)
-  else if (url.search !== '' || url.hash !== '' || resolved.includes('?') || resolved.includes('#')) report(`${shown} must not have a query or fragment`)
+  else if (url.search !== '' || url.hash !== '' || resolved.includes('?') || resolved.includes('#')) report(
+    `${shown} must not have a query or fragment`)
   else return url.pathname === '/' ? url.origin : url.origin + url.pathname.replace(/\/+$/, '')
   return null
 }
@@ -218,21 +220,27 @@ function ruleProblems (data: RoutesFile, opts: RoutesFileOptions, problems: Prob
     const at = ['routes', i]
     const where = `route ${r.path}`
     if (normalizePath(r.path) !== r.path || r.path === '/' || r.path.endsWith('/')) {
-      problems.add([...at, 'path'], where, 'path must be a normalized path without a trailing slash (no //, . or .. segments, no percent-encoding the gateway would decode)')
+      problems.add([...at, 'path'], where,
+        'path must be a normalized path without a trailing slash (no //, . or .. segments, no percent-encoding the gateway would decode)')
     }
     if (!(r.upstream in data.upstreams)) problems.add([...at, 'upstream'], where, `unknown upstream "${r.upstream}"`)
     if (r.public === true) {
-      const conflicting = (['roles', 'scopes', 'step_up_max_age', 'password_check'] as const).filter((f) => r[f] !== undefined && r[f] !== false)
+      const conflicting = (['roles', 'scopes', 'step_up_max_age', 'password_check'] as const).filter((f) => r[f] !== undefined
+        && r[f] !== false)
       for (const f of conflicting) problems.add([...at, f], where, `public together with ${f} (a public route forwards no identity)`)
-      if (r.limit === 'api') problems.add([...at, 'limit'], where, 'public together with limit: api (a public route has no user to count against)')
+      if (r.limit === 'api') problems.add([...at, 'limit'], where,
+        'public together with limit: api (a public route has no user to count against)')
     }
     // Accepted by the format, enforced once the features exist; until then never silently ignored.
-    if (r.websocket === true) problems.add([...at, 'websocket'], where, 'websocket: not supported yet (WebSocket upgrades arrive with live connections)')
-    if (r.step_up_max_age !== undefined) problems.add([...at, 'step_up_max_age'], where, 'step_up_max_age: not supported yet (step-up arrives with second factors)')
+    if (r.websocket === true) problems.add([...at, 'websocket'], where,
+      'websocket: not supported yet (WebSocket upgrades arrive with live connections)')
+    if (r.step_up_max_age !== undefined) problems.add([...at, 'step_up_max_age'], where,
+      'step_up_max_age: not supported yet (step-up arrives with second factors)')
     const key = `${r.exact === true ? 'exact ' : ''}${r.path}`
     if (firstLine.has(key)) {
       const line = firstLine.get(key)
-      problems.add([...at, 'path'], where, `duplicate route (same path and exact as the route${line !== undefined ? ` at line ${line}` : ' before'})`)
+      problems.add([...at, 'path'], where,
+        `duplicate route (same path and exact as the route${line !== undefined ? ` at line ${line}` : ' before'})`)
     } else {
       firstLine.set(key, problems.lineOf([...at, 'path']))
     }
@@ -269,7 +277,8 @@ export function parseRoutesText (file: string, text: string, opts: RoutesFileOpt
 /** Who may write the file: only its owner, and the owner only if it is this process's user or root. */
 function permissionProblem (file: string): string | null {
   const st = statSync(file)
-  if ((st.mode & 0o022) !== 0) return `${file}: file: writable by group or others (chmod go-w): write access to the routes file is admin access to the gateway`
+  if ((st.mode & 0o022) !== 0) return `${file}: file: writable by group or others (chmod go-w): write access to the routes file is ` +
+    `admin access to the gateway`
   const uid = process.getuid?.()
   if (uid !== undefined && st.uid !== 0 && st.uid !== uid && (st.mode & 0o200) !== 0) {
     return `${file}: file: writable by its owner (uid ${st.uid}), who is neither this process's user nor root`
@@ -294,7 +303,8 @@ export function readRoutesFileSync (file: string, opts: RoutesFileOptions): Rout
 }
 
 /** Routes added, removed and made public from one table to the next (for the reload event). */
-export function routesDiff (before: readonly ProxyRoute[], after: readonly ProxyRoute[]): { added: string[], removed: string[], made_public: string[] } {
+export function routesDiff (before: readonly ProxyRoute[],
+  after: readonly ProxyRoute[]): { added: string[], removed: string[], made_public: string[] } {
   const key = (r: ProxyRoute): string => `${r.exact === true ? '=' : ''}${r.path}`
   const old = new Map(before.map((r) => [key(r), r]))
   const next = new Map(after.map((r) => [key(r), r]))

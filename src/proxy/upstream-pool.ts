@@ -53,7 +53,8 @@ export type DeadlinePool = Pick<Pool, 'request' | 'dispatch' | 'close' | 'destro
  * Certificates are always verified: the pool is made here rather than by @fastify/reply-from,
  * whose own undici instances turn verification off unless told otherwise.
  */
-export function deadlinePool (origin: string, opts: { connections: number, timeoutMs: number, ca?: readonly string[] | undefined }): DeadlinePool {
+export function deadlinePool (origin: string, opts: { connections: number, timeoutMs: number, ca?: readonly string[] |
+  undefined }): DeadlinePool {
   const pool = new Pool(origin, {
     connect: { rejectUnauthorized: true, ...(opts.ca !== undefined ? { ca: [...opts.ca] } : {}) },
     connections: opts.connections,

@@ -20,7 +20,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { gatewayError, GatewayError } from '../errors.js'
 import { securityEvent } from '../lib/security-events.js'
 import { clientBucket } from '../limits/client-ip.js'
-import { sendProblem } from '../plugins/app/error-handler.js'
+import { sendProblem } from '../lib/problem.js'
 import type { AnyReply, AnyRequest } from '../lib/request-types.js'
 import { Compile } from 'typebox/compile'
 import { Id } from '../tokens/claims.js'
@@ -73,7 +73,8 @@ export function userChanges (fastify: FastifyInstance): UserChanges {
     if (namedUser(res.headers, PASSWORD_REJECTED) === auth.sub) {
       // Counted: the reservation stays, as for a wrong password at login.
       securityEvent(request, 'login_failed', { user_id: auth.sub, attempt: attempt.attempt, reason: 'wrong_current_password' })
-      if (attempt.attempt >= fastify.lockout.threshold) securityEvent(request, 'account_locked', { user_id: auth.sub, attempt: attempt.attempt })
+      if (attempt.attempt >= fastify.lockout.threshold) securityEvent(request, 'account_locked',
+        { user_id: auth.sub, attempt: attempt.attempt })
     } else if (res.statusCode >= 200 && res.statusCode < 300) {
       await fastify.lockout.succeeded(attempt.key)
     } else {
@@ -89,7 +90,8 @@ export function userChanges (fastify: FastifyInstance): UserChanges {
       // The caller's own session stays; an admin changing another user's password ends all of theirs.
       const keep = auth !== null && auth.sub === passwordOf ? auth.sid : undefined
       const revoked = await fastify.sessions.revokeSessions(passwordOf, keep === undefined ? { mode: 'all' } : { mode: 'others', keep })
-      securityEvent(request, 'password_changed', { user_id: passwordOf, sessions_revoked: revoked, ...(keep === undefined ? { by: auth?.sub } : {}) })
+      securityEvent(request, 'password_changed', { user_id: passwordOf, sessions_revoked: revoked,
+        ...(keep === undefined ? { by: auth?.sub } : {}) })
     }
     const stateOf = namedUser(res.headers, STATE_CHANGED)
     if (stateOf !== undefined) {
@@ -111,7 +113,8 @@ export function userChanges (fastify: FastifyInstance): UserChanges {
       const reservation = await fastify.lockout.reserve(auth.username, clientBucket(request.ip))
       if (reservation.locked) {
         securityEvent(request, 'account_locked', { user_id: auth.sub, retry_after: reservation.retryAfterSeconds })
-        throw gatewayError('account_locked', `too many failed password checks; retry in ${reservation.retryAfterSeconds} seconds`, { 'retry-after': String(reservation.retryAfterSeconds) })
+        throw gatewayError('account_locked', `too many failed password checks; retry in ${reservation.retryAfterSeconds} seconds`,
+          { 'retry-after': String(reservation.retryAfterSeconds) })
       }
       attempts.set(request, { key: reservation.key, attempt: reservation.attempt })
     },
@@ -129,7 +132,8 @@ export function userChanges (fastify: FastifyInstance): UserChanges {
         res.stream.destroy()
         request.log.error({ err }, 'a user change could not be applied by the gateway')
         const error = err instanceof GatewayError ? err : gatewayError('store_unavailable', undefined, { 'retry-after': '1' }, err)
-        sendProblem(gatewayError(error.code, 'the change was made but the gateway could not apply it yet; repeat the request', error.headers), request, reply)
+        sendProblem(gatewayError(error.code, 'the change was made but the gateway could not apply it yet; repeat the request',
+          error.headers), request, reply)
       })
     },
 

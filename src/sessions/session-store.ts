@@ -6,7 +6,7 @@
  * Every operation is one round trip (a Lua script or a single command). Keys of one user share
  * the hash tag `{u:<userId>}`, so the scripts touch one Redis Cluster slot.
  */
-import type { Cluster, Redis } from 'ioredis'
+import { defineScripts, type RedisClient, type ScriptDefinition } from '../lib/redis-client.js'
 import { orStoreUnavailable, storeUnavailable } from '../lib/store-unavailable.js'
 import { checkSessionLua } from './scripts/check-session.js'
 import { createSessionLua } from './scripts/create-session.js'
@@ -15,8 +15,6 @@ import { listSessionsLua } from './scripts/list-sessions.js'
 import { revokeAllSessionsLua, revokeSessionLua } from './scripts/revoke-sessions.js'
 import { rotateRefreshLua } from './scripts/rotate-refresh.js'
 import { openSuccessor, sealSuccessor } from './sealed-successor.js'
-
-export type RedisClient = Redis | Cluster
 
 /** How often the hot path writes `last used` (it only reads in between). */
 const TOUCH_INTERVAL_MS = 30_000
@@ -56,11 +54,13 @@ export interface NewSession {
 /** A user's state as the users service gives it. */
 export interface UserState { active: boolean, roles: string[] }
 
-/**
- * What the session check knows of the user's live state: `phase` 0 fresh, 1 refresh due (roles
- * still usable), 2 unknown or too old (roles unusable); `leased` when this caller must refresh it.
- */
-export interface StateSnapshot { phase: 0 | 1 | 2, leased: boolean, roles: string[] | null }
+/** How old the user's live state is: fresh, refresh due (roles still usable), unknown or too old (roles unusable). */
+export type StatePhase = 'fresh' | 'refresh-due' | 'unusable'
+/** By the number the session check script answers (0, 1, 2). */
+const PHASES: readonly StatePhase[] = ['fresh', 'refresh-due', 'unusable']
+
+/** What the session check knows of the user's live state; `leased` when this caller must refresh it. */
+export interface StateSnapshot { phase: StatePhase, leased: boolean, roles: string[] | null }
 
 export interface SessionCheck { alive: boolean, count: number, ttlMs: number, state: StateSnapshot }
 
@@ -89,9 +89,12 @@ export type RotationResult =
 /** The custom commands defined on the client, typed. */
 interface SessionCommands {
   gwCreateSession: (...args: Array<string | number>) => Promise<number>
-  gwCheckSession: (key: string, state: string, lease: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<[number, number, number, number, number, string]>
-  gwCheckSessionCounted: (key: string, state: string, lease: string, counter: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<[number, number, number, number, number, string]>
-  gwRecordUserState: (state: string, index: string, checkedAt: number, active: string, roles: string, ttl: number, prefix: string, revoke: string, keep: string) => Promise<[number, string, number]>
+  gwCheckSession: (key: string, state: string, lease: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number,
+    leaseMs: number) => Promise<[number, number, number, number, number, string]>
+  gwCheckSessionCounted: (key: string, state: string, lease: string, counter: string, now: number, touchMs: number, windowMs: number,
+    stateTtlMs: number, leaseMs: number) => Promise<[number, number, number, number, number, string]>
+  gwRecordUserState: (state: string, index: string, checkedAt: number, active: string, roles: string, ttl: number, prefix: string,
+    revoke: string, keep: string) => Promise<[number, string, number]>
   gwRotateRefresh: (...args: Array<string | number>) => Promise<[string, number, number, string?, string?, string?]>
   gwListSessions: (key: string, prefix: string) => Promise<string[][]>
   gwRevokeSession: (record: string, index: string, sessionId: string) => Promise<number>
@@ -107,7 +110,7 @@ interface SessionPipeline {
   exec: () => Promise<Array<[Error | null, unknown]> | null>
 }
 
-const SCRIPTS: Record<keyof SessionCommands, { numberOfKeys: number, lua: string }> = {
+const SCRIPTS: Record<keyof SessionCommands, ScriptDefinition> = {
   gwCreateSession: { numberOfKeys: 2, lua: createSessionLua },
   gwCheckSession: { numberOfKeys: 3, lua: checkSessionLua },
   gwCheckSessionCounted: { numberOfKeys: 4, lua: checkSessionLua },
@@ -132,7 +135,7 @@ function parseRoles (json: string | null | undefined): string[] | null {
 }
 
 function snapshot (phase: number, leased: number, roles: string): StateSnapshot {
-  return { phase: phase === 0 ? 0 : phase === 1 ? 1 : 2, leased: leased === 1, roles: parseRoles(roles) }
+  return { phase: PHASES[phase] ?? 'unusable', leased: leased === 1, roles: parseRoles(roles) }
 }
 
 export class SessionStore {
@@ -145,9 +148,9 @@ export class SessionStore {
 
   readonly #legacyUntilMs: number | null
 
-  constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit, userStateTtl?: number, legacyUntilMs?: number | null }) {
-    for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def)
-    this.#redis = redis as SessionCommands & RedisClient
+  constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit, userStateTtl?: number,
+    legacyUntilMs?: number | null }) {
+    this.#redis = defineScripts<SessionCommands>(redis, SCRIPTS)
     this.#refreshTtl = opts.refreshTtl
     this.#graceMs = opts.reuseGraceSeconds * 1000
     this.#refreshLimit = opts.refreshLimit
@@ -167,7 +170,8 @@ export class SessionStore {
     const now = Date.now()
     let pipeline = this.#redis.pipeline() as unknown as SessionPipeline
     pipeline = revoke(pipeline)
-    if (this.#legacyUntilMs !== null && this.#legacyUntilMs > now) pipeline = pipeline.set(sessionKeys.legacyCutoff(userId), now, 'PXAT', this.#legacyUntilMs)
+    if (this.#legacyUntilMs !== null && this.#legacyUntilMs > now) pipeline =
+      pipeline.set(sessionKeys.legacyCutoff(userId), now, 'PXAT', this.#legacyUntilMs)
     const results = await orStoreUnavailable(pipeline.exec())
     const failed = results?.find(([err]) => err !== null)?.[0]
     if (failed !== undefined && failed !== null) throw storeUnavailable(failed)
@@ -232,7 +236,8 @@ export class SessionStore {
    * sessions, atomically. Returns whether the state was written (a newer one wins), the roles
    * recorded before, and how many sessions were revoked.
    */
-  async recordUserState (userId: string, state: UserState, checkedAt: number, revoke: StateRevocation = { mode: 'none' }): Promise<{ written: boolean, previousRoles: string[] | null, revoked: number }> {
+  async recordUserState (userId: string, state: UserState, checkedAt: number,
+    revoke: StateRevocation = { mode: 'none' }): Promise<{ written: boolean, previousRoles: string[] | null, revoked: number }> {
     const [written, previous, revoked] = await orStoreUnavailable(this.#redis.gwRecordUserState(
       sessionKeys.state(userId), sessionKeys.index(userId), checkedAt, state.active ? '1' : '0', JSON.stringify(state.roles),
       this.#refreshTtl, sessionKeys.recordPrefix(userId), revoke.mode, revoke.mode === 'others' ? revoke.keep : ''))
@@ -270,9 +275,11 @@ export class SessionStore {
    * Rotates the refresh token `jti` (the token `presented`) to `next` atomically; see
    * scripts/rotate-refresh.ts. `next` is stored sealed under a key derived from `presented`.
    */
-  async rotate (userId: string, sessionId: string, jti: string, next: { jti: string, token: string }, presented: string): Promise<RotationResult> {
+  async rotate (userId: string, sessionId: string, jti: string, next: { jti: string, token: string },
+    presented: string): Promise<RotationResult> {
     const [outcome, count, ttlMs, sealed, username, roles] = await orStoreUnavailable(this.#redis.gwRotateRefresh(
-      sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionKeys.refreshCounter(userId, sessionId), sessionKeys.state(userId),
+      sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionKeys.refreshCounter(userId, sessionId),
+        sessionKeys.state(userId),
       jti, next.jti, sealSuccessor(next.token, presented, sessionId), Date.now(), this.#graceMs, this.#refreshTtl, sessionId,
       this.#refreshLimit.max, this.#refreshLimit.windowMs
     ))
@@ -288,13 +295,15 @@ export class SessionStore {
   async list (userId: string): Promise<SessionInfo[]> {
     const rows = await orStoreUnavailable(this.#redis.gwListSessions(sessionKeys.index(userId), sessionKeys.recordPrefix(userId)))
     return rows
-      .map(([id, created, used, ip, ua]) => ({ id: id as string, created_at: iso(created), last_used_at: iso(used), ip: ip ?? '', user_agent: ua ?? '' }))
+      .map(([id, created, used, ip, ua]) => ({ id: id as string, created_at: iso(created), last_used_at: iso(used), ip: ip ?? '',
+        user_agent: ua ?? '' }))
       .sort((a, b) => a.created_at.localeCompare(b.created_at))
   }
 
   /** Revokes one session of the user; false when the user has no such session. */
   async revoke (userId: string, sessionId: string): Promise<boolean> {
-    const n = await orStoreUnavailable(this.#redis.gwRevokeSession(sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionId))
+    const n = await orStoreUnavailable(this.#redis.gwRevokeSession(sessionKeys.record(userId, sessionId), sessionKeys.index(userId),
+      sessionId))
     return n === 1
   }
 

@@ -74,7 +74,8 @@ export class KeyRing {
   static async fromJwks (jwks: PrivateJwk[], ephemeral = false): Promise<KeyRing> {
     const loaded = await Promise.all(jwks.map(async (jwk, index) => {
       const { d: _d, ...pub } = jwk
-      const publicJwk: PublicJwk = { kty: 'EC', crv: 'P-256', x: pub.x as string, y: pub.y as string, kid: jwk.kid, alg: SIGNING_ALG, use: 'sig' }
+      const publicJwk: PublicJwk = { kty: 'EC', crv: 'P-256', x: pub.x as string, y: pub.y as string, kid: jwk.kid, alg: SIGNING_ALG,
+        use: 'sig' }
       try {
         return {
           kid: jwk.kid,

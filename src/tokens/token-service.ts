@@ -7,7 +7,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { SignJWT, jwtVerify, errors as joseErrors, type JWTHeaderParameters } from 'jose'
 import { gatewayError } from '../errors.js'
-import { claimsCheckers, isClientClaims, type AccessClaims, type ClaimsOf, type ClientAccessClaims, type RefreshClaims, type TokenType } from './claims.js'
+import { claimsCheckers, isClientClaims, type AccessClaims, type ClaimsOf, type ClientAccessClaims, type RefreshClaims,
+  type TokenType } from './claims.js'
 import { SIGNING_ALG, type KeyRing } from './key-ring.js'
 import { ExpiringLru } from '../lib/expiring-lru.js'
 
@@ -46,9 +47,11 @@ export function checkedClaims (payload: unknown, expected: TokenType, now: numbe
   const client = expected === 'access' && typeof payload === 'object' && payload !== null && isClientClaims(payload)
   const checker = client ? claimsCheckers.client : claimsCheckers[expected]
   if (!checker.Check(payload)) throw gatewayError('token_invalid', 'unexpected claims')
-  if (client && (payload as ClientAccessClaims).sub !== `client:${(payload as ClientAccessClaims).client_id}`) throw gatewayError('token_invalid', 'unexpected claims')
+  if (client && (payload as ClientAccessClaims).sub !== `client:${(payload as ClientAccessClaims).client_id}`) throw gatewayError(
+    'token_invalid', 'unexpected claims')
   // A delegated token names both the acting client and its upstream, never one without the other.
-  if (!client && expected === 'access' && ('act' in (payload as object)) !== ('upstream' in (payload as object))) throw gatewayError('token_invalid', 'unexpected claims')
+  if (!client && expected === 'access' && ('act' in (payload as object)) !== ('upstream' in (payload as object))) throw gatewayError(
+    'token_invalid', 'unexpected claims')
   if (claims.iat > now + IAT_LEEWAY_SECONDS) throw gatewayError('token_invalid', 'issued in the future')
   return payload as AccessClaims | RefreshClaims | ClientAccessClaims
 }
@@ -100,7 +103,8 @@ export class TokenService {
 
   /** A machine client's access token (docs/machine-clients.md): `sub` = `client:<id>`, its scope, no session, user or roles. */
   signClientAccess (clientId: string, scope: string): Promise<IssuedToken> {
-    return this.#sign({ sub: `client:${clientId}`, client_id: clientId, scope, token_type: 'access' }, this.#opts.audience, this.#opts.accessTtl)
+    return this.#sign({ sub: `client:${clientId}`, client_id: clientId, scope, token_type: 'access' }, this.#opts.audience,
+      this.#opts.accessTtl)
   }
 
   /**
@@ -108,7 +112,8 @@ export class TokenService {
    * session, `act` naming the client that acts, `upstream` the one upstream it may reach, an optional
    * narrowing `scope`; `ttl` seconds. No refresh token ever descends from it.
    */
-  signDelegated (subject: AccessClaims, delegation: { clientId: string, upstream: string, scope?: string | undefined }, ttl: number): Promise<IssuedToken> {
+  signDelegated (subject: AccessClaims, delegation: { clientId: string, upstream: string, scope?: string | undefined },
+    ttl: number): Promise<IssuedToken> {
     return this.#sign({
       sub: subject.sub,
       user_id: subject.sub,
@@ -153,14 +158,16 @@ export class TokenService {
    * @throws GatewayError `token_expired` or `token_invalid`
    */
   async verifyUserAssertion (token: string, upstreams: readonly string[]): Promise<AccessClaims> {
-    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw gatewayError('token_invalid', 'malformed token')
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw gatewayError('token_invalid',
+      'malformed token')
     let payload: Record<string, unknown>
     try {
       const result = await jwtVerify(token, (header: JWTHeaderParameters) => {
         const key = this.#keys.publicKey(header.kid)
         if (key === undefined) throw new joseErrors.JWKSNoMatchingKey()
         return key
-      }, { algorithms: [SIGNING_ALG], issuer: this.#opts.issuer, audience: [...upstreams], requiredClaims: ['exp', 'iat', 'sub', 'jti', 'sid'], maxTokenAge: 60 })
+      }, { algorithms: [SIGNING_ALG], issuer: this.#opts.issuer, audience: [...upstreams],
+        requiredClaims: ['exp', 'iat', 'sub', 'jti', 'sid'], maxTokenAge: 60 })
       payload = result.payload
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw gatewayError('token_expired')

@@ -42,8 +42,10 @@ t.test('the chart, the search by name and the NDJSON export', async (t) => {
   const at = async (event: string, n: number, msAgo: number): Promise<void> => {
     for (let i = 0; i < n; i++) await log.append(event, { ip: '203.0.113.5', request_id: `seed-${event}-${msAgo}-${i}` }, now - msAgo)
   }
-  for (const [minutesAgo, n] of [[50, 2], [40, 6], [30, 12], [29, 9], [20, 3], [5, 1]] as const) await at('login_failed', n, minutesAgo * 60_000)
-  for (const [minutesAgo, n] of [[45, 3], [35, 5], [25, 4], [15, 6], [10, 2], [3, 4]] as const) await at('login_succeeded', n, minutesAgo * 60_000)
+  for (const [minutesAgo, n] of [[50, 2], [40, 6], [30, 12], [29, 9], [20, 3], [5, 1]] as const) await at('login_failed', n,
+    minutesAgo * 60_000)
+  for (const [minutesAgo, n] of [[45, 3], [35, 5], [25, 4], [15, 6], [10, 2], [3, 4]] as const) await at('login_succeeded', n,
+    minutesAgo * 60_000)
   await at('token_reuse_detected', 2, 12 * 60_000)
   await at('account_locked', 1, 30 * 60_000)
   await at('ip_blocked', 1, 29 * 60_000)

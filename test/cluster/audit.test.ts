@@ -2,12 +2,14 @@
  * The audit trail, the shared SSE reader and the blocks on a real three-master Redis Cluster (one
  * gateway, to keep it short; the integration suites cover the behaviour in depth on one Redis).
  */
-import './use-cluster.js'
 import t from 'tap'
+import { useCluster } from './use-cluster.js'
 import { build } from '../helper.js'
 import { loginCall } from '../helpers/abuse.js'
 import { openSse } from '../helpers/sse.js'
 import { waitFor } from '../helpers/redis-server.js'
+
+useCluster()
 
 t.test('events, the live feed and an IP block on Redis Cluster', async (t) => {
   const h = await build(t, { env: { STUFFING_USERNAMES: '3', UPSTREAM_TIMEOUT_MS: '60000' } })

@@ -1,3 +1,4 @@
-// The cookie-mode suite against a real Redis Cluster (see use-cluster.ts).
-import './use-cluster.js'
-import '../integration/cookie-mode.test.js'
+// The cookie-mode suite against a real Redis Cluster (test/cluster/use-cluster.ts).
+import { clusterVariant } from './use-cluster.js'
+
+clusterVariant('cookie-mode')

@@ -1,3 +1,4 @@
-// The live user state suite against a real Redis Cluster (see use-cluster.ts).
-import './use-cluster.js'
-import '../integration/live-user-state.test.js'
+// The live user state suite against a real Redis Cluster (test/cluster/use-cluster.ts).
+import { clusterVariant } from './use-cluster.js'
+
+clusterVariant('live-user-state')

@@ -1,3 +1,4 @@
-// The login-lockout suite against a real Redis Cluster (see use-cluster.ts).
-import './use-cluster.js'
-import '../integration/login-lockout.test.js'
+// The login-lockout suite against a real Redis Cluster (test/cluster/use-cluster.ts).
+import { clusterVariant } from './use-cluster.js'
+
+clusterVariant('login-lockout')

@@ -1,3 +1,4 @@
-// The rate-limits suite against a real Redis Cluster (see use-cluster.ts).
-import './use-cluster.js'
-import '../integration/rate-limits.test.js'
+// The rate-limits suite against a real Redis Cluster (test/cluster/use-cluster.ts).
+import { clusterVariant } from './use-cluster.js'
+
+clusterVariant('rate-limits')

@@ -1,3 +1,4 @@
-// The refresh-rotation suite against a real Redis Cluster (see use-cluster.ts).
-import './use-cluster.js'
-import '../integration/refresh-rotation.test.js'
+// The refresh-rotation suite against a real Redis Cluster (test/cluster/use-cluster.ts).
+import { clusterVariant } from './use-cluster.js'
+
+clusterVariant('refresh-rotation')

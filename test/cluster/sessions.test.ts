@@ -1,3 +1,4 @@
-// The sessions suite against a real Redis Cluster (see use-cluster.ts).
-import './use-cluster.js'
-import '../integration/sessions.test.js'
+// The sessions suite against a real Redis Cluster (test/cluster/use-cluster.ts).
+import { clusterVariant } from './use-cluster.js'
+
+clusterVariant('sessions')

@@ -1,3 +1,4 @@
-// The verify suite against a real Redis Cluster (see use-cluster.ts).
-import './use-cluster.js'
-import '../integration/verify.test.js'
+// The verify suite against a real Redis Cluster (test/cluster/use-cluster.ts).
+import { clusterVariant } from './use-cluster.js'
+
+clusterVariant('verify')

@@ -26,7 +26,8 @@ async function stackEnv (t: { teardown: (fn: () => unknown) => void }): Promise<
   const port = await freePort()
   return {
     url: `http://127.0.0.1:${port}`,
-    env: { ...process.env, REDIS_URL: redis.url, JWT_KEYS_FILE: keys, PORT: String(port), USERS_PORT: String(await freePort()), ORDERS_PORT: String(await freePort()), LOG_FORMAT: '' }
+    env: { ...process.env, REDIS_URL: redis.url, JWT_KEYS_FILE: keys, PORT: String(port), USERS_PORT: String(await freePort()),
+      ORDERS_PORT: String(await freePort()), LOG_FORMAT: '' }
   }
 }
 
@@ -42,7 +43,8 @@ t.test('on a terminal: pino-pretty lines; Ctrl-C stops the stack', async (t) => 
   ensureBuilt()
   const { env, url } = await stackEnv(t)
   // `script` gives the stack a pseudo-terminal and copies its stdin to it (Ctrl-C included).
-  const child = spawnTracked('script', ['-qfec', 'bash scripts/dev-stack.sh', '/dev/null'], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] }, false)
+  const child = spawnTracked('script', ['-qfec', 'bash scripts/dev-stack.sh', '/dev/null'],
+    { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] }, false)
   t.teardown(() => killGroup(child))
   const output = collect(child)
   await waitFor(() => answers(`${url}/healthz`), 'the gateway of the stack', 60_000)

@@ -14,7 +14,8 @@ t.test('gateway_identity unit tests pass under manage.py test', async (t) => {
   const missing = djangoMissing()
   t.equal(missing, null, 'Debian\'s Django, PyJWT and gunicorn are installed')
   if (missing !== null) return
-  const { code, output } = await manageAsync(join(ROOT, 'test/django/identity_project'), ['test', 'gateway_identity', '--noinput', '-v', '2'], {})
+  const { code, output } = await manageAsync(join(ROOT, 'test/django/identity_project'),
+    ['test', 'gateway_identity', '--noinput', '-v', '2'], {})
   if (code !== 0) t.comment(output.slice(-6000))
   t.equal(code, 0, 'manage.py test exits 0')
   const ran = /Ran (\d+) tests?/.exec(output)

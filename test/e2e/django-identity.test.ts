@@ -78,7 +78,8 @@ t.test('the gateway in front of a Django user table', async (t) => {
       bodies.push(JSON.stringify(rest))
     }
     t.equal(new Set(bodies).size, 1, 'the same answer for each')
-    t.same(await h.gateway.users.lookupUser(ids.erin, 'e2e-lookup'), { id: ids.erin, username: 'erin', roles: ['user'], active: false }, 'the lookup knows erin is inactive')
+    t.same(await h.gateway.users.lookupUser(ids.erin, 'e2e-lookup'), { id: ids.erin, username: 'erin', roles: ['user'], active: false },
+      'the lookup knows erin is inactive')
     t.equal(await h.gateway.users.lookupUser('999999', 'e2e-lookup-2'), null, 'an unknown id is null')
   })
 
@@ -96,23 +97,29 @@ t.test('the gateway in front of a Django user table', async (t) => {
   t.test('going around the gateway gets nothing', async (t) => {
     const creds = JSON.stringify({ username: 'dana', password: PASSWORDS.dana })
     const post = (headers: Record<string, string>): Promise<Response> =>
-      fetch(`${djangoUrl}/internal/credentials/check`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: creds })
+      fetch(`${djangoUrl}/internal/credentials/check`,
+        { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: creds })
     const bare = await post({})
     t.equal(bare.status, 401, 'no assertion: 401')
     t.notMatch(await bare.text(), /dana/)
     const forged = await post({ 'x-gateway-assertion': await signAssertion(await KeyRing.ephemeral(), { scope: 'credentials:check' }) })
     t.equal(forged.status, 401, 'an assertion from other keys: 401')
     t.equal(((await forged.json()) as { code: string }).code, 'gateway_assertion_required')
-    const list = await fetch(`${djangoUrl}/api/users`, { headers: { 'x-gateway-assertion': await signAssertion(h.keyRing, { scope: 'users:read' }) } })
+    const list = await fetch(`${djangoUrl}/api/users`,
+      { headers: { 'x-gateway-assertion': await signAssertion(h.keyRing, { scope: 'users:read' }) } })
     t.equal(list.status, 403, 'an identity call\'s assertion does not list users')
   })
 
   t.test('a password changed in Django holds at the next login', async (t) => {
     // Asynchronously: a blocked event loop would stall the in-process gateway.
-    const changed = await manageAsync(PROJECT, ['shell', '-c', 'from django.contrib.auth import get_user_model as g; u = g().objects.get(username="dana"); u.set_password("dana-new-password"); u.save()'], djangoEnv)
+    const changed = await manageAsync(PROJECT, ['shell', '-c',
+      'from django.contrib.auth import get_user_model as g; u = g().objects.get(username="dana"); u.set_password("dana-new-password"); ' +
+        'u.save()'], djangoEnv)
     t.equal(changed.code, 0, changed.output)
-    t.equal((await h.request('POST', '/auth/login', { body: { username: 'dana', password: PASSWORDS.dana } })).status, 401, 'the old password is refused')
-    t.equal((await h.request('POST', '/auth/login', { body: { username: 'dana', password: 'dana-new-password' } })).status, 200, 'the new one works')
+    t.equal((await h.request('POST', '/auth/login', { body: { username: 'dana', password: PASSWORDS.dana } })).status, 401,
+      'the old password is refused')
+    t.equal((await h.request('POST', '/auth/login', { body: { username: 'dana', password: 'dana-new-password' } })).status, 200,
+      'the new one works')
   })
 
   t.test('a Django that expects another issuer: 502, never a failed login, never locked', async (t) => {
@@ -128,12 +135,14 @@ t.test('the gateway in front of a Django user table', async (t) => {
     const replica = await build(t, { env: { USERS_URL: `http://127.0.0.1:${strictPort}` }, redis: h.redis, keyRing: h.keyRing })
     const statuses: number[] = []
     for (let i = 0; i < 7; i++) {
-      const res = await replica.request('POST', '/auth/login', { body: { username: 'frank', password: i % 2 === 0 ? PASSWORDS.frank : 'wrong' } })
+      const res = await replica.request('POST', '/auth/login',
+        { body: { username: 'frank', password: i % 2 === 0 ? PASSWORDS.frank : 'wrong' } })
       statuses.push(res.status)
       t.equal(res.body.code, 'upstream_unavailable')
     }
     t.same(statuses, [502, 502, 502, 502, 502, 502, 502], 'the right and wrong passwords alike: 502')
-    t.equal((await h.request('POST', '/auth/login', { body: { username: 'frank', password: PASSWORDS.frank } })).status, 200, 'frank was never locked')
+    t.equal((await h.request('POST', '/auth/login', { body: { username: 'frank', password: PASSWORDS.frank } })).status, 200,
+      'frank was never locked')
   })
 
   // ---------------------------------------------------------------------------------------------
@@ -142,7 +151,9 @@ t.test('the gateway in front of a Django user table', async (t) => {
   // gateway with that key and a cut-over date exchanges frank's refresh token once for a new
   // session of the user the adapter knows; a gateway without the key refuses it.
   t.test('a simplejwt refresh token of the old Django service is exchanged once in the cut-over window', async (t) => {
-    const old = await fetch(`${djangoUrl}/api/token/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'frank', password: PASSWORDS.frank }) })
+    const old = await fetch(`${djangoUrl}/api/token/`,
+      { method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'frank', password: PASSWORDS.frank }) })
     t.equal(old.status, 200, 'the old service still issues simplejwt tokens')
     const { refresh } = await old.json() as { refresh: string }
     const claims = JSON.parse(Buffer.from(refresh.split('.')[1]!, 'base64url').toString('utf8')) as { user_id: unknown, token_type: string }
@@ -161,7 +172,8 @@ t.test('the gateway in front of a Django user table', async (t) => {
     const exchanged = await cutover.request('POST', '/api/token/refresh/', { body: { refresh } })
     t.equal(exchanged.status, 200, 'exchanged for a gateway session')
     t.match(exchanged.body, { access: String, refresh: String })
-    const access = JSON.parse(Buffer.from(String(exchanged.body.access).split('.')[1]!, 'base64url').toString('utf8')) as { sub: string, user_id: string, username: string }
+    const access = JSON.parse(Buffer.from(String(exchanged.body.access).split('.')[1]!, 'base64url').toString('utf8')) as { sub: string,
+      user_id: string, username: string }
     t.equal(access.sub, ids.frank, 'a session of the same user')
     t.equal(access.user_id, ids.frank)
     t.equal(access.username, 'frank')

@@ -47,7 +47,8 @@ t.test('a stock simplejwt service behind the gateway, with JWK_URL', async (t) =
     const publicJwk = h.keyRing.publicJwks.keys[0]
     const forged: Record<string, string> = {
       'signed by another key with the gateway\'s kid': signEs256(attacker, header, { ...claims, user_id: '1003', sub: '1003' }),
-      'claims changed, signature kept': `${real[0]}.${Buffer.from(JSON.stringify({ ...claims, user_id: '1003' })).toString('base64url')}.${real[2]}`,
+      'claims changed, signature kept':
+        `${real[0]}.${Buffer.from(JSON.stringify({ ...claims, user_id: '1003' })).toString('base64url')}.${real[2]}`,
       'alg none': assemble({ alg: 'none', typ: 'JWT' }, claims),
       'HS256 keyed with the public JWK': signHs256(JSON.stringify(publicJwk), { ...header, alg: 'HS256' }, claims),
       'a refresh token': pair.refresh
@@ -60,7 +61,8 @@ t.test('a stock simplejwt service behind the gateway, with JWK_URL', async (t) =
     }
     const noToken = await direct()
     t.equal(noToken.status, 401, 'no token: 401')
-    const fakeAssertion = await httpRequest(django.url, 'GET', '/api/django/whoami', { headers: { 'x-gateway-assertion': forged['signed by another key with the gateway\'s kid']! } })
+    const fakeAssertion = await httpRequest(django.url, 'GET', '/api/django/whoami',
+      { headers: { 'x-gateway-assertion': forged['signed by another key with the gateway\'s kid']! } })
     t.equal(fakeAssertion.status, 401, 'a forged assertion sent around the gateway is refused')
   })
 })
@@ -92,7 +94,8 @@ t.test('cut-over from the old Django service', async (t) => {
     const again = await h.request('POST', '/api/token/refresh/', { body: { refresh: oldPair.refresh } })
     t.equal(again.status, 401, 'second exchange refused')
     t.same(again.body, TOKEN_NOT_VALID)
-    assertTokenRefused(t, await h.request('POST', '/auth/refresh', { body: { refresh: oldPair.refresh } }), 'token_invalid', 'second exchange at /auth/refresh')
+    assertTokenRefused(t, await h.request('POST', '/auth/refresh', { body: { refresh: oldPair.refresh } }), 'token_invalid',
+      'second exchange at /auth/refresh')
   })
 
   t.test('a user inactive at the gateway is refused', async (t) => {
@@ -103,7 +106,8 @@ t.test('cut-over from the old Django service', async (t) => {
   })
 
   t.test('after LEGACY_SIMPLEJWT_UNTIL the exchange is closed', async (t) => {
-    const closed = await build(t, { redis: h.redis, env: { ...RELAXED_LIMITS, LEGACY_SIMPLEJWT_KEY: signingKey, LEGACY_SIMPLEJWT_UNTIL: '2020-01-01T00:00:00Z' } })
+    const closed = await build(t, { redis: h.redis,
+      env: { ...RELAXED_LIMITS, LEGACY_SIMPLEJWT_KEY: signingKey, LEGACY_SIMPLEJWT_UNTIL: '2020-01-01T00:00:00Z' } })
     const fresh = await issue('alice', 'old-alice-password')
     const res = await closed.request('POST', '/api/token/refresh/', { body: { refresh: fresh.refresh } })
     t.equal(res.status, 401)

@@ -22,7 +22,8 @@ interface Outcome { started: number, ended: number, status?: number, code?: stri
 function once (port: number, token: string): Promise<Outcome> {
   const started = Date.now()
   return new Promise((resolve) => {
-    const req = httpRequestRaw({ host: '127.0.0.1', port, path: '/api/orders', agent: false, headers: { authorization: `Bearer ${token}`, connection: 'close' } }, (res) => {
+    const req = httpRequestRaw({ host: '127.0.0.1', port, path: '/api/orders', agent: false,
+      headers: { authorization: `Bearer ${token}`, connection: 'close' } }, (res) => {
       let body = ''
       res.on('data', (c: Buffer) => { body += c.toString() })
       res.on('end', () => {
@@ -104,7 +105,8 @@ t.test('SIGTERM under load: no accepted request fails', async (t) => {
   t.same(failed.map((o) => o.error), [], 'no accepted request failed (no reset, no hang-up)')
   t.equal(refused.length, 20, 'after SIGTERM new connections are refused, one per client')
   const answered = outcomes.filter((o) => o.status !== undefined)
-  t.ok(answered.every((o) => o.status === 200 || (o.status === 503 && o.code === 'shutting_down')), 'every answer is 200 or 503 shutting_down')
+  t.ok(answered.every((o) => o.status === 200 || (o.status === 503 && o.code === 'shutting_down')),
+    'every answer is 200 or 503 shutting_down')
   const inFlight = answered.filter((o) => o.started < sigtermAt && o.ended >= sigtermAt)
   t.ok(inFlight.length > 0, `requests were in flight at SIGTERM (${inFlight.length})`)
   t.ok(inFlight.every((o) => o.status === 200), 'every request in flight at SIGTERM completed with 200')
@@ -113,7 +115,8 @@ t.test('SIGTERM under load: no accepted request fails', async (t) => {
 /** One GET through `agent` (keep-alive: the same connection as the requests before it). */
 function get (agent: Agent, port: number, path: string, token?: string): Promise<{ status: number, code?: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequestRaw({ host: '127.0.0.1', port, path, agent, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } }, (res) => {
+    const req = httpRequestRaw({ host: '127.0.0.1', port, path, agent, headers: token === undefined ? {}
+      : { authorization: `Bearer ${token}` } }, (res) => {
       let body = ''
       res.on('data', (c: Buffer) => { body += c.toString() })
       res.on('end', () => {
@@ -164,7 +167,8 @@ t.test('/readyz: 200 without Redis, 503 from SIGTERM on while in-flight requests
   await waitUntilAnswering(users, `http://127.0.0.1:${usersPort}/healthz`)
   await waitUntilAnswering(gateway, `${gatewayUrl}/readyz`)
   await redis.kill()
-  t.equal((await httpRequest(gatewayUrl, 'GET', '/readyz')).status, 200, 'Redis away: still ready (its requests answer 503 store_unavailable)')
+  t.equal((await httpRequest(gatewayUrl, 'GET', '/readyz')).status, 200,
+    'Redis away: still ready (its requests answer 503 store_unavailable)')
   await redis.restart()
   await waitFor(() => redisUp(gatewayUrl), 'the gateway back on Redis')
   const login = await httpRequest(gatewayUrl, 'POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })

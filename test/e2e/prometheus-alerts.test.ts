@@ -39,7 +39,8 @@ t.test('Prometheus scrapes the gateway and GatewayRedisDown goes pending, firing
   const h = await build(t, { env: { ORDERS_URL: `http://127.0.0.1:${await freePort()}` } })
   const alice = await h.login('alice')
   t.equal((await h.request('GET', '/api/orders', { token: alice.access })).status, 502, 'a 502 upstream_unavailable (counted)')
-  t.equal((await h.request('POST', '/auth/login', { body: { username: 'alice', password: 'wrong' } })).status, 401, 'a failed login (a security event)')
+  t.equal((await h.request('POST', '/auth/login', { body: { username: 'alice', password: 'wrong' } })).status, 401,
+    'a failed login (a security event)')
   const dir = await mkdtemp(join(tmpdir(), 'gw-prometheus-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const port = await freePort()
@@ -77,9 +78,11 @@ t.test('Prometheus scrapes the gateway and GatewayRedisDown goes pending, firing
   const ruleGroups = async (): Promise<RuleGroup[]> => (await api<{ groups: RuleGroup[] }>('rules')).groups
   const shipped = parse(await readFile(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ alert: string, expr: string }> }> }
   const shippedAlerts = shipped.groups.flatMap((g) => g.rules.map((r) => r.alert))
-  t.same((await ruleGroups()).flatMap((g) => g.rules.map((r) => r.name)).sort(), [...shippedAlerts].sort(), 'Prometheus loaded every shipped alert')
+  t.same((await ruleGroups()).flatMap((g) => g.rules.map((r) => r.name)).sort(), [...shippedAlerts].sort(),
+    'Prometheus loaded every shipped alert')
   // Health turns ok at the first evaluation; an expression Prometheus cannot evaluate stays "err".
-  await waitFor(async () => (await ruleGroups()).every((g) => g.rules.every((r) => r.health === 'ok')), 'every rule evaluated without error')
+  await waitFor(async () => (await ruleGroups()).every((g) => g.rules.every((r) => r.health === 'ok')),
+    'every rule evaluated without error')
 
   // Every metric the alerts and the dashboard query is one the gateway exports.
   const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> }
@@ -104,7 +107,8 @@ t.test('Prometheus scrapes the gateway and GatewayRedisDown goes pending, firing
   t.equal((await h.request('GET', '/readyz')).status, 200, '/readyz stays 200 while Redis is away')
   await waitFor(async () => (await redisDown())?.state === 'firing', 'GatewayRedisDown firing', 60_000)
   const firing = await redisDown()
-  t.match(firing, { state: 'firing', labels: { severity: 'critical', job: 'gateway', instance: new URL(h.url).host } }, 'GatewayRedisDown fires for the gateway\'s instance')
+  t.match(firing, { state: 'firing', labels: { severity: 'critical', job: 'gateway', instance: new URL(h.url).host } },
+    'GatewayRedisDown fires for the gateway\'s instance')
 
   await h.redis.restart()
   await waitFor(async () => (await redisDown()) === undefined, 'GatewayRedisDown resolved', 30_000)

@@ -96,7 +96,8 @@ t.test('end to end from the built output', async (t) => {
   const direct = await httpRequest(usersUrl, 'GET', '/api/users/me', { headers: { 'x-user-id': '1001' } })
   t.equal(direct.status, 401, 'the users stub refuses a direct call without an assertion')
   t.equal((await httpRequest(ordersUrl, 'GET', '/api/orders')).status, 401, 'so does the orders stub')
-  t.equal((await httpRequest(usersUrl, 'GET', '/api/users/me', { token: bobLogin.body.access })).status, 401, 'an access token is no assertion')
+  t.equal((await httpRequest(usersUrl, 'GET', '/api/users/me', { token: bobLogin.body.access })).status, 401,
+    'an access token is no assertion')
 
   const unknown = await req('GET', '/api/nothing')
   t.equal(unknown.status, 404)

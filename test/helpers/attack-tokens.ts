@@ -67,10 +67,12 @@ export async function craftAttacks ({ access, refresh, keyRing, issuer, audience
     { name: 'HS256 with the public key as PEM', token: signHs256(publicPem, header({ alg: 'HS256' }), claims()) },
     { name: 'HS256 with the public key as PEM, no kid', token: signHs256(publicPem, { alg: 'HS256', typ: 'JWT' }, claims()) },
     { name: 'HS256 with the public JWK as JSON', token: signHs256(JSON.stringify(publicJwk), header({ alg: 'HS256' }), claims()) },
-    { name: 'HS256 with the public JWKS as JSON', token: signHs256(JSON.stringify(keyRing.publicJwks), header({ alg: 'HS256' }), claims()) },
+    { name: 'HS256 with the public JWKS as JSON',
+      token: signHs256(JSON.stringify(keyRing.publicJwks), header({ alg: 'HS256' }), claims()) },
     { name: 'HS256 with the x coordinate', token: signHs256(Buffer.from(publicJwk.x, 'base64url'), header({ alg: 'HS256' }), claims()) },
     // other algorithms in the header over a valid ES256 signature
-    ...['ES384', 'ES512', 'RS256', 'PS256', 'EdDSA', 'es256'].map((alg) => ({ name: `alg ${alg} over an ES256 signature`, token: signEs256(key, header({ alg }), claims()) })),
+    ...['ES384', 'ES512', 'RS256', 'PS256', 'EdDSA', 'es256'].map((alg) =>
+      ({ name: `alg ${alg} over an ES256 signature`, token: signEs256(key, header({ alg }), claims()) })),
     // kid
     { name: 'unknown kid', token: signEs256(key, header({ kid: 'no-such-key' }), claims()) },
     { name: 'path-like kid ../../etc/passwd', token: signEs256(key, header({ kid: '../../etc/passwd' }), claims()) },
@@ -81,12 +83,15 @@ export async function craftAttacks ({ access, refresh, keyRing, issuer, audience
     { name: 'kid as a number', token: signEs256(key, header({ kid: 1 }), claims()) },
     { name: 'missing kid', token: signEs256(key, { alg: 'ES256', typ: 'JWT' }, claims()) },
     // keys from the header
-    { name: 'embedded jwk, kid = attacker thumbprint', token: signEs256(attacker.privateKey, header({ kid: attackerKid, jwk: attacker.publicJwk }), claims()) },
+    { name: 'embedded jwk, kid = attacker thumbprint',
+      token: signEs256(attacker.privateKey, header({ kid: attackerKid, jwk: attacker.publicJwk }), claims()) },
     { name: 'embedded jwk, kid = the real kid', token: signEs256(attacker.privateKey, header({ jwk: attacker.publicJwk }), claims()) },
     { name: 'embedded jwk, no kid', token: signEs256(attacker.privateKey, { alg: 'ES256', jwk: attacker.publicJwk }, claims()) },
-    { name: 'jku, kid = attacker thumbprint', token: signEs256(attacker.privateKey, header({ kid: attackerKid, jku: 'http://127.0.0.1:1/jwks.json' }), claims()) },
+    { name: 'jku, kid = attacker thumbprint', token: signEs256(attacker.privateKey,
+      header({ kid: attackerKid, jku: 'http://127.0.0.1:1/jwks.json' }), claims()) },
     { name: 'jku, kid = the real kid', token: signEs256(attacker.privateKey, header({ jku: 'http://127.0.0.1:1/jwks.json' }), claims()) },
-    { name: 'x5u, kid = attacker thumbprint', token: signEs256(attacker.privateKey, header({ kid: attackerKid, x5u: 'http://127.0.0.1:1/cert.pem' }), claims()) },
+    { name: 'x5u, kid = attacker thumbprint', token: signEs256(attacker.privateKey,
+      header({ kid: attackerKid, x5u: 'http://127.0.0.1:1/cert.pem' }), claims()) },
     { name: 'x5u, kid = the real kid', token: signEs256(attacker.privateKey, header({ x5u: 'http://127.0.0.1:1/cert.pem' }), claims()) },
     { name: 'ES256 by another P-256 key with the real kid', token: signEs256(attacker.privateKey, header(), claims()) },
     // crit
@@ -129,7 +134,9 @@ export async function craftAttacks ({ access, refresh, keyRing, issuer, audience
     { name: 'stripped signature without trailing dot', token: `${ah}.${ap}` },
     { name: 'all-zero signature', token: `${ah}.${ap}.${Buffer.alloc(64).toString('base64url')}` },
     { name: 'truncated signature', token: `${ah}.${ap}.${as.slice(0, 40)}` },
-    { name: 'DER-encoded signature', token: `${ah}.${ap}.${Buffer.concat([Buffer.from([0x30, 0x44, 0x02, 0x20]), Buffer.from(as, 'base64url').subarray(0, 32), Buffer.from([0x02, 0x20]), Buffer.from(as, 'base64url').subarray(32)]).toString('base64url')}` },
+    { name: 'DER-encoded signature',
+      token: `${ah}.${ap}.${Buffer.concat([Buffer.from([0x30, 0x44, 0x02, 0x20]), Buffer.from(as, 'base64url').subarray(0, 32),
+        Buffer.from([0x02, 0x20]), Buffer.from(as, 'base64url').subarray(32)]).toString('base64url')}` },
     { name: '2 segments', token: `${ah}.${ap}` },
     { name: '4 segments', token: `${ah}.${ap}.${as}.${as}` },
     { name: '5 segments (JWE shape)', token: `${ah}.${ap}.${as}.${as}.${as}` },
@@ -140,7 +147,8 @@ export async function craftAttacks ({ access, refresh, keyRing, issuer, audience
     { name: "'=' padding on the signature", token: `${ah}.${ap}.${as}=` },
     { name: "'=' padding on the payload", token: `${ah}.${ap}=.${as}` },
     { name: "'*' in the header", token: `*${ah}.${ap}.${as}` },
-    { name: 'standard base64 alphabet', token: /[-_]/.test(access) ? access.replace(/-/g, '+').replace(/_/g, '/') : `${ah}.${ap}.${as.slice(0, -1)}/` },
+    { name: 'standard base64 alphabet', token: /[-_]/.test(access) ? access.replace(/-/g, '+').replace(/_/g, '/')
+      : `${ah}.${ap}.${as.slice(0, -1)}/` },
     { name: 'too long', token: `${ah}.${b64url({ ...realClaims, pad: 'x'.repeat(7000) })}.${as}` },
     // sessions
     { name: 'validly signed, session does not exist', token: signEs256(key, header(), claims({ sid: randomId() })), code: 'token_revoked' },
@@ -159,7 +167,8 @@ export async function craftAttacks ({ access, refresh, keyRing, issuer, audience
     { name: 'embedded jwk', token: signEs256(attacker.privateKey, header({ kid: attackerKid, jwk: attacker.publicJwk }), refreshClaims) },
     { name: 'stripped signature', token: `${rh}.${rp}.` },
     { name: 'tampered sub', token: `${rh}.${b64url({ ...refreshClaims, sub: '1002' })}.${rs}` },
-    { name: 'expired, validly signed', token: signEs256(key, header(), { ...refreshClaims, iat: now - 1000, exp: now - 10 }), code: 'token_expired' },
+    { name: 'expired, validly signed', token: signEs256(key, header(), { ...refreshClaims, iat: now - 1000, exp: now - 10 }),
+      code: 'token_expired' },
     { name: 'wrong aud, validly signed', token: signEs256(key, header(), { ...refreshClaims, aud: audience }) }
   ]
 

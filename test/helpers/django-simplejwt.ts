@@ -33,7 +33,8 @@ export function seedDatabase (t: Teardown, env: Record<string, string>, users: s
   const dir = mkdtempSync(join(tmpdir(), 'gw-django-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const db = join(dir, 'db.sqlite3')
-  const res = spawnSync(PYTHON, [join(DJANGO_DIR, 'simplejwt_project/seed.py'), ...users], { env: baseEnv({ ...env, DJANGO_DB: db }), encoding: 'utf8', timeout: 120_000 })
+  const res = spawnSync(PYTHON, [join(DJANGO_DIR, 'simplejwt_project/seed.py'), ...users],
+    { env: baseEnv({ ...env, DJANGO_DB: db }), encoding: 'utf8', timeout: 120_000 })
   if (res.status !== 0) throw new Error(`seeding the Django database failed: ${res.stderr}`)
   return db
 }
@@ -41,7 +42,8 @@ export function seedDatabase (t: Teardown, env: Record<string, string>, users: s
 /** Starts gunicorn with the project; `port` may be chosen beforehand (the gateway must know it first). */
 export async function startDjango (t: Teardown, env: Record<string, string>, port?: number): Promise<DjangoService> {
   const p = port ?? await freePort()
-  const child = spawn(GUNICORN, ['--bind', `127.0.0.1:${p}`, '--workers', '1', '--chdir', DJANGO_DIR, '--log-level', 'warning', 'simplejwt_project.wsgi:application'], {
+  const child = spawn(GUNICORN, ['--bind', `127.0.0.1:${p}`, '--workers', '1', '--chdir', DJANGO_DIR, '--log-level', 'warning',
+    'simplejwt_project.wsgi:application'], {
     cwd: DJANGO_DIR,
     env: baseEnv(env),
     stdio: ['ignore', 'pipe', 'pipe']

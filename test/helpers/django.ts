@@ -25,14 +25,17 @@ function pythonEnv (env: Record<string, string>): Record<string, string> {
 }
 
 /** `manage.py args` in `projectDir` to its end (blocking: only before servers run in-process); throws with its output when it fails. */
-export function manage (projectDir: string, args: string[], env: Record<string, string>, timeoutMs = 300_000): { stdout: string, stderr: string } {
+export function manage (projectDir: string, args: string[], env: Record<string, string>,
+  timeoutMs = 300_000): { stdout: string, stderr: string } {
   const run = spawnSync(PYTHON, ['manage.py', ...args], { cwd: projectDir, env: pythonEnv(env), encoding: 'utf8', timeout: timeoutMs })
-  if (run.status !== 0) throw new Error(`manage.py ${args.join(' ')} failed (${String(run.status ?? run.signal)}): ${run.stdout}\n${run.stderr}`)
+  if (run.status !== 0) throw new Error(
+    `manage.py ${args.join(' ')} failed (${String(run.status ?? run.signal)}): ${run.stdout}\n${run.stderr}`)
   return { stdout: run.stdout, stderr: run.stderr }
 }
 
 /** `manage.py args` as a process (for long runs such as the test runner), with its exit status. */
-export function manageAsync (projectDir: string, args: string[], env: Record<string, string>): Promise<{ code: number | null, output: string }> {
+export function manageAsync (projectDir: string, args: string[],
+  env: Record<string, string>): Promise<{ code: number | null, output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, ['manage.py', ...args], { cwd: projectDir, env: pythonEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''

@@ -72,7 +72,8 @@ http {
     }
 }
 `)
-  const child = spawnTracked('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] }, false)
+  const child = spawnTracked('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')],
+    { stdio: ['ignore', 'pipe', 'pipe'] }, false)
   const output = track(child)
   const url = `http://127.0.0.1:${port}`
   t.teardown(async () => {

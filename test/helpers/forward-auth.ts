@@ -9,7 +9,8 @@ export interface CheckAnswer {
 }
 
 /** One request from `from` (e.g. 127.0.0.2) to the gateway at `baseUrl`. */
-export async function askFrom (baseUrl: string, from: string, method: string, path: string, headers: Record<string, string> = {}): Promise<CheckAnswer> {
+export async function askFrom (baseUrl: string, from: string, method: string, path: string,
+  headers: Record<string, string> = {}): Promise<CheckAnswer> {
   const url = new URL(path, baseUrl)
   return await new Promise((resolve, reject) => {
     const req = httpRequest({ host: url.hostname, port: url.port, path, method, headers, localAddress: from }, (res) => {

@@ -22,7 +22,8 @@ export function loadIdentityBackendDocument (): OpenApiDocument {
 }
 
 /** Every documented operation as `METHOD path` and its documented statuses. */
-export function documentedOperations (doc: OpenApiDocument): Array<{ method: string, path: string, statuses: string[], scope: string | undefined }> {
+export function documentedOperations (
+  doc: OpenApiDocument): Array<{ method: string, path: string, statuses: string[], scope: string | undefined }> {
   return Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({
     method: method.toUpperCase(), path, statuses: Object.keys(op.responses), scope: op['x-scope']
   })))
@@ -37,7 +38,8 @@ export function responseValidator (doc: OpenApiDocument): (path: string, method:
     const op = doc.paths[path]?.[method.toLowerCase()]
     const response = op?.responses[String(status)]
     if (response === undefined) return `status ${status} is not documented for ${method} ${path}`
-    const validate = ajv.getSchema(`identity-backend#/paths/${pointer(path)}/${method.toLowerCase()}/responses/${status}/content/application~1json/schema`)
+    const validate = ajv.getSchema(
+      `identity-backend#/paths/${pointer(path)}/${method.toLowerCase()}/responses/${status}/content/application~1json/schema`)
     if (validate === undefined) return `no JSON schema for ${method} ${path} ${status}`
     return validate(body) ? null : ajv.errorsText(validate.errors)
   }
@@ -89,22 +91,29 @@ export async function runScenarios (s: ConformanceSubject): Promise<Array<Exchan
   const check = '/internal/credentials/check'
   const lookup = '/internal/users/{id}'
   const byName = '/internal/users'
-  type Scenario = [name: string, templatePath: string, method: string, path: string, expected: number, assertion: Promise<string> | null, body?: string]
+  type Scenario = [name: string, templatePath: string, method: string, path: string, expected: number, assertion: Promise<string> | null,
+    body?: string]
   const creds = (username: string, password: string): string => JSON.stringify({ username, password })
   const scenarios: Scenario[] = [
     ['right password', check, 'POST', check, 200, sign({ scope: 'credentials:check' }), creds(s.active.username, s.active.password)],
     ['wrong password', check, 'POST', check, 401, sign({ scope: 'credentials:check' }), creds(s.active.username, 'not-the-password')],
     ['unknown user', check, 'POST', check, 401, sign({ scope: 'credentials:check' }), creds('nobody-by-that-name', s.active.password)],
-    ['inactive user, right password', check, 'POST', check, 401, sign({ scope: 'credentials:check' }), creds(s.inactive.username, s.inactive.password)],
+    ['inactive user, right password', check, 'POST', check, 401, sign({ scope: 'credentials:check' }),
+      creds(s.inactive.username, s.inactive.password)],
     ['body not JSON', check, 'POST', check, 400, sign({ scope: 'credentials:check' }), '{"username": "x", '],
     ['password missing', check, 'POST', check, 400, sign({ scope: 'credentials:check' }), JSON.stringify({ username: s.active.username })],
-    ['password not a string', check, 'POST', check, 400, sign({ scope: 'credentials:check' }), JSON.stringify({ username: s.active.username, password: 12 })],
+    ['password not a string', check, 'POST', check, 400, sign({ scope: 'credentials:check' }),
+      JSON.stringify({ username: s.active.username, password: 12 })],
     ['body an array', check, 'POST', check, 400, sign({ scope: 'credentials:check' }), '[]'],
     ['check without an assertion', check, 'POST', check, 401, null, creds(s.active.username, s.active.password)],
-    ['check with a forged assertion', check, 'POST', check, 401, sign({ scope: 'credentials:check', keyRing: stranger }), creds(s.active.username, s.active.password)],
-    ['check with another issuer', check, 'POST', check, 401, sign({ scope: 'credentials:check', issuer: 'another-gateway' }), creds(s.active.username, s.active.password)],
-    ['check with another audience', check, 'POST', check, 401, sign({ scope: 'credentials:check', audience: 'orders' }), creds(s.active.username, s.active.password)],
-    ['check with an expired assertion', check, 'POST', check, 401, sign({ scope: 'credentials:check', ttl: -5 }), creds(s.active.username, s.active.password)],
+    ['check with a forged assertion', check, 'POST', check, 401, sign({ scope: 'credentials:check', keyRing: stranger }),
+      creds(s.active.username, s.active.password)],
+    ['check with another issuer', check, 'POST', check, 401, sign({ scope: 'credentials:check', issuer: 'another-gateway' }),
+      creds(s.active.username, s.active.password)],
+    ['check with another audience', check, 'POST', check, 401, sign({ scope: 'credentials:check', audience: 'orders' }),
+      creds(s.active.username, s.active.password)],
+    ['check with an expired assertion', check, 'POST', check, 401, sign({ scope: 'credentials:check', ttl: -5 }),
+      creds(s.active.username, s.active.password)],
     ['check with the lookup scope', check, 'POST', check, 403, sign({ scope: 'users:read' }), creds(s.active.username, s.active.password)],
     ['check without a scope', check, 'POST', check, 403, sign({}), creds(s.active.username, s.active.password)],
     ['lookup of an active user', lookup, 'GET', `/internal/users/${s.active.id}`, 200, sign({ scope: 'users:read' })],
@@ -112,14 +121,18 @@ export async function runScenarios (s: ConformanceSubject): Promise<Array<Exchan
     ['lookup of an unknown user', lookup, 'GET', '/internal/users/987654321', 404, sign({ scope: 'users:read' })],
     ['lookup of a non-numeric id', lookup, 'GET', '/internal/users/not-an-id', 404, sign({ scope: 'users:read' })],
     ['lookup without an assertion', lookup, 'GET', `/internal/users/${s.active.id}`, 401, null],
-    ['lookup with a forged assertion', lookup, 'GET', `/internal/users/${s.active.id}`, 401, sign({ scope: 'users:read', keyRing: stranger })],
+    ['lookup with a forged assertion', lookup, 'GET', `/internal/users/${s.active.id}`, 401,
+      sign({ scope: 'users:read', keyRing: stranger })],
     ['lookup with the check scope', lookup, 'GET', `/internal/users/${s.active.id}`, 403, sign({ scope: 'credentials:check' })],
-    ['search of an active user by name', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.active.username)}`, 200, sign({ scope: 'users:read' })],
-    ['search of an inactive user by name', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.inactive.username)}`, 200, sign({ scope: 'users:read' })],
+    ['search of an active user by name', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.active.username)}`, 200,
+      sign({ scope: 'users:read' })],
+    ['search of an inactive user by name', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.inactive.username)}`, 200,
+      sign({ scope: 'users:read' })],
     ['search of an unknown name', byName, 'GET', '/internal/users?username=nobody-of-that-name', 404, sign({ scope: 'users:read' })],
     ['search without a name', byName, 'GET', '/internal/users', 400, sign({ scope: 'users:read' })],
     ['search without an assertion', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.active.username)}`, 401, null],
-    ['search with the check scope', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.active.username)}`, 403, sign({ scope: 'credentials:check' })]
+    ['search with the check scope', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.active.username)}`, 403,
+      sign({ scope: 'credentials:check' })]
   ]
   const results = []
   for (const [name, templatePath, method, path, expected, assertionPromise, body] of scenarios) {
@@ -131,7 +144,8 @@ export async function runScenarios (s: ConformanceSubject): Promise<Array<Exchan
     const text = await res.text()
     let parsed: unknown = text
     try { parsed = JSON.parse(text) } catch { /* not JSON: the schema check will say so */ }
-    results.push({ name, method, path, templatePath, expected, status: res.status, body: parsed, contentType: res.headers.get('content-type') ?? '' })
+    results.push({ name, method, path, templatePath, expected, status: res.status, body: parsed,
+      contentType: res.headers.get('content-type') ?? '' })
   }
   return results
 }

@@ -16,7 +16,8 @@ export interface RegisteredClient {
 }
 
 /** POST /admin/clients as the given admin; throws unless 201. */
-export async function registerClient (baseUrl: string, adminToken: string, scopes: string[], name = 'test client'): Promise<RegisteredClient> {
+export async function registerClient (baseUrl: string, adminToken: string, scopes: string[],
+  name = 'test client'): Promise<RegisteredClient> {
   const res = await fetchRequest(baseUrl, 'POST', '/admin/clients', { token: adminToken, body: { name, scopes } })
   if (res.status !== 201) throw new Error(`client registration failed: ${res.status} ${res.text}`)
   return res.body as RegisteredClient

@@ -22,18 +22,22 @@ export interface FormPost {
 export function formPost (baseUrl: string, path: string, req: FormPost): Promise<RawResult> {
   const headers: OutgoingHttpHeaders = { ...req.headers }
   if (req.client !== undefined) headers.authorization = basicAuth(req.client.client_id, req.secret ?? req.client.client_secret)
-  return rawCall(baseUrl, 'POST', path, { body: new URLSearchParams(req.form ?? []).toString(), headers, ...(req.from !== undefined ? { from: req.from } : {}) })
+  return rawCall(baseUrl, 'POST', path, { body: new URLSearchParams(req.form ?? []).toString(), headers,
+    ...(req.from !== undefined ? { from: req.from } : {}) })
 }
 
-export function introspect (baseUrl: string, client: RegisteredClient, token: string, headers: OutgoingHttpHeaders = {}): Promise<RawResult> {
+export function introspect (baseUrl: string, client: RegisteredClient, token: string,
+  headers: OutgoingHttpHeaders = {}): Promise<RawResult> {
   return formPost(baseUrl, '/oauth/introspect', { client, form: [['token', token]], headers })
 }
 
 /** A token exchange for `audience`; throws unless 200 and returns the delegated token. */
-export async function exchange (baseUrl: string, client: RegisteredClient, subject: string, audience: string, extra: Array<[string, string]> = []): Promise<string> {
+export async function exchange (baseUrl: string, client: RegisteredClient, subject: string, audience: string,
+  extra: Array<[string, string]> = []): Promise<string> {
   const res = await formPost(baseUrl, '/oauth/token', {
     client,
-    form: [['grant_type', TOKEN_EXCHANGE], ['subject_token', subject], ['subject_token_type', ACCESS_TOKEN_TYPE], ['audience', audience], ...extra]
+    form: [['grant_type', TOKEN_EXCHANGE], ['subject_token', subject], ['subject_token_type', ACCESS_TOKEN_TYPE], ['audience', audience],
+      ...extra]
   })
   if (res.status !== 200) throw new Error(`token exchange failed: ${res.status} ${res.text}`)
   return res.body.access_token as string

@@ -40,7 +40,8 @@ export async function podman (args: string[], timeoutMs = 120_000): Promise<Outp
 /** Removes every container (and pod) of this test process; synchronous so that it also works on exit. */
 export function removeRunContainers (): void {
   try {
-    execFileSync('podman', ['rm', '--force', '--time', '0', '--filter', `label=${RUN_LABEL}`], { env: PODMAN_ENV, stdio: 'ignore', timeout: 60_000 })
+    execFileSync('podman', ['rm', '--force', '--time', '0', '--filter', `label=${RUN_LABEL}`],
+      { env: PODMAN_ENV, stdio: 'ignore', timeout: 60_000 })
   } catch { /* nothing left, or podman gone */ }
 }
 onExit(() => { removeRunContainers() }, { alwaysLast: true })

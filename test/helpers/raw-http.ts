@@ -19,7 +19,8 @@ function parse (text: string): unknown {
 }
 
 /** One request through node:http with the path exactly as given (no normalization). */
-export async function rawPathRequest (baseUrl: string, method: string, path: string, opts: { headers?: OutgoingHttpHeaders, token?: string, body?: string | Readable } = {}): Promise<RawResult> {
+export async function rawPathRequest (baseUrl: string, method: string, path: string,
+  opts: { headers?: OutgoingHttpHeaders, token?: string, body?: string | Readable } = {}): Promise<RawResult> {
   const { hostname, port } = new URL(baseUrl)
   const headers: OutgoingHttpHeaders = { ...opts.headers }
   if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`

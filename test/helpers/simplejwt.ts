@@ -4,8 +4,10 @@ import type { Harness, HttpResult } from '../helper.js'
 import { assemble, b64url } from './jwt-craft.js'
 
 /** POST with an application/x-www-form-urlencoded body, as DRF clients send it. */
-export function postForm (h: Harness, path: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<HttpResult> {
-  return h.request('POST', path, { rawBody: new URLSearchParams(fields).toString(), contentType: 'application/x-www-form-urlencoded', headers })
+export function postForm (h: Harness, path: string, fields: Record<string, string>,
+  headers: Record<string, string> = {}): Promise<HttpResult> {
+  return h.request('POST', path, { rawBody: new URLSearchParams(fields).toString(), contentType: 'application/x-www-form-urlencoded',
+    headers })
 }
 
 /** The value of one Prometheus sample (0 when absent). */

@@ -40,10 +40,13 @@ t.test('docker-compose.yml runs with podman-compose', async (t) => {
   const port = await freePort()
   const env = { ...PODMAN_ENV, REDIS_IMAGE, GATEWAY_PUBLISH: `127.0.0.1:${port}`, LOG_LEVEL: 'warn', COMPOSE_PROJECT_NAME: project }
   const compose = (args: string[], timeout = 300_000): Promise<{ stdout: string, stderr: string }> =>
-    run('podman-compose', ['-p', project, '-f', join(dir, 'docker-compose.yml'), ...args], { env, cwd: dir, timeout, maxBuffer: 32 * 1024 * 1024 })
+    run('podman-compose', ['-p', project, '-f', join(dir, 'docker-compose.yml'), ...args],
+      { env, cwd: dir, timeout, maxBuffer: 32 * 1024 * 1024 })
   const down = (): void => {
-    try { execFileSync('podman-compose', ['-p', project, '-f', join(dir, 'docker-compose.yml'), 'down', '-v', '-t', '0'], { env, cwd: dir, stdio: 'ignore', timeout: 120_000 }) } catch { /* already down */ }
-    try { execFileSync('podman', ['rm', '-f', '-t', '0', '--filter', `label=io.podman.compose.project=${project}`], { env, stdio: 'ignore', timeout: 60_000 }) } catch { /* none */ }
+    try { execFileSync('podman-compose', ['-p', project, '-f', join(dir, 'docker-compose.yml'), 'down', '-v', '-t', '0'],
+      { env, cwd: dir, stdio: 'ignore', timeout: 120_000 }) } catch { /* already down */ }
+    try { execFileSync('podman', ['rm', '-f', '-t', '0', '--filter', `label=io.podman.compose.project=${project}`],
+      { env, stdio: 'ignore', timeout: 60_000 }) } catch { /* none */ }
     // podman-compose 1.0's `down` leaves the project's network and volumes behind.
     for (const args of [['network', 'rm', '-f', `${project}_default`], ['volume', 'rm', '-f', `${project}_redis-data`]]) {
       try { execFileSync('podman', args, { env, stdio: 'ignore', timeout: 60_000 }) } catch { /* gone */ }
@@ -65,7 +68,8 @@ t.test('docker-compose.yml runs with podman-compose', async (t) => {
   }
   const gatewayUrl = `http://127.0.0.1:${port}`
   try {
-    await waitFor(() => redisUp(gatewayUrl), 'the compose gateway up on its published port and connected to Redis (readiness ignores Redis)', 180_000)
+    await waitFor(() => redisUp(gatewayUrl),
+      'the compose gateway up on its published port and connected to Redis (readiness ignores Redis)', 180_000)
   } catch (err) {
     const logs = await compose(['logs'], 60_000).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '', stderr: '' }))
     t.fail(`${String(err)}\n${logs.stdout.slice(-4_000)}`)

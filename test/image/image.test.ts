@@ -57,11 +57,14 @@ t.test('the image runs the stack: non-root, read-only, JWT_KEYS_FILE, SIGTERM dr
   const common = ['--detach', ...LABELS, '--network', 'host', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges']
   const stubEnv = ['--env', 'HOST=127.0.0.1', '--env', `GATEWAY_JWKS_URL=${gatewayUrl}/.well-known/jwks.json`, '--env', 'LOG_LEVEL=warn']
   const names = { users: uniqueName('gw-users'), orders: uniqueName('gw-orders'), gateway: uniqueName('gw-gateway') }
-  const logs = async (name: string): Promise<string> => { const r = await podman(['logs', '--tail', '40', name]); return r.stdout + r.stderr }
+  const logs = async (name: string): Promise<string> => { const r = await podman(['logs', '--tail', '40', name]); return r.stdout
+    + r.stderr }
 
   const started = await Promise.all([
-    podman(['run', ...common, '--name', names.users, ...stubEnv, '--env', `USERS_PORT=${usersPort}`, GATEWAY_IMAGE, 'node', 'dist/services/users/server.js']),
-    podman(['run', ...common, '--name', names.orders, ...stubEnv, '--env', `ORDERS_PORT=${ordersPort}`, GATEWAY_IMAGE, 'node', 'dist/services/orders/server.js']),
+    podman(['run', ...common, '--name', names.users, ...stubEnv, '--env', `USERS_PORT=${usersPort}`, GATEWAY_IMAGE, 'node',
+      'dist/services/users/server.js']),
+    podman(['run', ...common, '--name', names.orders, ...stubEnv, '--env', `ORDERS_PORT=${ordersPort}`, GATEWAY_IMAGE, 'node',
+      'dist/services/orders/server.js']),
     podman(['run', ...common, '--name', names.gateway,
       '--volume', `${keysFile}:/etc/auth-gateway/jwks.json:ro`,
       '--env', 'HOST=127.0.0.1', '--env', `PORT=${gatewayPort}`, '--env', `REDIS_URL=${redis.url}`,

@@ -32,7 +32,8 @@ const KUBE_PLAY_IMAGE = 'localhost/auth-gateway:kube-play'
 const SUBNET = '10.250.77.0/24'
 const PORTS = { gateway: 18080, users: 13001, orders: 13002, redis: 16379 }
 
-interface Workload { kind: string, metadata: { name: string }, spec?: { template?: { spec?: { hostAliases?: Array<{ ip: string, hostnames: string[] }> } } } }
+interface Workload { kind: string, metadata: { name: string },
+  spec?: { template?: { spec?: { hostAliases?: Array<{ ip: string, hostnames: string[] }> } } } }
 
 function portFree (port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -64,18 +65,22 @@ t.test('the kustomize base runs under podman kube play', async (t) => {
   await writeFile(manifest, rendered)
   const objects = parseAllDocuments(rendered).map((d) => d.toJSON() as Workload)
   const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`)
-  for (const expected of ['Deployment/gateway', 'Deployment/users', 'Deployment/orders', 'Deployment/redis', 'ConfigMap/gateway-config', 'ConfigMap/stubs-config', 'Secret/gateway-redis', 'Service/gateway', 'HorizontalPodAutoscaler/gateway', 'PodDisruptionBudget/gateway']) {
+  for (const expected of ['Deployment/gateway', 'Deployment/users', 'Deployment/orders', 'Deployment/redis', 'ConfigMap/gateway-config',
+    'ConfigMap/stubs-config', 'Secret/gateway-redis', 'Service/gateway', 'HorizontalPodAutoscaler/gateway',
+      'PodDisruptionBudget/gateway']) {
     t.ok(kinds.includes(expected), `the rendered base has ${expected}`)
   }
   t.ok(kinds.some((k) => k.startsWith('Secret/gateway-jwt-keys-')), 'and the generated keys Secret (hash-suffixed name)')
-  t.ok(kinds.some((k) => k.startsWith('ConfigMap/gateway-jwt-keys-file-')), 'which podman gets as a ConfigMap (podman 4.3 writes secret volumes undecoded)')
+  t.ok(kinds.some((k) => k.startsWith('ConfigMap/gateway-jwt-keys-file-')),
+    'which podman gets as a ConfigMap (podman 4.3 writes secret volumes undecoded)')
 
   // Each pod's address is the one the host aliases give its Service name; podman assigns the
   // `--ip`s to the pods in the order of the Deployments in the YAML.
   const deployments = objects.filter((o) => o.kind === 'Deployment')
   const aliases = deployments[0]?.spec?.template?.spec?.hostAliases ?? []
   const ips = deployments.map((d) => aliases.find((a) => a.hostnames.includes(d.metadata.name))?.ip)
-  t.ok(ips.every((ip) => ip !== undefined), `every Deployment has a host alias: ${deployments.map((d, i) => `${d.metadata.name}=${ips[i] ?? '?'}`).join(', ')}`)
+  t.ok(ips.every((ip) => ip !== undefined),
+    `every Deployment has a host alias: ${deployments.map((d, i) => `${d.metadata.name}=${ips[i] ?? '?'}`).join(', ')}`)
   const network = `agw-kube-play-${process.pid}`
   // podman 4.3 turns the Secrets into podman secrets and the ConfigMap volumes into named volumes,
   // of the same names, and leaves them behind on `kube down`: removed here before and after.
@@ -85,13 +90,16 @@ t.test('the kustomize base runs under podman kube play', async (t) => {
       try { execFileSync('podman', ['secret', 'rm', name], { env: PODMAN_ENV, stdio: 'ignore', timeout: 60_000 }) } catch { /* none */ }
     }
     for (const name of named('ConfigMap')) {
-      try { execFileSync('podman', ['volume', 'rm', '-f', name], { env: PODMAN_ENV, stdio: 'ignore', timeout: 60_000 }) } catch { /* none */ }
+      try { execFileSync('podman', ['volume', 'rm', '-f', name],
+        { env: PODMAN_ENV, stdio: 'ignore', timeout: 60_000 }) } catch { /* none */ }
     }
   }
 
   const down = (): void => {
-    try { execFileSync('podman', ['kube', 'down', manifest], { env: PODMAN_ENV, stdio: 'ignore', timeout: 120_000 }) } catch { /* already down */ }
-    try { execFileSync('podman', ['network', 'rm', '-f', network], { env: PODMAN_ENV, stdio: 'ignore', timeout: 60_000 }) } catch { /* gone */ }
+    try { execFileSync('podman', ['kube', 'down', manifest],
+      { env: PODMAN_ENV, stdio: 'ignore', timeout: 120_000 }) } catch { /* already down */ }
+    try { execFileSync('podman', ['network', 'rm', '-f', network],
+      { env: PODMAN_ENV, stdio: 'ignore', timeout: 60_000 }) } catch { /* gone */ }
     removeSecrets()
   }
   const removeExitHook = onExit(() => { down() }, { alwaysLast: true })
@@ -126,17 +134,20 @@ t.test('the kustomize base runs under podman kube play', async (t) => {
   t.equal(login.status, 200, `alice logs in through the played manifests: ${login.text.slice(0, 200)}`)
   const access = (login.body as { access: string }).access
   const orders = await httpRequest(gatewayUrl, 'GET', '/api/orders', { token: access })
-  t.equal(orders.status, 200, `a proxied call reaches the orders pod, whose assertion check fetched the gateway's JWKS: ${orders.text.slice(0, 200)}`)
+  t.equal(orders.status, 200,
+    `a proxied call reaches the orders pod, whose assertion check fetched the gateway's JWKS: ${orders.text.slice(0, 200)}`)
   const jwks = await httpRequest<{ keys: Array<{ kid: string }> }>(gatewayUrl, 'GET', '/.well-known/jwks.json')
   t.same(jwks.body.keys.map((k) => k.kid), [jwk.kid], 'the gateway signs with the key of the generated keys file')
 
   // The security context of the manifests holds in the running containers.
   const inspect = await podman(['inspect', '--format', '{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}', 'gateway-pod-0-gateway'])
-  t.match(inspect.stdout.trim(), /^1000(:1000)? true$/, `the gateway runs as uid 1000 on a read-only root filesystem (${inspect.stdout.trim()})`)
+  t.match(inspect.stdout.trim(), /^1000(:1000)? true$/,
+    `the gateway runs as uid 1000 on a read-only root filesystem (${inspect.stdout.trim()})`)
 
   const downResult = await podman(['kube', 'down', manifest], 120_000)
   t.equal(downResult.code, 0, `podman kube down: ${downResult.stderr.slice(-500)}`)
   const left = await podman(['pod', 'ps', '--format', '{{.Name}}'])
-  for (const name of ['gateway', 'users', 'orders', 'redis']) t.notMatch(left.stdout, new RegExp(`^${name}-pod-0$`, 'm'), `no ${name} pod left`)
+  for (const name of ['gateway', 'users', 'orders', 'redis']) t.notMatch(left.stdout, new RegExp(`^${name}-pod-0$`, 'm'),
+    `no ${name} pod left`)
   t.notOk(await answers(`${gatewayUrl}/healthz`), 'the gateway is gone')
 })

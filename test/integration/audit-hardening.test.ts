@@ -51,7 +51,8 @@ t.test('a flood of bogus tokens: at most 20 entries per IP and minute, then one 
   const before = await entries(h)
   const individual = before.filter((e) => REFUSED.has(e.event as string))
   const minutes = new Set(individual.map((e) => Math.floor(Number(String(e.id).split('-')[0]) / 60_000)))
-  t.ok(individual.length <= AGGREGATE_AFTER * minutes.size, `at most ${AGGREGATE_AFTER} refused events stored one by one per minute (${individual.length} in ${minutes.size})`)
+  t.ok(individual.length <= AGGREGATE_AFTER * minutes.size,
+    `at most ${AGGREGATE_AFTER} refused events stored one by one per minute (${individual.length} in ${minutes.size})`)
   t.ok(individual.length >= AGGREGATE_AFTER, 'the first ones are stored one by one')
   t.ok(before.every((e) => typeof e.ip === 'string' && e.ip.length > 0), 'every entry has an ip')
   t.ok(before.length < 60, `the Stream did not grow with the flood (${before.length} entries for ${total} events)`)
@@ -61,7 +62,8 @@ t.test('a flood of bogus tokens: at most 20 entries per IP and minute, then one 
   t.ok(appended >= 1 && appended <= 2, `one aggregated event per minute the flood spanned (${appended})`)
   const aggregated = (await entries(h)).filter((e) => e.event === AGGREGATE_EVENT)
   t.equal(aggregated.length, appended)
-  t.ok(aggregated.every((e) => e.ip === '127.0.0.1' && typeof e.minute === 'string' && typeof e.request_id === 'string'), 'each names the IP and the minute')
+  t.ok(aggregated.every((e) => e.ip === '127.0.0.1' && typeof e.minute === 'string' && typeof e.request_id === 'string'),
+    'each names the IP and the minute')
   const aggregatedCount = aggregated.reduce((n, e) => n + Number(e.count), 0)
   t.equal(individual.length + aggregatedCount, total, 'stored one by one + aggregated counts = every refused event')
   const byEvent = aggregated.reduce((n, e) => n + Object.values(e.events as Record<string, number>).reduce((a, b) => a + b, 0), 0)
@@ -76,7 +78,8 @@ t.test('a flood of bogus tokens: at most 20 entries per IP and minute, then one 
 t.test('the Stream is capped by length (AUDIT_MAX_EVENTS)', async (t) => {
   const h = await build(t, { env: { AUDIT_MAX_EVENTS: '1000' } })
   for (let i = 0; i < 1200; i += 100) {
-    await Promise.all(Array.from({ length: 100 }, (_, j) => h.gateway.audit.append('login_failed', { ip: `10.1.${(i + j) >> 8}.${(i + j) & 255}`, request_id: `r${i + j}` })))
+    await Promise.all(Array.from({ length: 100 }, (_, j) =>
+      h.gateway.audit.append('login_failed', { ip: `10.1.${(i + j) >> 8}.${(i + j) & 255}`, request_id: `r${i + j}` })))
   }
   const redis = h.redis.client()
   t.teardown(() => redis.disconnect())
@@ -89,7 +92,8 @@ t.test('a wrong current password: the event has the client IP, and GET /admin/ev
   const h = await build(t)
   const admin = await h.login('admin')
   const bob = await h.login('bob')
-  const wrong = await h.request('POST', '/api/users/me/password', { token: bob.access, body: { current_password: 'not-my-password', new_password: 'long-enough-1' } })
+  const wrong = await h.request('POST', '/api/users/me/password',
+    { token: bob.access, body: { current_password: 'not-my-password', new_password: 'long-enough-1' } })
   t.equal(wrong.status, 400, 'wrong current password')
   let res: any
   await waitFor(async () => {
@@ -116,12 +120,14 @@ t.test('malformed cursor and times are 400 invalid_request, not a Redis outage',
     return Number(/^gateway_redis_errors_total (\d+)/m.exec(text)?.[1] ?? 'NaN')
   }
   const before = await metric()
-  for (const query of ['cursor=1-99999999999999999999', 'cursor=99999999999999-18446744073709551616', 'until=1969-12-31T23:59Z', 'since=1969-12-31T23:59:59Z', 'until=0001-01-01T00:00Z']) {
+  for (const query of ['cursor=1-99999999999999999999', 'cursor=99999999999999-18446744073709551616', 'until=1969-12-31T23:59Z',
+    'since=1969-12-31T23:59:59Z', 'until=0001-01-01T00:00Z']) {
     const res = await h.request('GET', `/admin/events?${query}`, { token: admin.access })
     t.equal(res.status, 400, `${query}: 400`)
     t.equal(res.body.code, 'invalid_request', `${query}: invalid_request`)
   }
-  t.equal((await h.request('GET', '/admin/events?cursor=18446744073709-18446744073709551615', { token: admin.access })).status, 200, 'the largest valid cursor is fine')
+  t.equal((await h.request('GET', '/admin/events?cursor=18446744073709-18446744073709551615', { token: admin.access })).status, 200,
+    'the largest valid cursor is fine')
   t.equal(await metric(), before, 'no Redis error counted')
 })
 
@@ -189,7 +195,8 @@ t.test('at most 5 streams per admin session; HEAD answers the headers at once', 
   }, 'a closed stream gives its slot back')
   t.pass('slot given back')
 
-  const head = await fetch(`${h.url}/admin/events/stream`, { method: 'HEAD', headers: { authorization: `Bearer ${admin.access}` }, signal: AbortSignal.timeout(10_000) })
+  const head = await fetch(`${h.url}/admin/events/stream`,
+    { method: 'HEAD', headers: { authorization: `Bearer ${admin.access}` }, signal: AbortSignal.timeout(10_000) })
   t.equal(head.status, 200, 'HEAD answers')
   t.match(head.headers.get('content-type'), /^text\/event-stream/)
   t.equal(head.headers.get('cache-control'), 'no-store')

@@ -43,7 +43,8 @@ t.test('every security event is in the trail, with id, time, event, ip, request_
     t.notOk(raw.includes(secret), 'no password or token in the stream')
   }
   const ttl = await redis.ttl(AUDIT_STREAM)
-  t.ok(ttl > 7 * 86_400 - 60 && ttl <= 7 * 86_400, `the stream expires AUDIT_RETENTION_DAYS (default 7) after its last event (TTL ${ttl} s)`)
+  t.ok(ttl > 7 * 86_400 - 60 && ttl <= 7 * 86_400,
+    `the stream expires AUDIT_RETENTION_DAYS (default 7) after its last event (TTL ${ttl} s)`)
 })
 
 t.test('every event pushes the stream\'s expiry to AUDIT_RETENTION_DAYS after it', async (t) => {
@@ -82,7 +83,8 @@ t.test('admin only: 401 without a token, 403 for a non-admin on every admin API'
     t.match(res.headers.get('content-type'), /^application\/problem\+json/)
   }
   const doc = (await h.request('GET', '/docs/json')).body as { paths: Record<string, Record<string, unknown>> }
-  for (const [path, method] of [['/admin/events', 'get'], ['/admin/events/counts', 'get'], ['/admin/events/stream', 'get'], ['/admin/blocks', 'get'], ['/admin/blocks/{id}', 'delete'], ['/admin/users/{userId}/sessions', 'get']] as const) {
+  for (const [path, method] of [['/admin/events', 'get'], ['/admin/events/counts', 'get'], ['/admin/events/stream', 'get'],
+    ['/admin/blocks', 'get'], ['/admin/blocks/{id}', 'delete'], ['/admin/users/{userId}/sessions', 'get']] as const) {
     t.ok(doc.paths[path]?.[method] !== undefined, `the OpenAPI document lists ${method.toUpperCase()} ${path}`)
   }
 })
@@ -98,16 +100,19 @@ t.test('malformed filters and cursors are 400 problem+json', async (t) => {
     t.equal(res.body.code, 'invalid_request', `${query}: invalid_request`)
     t.match(res.headers.get('content-type'), /^application\/problem\+json/)
   }
-  const good = await h.request('GET', '/admin/events?limit=1000&since=2026-01-01T00:00:00Z&until=2099-01-01T00:00:00.000%2B02:00&ip=::1', { token: admin.access })
+  const good = await h.request('GET', '/admin/events?limit=1000&since=2026-01-01T00:00:00Z&until=2099-01-01T00:00:00.000%2B02:00&ip=::1',
+    { token: admin.access })
   t.equal(good.status, 200, 'well-formed filters')
 })
 
 t.test('filters, newest first, and a stable cursor while events keep coming', async (t) => {
   const h = await build(t)
   const admin = await h.login('admin')
-  for (let i = 0; i < 7; i++) t.equal((await loginCall(h.url, `user${i}`, 'x', { from: i % 2 === 0 ? '127.0.0.2' : '127.0.0.3' })).status, 401)
+  for (let i = 0; i < 7; i++) t.equal((await loginCall(h.url, `user${i}`, 'x', { from: i % 2 === 0 ? '127.0.0.2' : '127.0.0.3' })).status,
+    401)
   const alice = await h.login('alice')
-  await waitFor(async () => (await h.request('GET', '/admin/events?event=login_failed', { token: admin.access })).body.events.length === 7, '7 failures')
+  await waitFor(async () => (await h.request('GET', '/admin/events?event=login_failed', { token: admin.access })).body.events.length === 7,
+    '7 failures')
 
   const all = (await h.request('GET', '/admin/events?event=login_failed', { token: admin.access })).body.events as any[]
   const ids = all.map((e) => e.id)
@@ -117,7 +122,8 @@ t.test('filters, newest first, and a stable cursor while events keep coming', as
   let cursor: string | null = null
   let pages = 0
   do {
-    const res: any = await h.request('GET', `/admin/events?event=login_failed&limit=3${cursor !== null ? `&cursor=${cursor}` : ''}`, { token: admin.access })
+    const res: any = await h.request('GET', `/admin/events?event=login_failed&limit=3${cursor !== null ? `&cursor=${cursor}` : ''}`,
+      { token: admin.access })
     t.equal(res.status, 200)
     t.ok(res.body.events.length <= 3, 'limit holds')
     paged.push(...res.body.events.map((e: any) => e.id))
@@ -135,9 +141,11 @@ t.test('filters, newest first, and a stable cursor while events keep coming', as
   const aliceEvents = (await h.request('GET', `/admin/events?user_id=${alice.user.id}`, { token: admin.access })).body.events as any[]
   t.same(aliceEvents.map((e) => e.event), ['login_succeeded'], 'user filter: only alice\'s one event')
   t.equal(byUser.user_id, alice.user.id)
-  const both = (await h.request('GET', `/admin/events?user_id=${alice.user.id}&event=login_failed`, { token: admin.access })).body.events as any[]
+  const both = (await h.request('GET', `/admin/events?user_id=${alice.user.id}&event=login_failed`,
+    { token: admin.access })).body.events as any[]
   t.equal(both.length, 0, 'filters combine')
-  const future = (await h.request('GET', `/admin/events?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`, { token: admin.access })).body
+  const future = (await h.request('GET', `/admin/events?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`,
+    { token: admin.access })).body
   t.same(future, { events: [], next_cursor: null }, 'since in the future: nothing')
   const past = (await h.request('GET', '/admin/events?until=2001-01-01T00:00:00Z', { token: admin.access })).body
   t.same(past.events, [], 'until long ago: nothing')
@@ -161,7 +169,8 @@ t.test('retention: XADD MINID drops what is older than AUDIT_RETENTION_DAYS', as
   const day = 86_400_000
   const now = Date.now()
   // Entries written days ago (explicit ids carry their time), as the stream would hold them.
-  for (const age of [5 * day, 3 * day, 2 * day + 60_000]) await redis.xadd(AUDIT_STREAM, `${now - age}-0`, 'd', JSON.stringify({ event: 'old', ip: '127.0.0.1', request_id: 'r' }))
+  for (const age of [5 * day, 3 * day, 2 * day + 60_000]) await redis.xadd(AUDIT_STREAM, `${now - age}-0`, 'd',
+    JSON.stringify({ event: 'old', ip: '127.0.0.1', request_id: 'r' }))
   const kept = `${now - 2 * day + 3_600_000}-0`
   await redis.xadd(AUDIT_STREAM, kept, 'd', JSON.stringify({ event: 'recent', ip: '127.0.0.1', request_id: 'r' }))
   t.equal(await redis.xlen(AUDIT_STREAM), 4)

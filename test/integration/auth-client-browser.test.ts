@@ -42,7 +42,8 @@ async function status (page: Page): Promise<string> {
 }
 
 async function waitForStatus (page: Page, text: string): Promise<void> {
-  await page.waitForFunction((expected) => (globalThis as any).document.getElementById('status')?.textContent === expected, text, { timeout: 60_000 })
+  await page.waitForFunction((expected) => (globalThis as any).document.getElementById('status')?.textContent === expected, text,
+    { timeout: 60_000 })
 }
 
 async function signIn (page: Page, username: string): Promise<void> {
@@ -89,7 +90,8 @@ async function fireUntilRefreshed (pages: Page[], seen: Seen[], count: number): 
   }, `${count} refreshes`, 60_000)
 }
 
-async function threeTabs (t: Test, h: Harness, context: BrowserContext, username: string): Promise<{ pages: Page[], seen: Seen[], sessionId: string }> {
+async function threeTabs (t: Test, h: Harness, context: BrowserContext,
+  username: string): Promise<{ pages: Page[], seen: Seen[], sessionId: string }> {
   const pages = [await context.newPage(), await context.newPage(), await context.newPage()]
   for (const page of pages) {
     await page.setViewportSize(DESKTOP)
@@ -157,7 +159,8 @@ t.test('auth client in chromium, through the demo page', async (t) => {
     await page.locator('#login-form input[name=username]').fill('alice')
     await page.locator('#login-form input[name=password]').fill('wrong-password')
     await page.locator('#login-form button[type=submit]').click()
-    await page.waitForFunction(() => (globalThis as any).document.getElementById('login-error')?.textContent === 'Wrong username or password.', undefined, { timeout: 60_000 })
+    await page.waitForFunction(() => (globalThis as any).document.getElementById(
+      'login-error')?.textContent === 'Wrong username or password.', undefined, { timeout: 60_000 })
 
     await signIn(page, 'alice')
     await page.locator('#order-form input[name=item]').fill('Espresso beans')
@@ -182,7 +185,8 @@ t.test('auth client in chromium, through the demo page', async (t) => {
     t.ok(refreshCookie?.httpOnly, 'the browser holds an HttpOnly refresh_token cookie')
     t.equal(refreshCookie?.sameSite, 'Strict')
     t.notMatch(await page.evaluate(() => (globalThis as any).document.cookie as string), /refresh_token/, 'document.cookie never shows it')
-    const storage = await page.evaluate(() => JSON.stringify({ ...(globalThis as any).localStorage }) + JSON.stringify({ ...(globalThis as any).sessionStorage }))
+    const storage = await page.evaluate(() => JSON.stringify({ ...(globalThis as any).localStorage })
+      + JSON.stringify({ ...(globalThis as any).sessionStorage }))
     t.equal(storage, '{}{}', 'nothing in localStorage or sessionStorage')
 
     const loginsBefore = seen.filter((s) => s.path === '/auth/login').length

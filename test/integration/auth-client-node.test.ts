@@ -24,7 +24,8 @@ function recordingFetch (rewrite?: (url: URL, body: any) => any) {
     const request = new Request(input, init)
     const url = new URL(request.url)
     const response = await fetch(request)
-    const entry: { method: string, url: URL, authorization: string | null, status: number, code?: string } = { method: request.method, url, authorization: request.headers.get('authorization'), status: response.status }
+    const entry: { method: string, url: URL, authorization: string | null, status: number, code?: string } =
+      { method: request.method, url, authorization: request.headers.get('authorization'), status: response.status }
     sent.push(entry)
     const text = await response.text()
     let body: any = null
@@ -80,7 +81,8 @@ t.test('auth client on Node (memory mode)', async (t) => {
     t.same(changes, ['alice'])
     t.ok(auth.expiresAt()! >= before + 2000, 'expiresAt: the token lifetime from when the login was sent')
 
-    const created = await auth.fetch('/api/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ item: 'node book', quantity: 2 }) })
+    const created = await auth.fetch('/api/orders',
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ item: 'node book', quantity: 2 }) })
     t.equal(created.status, 201)
     const list = await auth.fetch(new URL('/api/orders', h.url))
     t.equal(list.status, 200)
@@ -103,12 +105,14 @@ t.test('auth client on Node (memory mode)', async (t) => {
 
   t.test('concurrent calls on an expired token share one refresh and are retried once', async (t) => {
     // The client is told tokens live an hour, so it does not refresh ahead: the gateway's 401 path is tested.
-    const rec = recordingFetch((url, body) => (url.pathname === '/auth/login' || url.pathname === '/auth/refresh' ? { ...body, expires_in: 3600 } : body))
+    const rec = recordingFetch((url, body) => (url.pathname === '/auth/login' || url.pathname === '/auth/refresh'
+      ? { ...body, expires_in: 3600 } : body))
     const auth = createAuthClient({ baseUrl: h.url, fetch: rec.impl })
     t.teardown(() => auth.close())
     await auth.login('alice', 'alice-password')
     const first = rec.sent.length
-    const exp = Number(claimsOf((await (await h.request('POST', '/auth/login', { body: { username: 'bob', password: 'bob-password' } })).body).access).exp)
+    const exp = Number(claimsOf((await (await h.request('POST', '/auth/login',
+      { body: { username: 'bob', password: 'bob-password' } })).body).access).exp)
     await waitUntilPast(exp * 1000 + 1000, 'the access token expired at the gateway')
 
     const answers = await Promise.all(Array.from({ length: 5 }, () => auth.fetch('/api/orders')))

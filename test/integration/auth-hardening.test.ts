@@ -90,7 +90,8 @@ t.test('a logout never fails on a missing JSON body', async (t) => {
 
   t.test('a refresh body is still validated, and malformed JSON is still 400', async (t) => {
     const login = await h.login('alice')
-    const bad = await rawPathRequest(h.url, 'POST', '/auth/logout', { token: login.access, body: '{"refresh":', headers: { 'content-type': 'application/json' } })
+    const bad = await rawPathRequest(h.url, 'POST', '/auth/logout',
+      { token: login.access, body: '{"refresh":', headers: { 'content-type': 'application/json' } })
     t.equal(bad.status, 400)
     t.equal(bad.body.code, 'invalid_request')
     const login2 = await h.request('POST', '/auth/login', { rawBody: '', contentType: 'application/json' })

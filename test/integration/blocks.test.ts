@@ -41,7 +41,8 @@ t.test('distinct usernames failing from one IP block it at login, for every user
   const ipBlock = blocks.find((b: any) => b.kind === 'ip')
   t.match(ipBlock, { kind: 'ip', ip: '127.0.0.3', failures: 4 })
   t.ok(Date.parse(ipBlock.until) > Date.now() + 100_000, 'until about IP_BLOCK_SECONDS from now')
-  await waitFor(async () => (await h.request('GET', '/admin/events?event=ip_blocked&ip=127.0.0.3', { token: admin.access })).body.events.length >= 2, 'ip_blocked events')
+  await waitFor(async () => (await h.request('GET', '/admin/events?event=ip_blocked&ip=127.0.0.3',
+    { token: admin.access })).body.events.length >= 2, 'ip_blocked events')
   const keys = [...await h.redis.keys('gw:stuffing:*'), ...await h.redis.keys('gw:ipblock:*'), ...await h.redis.keys('gw:lockout:*')]
   t.ok(keys.length >= 2, 'the block and the lockout counters')
   t.notOk(keys.some((k) => k.includes('127.0.0') || k.includes('alice')), 'no IP or username in their key names')
@@ -59,9 +60,11 @@ t.test('replicas share the count, and parallel failures block exactly once', asy
   const env = { STUFFING_USERNAMES: '3', UPSTREAM_TIMEOUT_MS: '60000' }
   const one = await build(t, { env })
   const two = await build(t, { redis: one.redis, keyRing: one.keyRing, env })
-  const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => loginCall(i % 2 === 0 ? one.url : two.url, `name${i}`, 'pw', { from: '127.0.0.6' })))
+  const answers = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+    loginCall(i % 2 === 0 ? one.url : two.url, `name${i}`, 'pw', { from: '127.0.0.6' })))
   const statuses = answers.map((r) => r.status)
-  t.ok(statuses.every((s) => s === 401 || s === 429), statuses.join(',') + answers.filter((r) => r.status >= 500).map((r) => r.text).join(' '))
+  t.ok(statuses.every((s) => s === 401 || s === 429), statuses.join(',')
+    + answers.filter((r) => r.status >= 500).map((r) => r.text).join(' '))
   t.ok(statuses.filter((s) => s === 401).length >= 3, 'at least the threshold were checked')
   for (const url of [one.url, two.url]) {
     const res = await loginCall(url, 'alice', 'alice-password', { from: '127.0.0.6' })
@@ -73,8 +76,10 @@ t.test('replicas share the count, and parallel failures block exactly once', asy
   t.equal(listed.status, 200, listed.text)
   const { blocks } = listed.body
   t.equal(blocks.filter((b: any) => b.kind === 'ip').length, 1, 'one IP block')
-  await waitFor(async () => (await one.request('GET', '/admin/events?event=ip_blocked', { token: admin.access })).body.events.length >= 2, 'events')
-  const created = (await one.request('GET', '/admin/events?event=ip_blocked', { token: admin.access })).body.events.filter((e: any) => e.block_id !== undefined)
+  await waitFor(async () => (await one.request('GET', '/admin/events?event=ip_blocked', { token: admin.access })).body.events.length >= 2,
+    'events')
+  const created = (await one.request('GET', '/admin/events?event=ip_blocked', { token: admin.access })).body.events.filter((e: any) =>
+    e.block_id !== undefined)
   t.equal(created.length, 1, 'the block was created once')
 })
 
@@ -89,8 +94,10 @@ t.test('lockouts are listed with their username (never a password) and lifted by
   const lock = res.body.blocks.find((b: any) => b.kind === 'account')
   t.match(lock, { kind: 'account', username: 'alice', ip: '127.0.0.1', failures: 5 })
   t.match(lock.id, /^account\./)
-  const event = (await h.request('GET', '/admin/events?event=account_locked', { token: admin.access })).body.events.find((e: any) => e.block_id === lock.id)
-  await waitFor(async () => (await h.request('GET', '/admin/events?event=account_locked', { token: admin.access })).body.events.some((e: any) => e.block_id === lock.id), 'the account_locked event names the block')
+  const event = (await h.request('GET', '/admin/events?event=account_locked', { token: admin.access })).body.events.find((e: any) =>
+    e.block_id === lock.id)
+  await waitFor(async () => (await h.request('GET', '/admin/events?event=account_locked', { token: admin.access })).body.events.some(
+    (e: any) => e.block_id === lock.id), 'the account_locked event names the block')
   t.ok(event === undefined || event.block_id === lock.id)
 
   const redis = h.redis.client()
@@ -98,7 +105,9 @@ t.test('lockouts are listed with their username (never a password) and lifted by
   const dump: string[] = []
   for (const key of await h.redis.keys('*')) {
     const type = await redis.type(key)
-    dump.push(type === 'string' ? String(await redis.get(key)) : type === 'hash' ? JSON.stringify(await redis.hgetall(key)) : type === 'stream' ? JSON.stringify(await redis.xrange(key, '-', '+')) : type === 'zset' ? JSON.stringify(await redis.zrange(key, 0, -1)) : '')
+    dump.push(type === 'string' ? String(await redis.get(key)) : type === 'hash' ? JSON.stringify(await redis.hgetall(key))
+      : type === 'stream' ? JSON.stringify(await redis.xrange(key, '-', '+')) : type === 'zset'
+        ? JSON.stringify(await redis.zrange(key, 0, -1)) : '')
   }
   t.notOk(dump.join('\n').includes('Guess-'), 'no password anywhere in Redis')
 
@@ -106,7 +115,8 @@ t.test('lockouts are listed with their username (never a password) and lifted by
   t.equal((await loginCall(h.url, 'alice', 'alice-password')).status, 200, 'alice logs in again')
   const after = (await h.request('GET', '/admin/blocks', { token: admin.access })).body.blocks
   t.notOk(after.some((b: any) => b.id === lock.id), 'the block is gone from the list')
-  await waitFor(async () => (await h.request('GET', '/admin/events?event=block_lifted', { token: admin.access })).body.events.some((e: any) => e.block_id === lock.id), 'block_lifted event')
+  await waitFor(async () => (await h.request('GET', '/admin/events?event=block_lifted', { token: admin.access })).body.events.some(
+    (e: any) => e.block_id === lock.id), 'block_lifted event')
 })
 
 t.test('an admin lists a user\'s sessions and revokes one: its token stops working at once', async (t) => {

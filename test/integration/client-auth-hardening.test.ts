@@ -16,9 +16,11 @@ const GRANT: [string, string] = ['grant_type', 'client_credentials']
 
 t.test('a concurrent burst of wrong secrets and one right one: at most LOGIN_IP_LIMIT compared', async (t) => {
   const h = await build(t, { env: { ...RELAXED_LIMITS, LOGIN_IP_LIMIT: '10' } })
-  const admin = (await call(h.url, 'POST', '/auth/login', { body: { username: 'admin', password: 'admin-password' }, from: '127.0.0.3' })).body as { access: string }
+  const admin = (await call(h.url, 'POST', '/auth/login',
+    { body: { username: 'admin', password: 'admin-password' }, from: '127.0.0.3' })).body as { access: string }
   const client = await registerClient(h.url, admin.access, ['orders:read'])
-  const wrong = Array.from({ length: 59 }, () => tokenCall(h.url, { basic: { id: client.client_id, secret: 'wrong-secret-wrong-secret' }, form: [GRANT] }))
+  const wrong = Array.from({ length: 59 }, () => tokenCall(h.url,
+    { basic: { id: client.client_id, secret: 'wrong-secret-wrong-secret' }, form: [GRANT] }))
   const right = tokenCall(h.url, { basic: { id: client.client_id, secret: client.client_secret }, form: [GRANT] })
   const statuses = (await Promise.all([...wrong, right])).map((r) => r.status)
   const compared = statuses.filter((s) => s !== 429)
@@ -31,16 +33,19 @@ t.test('a concurrent burst of wrong secrets and one right one: at most LOGIN_IP_
   t.equal(failedComparisons, statuses.filter((s) => s === 401).length, 'one event per 401')
   const after = await tokenCall(h.url, { basic: { id: client.client_id, secret: client.client_secret }, form: [GRANT] })
   t.equal(after.status, 429, 'past the limit even the right secret waits for the window')
-  const elsewhere = await tokenCall(h.url, { basic: { id: client.client_id, secret: client.client_secret }, form: [GRANT], from: '127.0.0.4' })
+  const elsewhere = await tokenCall(h.url, { basic: { id: client.client_id, secret: client.client_secret }, form: [GRANT],
+    from: '127.0.0.4' })
   t.equal(elsewhere.status, 200, 'another address is not affected')
 })
 
 t.test('right secrets give their reservation back: a busy client is never limited for getting tokens', async (t) => {
   const h = await build(t, { env: { ...RELAXED_LIMITS, LOGIN_IP_LIMIT: '3' } })
-  const admin = (await call(h.url, 'POST', '/auth/login', { body: { username: 'admin', password: 'admin-password' }, from: '127.0.0.3' })).body as { access: string }
+  const admin = (await call(h.url, 'POST', '/auth/login',
+    { body: { username: 'admin', password: 'admin-password' }, from: '127.0.0.3' })).body as { access: string }
   const client = await registerClient(h.url, admin.access, ['orders:read'])
   for (let i = 0; i < 8; i++) {
-    t.equal((await tokenCall(h.url, { basic: { id: client.client_id, secret: client.client_secret }, form: [GRANT] })).status, 200, `token ${i + 1}`)
+    t.equal((await tokenCall(h.url, { basic: { id: client.client_id, secret: client.client_secret }, form: [GRANT] })).status, 200,
+      `token ${i + 1}`)
   }
 })
 
@@ -55,5 +60,6 @@ t.test('POST /admin/clients refuses the identity backend\'s scopes', async (t) =
   }
   const listed = await h.request('GET', '/admin/clients', { token: admin.access })
   t.same(listed.body.clients, [], 'no client was created')
-  t.equal((await h.request('POST', '/admin/clients', { token: admin.access, body: { name: 'fine', scopes: ['orders:read'] } })).status, 201, 'ordinary scopes are fine')
+  t.equal((await h.request('POST', '/admin/clients', { token: admin.access, body: { name: 'fine', scopes: ['orders:read'] } })).status,
+    201, 'ordinary scopes are fine')
 })

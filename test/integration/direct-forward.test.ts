@@ -143,7 +143,8 @@ t.test('a long answer flows to the client before the upstream has finished it', 
   const { hostname, port } = new URL(url)
   let received = 0
   let ended = false
-  const req = httpRequest({ host: hostname, port: Number(port), path: '/api/orders/held', agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+  const req = httpRequest({ host: hostname, port: Number(port), path: '/api/orders/held', agent: false,
+    headers: { authorization: `Bearer ${token}` } }, (res) => {
     res.on('data', (c: Buffer) => { received += c.length })
     res.on('end', () => { ended = true })
   })
@@ -159,7 +160,8 @@ t.test('a long answer flows to the client before the upstream has finished it', 
 t.test('a client that leaves aborts its upstream request', async (t) => {
   const { upstream, url, token } = await setup(t)
   const { hostname, port } = new URL(url)
-  const req = httpRequest({ host: hostname, port: Number(port), path: '/api/orders/hang', agent: false, headers: { authorization: `Bearer ${token}` } })
+  const req = httpRequest({ host: hostname, port: Number(port), path: '/api/orders/hang', agent: false,
+    headers: { authorization: `Bearer ${token}` } })
   req.on('error', () => { /* destroyed below */ })
   req.end()
   await waitFor(() => upstream.arrived.includes('/api/orders/hang'), 'the request at the upstream')

@@ -42,7 +42,8 @@ t.test('error answers carry the security headers and problem+json', async (t) =>
   })
 
   t.test('malformed request (Content-Length with Transfer-Encoding)', async (t) => {
-    const res = await rawSocket(h.url, 'POST /auth/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
+    const res = await rawSocket(h.url,
+      'POST /auth/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
     assertSecureProblem(t, res.text, 400, 'invalid_request')
   })
 
@@ -55,7 +56,8 @@ t.test('error answers carry the security headers and problem+json', async (t) =>
 t.test('tokens in URLs never reach the log', async (t) => {
   const lines: string[] = []
   const stream = new Writable({ write (chunk: Buffer, _enc, done) { lines.push(chunk.toString('utf8')); done() } })
-  const h = await build(t, { env: { ...RELAXED_LIMITS }, logger: { level: 'info', stream, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } } })
+  const h = await build(t, { env: { ...RELAXED_LIMITS },
+    logger: { level: 'info', stream, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } } })
   const login = await h.login('alice')
   const [header, payload, signature] = login.access.split('.') as [string, string, string]
   await h.request('GET', `/api/orders?access_token=${login.access}&page=2`)

@@ -11,7 +11,8 @@ import { waitFor } from '../helpers/redis-server.js'
 t.test('Caddy in front, the gateway as its auth service', async (t) => {
   const h = await build(t, { env: { FORWARD_AUTH_PROXIES: '127.0.0.1=caddy', TRUST_PROXY: '127.0.0.1', API_USER_LIMIT: '40' } })
   const caddy = await startCaddy(t, { gateway: h.url, users: h.config.upstreams.users, orders: h.config.upstreams.orders })
-  const via = (method: string, path: string, opts?: Parameters<typeof httpRequest>[3]): Promise<HttpResult> => httpRequest(caddy.url, method, path, opts)
+  const via = (method: string, path: string, opts?: Parameters<typeof httpRequest>[3]): Promise<HttpResult> =>
+    httpRequest(caddy.url, method, path, opts)
 
   const login = await via('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })
   t.equal(login.status, 200, 'login through Caddy')
@@ -34,7 +35,8 @@ t.test('Caddy in front, the gateway as its auth service', async (t) => {
     t.equal(none.status, 401)
     t.equal(none.body.code, 'token_missing')
     t.equal(none.headers.get('www-authenticate'), 'Bearer realm="auth-gateway"')
-    const revokedUser = (await via('POST', '/auth/login', { body: { username: 'bob', password: 'bob-password' } })).body as { access: string }
+    const revokedUser = (await via('POST', '/auth/login', { body: { username: 'bob', password: 'bob-password' } })).body as {
+      access: string }
     t.equal((await via('GET', '/api/orders', { token: revokedUser.access })).status, 200)
     t.equal((await via('POST', '/auth/logout', { token: revokedUser.access })).status, 204)
     const revoked = await via('GET', '/api/orders', { token: revokedUser.access })
@@ -70,7 +72,9 @@ t.test('Caddy in front, the gateway as its auth service', async (t) => {
     for (const name of ['x-user-email', 'x-client-id', 'x-client-scopes', 'x-gateway-extra', 'authorization', 'cookie']) {
       t.notOk(seen.headers[name], `${name} does not reach the upstream (${String(seen.headers[name])})`)
     }
-    const admins = await httpRequest(spy.url, 'GET', '/api/users', { token: alice.access, headers: { 'x-original-uri': '/api/orders', 'x-original-method': 'GET', 'x-original-url': 'http://x/api/orders' } })
+    const admins = await httpRequest(spy.url, 'GET', '/api/users',
+      { token: alice.access, headers: { 'x-original-uri': '/api/orders', 'x-original-method': 'GET',
+        'x-original-url': 'http://x/api/orders' } })
     t.equal(admins.status, 403, 'the admin-only path Caddy forwards is the one decided')
     t.equal(echo.requests.filter((r) => r.url === '/api/users').length, 0, 'nothing reached the upstream')
   })

@@ -20,7 +20,8 @@ interface Seen { path: string, status: number, code?: string }
 
 t.test('the browser client through nginx', async (t) => {
   const h = await build(t, {
-    env: { ...RELAXED_LIMITS, ACCESS_TOKEN_TTL: '4', REFRESH_REUSE_GRACE: '10', COOKIE_SECURE: 'false', DEMO_PAGE: 'true', FORWARD_AUTH_PROXIES: '127.0.0.1=nginx', TRUST_PROXY: '127.0.0.1' }
+    env: { ...RELAXED_LIMITS, ACCESS_TOKEN_TTL: '4', REFRESH_REUSE_GRACE: '10', COOKIE_SECURE: 'false', DEMO_PAGE: 'true',
+      FORWARD_AUTH_PROXIES: '127.0.0.1=nginx', TRUST_PROXY: '127.0.0.1' }
   })
   const nginx = await startNginx(t, { gateway: h.url, users: h.config.upstreams.users, orders: h.config.upstreams.orders })
   const browser = await launchBrowser(t)
@@ -38,7 +39,8 @@ t.test('the browser client through nginx', async (t) => {
   // The page's clock is ours: frozen later, so the client cannot see its token expire coming.
   await page.clock.install()
   const statusIs = async (text: string): Promise<void> => {
-    await page.waitForFunction((expected) => (globalThis as any).document.getElementById('status')?.textContent === expected, text, { timeout: 60_000 })
+    await page.waitForFunction((expected) => (globalThis as any).document.getElementById('status')?.textContent === expected, text,
+      { timeout: 60_000 })
   }
 
   await page.goto(`${nginx.url}/demo/`)
@@ -59,9 +61,12 @@ t.test('the browser client through nginx', async (t) => {
   await waitUntilPast(signedInAt + 5_500, 'the 4-second access token has expired')
   const before = seen.length
   await page.locator('#reload-orders').click()
-  await waitFor(() => seen.slice(before).some((s) => s.path === '/api/orders' && s.status === 200), 'the orders reloaded after the expiry').catch((err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(seen.slice(before))}`) })
+  await waitFor(() => seen.slice(before).some((s) => s.path === '/api/orders' && s.status === 200),
+    'the orders reloaded after the expiry').catch(
+      (err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(seen.slice(before))}`) })
   const after = seen.slice(before)
-  t.match(after, [{ path: '/api/orders', status: 401, code: 'token_expired' }, { path: '/auth/refresh', status: 200 }, { path: '/api/orders', status: 200 }],
+  t.match(after, [{ path: '/api/orders', status: 401, code: 'token_expired' }, { path: '/auth/refresh', status: 200 },
+    { path: '/api/orders', status: 200 }],
     '401 token_expired through nginx, one refresh, one retry')
   t.equal((await page.locator('#status').textContent()), 'Signed in as alice.')
   t.same(await page.locator('#activity li[data-ok="false"]').allTextContents(), [], 'no failed call reached the page')

@@ -13,7 +13,8 @@ import { waitFor } from '../helpers/redis-server.js'
 t.test('nginx in front, the gateway as its auth service', async (t) => {
   const h = await build(t, { env: { FORWARD_AUTH_PROXIES: '127.0.0.1=nginx', TRUST_PROXY: '127.0.0.1', API_USER_LIMIT: '40' } })
   const nginx = await startNginx(t, { gateway: h.url, users: h.config.upstreams.users, orders: h.config.upstreams.orders })
-  const via = (method: string, path: string, opts?: Parameters<typeof httpRequest>[3]): Promise<HttpResult> => httpRequest(nginx.url, method, path, opts)
+  const via = (method: string, path: string, opts?: Parameters<typeof httpRequest>[3]): Promise<HttpResult> =>
+    httpRequest(nginx.url, method, path, opts)
 
   const login = await via('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })
   t.equal(login.status, 200, 'login through nginx (the gateway\'s own endpoint)')
@@ -54,7 +55,8 @@ t.test('nginx in front, the gateway as its auth service', async (t) => {
     t.equal(unrouted.body.code, 'invalid_request')
     const wrongMethod = await via('DELETE', '/api/users/me', { token: alice.access })
     t.equal(wrongMethod.status, 403, 'a method the route does not list')
-    const check = await via('GET', '/auth/check', { token: alice.access, headers: { 'x-original-uri': '/api/orders', 'x-original-method': 'GET' } })
+    const check = await via('GET', '/auth/check',
+      { token: alice.access, headers: { 'x-original-uri': '/api/orders', 'x-original-method': 'GET' } })
     t.equal(check.status, 404, 'the check endpoint is not reachable through nginx')
   })
 
@@ -103,7 +105,8 @@ t.test('nginx in front, the gateway as its auth service', async (t) => {
       t.equal(seen.headers[name], undefined, `${name} does not reach the upstream`)
     }
     // The other way round: nginx's own X-Original-URI wins over a client's X-Forwarded-Uri naming an allowed path.
-    const admins = await httpRequest(spy.url, 'GET', '/api/users', { token: alice.access, headers: { 'x-forwarded-uri': '/api/orders', 'x-forwarded-method': 'GET', 'x-original-uri': '/api/orders' } })
+    const admins = await httpRequest(spy.url, 'GET', '/api/users',
+      { token: alice.access, headers: { 'x-forwarded-uri': '/api/orders', 'x-forwarded-method': 'GET', 'x-original-uri': '/api/orders' } })
     t.equal(admins.status, 403, 'the admin-only path nginx forwards is the one decided')
     t.equal(echo.requests.filter((r) => r.url === '/api/users').length, 0, 'nothing reached the upstream')
   })

@@ -11,7 +11,8 @@ import { loginCall } from '../helpers/abuse.js'
 import { AUDIT_STREAM, AuditLog, minuteKey } from '../../src/audit/audit-log.js'
 import { eventBuckets } from '../../src/audit/event-buckets.js'
 
-async function exported (h: Harness, token: string, query = ''): Promise<{ status: number, type: string | null, disposition: string | null, lines: any[] }> {
+async function exported (h: Harness, token: string,
+  query = ''): Promise<{ status: number, type: string | null, disposition: string | null, lines: any[] }> {
   const res = await fetch(`${h.url}/admin/events/export${query}`, { headers: { authorization: `Bearer ${token}` } })
   const text = await res.text()
   const lines = res.status === 200 ? text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) : []
@@ -30,7 +31,8 @@ t.test('admin only: 401 without a token, 403 for a non-admin', async (t) => {
     t.equal(res.body.code, 'forbidden')
   }
   const doc = (await h.request('GET', '/docs/json')).body as { paths: Record<string, Record<string, unknown>> }
-  for (const path of ['/admin/events/buckets', '/admin/events/export', '/admin/users']) t.ok(doc.paths[path]?.get !== undefined, `the OpenAPI document lists GET ${path}`)
+  for (const path of ['/admin/events/buckets', '/admin/events/export', '/admin/users']) t.ok(doc.paths[path]?.get !== undefined,
+    `the OpenAPI document lists GET ${path}`)
 })
 
 t.test('buckets: the last hour per minute and the last day per hour, counted server-side', async (t) => {
@@ -55,7 +57,8 @@ t.test('buckets: the last hour per minute and the last day per hour, counted ser
   t.ok(minutes.every((m: number, i: number) => i === 0 || m - minutes[i - 1] === 60_000), 'consecutive minutes, oldest first')
   const currentMinute = Math.floor(Date.now() / 60_000) * 60_000
   t.ok(minutes[59] === currentMinute || minutes[59] === currentMinute - 60_000, 'the last bucket is the current minute')
-  const at = (series: number[], ms: number): number => series[hour.body.times.findIndex((s: string) => Date.parse(s) === Math.floor(ms / 60_000) * 60_000)] ?? -1
+  const at = (series: number[], ms: number): number =>
+    series[hour.body.times.findIndex((s: string) => Date.parse(s) === Math.floor(ms / 60_000) * 60_000)] ?? -1
   t.equal(at(hour.body.series.login_failed, now - 120_000), 3, 'three failed logins in their minute')
   t.equal(hour.body.series.login_failed.reduce((a: number, b: number) => a + b, 0), 3, 'no other failed login in the hour')
   t.equal(at(hour.body.series.token_reuse_detected, now), 1, 'the reuse in the current minute')
@@ -69,13 +72,15 @@ t.test('buckets: the last hour per minute and the last day per hour, counted ser
   const blockHour = Math.floor((now - 5 * 3_600_000) / 3_600_000) * 3_600_000
   t.equal(day.body.series.ip_blocked[hours.indexOf(blockHour)], 2, 'the blocks in their hour')
   t.equal(day.body.series.ip_blocked.reduce((a: number, b: number) => a + b, 0), 2)
-  t.ok((hour.body.series.login_succeeded?.[59] ?? 0) + (hour.body.series.login_succeeded?.[58] ?? 0) >= 1, 'the admin\'s own login is counted too')
+  t.ok((hour.body.series.login_succeeded?.[59] ?? 0) + (hour.body.series.login_succeeded?.[58] ?? 0) >= 1,
+    'the admin\'s own login is counted too')
 
   // The counters expire: an hour bucket outlives the day it is shown in, by two hours.
   const keys = await redis.keys('{gw:audit}:[mh]:*')
   t.ok(keys.length > 0)
   for (const key of keys) t.ok(await redis.ttl(key) > 0, `${key} expires`)
-  t.same(Object.keys((await eventBuckets(redis, 'day', now - 30 * 3_600_000)).series), [], 'a day ago yesterday: nothing (the hour keys of today are outside it)')
+  t.same(Object.keys((await eventBuckets(redis, 'day', now - 30 * 3_600_000)).series), [],
+    'a day ago yesterday: nothing (the hour keys of today are outside it)')
 
   const bad = await h.request('GET', '/admin/events/buckets?window=week', { token: admin.access })
   t.equal(bad.status, 400)
@@ -92,14 +97,16 @@ t.test('export: the filtered trail as NDJSON, every matching event, newest first
   // More than one page of the export (1000 per step), so that paging inside the stream is exercised.
   const pipeline = []
   // Events stored one by one (refused traffic such as rate_limited is aggregated past 20 per IP and minute).
-  for (let i = 0; i < 2500; i++) pipeline.push(log.append(i % 2 === 0 ? 'login_failed' : 'token_refreshed', { ip: i % 5 === 0 ? '198.51.100.7' : '198.51.100.8', request_id: `x${i}` }, now - 60_000 + i))
+  for (let i = 0; i < 2500; i++) pipeline.push(log.append(i % 2 === 0 ? 'login_failed' : 'token_refreshed',
+    { ip: i % 5 === 0 ? '198.51.100.7' : '198.51.100.8', request_id: `x${i}` }, now - 60_000 + i))
   await Promise.all(pipeline)
   await new Promise((resolve) => setTimeout(resolve, 5))
   const mid = new Date().toISOString()
   await new Promise((resolve) => setTimeout(resolve, 5))
   const failed = await loginCall(h.url, 'alice', 'wrong-Secret-123')
   t.equal(failed.status, 401)
-  await waitFor(async () => (await exported(h, admin.access, '?event=login_failed&ip=127.0.0.1')).lines.length === 1, 'the live failed login in the export')
+  await waitFor(async () => (await exported(h, admin.access, '?event=login_failed&ip=127.0.0.1')).lines.length === 1,
+    'the live failed login in the export')
 
   const all = await exported(h, admin.access, '?event=login_failed')
   t.equal(all.status, 200)
@@ -156,7 +163,9 @@ t.test('a backend without the search by name: 502, never "no such user"', async 
   const server = createServer((req, res) => {
     req.resume()
     const url = new URL(req.url ?? '/', 'http://x')
-    if (url.pathname === '/internal/users/1003') { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: '1003', username: 'admin', roles: ['user', 'admin'], active: true })); return }
+    if (url.pathname === '/internal/users/1003') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({ id: '1003', username: 'admin', roles: ['user', 'admin'], active: true })); return }
     res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>')
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -63,7 +63,9 @@ t.test('forward authentication, asked directly', async (t) => {
     const allowed = await ask(NGINX, 'GET', '/api/orders?page=1', bearer(alice.access))
     const assertion = String(allowed.headers['x-gateway-assertion'])
     const orders = h.config.upstreams.orders
-    const call = (method: string, path: string): Promise<Response> => fetch(orders + path, { method, headers: { 'x-gateway-assertion': assertion, 'content-type': 'application/json' }, ...(method === 'POST' ? { body: '{"item":"x","quantity":1}' } : {}) })
+    const call = (method: string, path: string): Promise<Response> =>
+      fetch(orders + path, { method, headers: { 'x-gateway-assertion': assertion, 'content-type': 'application/json' },
+        ...(method === 'POST' ? { body: '{"item":"x","quantity":1}' } : {}) })
     t.equal((await call('GET', '/api/orders')).status, 200, 'its own request')
     t.equal((await call('GET', '/api/orders?page=2')).status, 200, 'another query of the same path')
     const replayedMethod = await call('POST', '/api/orders')
@@ -118,11 +120,14 @@ t.test('forward authentication, asked directly', async (t) => {
     for (const [from, smuggled] of cases) {
       const res = await ask(from, 'GET', '/api/users', { ...bearer(alice.access), ...smuggled })
       t.equal(res.status, 403, `${from}: the path of its own style is decided (admin-only: refused)`)
-      const reverse = await ask(from, 'GET', '/api/orders', { ...bearer(alice.access), ...Object.fromEntries(Object.keys(smuggled).map((k) => [k, k.endsWith('method') ? 'GET' : k.endsWith('url') ? 'http://x/api/users' : '/api/users'])) })
+      const reverse = await ask(from, 'GET', '/api/orders',
+        { ...bearer(alice.access), ...Object.fromEntries(
+          Object.keys(smuggled).map((k) => [k, k.endsWith('method') ? 'GET' : k.endsWith('url') ? 'http://x/api/users' : '/api/users'])) })
       t.equal(reverse.status, 200, `${from}: another style's header naming an admin path does not refuse an allowed one either`)
       t.equal(decodeJwt(String(reverse.headers['x-gateway-assertion'])).path, '/api/orders')
     }
-    const missing = await askFrom(h.url, TRAEFIK, 'GET', '/auth/check', { ...bearer(alice.access), 'x-original-uri': '/api/orders', 'x-original-method': 'GET' })
+    const missing = await askFrom(h.url, TRAEFIK, 'GET', '/auth/check',
+      { ...bearer(alice.access), 'x-original-uri': '/api/orders', 'x-original-method': 'GET' })
     t.equal(missing.status, 400, 'a traefik proxy that sends no X-Forwarded-Uri gets nothing from another style')
   })
 
@@ -134,7 +139,8 @@ t.test('forward authentication, asked directly', async (t) => {
     }
     const envoyPathFromTraefik = await ask(TRAEFIK, 'GET', '/api/orders', bearer(alice.access))
     t.equal(envoyPathFromTraefik.status, 200)
-    t.equal((await askFrom(h.url, TRAEFIK, 'GET', '/auth/check/api/orders', bearer(alice.access))).status, 404, 'the path form is Envoy\'s only')
+    t.equal((await askFrom(h.url, TRAEFIK, 'GET', '/auth/check/api/orders', bearer(alice.access))).status, 404,
+      'the path form is Envoy\'s only')
   })
 
   t.test('one Redis round trip per check, as through the own proxy', async (t) => {
@@ -196,7 +202,8 @@ t.test('forward authentication, asked directly', async (t) => {
 t.test('limits count against the client named in X-Forwarded-For, with Retry-After', async (t) => {
   const h = await build(t, { env: { FORWARD_AUTH_PROXIES: PROXIES, API_USER_LIMIT: '3' } })
   const alice = await h.login('alice')
-  const headers = { authorization: `Bearer ${alice.access}`, 'x-forwarded-for': '198.51.100.1', ...styleHeaders(CADDY, 'GET', '/api/orders') }
+  const headers = { authorization: `Bearer ${alice.access}`, 'x-forwarded-for': '198.51.100.1',
+    ...styleHeaders(CADDY, 'GET', '/api/orders') }
   const statuses: number[] = []
   let last = await askFrom(h.url, CADDY, 'GET', '/auth/check', headers)
   statuses.push(last.status)
@@ -207,7 +214,8 @@ t.test('limits count against the client named in X-Forwarded-For, with Retry-Aft
   t.same(statuses, [200, 200, 200, 429], 'the per-user limit of the own proxy')
   t.equal(last.body.code, 'rate_limited')
   t.match(String(last.headers['retry-after']), /^\d+$/)
-  const viaNginx = await askFrom(h.url, NGINX, 'GET', '/auth/check', { authorization: `Bearer ${alice.access}`, ...styleHeaders(NGINX, 'GET', '/api/orders') })
+  const viaNginx = await askFrom(h.url, NGINX, 'GET', '/auth/check',
+    { authorization: `Bearer ${alice.access}`, ...styleHeaders(NGINX, 'GET', '/api/orders') })
   t.equal(viaNginx.status, 403)
   t.equal(viaNginx.headers['x-gateway-status'], '429')
   t.match(String(viaNginx.headers['retry-after']), /^\d+$/, 'Retry-After stays on the carried refusal')

@@ -22,7 +22,8 @@ function logCapture (): { stream: Writable, events: () => LogLine[] } {
 }
 
 /** A scripted identity backend: each request is answered by `answer`, or never when it returns 'hang'. */
-async function fakeBackend (t: { teardown: (fn: () => unknown) => void }, answer: (req: IncomingMessage, res: ServerResponse) => void | 'hang'): Promise<string> {
+async function fakeBackend (t: { teardown: (fn: () => unknown) => void },
+  answer: (req: IncomingMessage, res: ServerResponse) => void | 'hang'): Promise<string> {
   const server = createServer((req, res) => {
     req.resume()
     req.on('end', () => { answer(req, res) })
@@ -53,12 +54,14 @@ t.test('a backend that refuses the assertion (another JWT_ISSUER): 502, an event
 
   // More attempts than LOCKOUT_THRESHOLD (5), with the right password and with a wrong one.
   for (let i = 0; i < 7; i++) {
-    const res = await loginCall(refused.url, 'alice', i % 2 === 0 ? 'alice-password' : 'wrong-password', { headers: { 'x-request-id': `refused-${i}` } })
+    const res = await loginCall(refused.url, 'alice', i % 2 === 0 ? 'alice-password' : 'wrong-password',
+      { headers: { 'x-request-id': `refused-${i}` } })
     t.equal(res.status, 502, `attempt ${i}: 502`)
     t.equal(res.body.code, 'upstream_unavailable')
     t.notMatch(res.text, /issuer|assertion|some-other-gateway/, 'the cause stays in the log')
   }
-  t.equal((await loginCall(good.url, 'alice', 'alice-password')).status, 200, 'the pair was never counted: alice logs in through a working replica')
+  t.equal((await loginCall(good.url, 'alice', 'alice-password')).status, 200,
+    'the pair was never counted: alice logs in through a working replica')
 
   const events = logs.events()
   const refusedEvent = events.find((e) => e.event === 'identity_backend_refused' && e.request_id === 'refused-0')
@@ -74,7 +77,8 @@ t.test('only the documented answers mean something', async (t) => {
   const backend = await fakeBackend(t, (req, res) => {
     if (req.url === '/healthz') return json(res, 200, { status: 'ok' })
     switch (mode) {
-      case 'wrong-password': return json(res, 401, { title: 'Invalid credentials', status: 401, code: 'invalid_credentials' }, 'application/problem+json')
+      case 'wrong-password': return json(res, 401, { title: 'Invalid credentials', status: 401, code: 'invalid_credentials' },
+        'application/problem+json')
       case '401-other': return json(res, 401, { code: 'gateway_assertion_required' })
       case '401-bare': return json(res, 401, 'Unauthorized', 'text/plain')
       case '403': return json(res, 403, { code: 'forbidden' })
@@ -123,11 +127,13 @@ t.test('only the documented answers mean something', async (t) => {
 
   t.test('the lookup: 404 means unknown only with code not_found', async (t) => {
     mode = 'wrong-password'
-    await t.rejects(h.gateway.users.lookupUser('1001', 'lookup-1'), { code: 'upstream_unavailable', event: 'identity_backend_refused' }, 'a 401 of the lookup is a refusal')
+    await t.rejects(h.gateway.users.lookupUser('1001', 'lookup-1'), { code: 'upstream_unavailable', event: 'identity_backend_refused' },
+      'a 401 of the lookup is a refusal')
     mode = '500'
     await t.rejects(h.gateway.users.lookupUser('1001', 'lookup-2'), { code: 'upstream_unavailable', event: 'identity_backend_error' })
     mode = 'ok'
-    await t.rejects(h.gateway.users.lookupUser('1001', 'lookup-3'), { code: 'upstream_unavailable' }, 'a user without `active` is malformed')
+    await t.rejects(h.gateway.users.lookupUser('1001', 'lookup-3'), { code: 'upstream_unavailable' },
+      'a user without `active` is malformed')
   })
 })
 

@@ -36,7 +36,9 @@ async function startInterimUpstream (t: Teardown): Promise<string> {
 /** One request on the given agent; resolves to status and body. */
 async function call (agent: Agent, url: string, method: string, token: string, body?: string): Promise<{ status: number, body: string }> {
   return new Promise((resolve, reject) => {
-    const req = nodeRequest(url, { method, agent, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) } }, (res) => {
+    const req = nodeRequest(url, { method, agent,
+      headers: { authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) } }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
@@ -47,7 +49,8 @@ async function call (agent: Agent, url: string, method: string, token: string, b
   })
 }
 
-t.test('102 and 103 before the final answer: the client gets the final 200, on both paths, in step; an unsolicited 100 is a 502', async (t) => {
+t.test('102 and 103 before the final answer: the client gets the final 200, on both paths, in step; an unsolicited 100 is a 502',
+  async (t) => {
   const upstream = await startInterimUpstream(t)
   const h = await build(t, { env: { ...RELAXED_LIMITS, ORDERS_URL: upstream } })
   const alice = await h.login('alice')

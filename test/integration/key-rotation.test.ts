@@ -75,7 +75,8 @@ t.test('rotation across replicas sharing one Redis', async (t) => {
     t.equal(refusedVerify.body.code, 'token_invalid')
     // ...but takes B's K2 tokens, and the refused refresh token was not spent.
     t.equal((await c.request('GET', '/auth/sessions', { token: rotated.body.access })).status, 200, 'C accepts K2 tokens')
-    t.equal((await b.request('POST', '/auth/refresh', { body: { refresh: second.refresh } })).status, 200, 'the K1 refresh token C refused still works at B')
+    t.equal((await b.request('POST', '/auth/refresh', { body: { refresh: second.refresh } })).status, 200,
+      'the K1 refresh token C refused still works at B')
 
     // A (only K1) cannot check K2 tokens: the new key must reach every replica's ring first.
     const old = await a.request('GET', '/auth/sessions', { token: rotated.body.access })

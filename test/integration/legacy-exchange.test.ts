@@ -92,7 +92,8 @@ t.test('legacy refresh tokens during the window', async (t) => {
 
   t.test('concurrent exchanges of one token: exactly one wins', async (t) => {
     const old = legacyToken({ user_id: 1003 })
-    const results = await Promise.all(Array.from({ length: 5 }, async () => h.request('POST', '/api/token/refresh/', { body: { refresh: old } })))
+    const results = await Promise.all(Array.from({ length: 5 }, async () =>
+      h.request('POST', '/api/token/refresh/', { body: { refresh: old } })))
     t.equal(results.filter((r) => r.status === 200).length, 1)
     t.equal(results.filter((r) => r.status === 401).length, 4)
   })
@@ -106,7 +107,8 @@ t.test('a legacy token issued before a password change, logout-all or admin revo
   const revocations: Array<[string, number, () => Promise<number>]> = [
     ['a password change', 1001, async () => {
       const alice = await h.login('alice')
-      return (await h.request('POST', '/api/users/me/password', { token: alice.access, body: { current_password: 'alice-password', new_password: 'alice-new-password-1' } })).status
+      return (await h.request('POST', '/api/users/me/password',
+        { token: alice.access, body: { current_password: 'alice-password', new_password: 'alice-new-password-1' } })).status
     }],
     ['logout-all', 1002, async () => (await h.request('POST', '/auth/logout-all', { token: (await h.login('bob')).access })).status],
     ['an admin revoke-all', 1003, async () => (await h.request('DELETE', '/admin/users/1003/sessions', { token: admin.access })).status]
@@ -117,8 +119,10 @@ t.test('a legacy token issued before a password change, logout-all or admin revo
     const refused = await h.request('POST', '/api/token/refresh/', { body: { refresh: before } })
     t.equal(refused.status, 401, `${what}: a legacy token issued before it is refused`)
     t.same(refused.body, TOKEN_NOT_VALID)
-    assertTokenRefused(t, await h.request('POST', '/auth/refresh', { body: { refresh: issuedBefore(userId) } }), 'token_invalid', `${what}: refused at /auth/refresh too`)
-    t.equal((await h.request('POST', '/api/token/refresh/', { body: { refresh: issuedAfter(userId) } })).status, 200, `${what}: a legacy token issued after it is still exchanged`)
+    assertTokenRefused(t, await h.request('POST', '/auth/refresh', { body: { refresh: issuedBefore(userId) } }), 'token_invalid',
+      `${what}: refused at /auth/refresh too`)
+    t.equal((await h.request('POST', '/api/token/refresh/', { body: { refresh: issuedAfter(userId) } })).status, 200,
+      `${what}: a legacy token issued after it is still exchanged`)
   }
   const redis = h.redis.client()
   t.teardown(() => redis.disconnect())

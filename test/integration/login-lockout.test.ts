@@ -23,7 +23,8 @@ function assertLocked (t: Test, res: CallResult, maxRetryAfter: number, what: st
   t.equal(res.body?.status, 429)
   t.match(header(res, 'content-type'), /^application\/problem\+json/, `${what}: problem+json`)
   const retryAfter = Number(header(res, 'retry-after'))
-  t.ok(Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= maxRetryAfter, `${what}: Retry-After in (0, ${maxRetryAfter}] (${header(res, 'retry-after')})`)
+  t.ok(Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= maxRetryAfter,
+    `${what}: Retry-After in (0, ${maxRetryAfter}] (${header(res, 'retry-after')})`)
   t.notOk('access' in (res.body ?? {}) || 'refresh' in (res.body ?? {}), `${what}: no tokens`)
 }
 
@@ -86,7 +87,8 @@ t.test('a success resets the count', async (t) => {
 t.test('20 parallel wrong guesses: no more than the threshold reach the password check', async (t) => {
   const h = await build(t)
   const checks = countPasswordChecks(h)
-  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => h.request('POST', '/auth/login', { body: { username: 'alice', password: `guess-${i}` } })))
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+    h.request('POST', '/auth/login', { body: { username: 'alice', password: `guess-${i}` } })))
   const statuses = answers.map((r) => r.status)
   t.ok(statuses.every((s) => s === 401 || s === 429), `only 401 and 429: ${statuses.join(',')}`)
   t.ok(checks.n <= 5, `${checks.n} password checks (threshold 5)`)
@@ -167,7 +169,8 @@ t.test('forwarded headers do not unlock a pair when TRUST_PROXY is unset', async
 
 t.test('with a trusted proxy the pair is (username, forwarded client)', async (t) => {
   const h = await build(t, { env: { TRUST_PROXY: '127.0.0.1' } })
-  const as = (xff: string, password: string): Promise<CallResult> => loginCall(h.url, 'alice', password, { headers: { 'x-forwarded-for': xff } })
+  const as = (xff: string, password: string): Promise<CallResult> =>
+    loginCall(h.url, 'alice', password, { headers: { 'x-forwarded-for': xff } })
   for (let i = 0; i < 5; i++) t.equal((await as('2001:db8::1', 'wrong-password')).status, 401)
   assertLocked(t, await as('2001:db8::1', 'alice-password'), 900, 'the locked client')
   assertLocked(t, await as('2001:db8::99', 'alice-password'), 900, 'another host of the same /64')

@@ -25,11 +25,13 @@ t.test('requests-oauthlib against the gateway', async (t) => {
   const client = await registerClient(h.url, admin.access, ['orders:read', 'orders:write'], 'python job')
 
   const { stdout } = await run(PYTHON, [join(ROOT, 'test/fixtures/oauthlib-client.py')], {
-    env: { PATH: '/usr/bin:/bin', GATEWAY_URL: h.url, CLIENT_ID: client.client_id, CLIENT_SECRET: client.client_secret, WRONG_SECRET: 'x'.repeat(43) },
+    env: { PATH: '/usr/bin:/bin', GATEWAY_URL: h.url, CLIENT_ID: client.client_id, CLIENT_SECRET: client.client_secret,
+      WRONG_SECRET: 'x'.repeat(43) },
     timeout: 60_000
   })
   const out = JSON.parse(stdout)
-  t.same(out.basic, { token_type: 'Bearer', scope: ['orders:read'], expires_in: h.config.jwt.accessTtl, has_refresh: false }, 'Basic: a narrowed Bearer token, no refresh token')
+  t.same(out.basic, { token_type: 'Bearer', scope: ['orders:read'], expires_in: h.config.jwt.accessTtl, has_refresh: false },
+    'Basic: a narrowed Bearer token, no refresh token')
   t.same(out.basic_sent, { basic: true, secret_in_body: false }, 'the library used HTTP Basic')
   t.same(out.body_sent, { basic: false, secret_in_body: true }, 'then the body credentials')
   t.equal(out.basic_list, 200, 'orders:read lists')
@@ -38,6 +40,8 @@ t.test('requests-oauthlib against the gateway', async (t) => {
   t.equal(out.body_create, 201)
   t.equal(out.body_order.client_id, client.client_id)
   t.same(out.body_list, [out.body_order.id], 'the client sees its own order')
-  t.same(out.wrong_secret, { class: 'InvalidClientError', error: 'invalid_client', status: 401 }, 'a wrong secret is the library\'s InvalidClientError')
-  t.same(out.bad_scope, { class: 'InvalidScopeError', error: 'invalid_scope', status: 400 }, 'a foreign scope is the library\'s InvalidScopeError')
+  t.same(out.wrong_secret, { class: 'InvalidClientError', error: 'invalid_client', status: 401 },
+    'a wrong secret is the library\'s InvalidClientError')
+  t.same(out.bad_scope, { class: 'InvalidScopeError', error: 'invalid_scope', status: 400 },
+    'a foreign scope is the library\'s InvalidScopeError')
 })

@@ -29,7 +29,8 @@ t.test('a client created on one replica is used on the other; deletion holds on 
   const client = await registerClient(a.url, admin.access, ['orders:read', 'orders:write'], 'cross-replica')
 
   const listedOnB = await b.request('GET', '/admin/clients', { token: admin.access })
-  t.ok((listedOnB.body.clients as Array<{ client_id: string }>).some((c) => c.client_id === client.client_id), 'listed on the other replica')
+  t.ok((listedOnB.body.clients as Array<{ client_id: string }>).some((c) => c.client_id === client.client_id),
+    'listed on the other replica')
 
   const token = await clientToken(b.url, client)
   const created = await a.request('POST', '/api/orders', { token, body: { item: 'from b' } })
@@ -52,7 +53,8 @@ t.test('limits: per client and failed client authentications per IP, shared by t
   const b = await build(t, { env, redis: a.redis, keyRing: a.keyRing, logger: capture(lines) })
   const replicas = [a, b]
   // The admin logs in from another address: LOGIN_IP_LIMIT is small here.
-  const adminLogin = await call(a.url, 'POST', '/auth/login', { body: { username: 'admin', password: 'admin-password' }, from: '127.0.0.3' })
+  const adminLogin = await call(a.url, 'POST', '/auth/login',
+    { body: { username: 'admin', password: 'admin-password' }, from: '127.0.0.3' })
   const admin = adminLogin.body as { access: string }
   const client = await registerClient(a.url, admin.access, ['orders:read'], 'limited')
   const other = await registerClient(a.url, admin.access, ['orders:read'], 'neighbour')
@@ -72,7 +74,8 @@ t.test('limits: per client and failed client authentications per IP, shared by t
     const tokenAgain = await tokenCall(b.url, { basic: { id: client.client_id, secret: client.client_secret }, form: [GRANT] })
     t.equal(tokenAgain.status, 429, 'no more tokens either')
     t.equal(tokenAgain.body.error, 'rate_limited')
-    t.equal((await call(a.url, 'GET', '/api/orders', { token: await clientToken(a.url, other) })).status, 200, 'another client is not affected')
+    t.equal((await call(a.url, 'GET', '/api/orders', { token: await clientToken(a.url, other) })).status, 200,
+      'another client is not affected')
   })
 
   await t.test('wrong secrets count per client IP; past the limit even the right secret waits', async (t) => {
@@ -86,7 +89,8 @@ t.test('limits: per client and failed client authentications per IP, shared by t
     t.equal(right.body.error, 'rate_limited')
     t.equal(right.headers['cache-control'], 'no-store')
     t.ok(Number(right.headers['retry-after']) > 0, 'Retry-After')
-    t.equal((await tokenCall(b.url, { basic: { id: other.client_id, secret: other.client_secret }, form: [GRANT], from: '127.0.0.4' })).status, 200, 'another IP is not affected')
+    t.equal((await tokenCall(b.url, { basic: { id: other.client_id, secret: other.client_secret }, form: [GRANT],
+      from: '127.0.0.4' })).status, 200, 'another IP is not affected')
   })
 
   await t.test('security events, never the secret', async (t) => {

@@ -10,8 +10,10 @@ import { build, type Harness } from '../helper.js'
 import { waitFor } from '../helpers/redis-server.js'
 import { claimsOf, RELAXED_LIMITS } from '../helpers/auth.js'
 import { startEcho } from '../helpers/echo-upstream.js'
-import { basicAuth, clientToken, rawCall, registerClient, tokenCall, type RawResult, type RegisteredClient } from '../helpers/machine-clients.js'
+import { basicAuth, clientToken, rawCall, registerClient, tokenCall, type RawResult,
+  type RegisteredClient } from '../helpers/machine-clients.js'
 import { redisUp } from '../helpers/metrics.js'
+import { ROUTE_TABLE } from '../../src/proxy/route-table.js'
 
 /** An RFC 6749 5.2 error: status, `error`, JSON (not problem+json), never cached. */
 function assertOAuthError (t: Test, res: RawResult, status: number, error: string, what: string): void {
@@ -70,7 +72,8 @@ t.test('machine clients', async (t) => {
     t.equal((await h.request('DELETE', `/admin/clients/${reader.client_id}`, { token: alice.access })).status, 403)
     const clientTokenAsAdmin = await clientToken(h.url, writer)
     t.equal((await h.request('GET', '/admin/clients', { token: clientTokenAsAdmin })).status, 403, 'a client token is no admin')
-    for (const body of [{ name: 'x' }, { name: 'x', scopes: [] }, { name: '', scopes: ['a'] }, { name: 'x', scopes: ['has space'] }, { name: 'x', scopes: ['a', 'a'] }, { name: 'x', scopes: ['a'], extra: 1 }]) {
+    for (const body of [{ name: 'x' }, { name: 'x', scopes: [] }, { name: '', scopes: ['a'] }, { name: 'x', scopes: ['has space'] },
+      { name: 'x', scopes: ['a', 'a'] }, { name: 'x', scopes: ['a'], extra: 1 }]) {
       const res = await h.request('POST', '/admin/clients', { token: admin.access, body })
       t.equal(res.status, 400, `invalid registration ${JSON.stringify(body)}: 400`)
       t.equal(res.body.code, 'invalid_request')
@@ -90,7 +93,8 @@ t.test('machine clients', async (t) => {
     t.equal(res.body.token_type, 'Bearer')
     t.equal(res.body.expires_in, h.config.jwt.accessTtl)
     t.equal(res.body.scope, 'orders:read orders:write', 'all of its scopes by default')
-    const { payload } = await jwtVerify(res.body.access_token, createLocalJWKSet(h.keyRing.publicJwks), { issuer: 'auth-gateway', audience: 'api' })
+    const { payload } = await jwtVerify(res.body.access_token, createLocalJWKSet(h.keyRing.publicJwks),
+      { issuer: 'auth-gateway', audience: 'api' })
     t.equal(payload.sub, `client:${writer.client_id}`)
     t.equal(payload.client_id, writer.client_id)
     t.equal(payload.scope, 'orders:read orders:write')
@@ -99,40 +103,68 @@ t.test('machine clients', async (t) => {
   })
 
   t.test('token by body credentials, and scope narrowing', async (t) => {
-    const res = await tokenCall(h.url, { form: [GRANT, ['client_id', writer.client_id], ['client_secret', writer.client_secret], ['scope', 'orders:read']] })
+    const res = await tokenCall(h.url, { form: [GRANT, ['client_id', writer.client_id], ['client_secret', writer.client_secret],
+      ['scope', 'orders:read']] })
     t.equal(res.status, 200)
     t.equal(res.body.scope, 'orders:read')
     t.equal(claimsOf(res.body.access_token).scope, 'orders:read')
-    const sameIdInBody = await tokenCall(h.url, { basic: { id: reader.client_id, secret: reader.client_secret }, form: [GRANT, ['client_id', reader.client_id]] })
+    const sameIdInBody = await tokenCall(h.url, { basic: { id: reader.client_id, secret: reader.client_secret },
+      form: [GRANT, ['client_id', reader.client_id]] })
     t.equal(sameIdInBody.status, 200, 'Basic plus the same client_id in the body (RFC 6749 3.2.1)')
-    const emptyScope = await tokenCall(h.url, { basic: { id: reader.client_id, secret: reader.client_secret }, form: [GRANT, ['scope', '']] })
+    const emptyScope = await tokenCall(h.url, { basic: { id: reader.client_id, secret: reader.client_secret },
+      form: [GRANT, ['scope', '']] })
     t.equal(emptyScope.body.scope, 'orders:read', 'an empty parameter counts as omitted (RFC 6749 3.1)')
   })
 
   t.test('bad requests get their RFC 6749 error, never a 500', async (t) => {
     const basic = { id: reader.client_id, secret: reader.client_secret }
-    assertOAuthError(t, await tokenCall(h.url, { basic, form: [['grant_type', 'password'], ['username', 'alice'], ['password', 'alice-password']] }), 400, 'unsupported_grant_type', 'password grant')
-    assertOAuthError(t, await tokenCall(h.url, { basic, form: [['grant_type', 'refresh_token']] }), 400, 'unsupported_grant_type', 'refresh grant')
+    assertOAuthError(t, await tokenCall(h.url, { basic,
+      form: [['grant_type', 'password'], ['username', 'alice'], ['password', 'alice-password']] }), 400, 'unsupported_grant_type',
+        'password grant')
+    assertOAuthError(t, await tokenCall(h.url, { basic, form: [['grant_type', 'refresh_token']] }), 400, 'unsupported_grant_type',
+      'refresh grant')
     assertOAuthError(t, await tokenCall(h.url, { basic, form: [] }), 400, 'invalid_request', 'no grant_type')
     assertOAuthError(t, await tokenCall(h.url, { basic, form: [GRANT, GRANT] }), 400, 'invalid_request', 'grant_type twice')
-    assertOAuthError(t, await tokenCall(h.url, { basic, form: [GRANT, ['scope', 'orders:read'], ['scope', 'orders:read']] }), 400, 'invalid_request', 'scope twice')
-    assertOAuthError(t, await tokenCall(h.url, { form: [GRANT, ['client_id', reader.client_id], ['client_id', reader.client_id], ['client_secret', reader.client_secret]] }), 400, 'invalid_request', 'client_id twice')
-    assertOAuthError(t, await rawCall(h.url, 'POST', '/oauth/token', { body: JSON.stringify({ grant_type: 'client_credentials' }), contentType: 'application/json', headers: { authorization: basicAuth(basic.id, basic.secret) } }), 400, 'invalid_request', 'JSON body')
-    assertOAuthError(t, await rawCall(h.url, 'POST', '/oauth/token', { body: 'grant_type=client_credentials', contentType: 'text/plain', headers: { authorization: basicAuth(basic.id, basic.secret) } }), 400, 'invalid_request', 'text body')
-    assertOAuthError(t, await rawCall(h.url, 'POST', '/oauth/token', { headers: { authorization: basicAuth(basic.id, basic.secret) } }), 400, 'invalid_request', 'no body')
-    assertOAuthError(t, await rawCall(h.url, 'POST', '/oauth/token', { body: 'grant_type=client_credentials&pad=' + 'x'.repeat(64 * 1024), headers: { authorization: basicAuth(basic.id, basic.secret) } }), 413, 'invalid_request', 'oversized body')
-    assertOAuthError(t, await rawCall(h.url, 'POST', '/oauth/token', { body: 'grant_type=client_credentials&pad=' + 'x'.repeat(2 * 1024 * 1024), headers: { authorization: basicAuth(basic.id, basic.secret) } }), 413, 'invalid_request', 'body over the gateway limit')
-    assertOAuthError(t, await tokenCall(h.url, { basic, form: [GRANT, ['client_secret', reader.client_secret]] }), 400, 'invalid_request', 'Basic and a body secret')
-    assertOAuthError(t, await tokenCall(h.url, { basic, form: [GRANT, ['client_id', writer.client_id], ['client_secret', writer.client_secret]] }), 400, 'invalid_request', 'two clients at once')
-    assertOAuthError(t, await tokenCall(h.url, { basic, form: [GRANT, ['scope', 'orders:write']] }), 400, 'invalid_scope', 'a scope outside the client\'s')
-    assertOAuthError(t, await tokenCall(h.url, { basic, form: [GRANT, ['scope', 'orders:read "x"']] }), 400, 'invalid_scope', 'a malformed scope')
-    assertOAuthError(t, await tokenCall(h.url, { basic: { id: reader.client_id, secret: writer.client_secret }, form: [GRANT] }), 401, 'invalid_client', 'wrong secret')
-    assertOAuthError(t, await tokenCall(h.url, { basic: { id: 'no-such-client', secret: reader.client_secret }, form: [GRANT] }), 401, 'invalid_client', 'unknown client')
-    assertOAuthError(t, await tokenCall(h.url, { basic: { id: 'bad id ü %', secret: 'x' }, form: [GRANT] }), 401, 'invalid_client', 'a client id outside the alphabet')
+    assertOAuthError(t, await tokenCall(h.url, { basic, form: [GRANT, ['scope', 'orders:read'], ['scope', 'orders:read']] }), 400,
+      'invalid_request', 'scope twice')
+    assertOAuthError(t, await tokenCall(h.url, { form: [GRANT, ['client_id', reader.client_id], ['client_id', reader.client_id],
+      ['client_secret', reader.client_secret]] }), 400, 'invalid_request', 'client_id twice')
+    assertOAuthError(t, await rawCall(h.url, 'POST', '/oauth/token',
+      { body: JSON.stringify({ grant_type: 'client_credentials' }), contentType: 'application/json',
+        headers: { authorization: basicAuth(basic.id, basic.secret) } }), 400, 'invalid_request', 'JSON body')
+    assertOAuthError(t, await rawCall(h.url, 'POST', '/oauth/token',
+      { body: 'grant_type=client_credentials', contentType: 'text/plain', headers: { authorization: basicAuth(basic.id, basic.secret) } }),
+        400, 'invalid_request', 'text body')
+    assertOAuthError(t, await rawCall(h.url, 'POST', '/oauth/token', { headers: { authorization: basicAuth(basic.id, basic.secret) } }),
+      400, 'invalid_request', 'no body')
+    assertOAuthError(t, await rawCall(h.url, 'POST', '/oauth/token',
+      { body: 'grant_type=client_credentials&pad=' + 'x'.repeat(64 * 1024),
+        headers: { authorization: basicAuth(basic.id, basic.secret) } }), 413, 'invalid_request', 'oversized body')
+    assertOAuthError(t, await rawCall(h.url, 'POST', '/oauth/token',
+      { body: 'grant_type=client_credentials&pad=' + 'x'.repeat(2 * 1024 * 1024),
+        headers: { authorization: basicAuth(basic.id, basic.secret) } }), 413, 'invalid_request', 'body over the gateway limit')
+    assertOAuthError(t, await tokenCall(h.url, { basic, form: [GRANT, ['client_secret', reader.client_secret]] }), 400, 'invalid_request',
+      'Basic and a body secret')
+    assertOAuthError(t, await tokenCall(h.url, { basic,
+      form: [GRANT, ['client_id', writer.client_id], ['client_secret', writer.client_secret]] }), 400, 'invalid_request',
+        'two clients at once')
+    assertOAuthError(t, await tokenCall(h.url, { basic, form: [GRANT, ['scope', 'orders:write']] }), 400, 'invalid_scope',
+      'a scope outside the client\'s')
+    assertOAuthError(t, await tokenCall(h.url, { basic, form: [GRANT, ['scope', 'orders:read "x"']] }), 400, 'invalid_scope',
+      'a malformed scope')
+    assertOAuthError(t, await tokenCall(h.url, { basic: { id: reader.client_id, secret: writer.client_secret }, form: [GRANT] }), 401,
+      'invalid_client', 'wrong secret')
+    assertOAuthError(t, await tokenCall(h.url, { basic: { id: 'no-such-client', secret: reader.client_secret }, form: [GRANT] }), 401,
+      'invalid_client', 'unknown client')
+    assertOAuthError(t, await tokenCall(h.url, { basic: { id: 'bad id ü %', secret: 'x' }, form: [GRANT] }), 401, 'invalid_client',
+      'a client id outside the alphabet')
     assertOAuthError(t, await tokenCall(h.url, { form: [GRANT] }), 401, 'invalid_client', 'no client authentication')
-    assertOAuthError(t, await tokenCall(h.url, { form: [GRANT, ['client_id', reader.client_id]] }), 401, 'invalid_client', 'client_id without secret')
-    assertOAuthError(t, await tokenCall(h.url, { form: [GRANT], headers: { authorization: `Bearer ${alice.access}` } }), 401, 'invalid_client', 'a Bearer token instead of client authentication')
-    assertOAuthError(t, await tokenCall(h.url, { form: [GRANT], headers: { authorization: 'Basic %%%' } }), 401, 'invalid_client', 'malformed Basic')
+    assertOAuthError(t, await tokenCall(h.url, { form: [GRANT, ['client_id', reader.client_id]] }), 401, 'invalid_client',
+      'client_id without secret')
+    assertOAuthError(t, await tokenCall(h.url, { form: [GRANT], headers: { authorization: `Bearer ${alice.access}` } }), 401,
+      'invalid_client', 'a Bearer token instead of client authentication')
+    assertOAuthError(t, await tokenCall(h.url, { form: [GRANT], headers: { authorization: 'Basic %%%' } }), 401, 'invalid_client',
+      'malformed Basic')
     const get = await rawCall(h.url, 'GET', '/oauth/token')
     t.equal(get.status, 404, 'GET is no route')
   })
@@ -146,13 +178,16 @@ t.test('machine clients', async (t) => {
     const denied = await h.request('POST', '/api/orders', { token: readToken, body: { item: 'book' } })
     t.equal(denied.status, 403, 'orders:read does not create')
     t.equal(denied.body.code, 'forbidden')
-    t.equal((await h.request('POST', '/api/orders', { token: narrowed, body: { item: 'book' } })).status, 403, 'a token narrowed to orders:read does not create either')
+    t.equal((await h.request('POST', '/api/orders', { token: narrowed, body: { item: 'book' } })).status, 403,
+      'a token narrowed to orders:read does not create either')
     const created = await h.request('POST', '/api/orders', { token: writeToken, body: { item: 'crate', quantity: 2 } })
     t.equal(created.status, 201, 'orders:write creates')
     t.equal(created.body.user_id, `client:${writer.client_id}`)
     t.equal(created.body.client_id, writer.client_id)
-    t.equal((await h.request('GET', `/api/orders/${created.body.id as string}`, { token: narrowed })).status, 200, 'orders:read reads one order')
-    t.equal((await h.request('DELETE', `/api/orders/${created.body.id as string}`, { token: writeToken })).status, 403, 'no scope maps DELETE')
+    t.equal((await h.request('GET', `/api/orders/${created.body.id as string}`, { token: narrowed })).status, 200,
+      'orders:read reads one order')
+    t.equal((await h.request('DELETE', `/api/orders/${created.body.id as string}`, { token: writeToken })).status, 403,
+      'no scope maps DELETE')
 
     for (const path of ['/api/users/me', '/api/users', '/api/users/1001']) {
       const res = await h.request('GET', path, { token: writeToken })
@@ -168,8 +203,10 @@ t.test('machine clients', async (t) => {
     const writerList = (await h.request('GET', '/api/orders', { token: writeToken })).body.orders as Array<{ id: string }>
     t.same(writerList.map((o) => o.id), [created.body.id], 'the writer sees its own orders only')
     t.same((await h.request('GET', '/api/orders', { token: readToken })).body.orders, [], 'another client sees none of them')
-    t.equal((await h.request('GET', `/api/orders/${aliceOrder.body.id as string}`, { token: readToken })).status, 404, "a user's order is another caller's")
-    t.notOk(((await h.request('GET', '/api/orders', { token: alice.access })).body.orders as Array<{ id: string }>).some((o) => o.id === created.body.id), "alice does not see the client's order")
+    t.equal((await h.request('GET', `/api/orders/${aliceOrder.body.id as string}`, { token: readToken })).status, 404,
+      "a user's order is another caller's")
+    t.notOk(((await h.request('GET', '/api/orders', { token: alice.access })).body.orders as Array<{ id: string }>).some((o) =>
+      o.id === created.body.id), "alice does not see the client's order")
     t.equal((await h.request('GET', '/api/users', { token: admin.access })).status, 200, 'admins keep their routes')
   })
 
@@ -182,7 +219,8 @@ t.test('machine clients', async (t) => {
     const after = await h.request('GET', '/api/orders', { token })
     t.equal(after.status, 401)
     t.equal(after.body.code, 'token_revoked')
-    assertOAuthError(t, await tokenCall(h.url, { basic: { id: doomed.client_id, secret: doomed.client_secret }, form: [GRANT] }), 401, 'invalid_client', 'token request of a deleted client')
+    assertOAuthError(t, await tokenCall(h.url, { basic: { id: doomed.client_id, secret: doomed.client_secret }, form: [GRANT] }), 401,
+      'invalid_client', 'token request of a deleted client')
     t.equal((await h.request('DELETE', `/admin/clients/${doomed.client_id}`, { token: admin.access })).status, 404, 'deleted once')
     const list = await h.request('GET', '/admin/clients', { token: admin.access })
     t.notOk((list.body.clients as Array<{ client_id: string }>).some((c) => c.client_id === doomed.client_id), 'no longer listed')
@@ -199,21 +237,50 @@ t.test('what an upstream receives from a client', async (t) => {
   const token = await clientToken(h.url, client)
 
   const res = await rawCall(h.url, 'GET', '/api/orders', {
-    headers: { authorization: `Bearer ${token}`, 'x-client-id': 'spoofed', 'x-client-scopes': 'admin', x_client_id: 'spoofed', 'x-user-id': '1003' }
+    headers: { authorization: `Bearer ${token}`, 'x-client-id': 'spoofed', 'x-client-scopes': 'admin', x_client_id: 'spoofed',
+      'x-user-id': '1003' }
   })
   t.equal(res.status, 200)
   const seen = echo.requests.at(-1)!
   t.equal(seen.headers['x-client-id'], client.client_id)
   t.equal(seen.headers['x-client-scopes'], 'orders:read,orders:write')
-  t.equal(seen.rawHeaders.filter((n, i) => i % 2 === 0 && n.toLowerCase() === 'x-client-id').length, 1, 'one X-Client-Id line: the spoofed one was removed')
+  t.equal(seen.rawHeaders.filter((n, i) => i % 2 === 0 && n.toLowerCase() === 'x-client-id').length, 1,
+    'one X-Client-Id line: the spoofed one was removed')
   t.notOk('x_client_id' in seen.headers, 'the underscore spelling is removed too')
   for (const name of ['x-user-id', 'x-user-name', 'x-user-roles', 'authorization']) t.notOk(name in seen.headers, `no ${name}`)
-  const { payload } = await jwtVerify(seen.headers['x-gateway-assertion'] as string, createLocalJWKSet(h.keyRing.publicJwks), { audience: 'orders', issuer: 'auth-gateway' })
+  const { payload } = await jwtVerify(seen.headers['x-gateway-assertion'] as string, createLocalJWKSet(h.keyRing.publicJwks),
+    { audience: 'orders', issuer: 'auth-gateway' })
   t.equal(payload.sub, `client:${client.client_id}`)
   t.equal(payload.client_id, client.client_id)
   t.equal(payload.scope, 'orders:read orders:write')
   t.same(payload.roles, [])
   t.notOk('username' in payload, 'no username in the assertion')
+})
+
+t.test('a client reaches a scoped route of either limit class; a user too', async (t) => {
+  // The proxy authenticates users and clients alike whether the route counts per caller (api) or per
+  // client IP (public): the route's scopes or roles decide, not the limit class.
+  const echo = await startEcho(t)
+  const auth = await build(t, { env: RELAXED_LIMITS })
+  const h = await build(t, {
+    env: { ...RELAXED_LIMITS, ORDERS_URL: echo.url },
+    keyRing: auth.keyRing,
+    redis: auth.redis,
+    routes: [...ROUTE_TABLE, { path: '/api/catalog', upstream: 'orders', limit: 'public', scopes: { GET: ['orders:read'] } }]
+  })
+  const admin = await auth.login('admin')
+  const alice = await auth.login('alice')
+  const reader = await registerClient(auth.url, admin.access, ['orders:read'])
+  const writer = await registerClient(auth.url, admin.access, ['orders:write'])
+  const asReader = await rawCall(h.url, 'GET', '/api/catalog', { headers: { authorization: `Bearer ${await clientToken(h.url, reader)}` } })
+  t.equal(asReader.status, 200, 'a client with the scope: 200')
+  t.equal(echo.requests.at(-1)?.headers['x-client-id'], reader.client_id, 'forwarded as the client')
+  const asWriter = await rawCall(h.url, 'GET', '/api/catalog', { headers: { authorization: `Bearer ${await clientToken(h.url, writer)}` } })
+  t.equal(asWriter.status, 403, 'a client without the scope: 403')
+  const asUser = await rawCall(h.url, 'GET', '/api/catalog', { headers: { authorization: `Bearer ${alice.access}` } })
+  t.equal(asUser.status, 200, 'a user: 200')
+  t.equal(echo.requests.at(-1)?.headers['x-user-id'], '1001', 'forwarded as the user')
+  t.equal(echo.count, 2, 'the refused client reached nothing')
 })
 
 t.test('Redis away: the token endpoint and client tokens fail closed, then recover', async (t) => {

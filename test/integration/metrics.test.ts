@@ -21,17 +21,22 @@ t.test('metrics', async (t) => {
   const text = res.text
   t.equal(sample(text, 'gateway_http_requests_total', 'route="/auth/login",method="POST",status="200"'), 1, 'one successful login')
   t.equal(sample(text, 'gateway_http_requests_total', 'route="/auth/login",method="POST",status="401"'), 1, 'one failed login')
-  t.equal(sample(text, 'gateway_http_requests_total', 'route="unmatched",method="GET",status="404"'), 1, 'the 404 under one label, not its path')
-  t.equal(sample(text, 'gateway_http_requests_total', 'route="/api/users/*",method="GET",status="200"'), 1, 'the proxied request by route pattern')
-  t.ok((sample(text, 'gateway_http_request_duration_seconds_count', 'route="/auth/login",method="POST"') ?? 0) >= 2, 'latency histogram of the login route')
+  t.equal(sample(text, 'gateway_http_requests_total', 'route="unmatched",method="GET",status="404"'), 1,
+    'the 404 under one label, not its path')
+  t.equal(sample(text, 'gateway_http_requests_total', 'route="/api/users/*",method="GET",status="200"'), 1,
+    'the proxied request by route pattern')
+  t.ok((sample(text, 'gateway_http_request_duration_seconds_count', 'route="/auth/login",method="POST"') ?? 0) >= 2,
+    'latency histogram of the login route')
   t.equal(sample(text, 'gateway_security_events_total', 'event="login_succeeded"'), 1)
   t.equal(sample(text, 'gateway_security_events_total', 'event="login_failed"'), 1)
-  t.equal(sample(text, 'gateway_upstream_errors_total', 'upstream="orders",code="upstream_unavailable"'), 1, 'upstream errors by upstream and code')
+  t.equal(sample(text, 'gateway_upstream_errors_total', 'upstream="orders",code="upstream_unavailable"'), 1,
+    'upstream errors by upstream and code')
   t.ok((sample(text, 'gateway_redis_ping_seconds') ?? -1) >= 0, 'Redis answers: its PING latency')
   t.equal(sample(text, 'gateway_redis_up'), 1, 'gateway_redis_up 1 while Redis answers')
   t.ok(sample(text, 'gateway_process_cpu_user_seconds_total') !== undefined, 'default process metrics')
   const liveHeap = sample(text, 'gateway_nodejs_heap_after_gc_bytes') ?? 0
-  t.ok(liveHeap > 1e6 && liveHeap <= (sample(text, 'gateway_nodejs_heap_size_total_bytes') ?? 0), 'the live heap: more than nothing, within the committed heap')
+  t.ok(liveHeap > 1e6 && liveHeap <= (sample(text, 'gateway_nodejs_heap_size_total_bytes') ?? 0),
+    'the live heap: more than nothing, within the committed heap')
   t.notMatch(text, alice.access, 'no token in the metrics')
 
   await h.redis.kill()

@@ -65,11 +65,14 @@ t.test('authlib against the gateway', async (t) => {
   t.same(i.expired, { status: 200, body: { active: false } }, 'expired: inactive')
   t.same(i.forged, { status: 200, body: { active: false } }, 'forged: inactive')
   t.match(i.user_access_post, { status: 200, body: { active: true } }, 'with body credentials too')
-  t.same(out.introspect_sent, { basic: { basic: true, secret_in_body: false }, post: { basic: false, secret_in_body: true } }, 'authlib used HTTP Basic, then the body')
-  t.same(out.wrong_secret, { status: 401, body: { error: 'invalid_client', error_description: 'client authentication failed' } }, 'a wrong secret: invalid_client')
+  t.same(out.introspect_sent, { basic: { basic: true, secret_in_body: false }, post: { basic: false, secret_in_body: true } },
+    'authlib used HTTP Basic, then the body')
+  t.same(out.wrong_secret, { status: 401, body: { error: 'invalid_client', error_description: 'client authentication failed' } },
+    'a wrong secret: invalid_client')
   t.same(out.revoke_user, { status: 200, after: { active: false } }, 'a user\'s token revoked')
   t.equal((await h.request('GET', '/api/orders', { token: bob.access })).status, 401, 'and refused by the proxy')
   t.same(out.revoke_own, { status: 200, after: { active: false } }, 'its own token revoked (body credentials)')
-  t.match(out.revoke_other_client, { status: 400, body: { error: 'unauthorized_client' }, after: { active: true } }, 'another client\'s token: refused, still live')
+  t.match(out.revoke_other_client, { status: 400, body: { error: 'unauthorized_client' }, after: { active: true } },
+    'another client\'s token: refused, still live')
   t.equal(out.revoke_unknown, 200, 'an unknown token: 200')
 })

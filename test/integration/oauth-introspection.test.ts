@@ -34,14 +34,16 @@ t.test('metadata document', async (t) => {
   t.same(m.grant_types_supported, ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'])
   t.same(m.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post'])
   t.same(m.introspection_signing_alg_values_supported, ['ES256'])
-  t.same(m.scopes_supported, ['orders:read', 'orders:write', 'tokens:introspect', 'token-exchange'], 'the route table\'s scopes and the OAuth endpoints\'')
+  t.same(m.scopes_supported, ['orders:read', 'orders:write', 'tokens:introspect', 'token-exchange'],
+    'the route table\'s scopes and the OAuth endpoints\'')
   t.notOk('dpop_signing_alg_values_supported' in m, 'no DPoP announced: the gateway does not accept DPoP proofs')
   // Every advertised endpoint answers at that URL.
   t.equal((await fetch(m.jwks_uri)).status, 200, 'jwks_uri answers')
   t.equal((await fetch(m.introspection_endpoint, { method: 'POST' })).status, 400, 'introspection_endpoint is there')
 
   t.test('PUBLIC_URL', async (t) => {
-    const p = await build(t, { redis: h.redis, keyRing: h.keyRing, env: { ...RELAXED_LIMITS, PUBLIC_URL: 'https://auth.example.test/base/' } })
+    const p = await build(t, { redis: h.redis, keyRing: h.keyRing,
+      env: { ...RELAXED_LIMITS, PUBLIC_URL: 'https://auth.example.test/base/' } })
     const doc = (await p.request('GET', '/.well-known/oauth-authorization-server')).body
     t.equal(doc.token_endpoint, 'https://auth.example.test/base/oauth/token', 'PUBLIC_URL, trailing slash dropped')
     t.equal(doc.jwks_uri, 'https://auth.example.test/base/.well-known/jwks.json')
@@ -70,11 +72,14 @@ t.test('introspection', async (t) => {
 
   t.test('errors', async (t) => {
     const alice = await h.login('alice')
-    assertOAuthError(t, await formPost(h.url, '/oauth/introspect', { form: [['token', alice.access]] }), 401, 'invalid_client', 'no client authentication')
-    assertOAuthError(t, await formPost(h.url, '/oauth/introspect', { client: rs, secret: 'x'.repeat(43), form: [['token', alice.access]] }), 401, 'invalid_client', 'wrong secret')
+    assertOAuthError(t, await formPost(h.url, '/oauth/introspect', { form: [['token', alice.access]] }), 401, 'invalid_client',
+      'no client authentication')
+    assertOAuthError(t, await formPost(h.url, '/oauth/introspect',
+      { client: rs, secret: 'x'.repeat(43), form: [['token', alice.access]] }), 401, 'invalid_client', 'wrong secret')
     assertOAuthError(t, await introspect(h.url, plain, alice.access), 403, 'insufficient_scope', 'a client without tokens:introspect')
     assertOAuthError(t, await formPost(h.url, '/oauth/introspect', { client: rs }), 400, 'invalid_request', 'no token')
-    assertOAuthError(t, await formPost(h.url, '/oauth/introspect', { client: rs, form: [['token', 'a'], ['token', 'b']] }), 400, 'invalid_request', 'token twice')
+    assertOAuthError(t, await formPost(h.url, '/oauth/introspect', { client: rs, form: [['token', 'a'], ['token', 'b']] }), 400,
+      'invalid_request', 'token twice')
     const json = await formPost(h.url, '/oauth/introspect', { client: rs, headers: { 'content-type': 'application/json' } })
     assertOAuthError(t, json, 400, 'invalid_request', 'a JSON body')
     const big = await formPost(h.url, '/oauth/introspect', { client: rs, form: [['token', 'x'.repeat(20_000)]] })
@@ -84,7 +89,8 @@ t.test('introspection', async (t) => {
   t.test('a user\'s access token: live, then revoked', async (t) => {
     const alice = await h.login('alice')
     const body = await agree(t, alice.access, true, 'live access token')
-    t.match(body, { active: true, token_type: 'Bearer', sub: alice.user.id, iss: 'auth-gateway', aud: 'api', username: 'alice', roles: ['user'] })
+    t.match(body, { active: true, token_type: 'Bearer', sub: alice.user.id, iss: 'auth-gateway', aud: 'api', username: 'alice',
+      roles: ['user'] })
     t.type(body.sid, 'string')
     t.ok(body.exp > body.iat, 'exp and iat')
     t.notOk('client_id' in body, 'no client_id')
@@ -139,7 +145,8 @@ t.test('introspection', async (t) => {
     const bob = await h.login('bob')
     const delegated = await exchange(h.url, exchanger, bob.access, 'orders')
     const body = await agree(t, delegated, true, 'delegated token on its audience')
-    t.match(body, { token_type: 'Bearer', sub: bob.user.id, username: 'bob', act: { sub: `client:${exchanger.client_id}` }, client_id: exchanger.client_id, upstream: 'orders' })
+    t.match(body, { token_type: 'Bearer', sub: bob.user.id, username: 'bob', act: { sub: `client:${exchanger.client_id}` },
+      client_id: exchanger.client_id, upstream: 'orders' })
     t.ok(body.exp - body.iat <= 300, 'short-lived')
     await h.request('POST', '/auth/logout', { token: bob.access })
     await agree(t, delegated, false, 'the user\'s session revoked')
@@ -151,7 +158,8 @@ t.test('introspection', async (t) => {
     t.equal(res.status, 200)
     t.match(res.headers['content-type'], /^application\/token-introspection\+jwt/)
     t.equal(decodeProtectedHeader(res.text).typ, 'token-introspection+jwt')
-    const { payload } = await jwtVerify(res.text, createLocalJWKSet(h.keyRing.publicJwks), { issuer: 'auth-gateway', audience: rs.client_id, typ: 'token-introspection+jwt' })
+    const { payload } = await jwtVerify(res.text, createLocalJWKSet(h.keyRing.publicJwks),
+      { issuer: 'auth-gateway', audience: rs.client_id, typ: 'token-introspection+jwt' })
     t.match(payload.token_introspection, { active: true, sub: alice.user.id, username: 'alice' })
     const inactive = await introspect(h.url, rs, 'nope', { accept: 'application/token-introspection+jwt' })
     const { payload: p2 } = await jwtVerify(inactive.text, createLocalJWKSet(h.keyRing.publicJwks), { audience: rs.client_id })
@@ -195,9 +203,12 @@ t.test('introspection is limited per client and wrong secrets count', async (t) 
 t.test('the OpenAPI document describes the OAuth endpoints and scopes', async (t) => {
   const h: Harness = await build(t, { env: RELAXED_LIMITS })
   const doc = (await h.request('GET', '/docs/json')).body
-  for (const path of ['/.well-known/oauth-authorization-server', '/oauth/introspect', '/oauth/revoke', '/oauth/token']) t.ok(doc.paths[path] !== undefined, `${path} documented`)
-  t.same(Object.keys(doc.components.securitySchemes.oauthClient.flows.clientCredentials.scopes), ['tokens:introspect', 'token-exchange'], 'the OAuth scopes')
+  for (const path of ['/.well-known/oauth-authorization-server', '/oauth/introspect', '/oauth/revoke', '/oauth/token']) t.ok(
+    doc.paths[path] !== undefined, `${path} documented`)
+  t.same(Object.keys(doc.components.securitySchemes.oauthClient.flows.clientCredentials.scopes), ['tokens:introspect', 'token-exchange'],
+    'the OAuth scopes')
   t.ok(doc.paths['/oauth/introspect'].post.responses['200'].content['application/token-introspection+jwt'] !== undefined, 'the JWT answer')
   t.match(JSON.stringify(doc.paths['/oauth/token'].post), /token-exchange/, 'token exchange at the token endpoint')
-  t.ok(doc.paths['/oauth/token'].post.requestBody.content['application/x-www-form-urlencoded'].schema.properties.subject_token !== undefined, 'subject_token documented')
+  const tokenForm = doc.paths['/oauth/token'].post.requestBody.content['application/x-www-form-urlencoded']
+  t.ok(tokenForm.schema.properties.subject_token !== undefined, 'subject_token documented')
 })

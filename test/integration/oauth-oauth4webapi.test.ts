@@ -30,11 +30,13 @@ async function bodyError (promise: Promise<unknown>): Promise<{ error: string, s
 t.test('oauth4webapi against the gateway', async (t) => {
   const h = await build(t, { env: { ...RELAXED_LIMITS, API_CLIENT_LIMIT: '10000', JWT_ISSUER: ISSUER } })
   const admin = await h.login('admin')
-  const registered = await registerClient(h.url, admin.access, ['tokens:introspect', 'token-exchange', 'orders:read'], 'node resource server')
+  const registered = await registerClient(h.url, admin.access, ['tokens:introspect', 'token-exchange', 'orders:read'],
+    'node resource server')
   const other = await registerClient(h.url, admin.access, ['orders:read'], 'another client')
 
   // Discovery: the document at the gateway's address, its issuer checked against JWT_ISSUER.
-  const as = await oauth.processDiscoveryResponse(new URL(ISSUER), await oauth.discoveryRequest(new URL(h.url), { algorithm: 'oauth2', ...insecure }))
+  const as = await oauth.processDiscoveryResponse(new URL(ISSUER),
+    await oauth.discoveryRequest(new URL(h.url), { algorithm: 'oauth2', ...insecure }))
   t.equal(as.issuer, ISSUER)
   t.equal(as.token_endpoint, `${h.url}/oauth/token`)
   const client: oauth.Client = { client_id: registered.client_id }
@@ -45,12 +47,14 @@ t.test('oauth4webapi against the gateway', async (t) => {
     await oauth.processIntrospectionResponse(as, c, await oauth.introspectionRequest(as, c, auth, token, insecure))
 
   t.test('client credentials', async (t) => {
-    const res = await oauth.processClientCredentialsResponse(as, client, await oauth.clientCredentialsGrantRequest(as, client, basic, { scope: 'orders:read' }, insecure))
+    const res = await oauth.processClientCredentialsResponse(as, client,
+      await oauth.clientCredentialsGrantRequest(as, client, basic, { scope: 'orders:read' }, insecure))
     t.equal(res.token_type, 'bearer', 'the library normalizes Bearer')
     t.equal(res.scope, 'orders:read')
     t.notOk('refresh_token' in res, 'no refresh token')
     t.equal((await h.request('GET', '/api/orders', { token: res.access_token })).status, 200, 'the token works on the proxy')
-    t.match(await introspect(res.access_token, post), { active: true, client_id: registered.client_id, scope: 'orders:read' }, 'introspected with body credentials')
+    t.match(await introspect(res.access_token, post), { active: true, client_id: registered.client_id, scope: 'orders:read' },
+      'introspected with body credentials')
   })
 
   t.test('introspection of each kind of token', async (t) => {
@@ -59,7 +63,8 @@ t.test('oauth4webapi against the gateway', async (t) => {
     t.match(await introspect(alice.refresh), { active: true, token_type: 'refresh_token' })
     t.match(await introspect(await clientToken(h.url, other)), { active: true, client_id: other.client_id })
     t.same(await introspect(alice.access.slice(0, -8) + 'AAAAAAAA'), { active: false }, 'forged')
-    const exchanged = await oauth.processGenericTokenEndpointResponse(as, client, await oauth.genericTokenEndpointRequest(as, client, basic, TOKEN_EXCHANGE, {
+    const exchanged = await oauth.processGenericTokenEndpointResponse(as, client,
+      await oauth.genericTokenEndpointRequest(as, client, basic, TOKEN_EXCHANGE, {
       subject_token: alice.access, subject_token_type: ACCESS_TOKEN_TYPE, audience: 'orders'
     }, insecure))
     t.equal(exchanged.issued_token_type, ACCESS_TOKEN_TYPE, 'token exchange through the library')
@@ -81,7 +86,8 @@ t.test('oauth4webapi against the gateway', async (t) => {
 
   t.test('revocation', async (t) => {
     const bob = await h.login('bob')
-    const res = await oauth.revocationRequest(as, client, basic, bob.access, { ...insecure, additionalParameters: { token_type_hint: 'access_token' } })
+    const res = await oauth.revocationRequest(as, client, basic, bob.access,
+      { ...insecure, additionalParameters: { token_type_hint: 'access_token' } })
     t.equal(await oauth.processRevocationResponse(res), undefined, '200')
     t.equal((await h.request('GET', '/api/orders', { token: bob.access })).status, 401, 'the user\'s token is refused')
     const mine = await clientToken(h.url, registered)
@@ -89,7 +95,8 @@ t.test('oauth4webapi against the gateway', async (t) => {
     t.same(await introspect(mine), { active: false }, 'its own client token revoked')
     const theirs = await clientToken(h.url, other)
     const refused = await oauth.revocationRequest(as, client, basic, theirs, insecure)
-    t.same(await bodyError(oauth.processRevocationResponse(refused)), { error: 'unauthorized_client', status: 400 }, 'another client\'s token: the library\'s ResponseBodyError')
+    t.same(await bodyError(oauth.processRevocationResponse(refused)), { error: 'unauthorized_client', status: 400 },
+      'another client\'s token: the library\'s ResponseBodyError')
     t.match(await introspect(theirs), { active: true }, 'and it stays live')
   })
 
@@ -104,6 +111,7 @@ t.test('oauth4webapi against the gateway', async (t) => {
       t.equal((await wrong.response.json() as { error?: string }).error, 'invalid_client', 'and the body says invalid_client')
     }
     const plain: oauth.Client = { client_id: other.client_id }
-    t.same(await bodyError(introspect(alice.access, oauth.ClientSecretBasic(other.client_secret), plain)), { error: 'insufficient_scope', status: 403 }, 'a client without tokens:introspect')
+    t.same(await bodyError(introspect(alice.access, oauth.ClientSecretBasic(other.client_secret), plain)),
+      { error: 'insufficient_scope', status: 403 }, 'a client without tokens:introspect')
   })
 })

@@ -21,7 +21,9 @@ t.test('OAuth endpoints during a Redis outage', async (t) => {
     introspect: await introspect(h.url, client, alice.access),
     'revoke (user token)': await formPost(h.url, '/oauth/revoke', { form: [['token', alice.access]] }),
     'revoke (authenticated)': await formPost(h.url, '/oauth/revoke', { client, form: [['token', alice.access]] }),
-    exchange: await formPost(h.url, '/oauth/token', { client, form: [['grant_type', TOKEN_EXCHANGE], ['subject_token', alice.access], ['subject_token_type', ACCESS_TOKEN_TYPE], ['audience', 'orders']] })
+    exchange: await formPost(h.url, '/oauth/token',
+      { client, form: [['grant_type', TOKEN_EXCHANGE], ['subject_token', alice.access], ['subject_token_type', ACCESS_TOKEN_TYPE],
+        ['audience', 'orders']] })
   }
   for (const [what, res] of Object.entries(answers)) {
     t.equal(res.status, 503, `${what}: 503`)

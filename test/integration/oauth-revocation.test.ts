@@ -41,7 +41,8 @@ t.test('revocation', async (t) => {
       events = (await h.request('GET', '/admin/events?event=session_revoked&limit=1000', { token: admin.access })).body.events
       return events.some((e) => e.reason === 'oauth_revoke' && e.user_id === first.user.id)
     }, 'session_revoked event')
-    t.ok(events.some((e) => e.reason === 'oauth_revoke' && e.user_id === first.user.id), 'session_revoked (oauth_revoke) in the audit trail')
+    t.ok(events.some((e) => e.reason === 'oauth_revoke' && e.user_id === first.user.id),
+      'session_revoked (oauth_revoke) in the audit trail')
   })
 
   t.test('a refresh token revokes its session, with client authentication too', async (t) => {
@@ -93,7 +94,8 @@ t.test('revocation', async (t) => {
 
   t.test('errors', async (t) => {
     const alice = await h.login('alice')
-    assertOAuthError(t, await revoke([['token', alice.access]], job, 'z'.repeat(43)), 401, 'invalid_client', 'a wrong secret, even for a user\'s token')
+    assertOAuthError(t, await revoke([['token', alice.access]], job, 'z'.repeat(43)), 401, 'invalid_client',
+      'a wrong secret, even for a user\'s token')
     t.equal(await orders(alice.access), 200, 'nothing revoked')
     assertOAuthError(t, await revoke([]), 400, 'invalid_request', 'no token')
     assertOAuthError(t, await revoke([['token', 'a'], ['token', 'b']]), 400, 'invalid_request', 'token twice')
@@ -101,7 +103,8 @@ t.test('revocation', async (t) => {
     assertOAuthError(t, json, 400, 'invalid_request', 'a JSON body')
     const malformed = await formPost(h.url, '/oauth/revoke', { form: [['token', alice.access]], headers: { authorization: 'Bearer abc' } })
     assertOAuthError(t, malformed, 401, 'invalid_client', 'an Authorization header that is not Basic')
-    const both = await formPost(h.url, '/oauth/revoke', { client: job, form: [['token', alice.access], ['client_id', job.client_id], ['client_secret', job.client_secret]] })
+    const both = await formPost(h.url, '/oauth/revoke',
+      { client: job, form: [['token', alice.access], ['client_id', job.client_id], ['client_secret', job.client_secret]] })
     assertOAuthError(t, both, 400, 'invalid_request', 'two client authentication methods')
     const big = await formPost(h.url, '/oauth/revoke', { form: [['token', 'x'.repeat(20_000)]] })
     t.equal(big.status, 413, 'a body too large: 413')

@@ -25,11 +25,13 @@ t.test('orders reads the caller\'s profile through the gateway', async (t) => {
   })
   const ordersUrl = await orders.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => orders.close())
-  const g = await build(t, { redis: h.redis, keyRing: h.keyRing, env: { ...RELAXED_LIMITS, API_CLIENT_LIMIT: '10000', ORDERS_URL: ordersUrl } })
+  const g = await build(t, { redis: h.redis, keyRing: h.keyRing,
+    env: { ...RELAXED_LIMITS, API_CLIENT_LIMIT: '10000', ORDERS_URL: ordersUrl } })
   gatewayUrl = g.url
 
   const alice = await g.login('alice')
-  const created = await g.request('POST', '/api/orders', { token: alice.access, body: { item: 'book' }, headers: { 'x-request-id': 'order-of-alice-1' } })
+  const created = await g.request('POST', '/api/orders',
+    { token: alice.access, body: { item: 'book' }, headers: { 'x-request-id': 'order-of-alice-1' } })
   t.equal(created.status, 201)
   t.equal(created.body.username, 'alice', 'the order records the profile\'s username, read on alice\'s behalf')
   t.equal(created.body.user_id, alice.user.id)
@@ -39,7 +41,9 @@ t.test('orders reads the caller\'s profile through the gateway', async (t) => {
     events = (await g.request('GET', '/admin/events?event=token_exchanged', { token: admin.access })).body.events
     return events.some((e) => e.request_id === 'order-of-alice-1')
   }, 'token_exchanged event of the order request')
-  t.match(events.find((e) => e.request_id === 'order-of-alice-1'), { user_id: alice.user.id, client_id: client.client_id, audience: 'users' }, 'the service-to-service call is in the audit trail under the user\'s request id')
+  t.match(events.find((e) => e.request_id === 'order-of-alice-1'),
+    { user_id: alice.user.id, client_id: client.client_id, audience: 'users' },
+      'the service-to-service call is in the audit trail under the user\'s request id')
 
   t.equal((await g.request('POST', '/auth/logout', { token: alice.access })).status, 204)
   const bob = await g.login('bob')

@@ -48,7 +48,8 @@ t.test('headers an upstream receives', async (t) => {
   // Logins need the real users stub: they go through a first gateway; a second one with the same
   // keys and Redis forwards to the echoes.
   const auth = await build(t, { env: RELAXED })
-  const h = await build(t, { env: { ...RELAXED, USERS_URL: usersEcho.url, ORDERS_URL: ordersEcho.url }, keyRing: auth.keyRing, redis: auth.redis })
+  const h = await build(t, { env: { ...RELAXED, USERS_URL: usersEcho.url, ORDERS_URL: ordersEcho.url }, keyRing: auth.keyRing,
+    redis: auth.redis })
   const jwks = createLocalJWKSet(h.keyRing.publicJwks)
   const alice = await auth.login('alice')
   const { port } = new URL(h.url)
@@ -92,7 +93,8 @@ t.test('headers an upstream receives', async (t) => {
     t.equal(res.status, 200)
     const assertion = ordersEcho.requests[0]!.headers['x-gateway-assertion'] as string
     t.equal(decodeProtectedHeader(assertion).alg, 'ES256')
-    const { payload, protectedHeader } = await jwtVerify(assertion, jwks, { audience: 'orders', issuer: h.config.jwt.issuer, algorithms: ['ES256'] })
+    const { payload, protectedHeader } = await jwtVerify(assertion, jwks,
+      { audience: 'orders', issuer: h.config.jwt.issuer, algorithms: ['ES256'] })
     t.equal(protectedHeader.kid, h.keyRing.signing.kid)
     t.equal(payload.sub, '1001')
     t.same(payload.roles, ['user'])
@@ -132,7 +134,8 @@ t.test('headers an upstream receives', async (t) => {
   })
 
   t.test('an ordinary header named in Connection is hop-by-hop and dropped', async (t) => {
-    await rawPathRequest(h.url, 'GET', '/api/orders', { token: alice.access, headers: { connection: 'x-hop', 'x-hop': '1', 'x-kept': '2' } })
+    await rawPathRequest(h.url, 'GET', '/api/orders',
+      { token: alice.access, headers: { connection: 'x-hop', 'x-hop': '1', 'x-kept': '2' } })
     const got = ordersEcho.requests[0]!
     t.equal(got.headers['x-hop'], undefined)
     t.equal(got.headers['x-kept'], '2', 'other client headers travel')
@@ -154,7 +157,8 @@ t.test('headers an upstream receives', async (t) => {
   t.test('underscore spellings of identity and gateway headers are stripped too (CGI-style upstreams read them as dashes)', async (t) => {
     await rawPathRequest(h.url, 'GET', '/api/orders', {
       token: alice.access,
-      headers: { X_User_Id: '1003', 'x-user_roles': 'admin', x_gateway_assertion: 'forged', X_Forwarded_For: '6.6.6.6', x_http_method_override: 'DELETE' }
+      headers: { X_User_Id: '1003', 'x-user_roles': 'admin', x_gateway_assertion: 'forged', X_Forwarded_For: '6.6.6.6',
+        x_http_method_override: 'DELETE' }
     })
     const got = ordersEcho.requests[0]!
     for (const name of ['x_user_id', 'x-user_roles', 'x_gateway_assertion', 'x_forwarded_for', 'x_http_method_override']) {
@@ -196,12 +200,14 @@ t.test('headers an upstream receives', async (t) => {
 })
 
 t.test('headers the client receives from an upstream answer', async (t) => {
-  const echo = await startEcho(t, { responseHeaders: { 'x-request-id': 'upstream-id', 'x-upstream': 'yes', connection: 'keep-alive, x-upstream-hop', 'x-upstream-hop': '1', 'keep-alive': 'timeout=600' } })
+  const echo = await startEcho(t, { responseHeaders: { 'x-request-id': 'upstream-id', 'x-upstream': 'yes',
+    connection: 'keep-alive, x-upstream-hop', 'x-upstream-hop': '1', 'keep-alive': 'timeout=600' } })
   const auth = await build(t, { env: RELAXED })
   const h = await build(t, { env: { ...RELAXED, ORDERS_URL: echo.url }, keyRing: auth.keyRing, redis: auth.redis })
   const alice = await auth.login('alice')
 
-  const res = await rawPathRequest(h.url, 'GET', '/api/orders', { token: alice.access, headers: { 'x-request-id': 'client-id-7', connection: 'close' } })
+  const res = await rawPathRequest(h.url, 'GET', '/api/orders',
+    { token: alice.access, headers: { 'x-request-id': 'client-id-7', connection: 'close' } })
   t.equal(res.status, 200)
   t.equal(res.headers['x-upstream'], 'yes', 'ordinary answer headers travel')
   t.equal(res.headers['x-request-id'], 'client-id-7', 'the gateway\'s request id is echoed, not the upstream\'s')
@@ -273,7 +279,9 @@ t.test('the stubs answer 401 to anything without a valid assertion', async (t) =
   t.test('an unsigned (alg none) assertion: 401', async (t) => {
     const enc = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url')
     const now = Math.floor(Date.now() / 1000)
-    const none = `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ sub: '1001', roles: ['admin'], aud: 'users', iss: issuer, iat: now, exp: now + 60, jti: 'x' })}.`
+    const none =
+      `${enc({ alg: 'none', typ: 'JWT' })}.` +
+      `${enc({ sub: '1001', roles: ['admin'], aud: 'users', iss: issuer, iat: now, exp: now + 60, jti: 'x' })}.`
     t.equal(await direct(usersUrl, '/api/users', none), 401)
   })
 
@@ -287,15 +295,18 @@ t.test('X-Forwarded-For behind a trusted proxy', async (t) => {
   const auth = await build(t, { env: RELAXED })
   const alice = await auth.login('alice')
   const forwardedFor = async (trustProxy: string, sent: string): Promise<string | string[] | undefined> => {
-    const h = await build(t, { env: { ...RELAXED, ORDERS_URL: ordersEcho.url, TRUST_PROXY: trustProxy }, keyRing: auth.keyRing, redis: auth.redis })
+    const h = await build(t, { env: { ...RELAXED, ORDERS_URL: ordersEcho.url, TRUST_PROXY: trustProxy }, keyRing: auth.keyRing,
+      redis: auth.redis })
     ordersEcho.reset()
     t.equal((await h.request('GET', '/api/orders', { token: alice.access, headers: { 'x-forwarded-for': sent } })).status, 200)
     return ordersEcho.requests[0]?.headers['x-forwarded-for']
   }
-  t.equal(await forwardedFor('127.0.0.1', '203.0.113.7'), '203.0.113.7, 127.0.0.1', 'a trusted peer: the client it reports comes first, then the peer')
+  t.equal(await forwardedFor('127.0.0.1', '203.0.113.7'), '203.0.113.7, 127.0.0.1',
+    'a trusted peer: the client it reports comes first, then the peer')
   t.equal(await forwardedFor('127.0.0.1', '6.6.6.6, 203.0.113.7'), '203.0.113.7, 127.0.0.1',
     'only the hops the trusted peer vouches for: what the client wrote before is dropped')
-  t.equal(await forwardedFor('127.0.0.1, 203.0.113.0/24', '6.6.6.6, 203.0.113.7'), '6.6.6.6, 203.0.113.7, 127.0.0.1', 'a chain of trusted proxies')
+  t.equal(await forwardedFor('127.0.0.1, 203.0.113.0/24', '6.6.6.6, 203.0.113.7'), '6.6.6.6, 203.0.113.7, 127.0.0.1',
+    'a chain of trusted proxies')
   t.equal(await forwardedFor('10.0.0.0/8', '203.0.113.7'), '127.0.0.1', 'an untrusted peer: its X-Forwarded-For is ignored')
   t.equal(await forwardedFor('1', '6.6.6.6, 203.0.113.7'), '203.0.113.7, 127.0.0.1', 'a hop count: one proxy in front is trusted')
 })

@@ -14,7 +14,8 @@ const RELAXED: Record<string, string> = { LOGIN_IP_LIMIT: '10000', API_USER_LIMI
 const MIB = 1024 * 1024
 
 /** A problem+json answer with only the catalogue's members: no stack, no cause, no upstream address. */
-function assertBareProblem (t: Test, res: { status: number, headers: Record<string, unknown>, text: string, body: any }, status: number, code: string, hidden: string[] = []): void {
+function assertBareProblem (t: Test, res: { status: number, headers: Record<string, unknown>, text: string, body: any }, status: number,
+  code: string, hidden: string[] = []): void {
   t.equal(res.status, status)
   t.match(String(res.headers['content-type']), /^application\/problem\+json/)
   t.equal(res.body?.code, code)
@@ -31,7 +32,8 @@ t.test('upstream down: 502 upstream_unavailable, no leak, never retried', async 
   const alice = await h.login('alice')
 
   for (const method of ['GET', 'POST', 'DELETE']) {
-    const res = await rawPathRequest(h.url, method, '/api/orders', { token: alice.access, ...(method === 'POST' ? { body: '{"item":"x"}' } : {}) })
+    const res = await rawPathRequest(h.url, method, '/api/orders',
+      { token: alice.access, ...(method === 'POST' ? { body: '{"item":"x"}' } : {}) })
     assertBareProblem(t, res, 502, 'upstream_unavailable', [String(deadPort)])
     t.type(res.headers['x-request-id'], 'string', 'the request id is echoed')
   }
@@ -62,7 +64,8 @@ t.test('an upstream that drops the connection: 502, and a non-idempotent request
 t.test('upstream slow: 504 upstream_timeout within UPSTREAM_TIMEOUT_MS', async (t) => {
   const echo = await startEcho(t, { behaviour: 'hang' })
   const auth = await build(t, { env: RELAXED })
-  const h = await build(t, { env: { ...RELAXED, ORDERS_URL: echo.url, UPSTREAM_TIMEOUT_MS: '300' }, keyRing: auth.keyRing, redis: auth.redis })
+  const h = await build(t, { env: { ...RELAXED, ORDERS_URL: echo.url, UPSTREAM_TIMEOUT_MS: '300' }, keyRing: auth.keyRing,
+    redis: auth.redis })
   const alice = await auth.login('alice')
 
   const started = Date.now()
@@ -96,7 +99,8 @@ t.test('body and head limits', async (t) => {
 
   t.test('a body of exactly 1 MiB is forwarded whole (control)', async (t) => {
     const body = 'a'.repeat(MIB)
-    const res = await rawPathRequest(h.url, 'POST', '/api/orders', { token: alice.access, body, headers: { 'content-type': 'application/octet-stream' } })
+    const res = await rawPathRequest(h.url, 'POST', '/api/orders',
+      { token: alice.access, body, headers: { 'content-type': 'application/octet-stream' } })
     t.equal(res.status, 200)
     t.equal(echo.count, 1)
     t.equal(echo.requests[0]?.bodyBytes, MIB)
@@ -133,25 +137,25 @@ t.test('body and head limits', async (t) => {
       const piece = Buffer.alloc(64 * 1024, 'b')
       for (let sent = 0; sent < 3 * MIB; sent += piece.length) yield piece
     }
-    let status = 0
-    let code: unknown
+    // Two honest outcomes: the 413, or (when the gateway closes while the body is still being written)
+    // the connection cut under the client; anything else fails.
+    let answer: { status: number, code: unknown } | undefined
+    let cut: string | undefined
     try {
       const res = await rawPathRequest(h.url, 'POST', '/api/orders', {
         token: alice.access, body: Readable.from(chunks()), headers: { 'content-type': 'application/octet-stream' }
       })
-      status = res.status
-      code = res.body?.code
+      answer = { status: res.status, code: res.body?.code }
     } catch (err) {
-      t.comment(`the gateway closed the connection: ${(err as Error).message}`)
+      cut = (err as NodeJS.ErrnoException).code ?? (err as Error).message
     }
-    t.ok(status === 413 || status === 0, `413 or the connection refused (got ${status})`)
-    if (status === 413) t.equal(code, 'payload_too_large')
+    if (answer !== undefined) t.same(answer, { status: 413, code: 'payload_too_large' }, '413 payload_too_large')
+    else t.match(cut, /^(ECONNRESET|EPIPE)$/, `the connection was cut (${cut ?? ''})`)
     // Whatever reached the upstream, it never got a whole body, nor more than the limit.
     await waitFor(() => echo.requests.every((r) => !r.complete || r.bodyBytes <= MIB), 'the upstream to settle', 2_000).catch(() => {})
-    for (const r of echo.requests) {
-      t.notOk(r.complete && r.bodyBytes > MIB, `the upstream did not receive a whole oversized body (${r.bodyBytes} bytes, complete ${String(r.complete)})`)
-      t.ok(r.bodyBytes <= MIB + 64 * 1024, `at most the limit (plus one chunk) was streamed: ${r.bodyBytes}`)
-    }
+    t.same(echo.requests.filter((r) => r.complete && r.bodyBytes > MIB), [], 'the upstream did not receive a whole oversized body')
+    const most = Math.max(0, ...echo.requests.map((r) => r.bodyBytes))
+    t.ok(most <= MIB + 64 * 1024, `at most the limit (plus one chunk) was streamed: ${most} bytes`)
   })
 
   t.test('a small chunked body is forwarded (control)', async (t) => {
@@ -174,7 +178,8 @@ t.test('body and head limits', async (t) => {
     t.equal(echo.count, 0)
 
     const many = Array.from({ length: 400 }, (_, i) => `X-H${i}: ${'v'.repeat(40)}\r\n`).join('')
-    const res2 = await rawSocket(h.url, `GET /api/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${alice.access}\r\n${many}\r\n`)
+    const res2 = await rawSocket(h.url,
+      `GET /api/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${alice.access}\r\n${many}\r\n`)
     t.equal(res2.status, 431, 'many small headers adding up to over 16 KiB')
     t.equal(echo.count, 0)
   })
@@ -190,7 +195,8 @@ t.test('request smuggling attempts on a raw socket: 400 and never forwarded', as
   const usersEcho = await startEcho(t)
   const ordersEcho = await startEcho(t)
   const auth = await build(t, { env: RELAXED })
-  const h = await build(t, { env: { ...RELAXED, USERS_URL: usersEcho.url, ORDERS_URL: ordersEcho.url }, keyRing: auth.keyRing, redis: auth.redis })
+  const h = await build(t, { env: { ...RELAXED, USERS_URL: usersEcho.url, ORDERS_URL: ordersEcho.url }, keyRing: auth.keyRing,
+    redis: auth.redis })
   const alice = await auth.login('alice')
   const head = `POST /api/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${alice.access}\r\nContent-Type: application/json\r\n`
   // A second request hidden in the body: it must never reach the users upstream.
@@ -198,17 +204,22 @@ t.test('request smuggling attempts on a raw socket: 400 and never forwarded', as
   const chunkedEmpty = '0\r\n\r\n'
 
   const attempts: Record<string, string> = {
-    'Content-Length with Transfer-Encoding: chunked': `${head}Content-Length: ${chunkedEmpty.length + hidden.length}\r\nTransfer-Encoding: chunked\r\n\r\n${chunkedEmpty}${hidden}`,
-    'Transfer-Encoding: chunked before Content-Length': `${head}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n${chunkedEmpty}${hidden}`,
+    'Content-Length with Transfer-Encoding: chunked':
+      `${head}Content-Length: ${chunkedEmpty.length + hidden.length}\r\nTransfer-Encoding: chunked\r\n\r\n${chunkedEmpty}${hidden}`,
+    'Transfer-Encoding: chunked before Content-Length': `${head}Transfer-Encoding: chunked\r\nContent-Length: ` +
+      `5\r\n\r\n${chunkedEmpty}${hidden}`,
     'duplicate Content-Length, different values': `${head}Content-Length: 2\r\nContent-Length: ${2 + hidden.length}\r\n\r\n{}${hidden}`,
     'duplicate Content-Length, same value': `${head}Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}${hidden}`,
     'Content-Length list in one header': `${head}Content-Length: 2, ${2 + hidden.length}\r\n\r\n{}${hidden}`,
     'Transfer-Encoding: chunked, identity': `${head}Transfer-Encoding: chunked, identity\r\n\r\n${chunkedEmpty}${hidden}`,
-    'Transfer-Encoding twice with Content-Length': `${head}Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\n${chunkedEmpty}${hidden}`,
-    'obs-fold Transfer-Encoding with Content-Length': `${head}Content-Length: 5\r\nTransfer-Encoding:\r\n chunked\r\n\r\n${chunkedEmpty}${hidden}`,
+    'Transfer-Encoding twice with Content-Length': `${head}Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\nContent-Length: ` +
+      `5\r\n\r\n${chunkedEmpty}${hidden}`,
+    'obs-fold Transfer-Encoding with Content-Length': `${head}Content-Length: 5\r\nTransfer-Encoding:\r\n ` +
+      `chunked\r\n\r\n${chunkedEmpty}${hidden}`,
     'space before the colon': `${head}Transfer-Encoding : chunked\r\nContent-Length: 5\r\n\r\n${chunkedEmpty}${hidden}`,
     'Content-Length with a sign': `${head}Content-Length: +2\r\n\r\n{}${hidden}`,
-    'bare LF line endings': `POST /api/orders HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer ${alice.access}\nContent-Length: 2\nTransfer-Encoding: chunked\n\n${chunkedEmpty}${hidden}`
+    'bare LF line endings': `POST /api/orders HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer ${alice.access}\nContent-Length: ` +
+      `2\nTransfer-Encoding: chunked\n\n${chunkedEmpty}${hidden}`
   }
 
   for (const [name, payload] of Object.entries(attempts)) {

@@ -11,7 +11,8 @@ import { startEcho, type EchoUpstream } from '../helpers/echo-upstream.js'
 import { rawPathRequest, rawSocket } from '../helpers/raw-http.js'
 
 /** Limits high enough that routing tests are never rate limited (the limits of docs/abuse-protection.md have their own tests). */
-const RELAXED: Record<string, string> = { LOGIN_IP_LIMIT: '10000', API_USER_LIMIT: '10000', PUBLIC_IP_LIMIT: '10000', VERIFY_IP_LIMIT: '10000' }
+const RELAXED: Record<string, string> = { LOGIN_IP_LIMIT: '10000', API_USER_LIMIT: '10000', PUBLIC_IP_LIMIT: '10000',
+  VERIFY_IP_LIMIT: '10000' }
 
 /** Paths of the requests an echo received, query strings included. */
 const urls = (echo: EchoUpstream): string[] => echo.requests.map((r) => r.url)
@@ -89,7 +90,8 @@ t.test('default deny and path tricks, with echo upstreams', async (t) => {
   // Logins need the real users stub (credential check): they go through a first gateway; a second
   // one with the same keys and the same Redis, whose upstreams are the echoes, takes the tokens.
   const auth = await build(t, { env: RELAXED })
-  const h = await build(t, { env: { ...RELAXED, USERS_URL: usersEcho.url, ORDERS_URL: ordersEcho.url }, keyRing: auth.keyRing, redis: auth.redis })
+  const h = await build(t, { env: { ...RELAXED, USERS_URL: usersEcho.url, ORDERS_URL: ordersEcho.url }, keyRing: auth.keyRing,
+    redis: auth.redis })
   const alice = await auth.login('alice')
   const admin = await auth.login('admin')
   t.beforeEach(() => { usersEcho.reset(); ordersEcho.reset() })
@@ -105,7 +107,8 @@ t.test('default deny and path tricks, with echo upstreams', async (t) => {
   })
 
   t.test('unknown paths: 404 not_found and no upstream contacted', async (t) => {
-    for (const path of ['/api/nothing', '/', '/apiorders', '/api/usersX', '/api/ordersX', '/api', '/api/', '/users', '/orders', '/api/users-me', '/internal/credentials/check']) {
+    for (const path of ['/api/nothing', '/', '/apiorders', '/api/usersX', '/api/ordersX', '/api', '/api/', '/users', '/orders',
+      '/api/users-me', '/internal/credentials/check']) {
       for (const token of [undefined, alice.access, admin.access]) {
         const res = await rawPathRequest(h.url, 'GET', path, token === undefined ? {} : { token })
         t.equal(res.status, 404, `${path} ${token === undefined ? 'anonymous' : 'with token'}`)
@@ -191,7 +194,8 @@ t.test('default deny and path tricks, with echo upstreams', async (t) => {
 
   t.test('request targets that are not origin-form: 400, nothing forwarded', async (t) => {
     for (const target of ['http://127.0.0.1/api/users', 'http://127.0.0.1/api/orders/../users', '*', 'api/users', '../api/users']) {
-      const res = await rawSocket(h.url, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${alice.access}\r\nConnection: close\r\n\r\n`)
+      const res = await rawSocket(h.url,
+        `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${alice.access}\r\nConnection: close\r\n\r\n`)
       t.equal(res.status, 400, target)
     }
     t.same(urls(usersEcho), [])

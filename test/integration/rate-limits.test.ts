@@ -21,7 +21,8 @@ function assertLimitHeaders (t: Test, res: CallResult, limit: number, remaining:
   t.equal(header(res, 'x-ratelimit-limit'), String(limit), `${what}: x-ratelimit-limit`)
   t.equal(header(res, 'x-ratelimit-remaining'), String(remaining), `${what}: x-ratelimit-remaining`)
   const reset = Number(header(res, 'x-ratelimit-reset'))
-  t.ok(Number.isInteger(reset) && reset >= 0 && reset <= WINDOW_SECONDS, `${what}: x-ratelimit-reset is seconds within the window (${header(res, 'x-ratelimit-reset')})`)
+  t.ok(Number.isInteger(reset) && reset >= 0 && reset <= WINDOW_SECONDS,
+    `${what}: x-ratelimit-reset is seconds within the window (${header(res, 'x-ratelimit-reset')})`)
 }
 
 /** A 429 rate_limited problem with Retry-After and the limit headers. */
@@ -31,7 +32,8 @@ function assertRateLimited (t: Test, res: CallResult, limit: number, what: strin
   t.equal(res.body?.status, 429)
   t.match(header(res, 'content-type'), /^application\/problem\+json/, `${what}: problem+json`)
   const retryAfter = Number(header(res, 'retry-after'))
-  t.ok(Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= WINDOW_SECONDS, `${what}: Retry-After in (0, 60] (${header(res, 'retry-after')})`)
+  t.ok(Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= WINDOW_SECONDS,
+    `${what}: Retry-After in (0, 60] (${header(res, 'retry-after')})`)
   assertLimitHeaders(t, res, limit, 0, what)
 }
 
@@ -75,8 +77,10 @@ t.test('login: LOGIN_IP_LIMIT attempts per client IP, whatever their outcome', a
 
 t.test('the contract defaults apply when nothing is configured', async (t) => {
   // An empty value is "unset" for loadConfig: these are the contract's defaults, not the harness's.
-  const h = await build(t, { env: { LOGIN_IP_LIMIT: '', VERIFY_IP_LIMIT: '', REFRESH_SESSION_LIMIT: '', PUBLIC_IP_LIMIT: '', API_USER_LIMIT: '' } })
-  t.same(h.config.limits, { loginPerIp: 10, lockoutThreshold: 5, lockoutSeconds: 900, refreshPerSession: 10, verifyPerIp: 60, apiPerUser: 600, apiPerClient: 600, publicPerIp: 60 })
+  const h = await build(t, { env: { LOGIN_IP_LIMIT: '', VERIFY_IP_LIMIT: '', REFRESH_SESSION_LIMIT: '', PUBLIC_IP_LIMIT: '',
+    API_USER_LIMIT: '' } })
+  t.same(h.config.limits, { loginPerIp: 10, lockoutThreshold: 5, lockoutSeconds: 900, refreshPerSession: 10, verifyPerIp: 60,
+    apiPerUser: 600, apiPerClient: 600, publicPerIp: 60 })
 
   const logins: CallResult[] = []
   for (let i = 0; i < 10; i++) logins.push(await loginCall(h.url, 'alice', 'alice-password'))
@@ -124,10 +128,12 @@ t.test('verify: VERIFY_IP_LIMIT calls per client IP', async (t) => {
 
   const other = await call(h.url, 'POST', '/auth/verify', { body: { token: alice.access }, from: '127.0.0.2' })
   t.equal(other.status, 200, 'another client IP has its own budget')
-  t.equal((await h.request('POST', '/auth/login', { body: { username: 'bob', password: 'bob-password' } })).status, 200, 'login has its own class')
+  t.equal((await h.request('POST', '/auth/login', { body: { username: 'bob', password: 'bob-password' } })).status, 200,
+    'login has its own class')
 
   t.equal(await expireCounters(h.redis, 'gw:rl:verify:127.0.0.1'), 1)
-  await waitFor(async () => (await call(h.url, 'POST', '/auth/verify', { body: { token: alice.access } })).status === 200, 'verify to be let through again')
+  await waitFor(async () => (await call(h.url, 'POST', '/auth/verify', { body: { token: alice.access } })).status === 200,
+    'verify to be let through again')
   t.pass('recovered after the window')
 })
 
@@ -178,8 +184,10 @@ t.test('proxied routes: API_USER_LIMIT requests per user', async (t) => {
     assertLimitHeaders(t, res, 3, 2 - i, `request ${i + 1}`)
   }
   assertRateLimited(t, await call(h.url, 'GET', '/api/orders', { token: alice.access }), 3, 'request 4')
-  assertRateLimited(t, await call(h.url, 'POST', '/api/orders', { token: aliceAgain.access, body: { item: 'x' } }), 3, 'another session of the same user')
-  assertRateLimited(t, await call(h.url, 'GET', '/api/orders', { token: alice.access, from: '127.0.0.2' }), 3, 'the same user from another IP')
+  assertRateLimited(t, await call(h.url, 'POST', '/api/orders', { token: aliceAgain.access, body: { item: 'x' } }), 3,
+    'another session of the same user')
+  assertRateLimited(t, await call(h.url, 'GET', '/api/orders', { token: alice.access, from: '127.0.0.2' }), 3,
+    'the same user from another IP')
   t.equal(upstream.n, 3, 'limited requests never reach the upstream')
 
   const other = await call(h.url, 'GET', '/api/orders', { token: bob.access })
@@ -187,7 +195,8 @@ t.test('proxied routes: API_USER_LIMIT requests per user', async (t) => {
   assertLimitHeaders(t, other, 3, 2, 'bob')
 
   t.equal(await expireCounters(h.redis, `gw:{u:${alice.user.id}}:rl:api`), 1)
-  await waitFor(async () => (await call(h.url, 'GET', '/api/orders', { token: alice.access })).status === 200, 'alice to be let through again')
+  await waitFor(async () => (await call(h.url, 'GET', '/api/orders', { token: alice.access })).status === 200,
+    'alice to be let through again')
   t.pass('recovered after the window')
 })
 
@@ -270,7 +279,8 @@ t.test('forwarded headers', async (t) => {
     t.equal((await as('198.51.100.2')).status, 200, 'another forwarded client has its own budget')
     t.equal((await as('203.0.113.9, 198.51.100.2')).status, 200, 'the client is the rightmost untrusted address')
     t.equal((await loginCall(h.url, 'alice', 'alice-password')).status, 200, 'the proxy itself is a client of its own')
-    t.equal((await loginCall(h.url, 'alice', 'alice-password', { headers: { 'x-forwarded-for': '198.51.100.1', 'x-real-ip': '198.51.100.77' } })).status, 429,
+    t.equal((await loginCall(h.url, 'alice', 'alice-password',
+      { headers: { 'x-forwarded-for': '198.51.100.1', 'x-real-ip': '198.51.100.77' } })).status, 429,
       'X-Real-IP is not a way around X-Forwarded-For')
 
     t.test('IPv6 clients are bucketed by /64, IPv4-mapped addresses are their IPv4 address', async (t) => {
@@ -319,8 +329,10 @@ t.test('two gateway replicas on one Redis share every counter', async (t) => {
   const alice = (await loginCall(a.url, 'alice', 'alice-password', { from: '127.0.0.2' })).body as { access: string, refresh: string }
   t.type(alice.access, 'string')
 
-  t.same(await alternate((h) => call(h.url, 'POST', '/auth/verify', { body: { token: alice.access } })), [200, 200, 200, 200, 429, 429], 'verify per IP')
-  t.same(await alternate((h) => call(h.url, 'GET', '/api/orders', { token: alice.access })), [200, 200, 200, 200, 429, 429], 'proxied per user')
+  t.same(await alternate((h) => call(h.url, 'POST', '/auth/verify', { body: { token: alice.access } })), [200, 200, 200, 200, 429, 429],
+    'verify per IP')
+  t.same(await alternate((h) => call(h.url, 'GET', '/api/orders', { token: alice.access })), [200, 200, 200, 200, 429, 429],
+    'proxied per user')
   t.same(await alternate((h) => call(h.url, 'GET', '/nowhere')), [404, 404, 404, 404, 429, 429], '404s per IP')
   let refresh = alice.refresh
   t.same(await alternate(async (h) => {

@@ -173,8 +173,10 @@ t.test('refresh with REFRESH_REUSE_GRACE=0: any reuse is detected', async (t) =>
 
     assertTokenRefused(t, await refresh(h, login.refresh), 'token_reused', 'reuse after the window')
     assertTokenRefused(t, await refresh(h, first.body.refresh), 'token_revoked', 'the latest refresh token')
-    assertTokenRefused(t, await h.request('GET', '/auth/sessions', { token: first.body.access }), 'token_revoked', 'the latest access token')
-    assertTokenRefused(t, await h.request('GET', '/auth/sessions', { token: login.access }), 'token_revoked', 'the access token of the login')
+    assertTokenRefused(t, await h.request('GET', '/auth/sessions', { token: first.body.access }), 'token_revoked',
+      'the latest access token')
+    assertTokenRefused(t, await h.request('GET', '/auth/sessions', { token: login.access }), 'token_revoked',
+      'the access token of the login')
     assertTokenRefused(t, await refresh(h, login.refresh), 'token_revoked', 'the reused token again')
 
     t.equal((await h.request('GET', '/auth/sessions', { token: bob.access })).status, 200, "bob's session is untouched")
@@ -199,7 +201,8 @@ t.test('refresh with REFRESH_REUSE_GRACE=2: the window closes', async (t) => {
     await waitUntilPast(rotatedBy + 2000 + 1, 'the end of the grace window')
     assertTokenRefused(t, await refresh(h, login.refresh), 'token_reused', 'after the window')
     assertTokenRefused(t, await refresh(h, first.body.refresh), 'token_revoked', 'the latest refresh token')
-    assertTokenRefused(t, await h.request('GET', '/auth/sessions', { token: within.body.access }), 'token_revoked', 'the access token of the grace call')
+    assertTokenRefused(t, await h.request('GET', '/auth/sessions', { token: within.body.access }), 'token_revoked',
+      'the access token of the grace call')
   })
 })
 

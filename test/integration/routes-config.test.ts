@@ -34,7 +34,8 @@ async function startBilling (t: Test): Promise<{ url: string, seen: Seen[], serv
     seen.push(entry)
     req.on('data', (chunk: Buffer) => { entry.bytes += chunk.length })
     req.on('end', () => {
-      const answer = (): void => { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ service: 'billing', bytes: entry.bytes })) }
+      const answer = (): void => { res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({ service: 'billing', bytes: entry.bytes })) }
       if (req.url?.startsWith('/api/billing/slow') === true) setTimeout(answer, 3_000).unref()
       else answer()
     })
@@ -45,7 +46,8 @@ async function startBilling (t: Test): Promise<{ url: string, seen: Seen[], serv
 }
 
 /** Sends `size` bytes (in 64 KiB writes, chunked when asked) and resolves with the status. */
-function upload (baseUrl: string, path: string, size: number, opts: { token?: string, chunked?: boolean } = {}): Promise<{ status: number, body: string }> {
+function upload (baseUrl: string, path: string, size: number,
+  opts: { token?: string, chunked?: boolean } = {}): Promise<{ status: number, body: string }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' }
     if (opts.chunked !== true) headers['content-length'] = String(size)
@@ -96,7 +98,9 @@ const file = (billingUrl: string, extraRoutes: string[] = [], opts: { admin?: bo
   ''
 ].join('\n').replaceAll('${BILLING_URL}', billingUrl === '' ? '${BILLING_URL}' : billingUrl)
 
-async function setup (t: Test, opts: { logger?: boolean } = {}): Promise<{ h: Harness, billing: Awaited<ReturnType<typeof startBilling>>, routesFile: string, dir: string, lines: string[] }> {
+interface Setup { h: Harness, billing: Awaited<ReturnType<typeof startBilling>>, routesFile: string, dir: string, lines: string[] }
+
+async function setup (t: Test, opts: { logger?: boolean } = {}): Promise<Setup> {
   const billing = await startBilling(t)
   const dir = await mkdtemp(join(tmpdir(), 'gw-routes-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -118,14 +122,17 @@ t.test('a third service behind the gateway by configuration alone', async (t) =>
   const last = (): Seen => billing.seen.at(-1)!
 
   t.test('public route: no token needed, and no identity travels', async (t) => {
-    const res = await h.request('GET', '/api/billing/status', { token: alice.access, headers: { 'x-user-id': '1003', 'x-gateway-assertion': 'forged' } })
+    const res = await h.request('GET', '/api/billing/status',
+      { token: alice.access, headers: { 'x-user-id': '1003', 'x-gateway-assertion': 'forged' } })
     t.equal(res.status, 200)
     t.equal(res.body.service, 'billing')
     const got = last()
     t.equal(got.url, '/api/billing/status')
-    for (const name of ['authorization', 'x-user-id', 'x-user-name', 'x-user-roles', 'x-gateway-assertion', 'cookie']) t.equal(got.headers[name], undefined, `no ${name}`)
+    for (const name of ['authorization', 'x-user-id', 'x-user-name', 'x-user-roles', 'x-gateway-assertion', 'cookie']) t.equal(
+      got.headers[name], undefined, `no ${name}`)
     t.equal((await h.request('GET', '/api/billing/status')).status, 200, 'anonymous')
-    t.equal((await h.request('GET', '/api/billing/status/x')).status, 401, 'exact: a path below it is the prefix route, which needs a token')
+    t.equal((await h.request('GET', '/api/billing/status/x')).status, 401,
+      'exact: a path below it is the prefix route, which needs a token')
   })
 
   t.test('role-protected route: admin only; the assertion is addressed to billing', async (t) => {
@@ -138,7 +145,8 @@ t.test('a third service behind the gateway by configuration alone', async (t) =>
     const got = last()
     t.equal(got.url, '/api/billing/admin/report?x=1')
     t.equal(got.headers['x-user-name'], 'admin')
-    const { payload } = await jwtVerify(String(got.headers['x-gateway-assertion']), jwks, { audience: 'billing', issuer: h.config.jwt.issuer })
+    const { payload } = await jwtVerify(String(got.headers['x-gateway-assertion']), jwks,
+      { audience: 'billing', issuer: h.config.jwt.issuer })
     t.equal(payload.aud, 'billing', 'aud is the upstream name of the routes file')
     t.same(payload.roles, ['admin'])
   })
@@ -154,14 +162,16 @@ t.test('a third service behind the gateway by configuration alone', async (t) =>
     const { payload } = await jwtVerify(String(got.headers['x-gateway-assertion']), jwks, { audience: 'billing' })
     t.equal(payload.client_id, reader.client_id)
     t.equal((await h.request('GET', '/api/billing/invoices/7', { token: otherToken })).status, 403, 'a client without the scope')
-    t.equal((await h.request('GET', '/api/billing/other', { token: readerToken })).status, 403, 'a route without scopes is closed to clients')
+    t.equal((await h.request('GET', '/api/billing/other', { token: readerToken })).status, 403,
+      'a route without scopes is closed to clients')
     t.equal((await h.request('GET', '/api/billing/invoices', { token: alice.access })).status, 200, 'users are not affected by scopes')
     const n = billing.seen.length
     const post = await h.request('POST', '/api/billing/invoices', { token: alice.access, body: {} })
     t.equal(post.status, 404, 'a method the route does not list is 404, not the shorter /api/billing route')
     t.equal(post.body.code, 'not_found')
     t.equal(billing.seen.length, n, 'no upstream contacted')
-    t.equal((await h.request('POST', '/api/billing/other', { token: alice.access, body: {} })).status, 200, 'the shorter route allows POST for its own paths')
+    t.equal((await h.request('POST', '/api/billing/other', { token: alice.access, body: {} })).status, 200,
+      'the shorter route allows POST for its own paths')
     t.equal((await h.request('GET', '/api/billingx', { token: alice.access })).status, 404, 'whole segments only')
   })
 
@@ -175,7 +185,8 @@ t.test('a third service behind the gateway by configuration alone', async (t) =>
     const res = await h.request('GET', '/api/billing/slow', { token: alice.access })
     t.equal(res.status, 504, 'billing-fast waits 500 ms')
     t.equal(res.body.code, 'upstream_timeout')
-    t.equal((await h.request('GET', '/api/billing/other', { token: alice.access })).status, 200, 'billing, on the same pool, is not affected')
+    t.equal((await h.request('GET', '/api/billing/other', { token: alice.access })).status, 200,
+      'billing, on the same pool, is not affected')
   })
 
   t.test('body limits per route: 1 MiB by default, 5 MiB on the upload route, streamed', async (t) => {
@@ -189,10 +200,13 @@ t.test('a third service behind the gateway by configuration alone', async (t) =>
     t.equal(last().bytes, 5 * MiB)
     t.equal((await upload(h.url, '/api/billing/upload', 5 * MiB + 1, { token: alice.access })).status, 413, '5 MiB + 1 byte')
     t.equal(billing.seen.length, n + 2, 'a body over the limit by Content-Length never reaches the service')
-    t.equal((await upload(h.url, '/api/billing/upload', 3 * MiB, { token: alice.access, chunked: true })).status, 200, 'chunked within the limit')
+    t.equal((await upload(h.url, '/api/billing/upload', 3 * MiB, { token: alice.access, chunked: true })).status, 200,
+      'chunked within the limit')
     t.equal(last().bytes, 3 * MiB)
-    t.equal((await upload(h.url, '/api/billing/upload', 6 * MiB, { token: alice.access, chunked: true })).status, 413, 'chunked past the limit')
-    t.equal((await upload(h.url, '/api/billing/docs', 2 * MiB, { token: alice.access, chunked: true })).status, 413, 'chunked past the default limit')
+    t.equal((await upload(h.url, '/api/billing/upload', 6 * MiB, { token: alice.access, chunked: true })).status, 413,
+      'chunked past the limit')
+    t.equal((await upload(h.url, '/api/billing/docs', 2 * MiB, { token: alice.access, chunked: true })).status, 413,
+      'chunked past the default limit')
   })
 })
 
@@ -224,12 +238,16 @@ t.test('live reload: on file change, while requests run; an invalid file keeps t
   })()
 
   // Added: a public route; removed: the admin route.
-  await writeFile(routesFile, file(billing.url, ['  - { path: /api/billing/new, exact: true, upstream: billing, public: true }'], { admin: false }))
+  await writeFile(routesFile, file(billing.url, ['  - { path: /api/billing/new, exact: true, upstream: billing, public: true }'],
+    { admin: false }))
   await waitFor(async () => (await h.request('GET', '/api/billing/new')).status === 200, 'the new public route')
-  t.equal((await h.request('GET', '/api/billing/admin/x', { token: alice.access })).status, 200, 'the admin route is gone: the prefix route decides now')
-  const events = await (async () => { let e: any[] = []; await waitFor(async () => (e = await eventsOf(h, admin.access)).length === 1, 'the audit event'); return e })()
+  t.equal((await h.request('GET', '/api/billing/admin/x', { token: alice.access })).status, 200,
+    'the admin route is gone: the prefix route decides now')
+  const events = await (async () => { let e: any[] = [];
+    await waitFor(async () => (e = await eventsOf(h, admin.access)).length === 1, 'the audit event'); return e })()
   const expectedSha = (await import('node:crypto')).createHash('sha256').update(await readFile(routesFile)).digest('hex')
-  t.match(events[0], { event: 'routes_reloaded', sha256: expectedSha, added: ['=/api/billing/new'], removed: ['/api/billing/admin'], made_public: ['=/api/billing/new'] })
+  t.match(events[0], { event: 'routes_reloaded', sha256: expectedSha, added: ['=/api/billing/new'], removed: ['/api/billing/admin'],
+    made_public: ['=/api/billing/new'] })
   const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'routes_reloaded')
   t.match(logged, { sha256: expectedSha, added: ['=/api/billing/new'] }, 'the security event in the log')
   t.notOk(lines.some((l) => l.includes(billing.url)), 'the interpolated BILLING_URL is never logged')
@@ -274,7 +292,8 @@ t.test('a Kubernetes ConfigMap update (the ..data symlink swap) is seen', async 
   t.equal((await h.request('GET', '/api/billing/status2')).status, 401)
 
   await mkdir(join(dir, '..2026_02'))
-  await writeFile(join(dir, '..2026_02', 'routes.yaml'), file(billing.url, ['  - { path: /api/billing/status2, exact: true, upstream: billing, public: true }']), { mode: 0o644 })
+  await writeFile(join(dir, '..2026_02', 'routes.yaml'),
+    file(billing.url, ['  - { path: /api/billing/status2, exact: true, upstream: billing, public: true }']), { mode: 0o644 })
   await symlink('..2026_02', join(dir, '..data_tmp'))
   await rename(join(dir, '..data_tmp'), join(dir, '..data'))
   await waitFor(async () => (await h.request('GET', '/api/billing/status2')).status === 200, 'the new route after the swap')
@@ -291,7 +310,8 @@ t.test('1,000 reloads: pools, listeners and heap stay put', async (t) => {
   const port = new URL(billing.url).port
   const texts = [file(billing.url), file(`http://localhost:${port}`, ['  - { path: /api/extra, upstream: billing }'])]
   t.equal(texts.length, 2)
-  const listeners = (): number => process.listenerCount('SIGHUP') + process.listenerCount('exit') + h.gateway.server.listenerCount('request')
+  const listeners = (): number => process.listenerCount('SIGHUP') + process.listenerCount('exit')
+    + h.gateway.server.listenerCount('request')
   const results = new Map<string, number>()
   const reloadMany = async (n: number, offset: number): Promise<void> => {
     for (let i = 0; i < n; i++) {
@@ -300,7 +320,8 @@ t.test('1,000 reloads: pools, listeners and heap stay put', async (t) => {
       // The directory watcher may have applied the same file just before: `unchanged` then.
       const { result } = await h.gateway.routesControl.reload('signal')
       results.set(result, (results.get(result) ?? 0) + 1)
-      if (i % 100 === 0 && which === 0) t.equal((await h.request('GET', '/api/billing/x', { token: alice.access })).status, 200, `request after reload ${i}`)
+      if (i % 100 === 0 && which === 0) t.equal((await h.request('GET', '/api/billing/x', { token: alice.access })).status, 200,
+        `request after reload ${i}`)
     }
   }
   await reloadMany(100, 1)
@@ -308,15 +329,18 @@ t.test('1,000 reloads: pools, listeners and heap stay put', async (t) => {
   const heapBefore = process.memoryUsage().heapUsed
   const listenersBefore = listeners()
   await reloadMany(1000, 1)
-  t.same([...results.keys()].filter((r) => r !== 'success' && r !== 'unchanged'), [], `every reload applied: ${JSON.stringify([...results])}`)
-  t.ok(h.gateway.routesControl.pools().live + h.gateway.routesControl.pools().retiring <= 4, `pools bounded: ${JSON.stringify(h.gateway.routesControl.pools())}`)
+  t.same([...results.keys()].filter((r) => r !== 'success' && r !== 'unchanged'), [],
+    `every reload applied: ${JSON.stringify([...results])}`)
+  t.ok(h.gateway.routesControl.pools().live + h.gateway.routesControl.pools().retiring <= 4,
+    `pools bounded: ${JSON.stringify(h.gateway.routesControl.pools())}`)
   gc()
   const heapAfter = process.memoryUsage().heapUsed
   t.equal(listeners(), listenersBefore, 'no listener added')
   t.ok(heapAfter - heapBefore < 8 * MiB, `heap grew ${((heapAfter - heapBefore) / MiB).toFixed(1)} MiB over 1,000 reloads`)
 
   // The table names one origin for billing now: the other's pool is closed once retired.
-  await waitFor(() => { const p = h.gateway.routesControl.pools(); return p.retiring === 0 && p.closing === 0 }, 'retired pools closed', 30_000)
+  await waitFor(() => { const p = h.gateway.routesControl.pools(); return p.retiring === 0 && p.closing === 0 }, 'retired pools closed',
+    30_000)
   t.same(h.gateway.routesControl.pools(), { live: 3, retiring: 0, closing: 0 }, 'one pool per origin in use: users, orders, billing')
   t.equal((await h.request('GET', '/api/billing/x', { token: alice.access })).status, 200)
 })

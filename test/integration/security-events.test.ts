@@ -20,7 +20,8 @@ interface LogLine { event?: string, ip?: string, request_id?: string, user_id?: 
 t.test('security events are logged with their context and without secrets', async (t) => {
   const { stream, lines: raw } = captureLogLines()
   const h = await build(t, {
-    env: { LOGIN_IP_LIMIT: '12', API_USER_LIMIT: '2', REFRESH_REUSE_GRACE: '0', CORS_ORIGINS: 'http://app.example', COOKIE_SECURE: 'false', STUFFING_USERNAMES: '100' },
+    env: { LOGIN_IP_LIMIT: '12', API_USER_LIMIT: '2', REFRESH_REUSE_GRACE: '0', CORS_ORIGINS: 'http://app.example', COOKIE_SECURE: 'false',
+      STUFFING_USERNAMES: '100' },
     logger: { level: 'info', stream, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
   })
 
@@ -63,11 +64,13 @@ t.test('security events are logged with their context and without secrets', asyn
   const cookieLogin = await login('evt-login-cookie', 'alice', 'alice-password', { body: { cookie: true } })
   t.equal(cookieLogin.status, 200)
   const cookie = [...cookies].at(-1)!
-  const cookieRefresh = await send('evt-cookie-refresh', 'POST', '/auth/refresh', { headers: { cookie: `refresh_token=${cookie}`, origin: 'http://app.example' } })
+  const cookieRefresh = await send('evt-cookie-refresh', 'POST', '/auth/refresh',
+    { headers: { cookie: `refresh_token=${cookie}`, origin: 'http://app.example' } })
   t.equal(cookieRefresh.status, 200)
   const currentCookie = [...cookies].at(-1)!
   t.not(currentCookie, cookie, 'the cookie rotated')
-  const logout = await send('evt-logout', 'POST', '/auth/logout', { token: cookieRefresh.body.access, headers: { cookie: `refresh_token=${currentCookie}` } })
+  const logout = await send('evt-logout', 'POST', '/auth/logout',
+    { token: cookieRefresh.body.access, headers: { cookie: `refresh_token=${currentCookie}` } })
   t.equal(logout.status, 204)
 
   // The per-user API limit, then logout-all.
@@ -89,7 +92,8 @@ t.test('security events are logged with their context and without secrets', asyn
   t.equal((await login('evt-login-limited', 'alice', 'alice-password', { from: '127.0.0.3' })).status, 429)
 
   // A body that is not JSON, with a password in it.
-  const malformed = await h.request('POST', '/auth/login', { rawBody: '{"username":"alice","password":"alice-password"', headers: { 'x-request-id': 'evt-malformed' } })
+  const malformed = await h.request('POST', '/auth/login',
+    { rawBody: '{"username":"alice","password":"alice-password"', headers: { 'x-request-id': 'evt-malformed' } })
   t.equal(malformed.status, 400)
 
   // Redis refuses writes (maxmemory reached): refresh fails closed, and its error is logged.
@@ -142,7 +146,8 @@ t.test('security events are logged with their context and without secrets', asyn
     }
     t.equal(find('login_failed', 'evt-locked'), undefined, 'a locked attempt is not a password failure')
     t.equal(events.filter((l) => l.event === 'account_locked' && l.ip === '127.0.0.2').length, 2, 'the lock and the refused attempt')
-    t.ok(events.every((l) => typeof l.ip === 'string' && typeof l.request_id === 'string' && l.level === 30), 'every event line is info with ip and request_id')
+    t.ok(events.every((l) => typeof l.ip === 'string' && typeof l.request_id === 'string' && l.level === 30),
+      'every event line is info with ip and request_id')
     t.equal(find('session_revoked', 'evt-admin')?.by, admin.body.user.id, 'the admin revocation says who did it')
   })
 
@@ -162,7 +167,8 @@ t.test('security events are logged with their context and without secrets', asyn
       .map((l) => { const o = JSON.parse(l) as LogLine; return `${String(o.request_id)}: ${String(o.msg)}` })
     t.same(jwtShaped, [], 'no line holds anything shaped like a JWT')
     const leaking = raw.filter((l) => [...tokens].some((tok) => l.includes(tok.split('.')[2]!)))
-    t.same(leaking.map((l) => { const o = JSON.parse(l) as LogLine; return `${String(o.request_id)} ${String(o.msg)}` }), [], 'lines with a token (request and message)')
+    t.same(leaking.map((l) => { const o = JSON.parse(l) as LogLine; return `${String(o.request_id)} ${String(o.msg)}` }), [],
+      'lines with a token (request and message)')
   })
   t.equal(header(oomRefresh, 'content-type').startsWith('application/problem+json'), true)
 })

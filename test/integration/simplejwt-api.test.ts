@@ -52,9 +52,12 @@ t.test('simplejwt routes', async (t) => {
       { username: ['This field may not be null.'] }, 'null username')
     assertDrf(t, await h.request('POST', '/api/token/', { body: ['alice'] }), 400,
       { non_field_errors: ['Invalid data. Expected a dictionary, but got list.'] }, 'a list')
-    assertDrf(t, await h.request('POST', '/api/token/refresh/', { body: {} }), 400, { refresh: ['This field is required.'] }, 'refresh missing')
-    assertDrf(t, await h.request('POST', '/api/token/verify/', { rawBody: '', contentType: 'application/json' }), 400, { token: ['This field is required.'] }, 'empty JSON body')
-    assertDrf(t, await h.request('POST', '/api/token/blacklist/', { body: { refresh: '' } }), 400, { refresh: ['This field may not be blank.'] }, 'blank refresh')
+    assertDrf(t, await h.request('POST', '/api/token/refresh/', { body: {} }), 400, { refresh: ['This field is required.'] },
+      'refresh missing')
+    assertDrf(t, await h.request('POST', '/api/token/verify/', { rawBody: '', contentType: 'application/json' }), 400,
+      { token: ['This field is required.'] }, 'empty JSON body')
+    assertDrf(t, await h.request('POST', '/api/token/blacklist/', { body: { refresh: '' } }), 400,
+      { refresh: ['This field may not be blank.'] }, 'blank refresh')
 
     const malformed = await h.request('POST', '/api/token/', { rawBody: '{"username": ', contentType: 'application/json' })
     t.equal(malformed.status, 400)
@@ -65,7 +68,8 @@ t.test('simplejwt routes', async (t) => {
 
   t.test('bad credentials, unknown and inactive users: simplejwt 401', async (t) => {
     const expected = { detail: 'No active account found with the given credentials' }
-    assertDrf(t, await h.request('POST', '/api/token/', { body: { username: 'alice', password: 'wrong' } }), 401, expected, 'wrong password')
+    assertDrf(t, await h.request('POST', '/api/token/', { body: { username: 'alice', password: 'wrong' } }), 401, expected,
+      'wrong password')
     assertDrf(t, await postForm(h, '/api/token/', { username: 'nobody', password: 'x' }), 401, expected, 'unknown user')
     assertDrf(t, await postForm(h, '/api/token/', { username: 'carol', password: 'carol-password' }), 401, expected, 'inactive user')
   })
@@ -80,10 +84,13 @@ t.test('simplejwt routes', async (t) => {
 
     const reused = await h.request('POST', '/api/token/refresh/', { body: { refresh: pair.refresh } })
     assertDrf(t, reused, 401, TOKEN_NOT_VALID, 'reused token')
-    assertDrf(t, await h.request('POST', '/api/token/refresh/', { body: { refresh: r1.body.refresh } }), 401, TOKEN_NOT_VALID, 'the descendant is revoked too')
-    assertDrf(t, await h.request('POST', '/api/token/verify/', { body: { token: r1.body.access } }), 401, TOKEN_NOT_VALID, 'the access token is revoked')
+    assertDrf(t, await h.request('POST', '/api/token/refresh/', { body: { refresh: r1.body.refresh } }), 401, TOKEN_NOT_VALID,
+      'the descendant is revoked too')
+    assertDrf(t, await h.request('POST', '/api/token/verify/', { body: { token: r1.body.access } }), 401, TOKEN_NOT_VALID,
+      'the access token is revoked')
     assertDrf(t, await h.request('POST', '/api/token/refresh/', { body: { refresh: 'not.a.token' } }), 401, TOKEN_NOT_VALID, 'garbage')
-    assertDrf(t, await h.request('POST', '/api/token/refresh/', { body: { refresh: r1.body.access } }), 401, TOKEN_NOT_VALID, 'an access token')
+    assertDrf(t, await h.request('POST', '/api/token/refresh/', { body: { refresh: r1.body.access } }), 401, TOKEN_NOT_VALID,
+      'an access token')
   })
 
   t.test('verify answers {} for live access and refresh tokens', async (t) => {
@@ -96,8 +103,10 @@ t.test('simplejwt routes', async (t) => {
   t.test('blacklist revokes the session of the token', async (t) => {
     const pair = (await h.request('POST', '/api/token/', { body: { username: 'bob', password: 'bob-password' } })).body
     assertDrf(t, await postForm(h, '/api/token/blacklist/', { refresh: pair.refresh }), 200, {}, 'blacklist')
-    assertDrf(t, await h.request('POST', '/api/token/refresh/', { body: { refresh: pair.refresh } }), 401, TOKEN_NOT_VALID, 'refresh after blacklist')
-    assertDrf(t, await h.request('POST', '/api/token/blacklist/', { body: { refresh: pair.refresh } }), 401, TOKEN_NOT_VALID, 'blacklisted twice')
+    assertDrf(t, await h.request('POST', '/api/token/refresh/', { body: { refresh: pair.refresh } }), 401, TOKEN_NOT_VALID,
+      'refresh after blacklist')
+    assertDrf(t, await h.request('POST', '/api/token/blacklist/', { body: { refresh: pair.refresh } }), 401, TOKEN_NOT_VALID,
+      'blacklisted twice')
     t.equal((await h.request('GET', '/auth/sessions', { token: pair.access })).status, 401, 'its access token is refused')
   })
 
@@ -107,7 +116,8 @@ t.test('simplejwt routes', async (t) => {
     const a = (await h.request('POST', '/api/token/', { body: { username: 'admin', password: 'admin-password' } })).body
     const b = (await h.request('POST', '/api/token/', { body: { username: 'admin', password: 'admin-password' } })).body
     const c = (await h.request('POST', '/api/token/', { body: { username: 'admin', password: 'admin-password' } })).body
-    assertDrf(t, await h.request('POST', '/api/logout/', { token: a.access, body: { refresh: b.refresh } }), 200, {}, 'logout with another session\'s refresh')
+    assertDrf(t, await h.request('POST', '/api/logout/', { token: a.access, body: { refresh: b.refresh } }), 200, {},
+      'logout with another session\'s refresh')
     t.equal((await h.request('GET', '/auth/sessions', { token: a.access })).status, 401, 'own session gone')
     t.equal((await h.request('GET', '/auth/sessions', { token: b.access })).status, 401, 'the other named session gone')
     t.equal((await h.request('GET', '/auth/sessions', { token: c.access })).status, 200, 'a third session stays')
@@ -141,14 +151,16 @@ t.test('the legacy alias: same answers, deprecation headers, counted apart', asy
 
 t.test('limits and lockout answer DRF\'s throttled 429', async (t) => {
   const h = await build(t, { env: { ...RELAXED_LIMITS, LOCKOUT_THRESHOLD: '2', LOGIN_IP_LIMIT: '6' } })
-  for (let i = 0; i < 2; i++) t.equal((await h.request('POST', '/api/token/', { body: { username: 'bob', password: 'wrong' } })).status, 401)
+  for (let i = 0; i < 2; i++) t.equal((await h.request('POST', '/api/token/', { body: { username: 'bob', password: 'wrong' } })).status,
+    401)
   // Locked even with the right password, and shared with /auth/login.
   const locked = await postForm(h, '/api/token/', { username: 'bob', password: 'bob-password' })
   t.equal(locked.status, 429)
   const wait = Number(locked.headers.get('retry-after'))
   t.ok(wait > 1, 'Retry-After in seconds')
   t.same(locked.body, { detail: `Request was throttled. Expected available in ${wait} seconds.` })
-  t.equal((await h.request('POST', '/auth/login', { body: { username: 'bob', password: 'bob-password' } })).body.code, 'account_locked', 'the same lockout as /auth/login')
+  t.equal((await h.request('POST', '/auth/login', { body: { username: 'bob', password: 'bob-password' } })).body.code, 'account_locked',
+    'the same lockout as /auth/login')
 
   // The per-IP login limit (6 attempts a minute) counts both routes.
   let throttled: HttpResult | undefined

@@ -31,7 +31,8 @@ t.test('proxy hardening', async (t) => {
   const env = { ...RELAXED_LIMITS, CORS_ORIGINS: 'https://app.example' }
   // Logins through a gateway on the real stubs (with the extra user); a second one forwards to the echoes.
   const auth = await build(t, { env, extraUsers: [LI_LEI] })
-  const h = await build(t, { env: { ...env, USERS_URL: usersEcho.url, ORDERS_URL: ordersEcho.url }, keyRing: auth.keyRing, redis: auth.redis })
+  const h = await build(t, { env: { ...env, USERS_URL: usersEcho.url, ORDERS_URL: ordersEcho.url }, keyRing: auth.keyRing,
+    redis: auth.redis })
   const alice = await auth.login('alice')
   t.beforeEach(() => { usersEcho.reset(); ordersEcho.reset() })
 
@@ -62,7 +63,8 @@ t.test('proxy hardening', async (t) => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
     const { port } = server.address() as { port: number }
-    const g = await build(t, { env: { ...env, USERS_URL: cookieEcho.url, ORDERS_URL: `http://127.0.0.1:${port}` }, keyRing: auth.keyRing, redis: auth.redis })
+    const g = await build(t, { env: { ...env, USERS_URL: cookieEcho.url, ORDERS_URL: `http://127.0.0.1:${port}` }, keyRing: auth.keyRing,
+      redis: auth.redis })
     const res = await rawPathRequest(g.url, 'GET', '/api/orders', { token: alice.access })
     t.equal(res.status, 200)
     const cookies = (res.headers['set-cookie'] ?? []).join('\n')
@@ -77,7 +79,8 @@ t.test('proxy hardening', async (t) => {
       let continued = false
       const req = httpRequest({
         host: hostname, port: Number(port), method: 'POST', path: '/api/orders', agent: false,
-        headers: { authorization: `Bearer ${alice.access}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' }
+        headers: { authorization: `Bearer ${alice.access}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body),
+          expect: '100-continue' }
       }, (r) => {
         let text = ''
         r.on('data', (c: Buffer) => { text += c.toString() })

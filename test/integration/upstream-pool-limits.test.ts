@@ -70,7 +70,8 @@ t.test('UPSTREAM_TIMEOUT_MS covers the wait for a connection of a full pool', as
 
   const auth = await build(t, { env: { ...RELAXED_LIMITS } })
   const h = await build(t, {
-    env: { ...RELAXED_LIMITS, ORDERS_URL: `http://127.0.0.1:${upstreamPort}`, UPSTREAM_USER_CONCURRENCY: '1000', UPSTREAM_TIMEOUT_MS: '1000' },
+    env: { ...RELAXED_LIMITS, ORDERS_URL: `http://127.0.0.1:${upstreamPort}`, UPSTREAM_USER_CONCURRENCY: '1000',
+      UPSTREAM_TIMEOUT_MS: '1000' },
     keyRing: auth.keyRing,
     redis: auth.redis
   })
@@ -82,7 +83,8 @@ t.test('UPSTREAM_TIMEOUT_MS covers the wait for a connection of a full pool', as
   let heads = 0
   const clients: Array<{ destroy: () => void }> = []
   for (let i = 0; i < POOL_CONNECTIONS; i++) {
-    const req = httpRequest({ host: hostname, port: Number(port), path: `/api/orders/stream-${i}`, agent: false, headers: { authorization: `Bearer ${alice.access}` } }, (res) => {
+    const req = httpRequest({ host: hostname, port: Number(port), path: `/api/orders/stream-${i}`, agent: false,
+      headers: { authorization: `Bearer ${alice.access}` } }, (res) => {
       heads++
       res.resume()
       res.on('error', () => {})

@@ -26,10 +26,14 @@ async function throwawayPki (dir: string): Promise<{ ca: string, otherCa: string
     openssl(dir, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
       '-subj', `/CN=throwaway ${name}`, '-keyout', `${name}.key`, '-out', `${name}.pem`)
   }
-  await writeFile(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n')
-  openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr')
-  openssl(dir, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem')
-  return { ca: join(dir, 'ca.pem'), otherCa: join(dir, 'other-ca.pem'), key: await readFile(join(dir, 'server.key'), 'utf8'), cert: await readFile(join(dir, 'server.pem'), 'utf8') }
+  await writeFile(join(dir, 'san.ext'),
+    'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n')
+  openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key',
+    '-out', 'server.csr')
+  openssl(dir, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile',
+    'san.ext', '-out', 'server.pem')
+  return { ca: join(dir, 'ca.pem'), otherCa: join(dir, 'other-ca.pem'), key: await readFile(join(dir, 'server.key'), 'utf8'),
+    cert: await readFile(join(dir, 'server.pem'), 'utf8') }
 }
 
 t.test('https upstream behind a private CA', async (t) => {
@@ -59,7 +63,8 @@ t.test('https upstream behind a private CA', async (t) => {
     t.same(get.body, { orders: [] })
     const post = await h.request('POST', '/api/orders', { token: alice.access, body: { item: 'book' } })
     t.equal(post.status, 201, 'POST through the https upstream')
-    t.same(received, [{ method: 'GET', userId: '1001' }, { method: 'POST', userId: '1001' }], 'the upstream got both, with the identity headers')
+    t.same(received, [{ method: 'GET', userId: '1001' }, { method: 'POST', userId: '1001' }],
+      'the upstream got both, with the identity headers')
   })
 
   for (const [what, env] of [
@@ -71,7 +76,8 @@ t.test('https upstream behind a private CA', async (t) => {
       const h = await build(t, { env: { ORDERS_URL: ordersUrl, ...env } })
       const alice = await h.login('alice')
       for (const method of ['GET', 'POST']) {
-        const res = await h.request(method, '/api/orders', { token: alice.access, ...(method === 'POST' ? { body: { item: 'book' } } : {}) })
+        const res = await h.request(method, '/api/orders',
+          { token: alice.access, ...(method === 'POST' ? { body: { item: 'book' } } : {}) })
         t.equal(res.status, 502, `${method}: 502`)
         t.equal(res.body.code, 'upstream_unavailable', `${method}: upstream_unavailable`)
         t.notMatch(res.text, /certificate|self.signed|UNABLE_TO|stack/i, `${method}: no TLS detail leaks`)

@@ -21,7 +21,8 @@ const piece = fc.constantFrom(
 const rawPath = fc.array(piece, { maxLength: 12 }).map((pieces) => '/' + pieces.join(''))
 const routedPath = fc.tuple(fc.constantFrom('/api/orders', '/api/users', '/api/users/me', '/api'), fc.array(piece, { maxLength: 8 }))
   .map(([prefix, pieces]) => prefix + pieces.join(''))
-const query = fc.oneof(fc.constant(''), fc.array(fc.constantFrom('a', '=', '&', '/', '..', '%2F', '?', 'q'), { maxLength: 8 }).map((q) => '?' + q.join('')))
+const query = fc.oneof(fc.constant(''), fc.array(fc.constantFrom('a', '=', '&', '/', '..', '%2F', '?', 'q'), { maxLength: 8 }).map((q) =>
+  '?' + q.join('')))
 // A path has no query string: `?` and `#` are left out of generated paths (queries are generated apart).
 const anyPath = fc.oneof(rawPath, routedPath, fc.string({ maxLength: 40 }).map((s) => '/' + s)).map((p) => p.replace(/[?#]/g, ''))
 /** What an HTTP client can put on the request line (Node refuses the rest before sending). */
@@ -72,7 +73,8 @@ t.test('against a listening gateway: an upstream only ever receives an authorize
   const usersEcho = await startEcho(t)
   const ordersEcho = await startEcho(t)
   const auth = await build(t, { env: relaxed })
-  const h = await build(t, { env: { ...relaxed, USERS_URL: usersEcho.url, ORDERS_URL: ordersEcho.url }, keyRing: auth.keyRing, redis: auth.redis })
+  const h = await build(t, { env: { ...relaxed, USERS_URL: usersEcho.url, ORDERS_URL: ordersEcho.url }, keyRing: auth.keyRing,
+    redis: auth.redis })
   const alice = await auth.login('alice')
   const table = new RouteTable()
   let forwarded = 0

@@ -15,7 +15,8 @@ interface Step { tabs: number[], stale: boolean }
 
 t.test('rotation never forks a chain under generated interleavings', async (t) => {
   const h = await build(t, { env: { ...RELAXED_LIMITS } })
-  const steps = fc.array(fc.record({ tabs: fc.uniqueArray(fc.nat({ max: 5 }), { minLength: 1, maxLength: 6 }), stale: fc.boolean() }), { minLength: 1, maxLength: 4 })
+  const steps = fc.array(fc.record({ tabs: fc.uniqueArray(fc.nat({ max: 5 }), { minLength: 1, maxLength: 6 }), stale: fc.boolean() }),
+    { minLength: 1, maxLength: 4 })
   let runs = 0
   let rotations = 0
   let reuses = 0
@@ -55,7 +56,8 @@ t.test('rotation never forks a chain under generated interleavings', async (t) =
     }
     // After a reuse, every token of the chain is refused.
     if (revoked) {
-      for (const token of history) if ((await refresh(h, token)).status === 200) throw new Error('a token of a revoked chain accepted after the reuse')
+      for (const token of history) if ((await refresh(h, token)).status === 200) throw new Error(
+        'a token of a revoked chain accepted after the reuse')
     }
   }), { numRuns: 12 })
   t.ok(rotations > 0, `${runs} generated interleavings, ${rotations} rotations, ${reuses} reuse detections`)

@@ -13,7 +13,8 @@ import { build } from '../helper.js'
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 
-async function outcome (service: TokenService, token: string, type: 'access' | 'refresh'): Promise<'verified' | 'token_invalid' | 'token_expired' | string> {
+async function outcome (service: TokenService, token: string, type: 'access' |
+  'refresh'): Promise<'verified' | 'token_invalid' | 'token_expired' | string> {
   try {
     await service.verify(token, type)
     return 'verified'
@@ -30,10 +31,12 @@ t.test('the parser verifies or refuses, never throws', async (t) => {
   const refused = new Set(['token_invalid', 'token_expired'])
 
   // Any string, any byte string read as latin1 or UTF-8, and JWS-shaped strings of base64url parts.
-  const jwsShaped = fc.array(fc.string({ unit: fc.constantFrom(...B64URL.split('')), maxLength: 200 }), { minLength: 1, maxLength: 5 }).map((p) => p.join('.'))
+  const jwsShaped = fc.array(fc.string({ unit: fc.constantFrom(...B64URL.split('')), maxLength: 200 }), { minLength: 1, maxLength: 5 }).map(
+    (p) => p.join('.'))
   const bytes = fc.uint8Array({ maxLength: 600 })
   const arbitrary = fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 300 }), jwsShaped,
-    bytes.map((b) => Buffer.from(b).toString('latin1')), bytes.map((b) => Buffer.from(b).toString('utf8')), bytes.map((b) => Buffer.from(b).toString('base64url')))
+    bytes.map((b) => Buffer.from(b).toString('latin1')), bytes.map((b) => Buffer.from(b).toString('utf8')),
+      bytes.map((b) => Buffer.from(b).toString('base64url')))
   await fc.assert(fc.asyncProperty(arbitrary, fc.constantFrom('access' as const, 'refresh' as const), async (token, type) => {
     const result = await outcome(service, token, type)
     return refused.has(result)
@@ -52,7 +55,8 @@ t.test('the parser verifies or refuses, never throws', async (t) => {
     const result = await outcome(service, token, 'access')
     // Changing a base64url character may land on an equivalent encoding of the same bytes only in the
     // last character's unused bits; anything verified must decode to the very same signed token.
-    if (result === 'verified') return Buffer.from(token.split('.')[2] ?? '', 'base64url').equals(Buffer.from(valid.split('.')[2]!, 'base64url')) && token.split('.').slice(0, 2).join('.') === valid.split('.').slice(0, 2).join('.')
+    if (result === 'verified') return Buffer.from(token.split('.')[2] ?? '', 'base64url').equals(
+      Buffer.from(valid.split('.')[2]!, 'base64url')) && token.split('.').slice(0, 2).join('.') === valid.split('.').slice(0, 2).join('.')
     return refused.has(result)
   }), { numRuns: 1500 })
   t.equal(await outcome(service, valid, 'access'), 'verified', 'control: the valid token itself verifies')

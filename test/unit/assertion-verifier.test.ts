@@ -7,7 +7,8 @@ import { TokenService } from '../../src/tokens/token-service.js'
 
 const ring = await KeyRing.ephemeral()
 const tokens = new TokenService(ring, { issuer: 'auth-gateway', audience: 'api', accessTtl: 900, refreshTtl: 3600, cacheSize: 0 })
-const other = new TokenService(await KeyRing.ephemeral(), { issuer: 'auth-gateway', audience: 'api', accessTtl: 900, refreshTtl: 3600, cacheSize: 0 })
+const other = new TokenService(await KeyRing.ephemeral(),
+  { issuer: 'auth-gateway', audience: 'api', accessTtl: 900, refreshTtl: 3600, cacheSize: 0 })
 
 /** The gateway's public keys, counting how many signature verifications asked for a key. */
 function countingKeys (): { keys: JWTVerifyGetKey, lookups: () => number } {

@@ -9,7 +9,8 @@ import { AuditFeed } from '../../src/audit/audit-feed.js'
 import { AuditLog, AUDIT_STREAM } from '../../src/audit/audit-log.js'
 import { startRedis, waitFor } from '../helpers/redis-server.js'
 
-const options = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 3000, connectTimeout: 500, retryStrategy: () => 200 }
+const options = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 3000, connectTimeout: 500,
+  retryStrategy: () => 200 }
 
 t.test('one reader, many listeners, heartbeats, and an outage ends them', async (t) => {
   const redis = await startRedis()
@@ -19,7 +20,8 @@ t.test('one reader, many listeners, heartbeats, and an outage ends them', async 
   t.teardown(() => writer.disconnect())
   const log = new AuditLog(writer, 7)
   const connections: Redis[] = []
-  const feed = new AuditFeed(() => { const c = new Redis(redis.url, options); connections.push(c); return c }, { blockMs: 1000, heartbeatMs: 50 })
+  const feed = new AuditFeed(() => { const c = new Redis(redis.url, options); connections.push(c); return c },
+    { blockMs: 1000, heartbeatMs: 50 })
   t.teardown(() => feed.close())
   await feed.ready()
 
@@ -28,7 +30,8 @@ t.test('one reader, many listeners, heartbeats, and an outage ends them', async 
   for (let i = 0; i < 3; i++) {
     const box = { events: [] as string[], beats: 0, ended: false }
     got.push(box)
-    unsubscribe.push(feed.subscribe({ event: (e) => box.events.push(e.event), heartbeat: () => { box.beats++ }, end: () => { box.ended = true } }))
+    unsubscribe.push(feed.subscribe({ event: (e) => box.events.push(e.event), heartbeat: () => { box.beats++ },
+      end: () => { box.ended = true } }))
   }
   t.equal(feed.listeners, 3)
   await waitFor(() => got.every((g) => g.beats >= 2), 'heartbeats to every listener')

@@ -37,14 +37,17 @@ t.test('docs/configuration.md lists exactly the variables the programs read', as
 })
 
 t.test('the stubs validate their environment from their schema', async (t) => {
-  t.same(loadStubEnv({ USERS_PORT: '4001', JWT_ISSUER: 'corp-gateway', UNRELATED: 'x' }), { USERS_PORT: 4001, JWT_ISSUER: 'corp-gateway' })
+  t.same(loadStubEnv({ USERS_PORT: '4001', JWT_ISSUER: 'corp-gateway', UNRELATED: 'x' }), {
+    USERS_PORT: 4001, JWT_ISSUER: 'corp-gateway', HOST: '127.0.0.1', GATEWAY_JWKS_URL: 'http://127.0.0.1:8080/.well-known/jwks.json', LOG_LEVEL: 'info'
+  }, 'the variables given, the defaults of the schema, nothing else')
   t.throws(() => loadStubEnv({ ORDERS_PORT: '70000' }), StubConfigError)
   t.throws(() => loadStubEnv({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/)
   t.throws(() => loadStubEnv({ GATEWAY_JWKS_URL: 'ftp://x' }), /GATEWAY_JWKS_URL/)
 })
 
 function validate (dir: string, ...args: string[]): { status: number | null, out: string } {
-  const r = spawnSync(process.execPath, [join(root, 'deploy/validate-manifests.mjs'), '--root', dir, '--no-build', ...args], { encoding: 'utf8' })
+  const r = spawnSync(process.execPath, [join(root, 'deploy/validate-manifests.mjs'), '--root', dir, '--no-build', ...args],
+    { encoding: 'utf8' })
   return { status: r.status, out: r.stdout + r.stderr }
 }
 
@@ -57,7 +60,8 @@ t.test('the deploy validator uses the same names', async (t) => {
   const stubsMap = join(dir, 'deploy/base/stubs-configmap.yaml')
   t.match(readFileSync(gatewayMap, 'utf8'), /TOKEN_CACHE_SIZE/)
   t.match(readFileSync(stubsMap, 'utf8'), /JWT_ISSUER/)
-  t.match(readFileSync(join(dir, 'docker-compose.yml'), 'utf8').split('\n  orders:')[0], /users:[\s\S]*JWT_ISSUER/, 'compose passes JWT_ISSUER to the stubs')
+  t.match(readFileSync(join(dir, 'docker-compose.yml'), 'utf8').split('\n  orders:')[0], /users:[\s\S]*JWT_ISSUER/,
+    'compose passes JWT_ISSUER to the stubs')
 
   const clean = validate(dir)
   t.equal(clean.status, 0, clean.status === 0 ? 'TOKEN_CACHE_SIZE for the gateway and JWT_ISSUER for the stubs are accepted' : clean.out)

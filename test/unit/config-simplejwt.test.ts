@@ -14,7 +14,8 @@ t.test('defaults: compat on, no sunset, no cut-over', async (t) => {
 t.test('LEGACY_SUNSET is an HTTP date, sent as IMF-fixdate', async (t) => {
   t.equal(loadConfig({ LEGACY_SUNSET: 'Wed, 01 Jul 2026 00:00:00 GMT' }).simplejwt.sunset, 'Wed, 01 Jul 2026 00:00:00 GMT')
   t.equal(loadConfig({ LEGACY_SUNSET: '2026-07-01T00:00:00Z' }).simplejwt.sunset, 'Wed, 01 Jul 2026 00:00:00 GMT')
-  t.throws(() => loadConfig({ LEGACY_SUNSET: 'soon' }), new ConfigError('LEGACY_SUNSET', 'invalid value "soon" (must be an HTTP date, e.g. Wed, 01 Jul 2026 00:00:00 GMT)'))
+  t.throws(() => loadConfig({ LEGACY_SUNSET: 'soon' }),
+    new ConfigError('LEGACY_SUNSET', 'invalid value "soon" (must be an HTTP date, e.g. Wed, 01 Jul 2026 00:00:00 GMT)'))
 })
 
 t.test('the cut-over needs both the key and the date', async (t) => {

@@ -134,7 +134,8 @@ t.test('invalid values throw a ConfigError naming the variable', async (t) => {
     t.equal(err?.variable, variable, `${what}: names the variable`)
     t.notMatch(err?.message ?? '', /\n/, `${what}: one line`)
   }
-  t.same(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1/128,loopback' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1/128', 'loopback'], 'addresses, CIDR ranges and named ranges are accepted')
+  t.same(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1/128,loopback' }).trustProxy,
+    ['10.0.0.0/8', '127.0.0.1', '::1/128', 'loopback'], 'addresses, CIDR ranges and named ranges are accepted')
   t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true)
   t.equal(loadConfig({}).trustProxy, false, 'unset: forwarded headers ignored')
   const level = t.throws(() => loadConfig({ LOG_LEVEL: 'loud' })) as Error
@@ -149,7 +150,8 @@ t.test('production requires JWT_KEYS_FILE', async (t) => {
 
 t.test('the access TTL must be shorter than the refresh TTL', async (t) => {
   t.throws(() => loadConfig({ ACCESS_TOKEN_TTL: '600', REFRESH_TOKEN_TTL: '600' }), { name: 'ConfigError', message: /ACCESS_TOKEN_TTL/ })
-  t.throws(() => loadConfig({ ACCESS_TOKEN_TTL: '700000' }), { name: 'ConfigError', message: /REFRESH_TOKEN_TTL/ }, 'against the default refresh TTL')
+  t.throws(() => loadConfig({ ACCESS_TOKEN_TTL: '700000' }), { name: 'ConfigError', message: /REFRESH_TOKEN_TTL/ },
+    'against the default refresh TTL')
   t.throws(() => loadConfig({ REFRESH_TOKEN_TTL: '900' }), { name: 'ConfigError' }, 'against the default access TTL')
   t.doesNotThrow(() => loadConfig({ ACCESS_TOKEN_TTL: '599', REFRESH_TOKEN_TTL: '600' }))
 })

@@ -12,7 +12,8 @@ import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress'
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
 import { ROOT } from '../helpers/processes.js'
 
-const GATEWAY_HEADERS = ['X-User-Id', 'X-User-Name', 'X-User-Roles', 'X-Client-Id', 'X-Client-Scopes', 'X-Request-Id', 'X-Gateway-Assertion']
+const GATEWAY_HEADERS = ['X-User-Id', 'X-User-Name', 'X-User-Roles', 'X-Client-Id', 'X-Client-Scopes', 'X-Request-Id',
+  'X-Gateway-Assertion']
 
 function load (path: string): { text: string, docs: any[] } {
   const text = readFileSync(join(ROOT, 'deploy/edge', path), 'utf8')
@@ -38,7 +39,8 @@ t.test('Traefik: ForwardAuth middleware', async (t) => {
   t.equal(fa.trustForwardHeader, false)
   namesAll(t, fa.authResponseHeaders, 'authResponseHeaders')
   const strip = new RegExp(fa.authResponseHeadersRegex.replace('(?i)', ''), 'i')
-  for (const h of [...GATEWAY_HEADERS.filter((n) => n !== 'X-Request-Id'), 'X-User-Email', 'X_User_Id', 'X-Gateway-Anything']) t.ok(strip.test(h), `a client's ${h} is replaced`)
+  for (const h of [...GATEWAY_HEADERS.filter((n) => n !== 'X-Request-Id'), 'X-User-Email', 'X_User_Id', 'X-Gateway-Anything']) t.ok(
+    strip.test(h), `a client's ${h} is replaced`)
   t.notOk(strip.test('X-Forwarded-For'))
   for (const name of ['users', 'orders']) t.same(docs[0].http.routers[name].middlewares, ['auth-gateway', 'drop-credentials'])
 })
@@ -51,9 +53,11 @@ t.test('Envoy: ext_authz HTTP filter', async (t) => {
   const authz = hcm.http_filters[1].typed_config
   t.equal(authz.http_service.path_prefix, '/auth/check')
   t.equal(authz.failure_mode_allow, false)
-  namesAll(t, authz.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: any) => p.exact), 'allowed_upstream_headers')
+  namesAll(t, authz.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: any) => p.exact),
+    'allowed_upstream_headers')
   t.ok(authz.http_service.authorization_request.allowed_headers.patterns.some((p: any) => p.exact === 'authorization'), 'the token is sent')
-  t.ok(authz.http_service.authorization_request.allowed_headers.patterns.some((p: any) => p.exact === 'x-forwarded-for'), 'the client address is sent')
+  t.ok(authz.http_service.authorization_request.allowed_headers.patterns.some((p: any) => p.exact === 'x-forwarded-for'),
+    'the client address is sent')
   t.equal(hcm.use_remote_address, true)
   t.match(text, /\^x%-user%-/)
   t.match(text, /\^x%-gateway%-/)

@@ -72,7 +72,8 @@ t.test('the attack suite against jose and fast-jwt', async (t) => {
   const access = (await service.signAccess({ userId: '1001', username: 'alice', roles: ['user'] }, sid)).token
   const refresh = (await service.signRefresh('1001', sid)).token
   const attacks = await craftAttacks({ access, refresh, keyRing: keys, issuer: ISSUER, audience: AUDIENCE })
-  const verifiers = MODES.map((mode) => ({ mode, v: new FastJwtTokenVerifier(keys, { issuer: ISSUER, audience: AUDIENCE, mode, cacheSize: 1000 }) }))
+  const verifiers = MODES.map((mode) => ({ mode, v: new FastJwtTokenVerifier(keys,
+    { issuer: ISSUER, audience: AUDIENCE, mode, cacheSize: 1000 }) }))
 
   const cases = [
     ...attacks.access.map((c) => ({ ...c, expected: 'access' as const })),
@@ -144,13 +145,17 @@ t.test('probes outside the suite', async (t) => {
     // ECDSA malleability: (r, n - s) is a second valid signature of the same token.
     const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551')
     const s = BigInt('0x' + sigBytes.subarray(32).toString('hex'))
-    const highS = Buffer.concat([sigBytes.subarray(0, 32), Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex')]).toString('base64url')
+    const highS = Buffer.concat([sigBytes.subarray(0, 32), Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex')]).toString(
+      'base64url')
     const probes: Array<[string, string, string]> = [
       // Duplicate members: JSON.parse keeps the last one in both.
       ['duplicate aud, the last one ours', signRaw(key, header, Buffer.from(json.replace(/^\{/, '{"aud":"someone-else",'))), 'verified'],
-      ['duplicate aud, the last one foreign', signRaw(key, header, Buffer.from(json.replace(/\}$/, ',"aud":"someone-else"}'))), 'token_invalid'],
-      ['duplicate alg in the header, none then ES256', signRaw(key, `{"alg":"none","kid":"${kid}","alg":"ES256"}`, Buffer.from(json)), 'verified'],
-      ['duplicate alg in the header, ES256 then none', signRaw(key, `{"alg":"ES256","kid":"${kid}","alg":"none"}`, Buffer.from(json)), 'token_invalid'],
+      ['duplicate aud, the last one foreign', signRaw(key, header, Buffer.from(json.replace(/\}$/, ',"aud":"someone-else"}'))),
+        'token_invalid'],
+      ['duplicate alg in the header, none then ES256', signRaw(key, `{"alg":"none","kid":"${kid}","alg":"ES256"}`, Buffer.from(json)),
+        'verified'],
+      ['duplicate alg in the header, ES256 then none', signRaw(key, `{"alg":"ES256","kid":"${kid}","alg":"none"}`, Buffer.from(json)),
+        'token_invalid'],
       // b64 without crit is ignored by both (the payload is base64url as usual).
       ['b64 false without crit, validly signed', signEs256(key, { ...header, b64: false }, claims()), 'verified'],
       ['typ other than JWT (neither checks typ)', signEs256(key, { ...header, typ: 'at+jwt' }, claims()), 'verified'],
@@ -160,7 +165,8 @@ t.test('probes outside the suite', async (t) => {
       ['aud array holding ours', signEs256(key, header, claims({ aud: ['x', AUDIENCE] })), 'verified'],
       ['iss as an array holding ours', signEs256(key, header, claims({ iss: [ISSUER] })), 'token_invalid'],
       ['high-S twin of a valid signature', `${access.split('.').slice(0, 2).join('.')}.${highS}`, 'verified'],
-      ['__proto__ member in the payload', signRaw(key, header, Buffer.from(json.replace(/^\{/, '{"__proto__":{"token_type":"access"},'))), 'verified']
+      ['__proto__ member in the payload', signRaw(key, header, Buffer.from(json.replace(/^\{/, '{"__proto__":{"token_type":"access"},'))),
+        'verified']
     ]
     for (const [name, token, want] of probes) {
       const r = await both(token)
@@ -192,7 +198,8 @@ t.test('probes outside the suite', async (t) => {
 
   t.test('iss and aud are checked only when present unless required', async (t) => {
     // fast-jwt skips allowedIss/allowedAud when the claim is absent; jose requires them once issuer/audience are set.
-    const loose = new FastJwtTokenVerifier(keys, { issuer: ISSUER, audience: AUDIENCE, mode: 'key-callback', cacheSize: 0, requiredClaims: ['exp'] })
+    const loose = new FastJwtTokenVerifier(keys, { issuer: ISSUER, audience: AUDIENCE, mode: 'key-callback', cacheSize: 0,
+      requiredClaims: ['exp'] })
     for (const claim of ['iss', 'aud']) {
       const token = signEs256(key, header, claims({ [claim]: undefined }))
       t.equal(await fastAlone(loose, token, 'access'), 'accepted', `no ${claim}: fast-jwt with requiredClaims ['exp'] accepts`)
@@ -213,7 +220,8 @@ t.test('probes outside the suite', async (t) => {
       const after = await fastAlone(v, token, 'access')
       if (mode === 'key-callback') t.equal(after, 'accepted', `${mode}: still accepted from the cache after the key went`)
       else t.match(after, /^refused/, `${mode}: refused once the key went`)
-      t.match(await fastAlone(v, signEs256(key, header, claims()), 'access'), /^refused/, `${mode}: a new token of the removed key is refused`)
+      t.match(await fastAlone(v, signEs256(key, header, claims()), 'access'), /^refused/,
+        `${mode}: a new token of the removed key is refused`)
     }
   })
 })

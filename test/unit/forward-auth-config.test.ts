@@ -5,7 +5,9 @@ import { styleOf } from '../../src/forward-auth/proxy-list.js'
 
 t.test('off by default; addresses and ranges with their styles', async (t) => {
   t.same(loadConfig({}).forwardAuthProxies, [])
-  const proxies = loadConfig({ FORWARD_AUTH_PROXIES: '10.0.0.0/8=ingress-nginx, 127.0.0.1=nginx,::1=caddy,192.168.1.5=envoy,172.16.0.0/12=traefik' }).forwardAuthProxies
+  const proxies = loadConfig({
+    FORWARD_AUTH_PROXIES: '10.0.0.0/8=ingress-nginx, ' +
+      '127.0.0.1=nginx,::1=caddy,192.168.1.5=envoy,172.16.0.0/12=traefik' }).forwardAuthProxies
   t.equal(styleOf(proxies, '10.2.3.4'), 'ingress-nginx')
   t.equal(styleOf(proxies, '127.0.0.1'), 'nginx')
   t.equal(styleOf(proxies, '::ffff:127.0.0.1'), 'nginx', 'an IPv4-mapped peer')
@@ -16,9 +18,11 @@ t.test('off by default; addresses and ranges with their styles', async (t) => {
 })
 
 t.test('a bad entry refuses start-up with a one-line message naming the variable', async (t) => {
-  for (const bad of ['127.0.0.1', '127.0.0.1=apache', '=nginx', '300.1.1.1=nginx', '10.0.0.0/33=nginx', 'example.com=caddy', '127.0.0.1=nginx,10.0.0.1=Traefik']) {
+  for (const bad of ['127.0.0.1', '127.0.0.1=apache', '=nginx', '300.1.1.1=nginx', '10.0.0.0/33=nginx', 'example.com=caddy',
+    '127.0.0.1=nginx,10.0.0.1=Traefik']) {
     let caught: unknown
     try { loadConfig({ FORWARD_AUTH_PROXIES: bad }) } catch (err) { caught = err }
-    t.ok(caught instanceof ConfigError && caught.variable === 'FORWARD_AUTH_PROXIES' && caught.message.startsWith('FORWARD_AUTH_PROXIES: ') && !caught.message.includes('\n'), `${bad}: ${String(caught)}`)
+    t.ok(caught instanceof ConfigError && caught.variable === 'FORWARD_AUTH_PROXIES' && caught.message.startsWith('FORWARD_AUTH_PROXIES: ')
+      && !caught.message.includes('\n'), `${bad}: ${String(caught)}`)
   }
 })

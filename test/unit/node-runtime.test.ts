@@ -17,7 +17,8 @@ t.test('the Node version is named once and used everywhere', async (t) => {
   const dockerfile = await readFile(join(ROOT, 'Dockerfile'), 'utf8')
   t.equal(/^ARG NODE_VERSION=(\S+)$/m.exec(dockerfile)?.[1], version, 'the Dockerfile\'s default NODE_VERSION')
 
-  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string }, devDependencies: Record<string, string> }
+  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string },
+    devDependencies: Record<string, string> }
   t.equal(pkg.engines.node, `>=${major}`, 'engines.node')
   t.match(pkg.devDependencies['@types/node'], new RegExp(`^\\^${major}\\.`), '@types/node of the same major')
 

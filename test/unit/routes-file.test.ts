@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Ajv } from 'ajv'
 import { parse } from 'yaml'
-import { DEMO_ROUTES_FILE, DEMO_URL_DEFAULTS, parseRoutesText, readRoutesFileSync, routesDiff, RoutesFileError } from '../../src/proxy/routes-file.js'
+import { DEMO_ROUTES_FILE, DEMO_URL_DEFAULTS, parseRoutesText, readRoutesFileSync, routesDiff,
+  RoutesFileError } from '../../src/proxy/routes-file.js'
 import { RouteTable, type ProxyRoute } from '../../src/proxy/route-table.js'
 import { routesJsonSchema } from '../../src/proxy/routes-file-schema.js'
 import { ensureBuilt, ROOT, runToExit } from '../helpers/processes.js'
@@ -50,7 +51,8 @@ t.test('the shipped demo file is the demo table of docs/proxy.md', async (t) => 
   ])
   t.same(spec.routes, [
     { path: '/api/users/me', exact: true, upstream: 'users', methods: ['GET', 'HEAD'], limit: 'api', bodyLimit: 1048576 },
-    { path: '/api/users/me/password', exact: true, upstream: 'users', methods: ['POST'], limit: 'api', passwordCheck: true, bodyLimit: 1048576 },
+    { path: '/api/users/me/password', exact: true, upstream: 'users', methods: ['POST'], limit: 'api', passwordCheck: true,
+      bodyLimit: 1048576 },
     { path: '/api/users', upstream: 'users', roles: ['admin'], limit: 'api', bodyLimit: 1048576 },
     { path: '/api/orders', upstream: 'orders', limit: 'api', scopes: { GET: ['orders:read'], POST: ['orders:write'] }, bodyLimit: 1048576 }
   ])
@@ -63,8 +65,10 @@ t.test('a valid file: defaults, JSON as well as YAML, `${NAME}` of a *_URL varia
     '  - { path: /status, exact: true, upstream: billing, public: true }'
   ].join('\n'), { vars: VARS })
   t.equal(spec.upstreams.get('billing')?.url, 'http://127.0.0.1:3010')
-  t.same(spec.routes[1], { path: '/status', exact: true, public: true, upstream: 'billing', limit: 'public', bodyLimit: 1048576 }, 'a public route is limited per IP by default')
-  const json = JSON.stringify({ upstreams: { billing: { url: 'https://billing.internal:8443/base/', timeout_ms: 5000 } }, routes: [{ path: '/api/b', upstream: 'billing', body_limit: 5 }] })
+  t.same(spec.routes[1], { path: '/status', exact: true, public: true, upstream: 'billing', limit: 'public', bodyLimit: 1048576 },
+    'a public route is limited per IP by default')
+  const json = JSON.stringify({ upstreams: { billing: { url: 'https://billing.internal:8443/base/', timeout_ms: 5000 } },
+    routes: [{ path: '/api/b', upstream: 'billing', body_limit: 5 }] })
   const fromJson = parseRoutesText('r.json', json, { vars: VARS })
   t.same(fromJson.upstreams.get('billing'), { name: 'billing', url: 'https://billing.internal:8443/base', timeoutMs: 5000 })
   t.equal(fromJson.routes[0]?.bodyLimit, 5)
@@ -72,23 +76,33 @@ t.test('a valid file: defaults, JSON as well as YAML, `${NAME}` of a *_URL varia
 
 t.test('invalid files: each problem names the file, the line, the route or upstream and the problem', async (t) => {
   const cases: Array<[string, string, RegExp]> = [
-    ['unknown field (a typo of roles)', '  - { path: /api/b, upstream: billing, role: [admin] }', /^routes\.yaml:5: route \/api\/b: unknown field "role"$/],
+    ['unknown field (a typo of roles)', '  - { path: /api/b, upstream: billing, role: [admin] }',
+      /^routes\.yaml:5: route \/api\/b: unknown field "role"$/],
     ['unknown upstream', '  - { path: /api/b, upstream: nobody }', /^routes\.yaml:5: route \/api\/b: unknown upstream "nobody"$/],
     ['roles: []', '  - { path: /api/b, upstream: billing, roles: [] }', /^routes\.yaml:5: route \/api\/b: roles: /],
     ['scopes: {}', '  - { path: /api/b, upstream: billing, scopes: {} }', /^routes\.yaml:5: route \/api\/b: scopes: /],
-    ['scopes of an unknown method', '  - { path: /api/b, upstream: billing, scopes: { FETCH: [a] } }', /^routes\.yaml:5: route \/api\/b: unknown field "FETCH"$/],
-    ['public with roles', '  - { path: /api/b, upstream: billing, public: true, roles: [admin] }', /route \/api\/b: public together with roles/],
-    ['public with scopes', '  - { path: /api/b, upstream: billing, public: true, scopes: { GET: [a] } }', /route \/api\/b: public together with scopes/],
-    ['public with password_check', '  - { path: /api/b, upstream: billing, public: true, password_check: true }', /route \/api\/b: public together with password_check/],
-    ['public with step_up_max_age', '  - { path: /api/b, upstream: billing, public: true, step_up_max_age: 60 }', /route \/api\/b: public together with step_up_max_age/],
-    ['public with limit api', '  - { path: /api/b, upstream: billing, public: true, limit: api }', /route \/api\/b: public together with limit: api/],
-    ['websocket: true (not supported yet)', '  - { path: /api/b, upstream: billing, websocket: true }', /route \/api\/b: websocket: not supported yet/],
-    ['step_up_max_age (not supported yet)', '  - { path: /api/b, upstream: billing, step_up_max_age: 60 }', /route \/api\/b: step_up_max_age: not supported yet/],
+    ['scopes of an unknown method', '  - { path: /api/b, upstream: billing, scopes: { FETCH: [a] } }',
+      /^routes\.yaml:5: route \/api\/b: unknown field "FETCH"$/],
+    ['public with roles', '  - { path: /api/b, upstream: billing, public: true, roles: [admin] }',
+      /route \/api\/b: public together with roles/],
+    ['public with scopes', '  - { path: /api/b, upstream: billing, public: true, scopes: { GET: [a] } }',
+      /route \/api\/b: public together with scopes/],
+    ['public with password_check', '  - { path: /api/b, upstream: billing, public: true, password_check: true }',
+      /route \/api\/b: public together with password_check/],
+    ['public with step_up_max_age', '  - { path: /api/b, upstream: billing, public: true, step_up_max_age: 60 }',
+      /route \/api\/b: public together with step_up_max_age/],
+    ['public with limit api', '  - { path: /api/b, upstream: billing, public: true, limit: api }',
+      /route \/api\/b: public together with limit: api/],
+    ['websocket: true (not supported yet)', '  - { path: /api/b, upstream: billing, websocket: true }',
+      /route \/api\/b: websocket: not supported yet/],
+    ['step_up_max_age (not supported yet)', '  - { path: /api/b, upstream: billing, step_up_max_age: 60 }',
+      /route \/api\/b: step_up_max_age: not supported yet/],
     ['unknown method', '  - { path: /api/b, upstream: billing, methods: [GETS] }', /route \/api\/b: methods: must be one of GET, HEAD/],
     ['path with a trailing slash', '  - { path: /api/b/, upstream: billing }', /route \/api\/b\/: path must be a normalized path/],
     ['path with a dot segment', '  - { path: /api/../b, upstream: billing }', /route \/api\/\.\.\/b: path must be a normalized path/],
     ['the root path', '  - { path: /, upstream: billing }', /route \/: path must be/],
-    ['duplicate path', '  - { path: /api/b, upstream: billing }\n  - { path: /api/b, upstream: users }', /^routes\.yaml:6: route \/api\/b: duplicate route \(same path and exact as the route at line 5\)$/],
+    ['duplicate path', '  - { path: /api/b, upstream: billing }\n  - { path: /api/b, upstream: users }',
+      /^routes\.yaml:6: route \/api\/b: duplicate route \(same path and exact as the route at line 5\)$/],
     ['missing path', '  - { upstream: billing }', /^routes\.yaml:5: route #1: missing field "path"$/],
     ['YAML syntax error', '  - { path: /api/b, upstream: billing\n', /^routes\.yaml:\d+: file: /]
   ]
@@ -96,7 +110,8 @@ t.test('invalid files: each problem names the file, the line, the route or upstr
     const problems = problemsOf(HEAD + routes)
     t.ok(problems.some((p) => expected.test(p)), `${name}: ${problems.join(' | ')}`)
   }
-  t.same(problemsOf(HEAD + '  - { path: /api/b, upstream: billing }\n  - { path: /api/b, exact: true, upstream: users }'), [], 'the same path once exact and once not is no duplicate')
+  t.same(problemsOf(HEAD + '  - { path: /api/b, upstream: billing }\n  - { path: /api/b, exact: true, upstream: users }'), [],
+    'the same path once exact and once not is no duplicate')
   t.same(problemsOf('upstreams: {}\nroutes: []\nextra: 1\n').length, 2, 'no upstream, and an unknown top-level field')
 })
 
@@ -122,9 +137,11 @@ t.test('upstream urls: http(s) only, no userinfo, `${NAME}` of *_URL variables o
     t.notOk(problems.join('\n').includes(secret), 'no interpolated value in the message')
     t.notOk(problems.join('\n').includes('pw'), 'no password of a literal url in the message')
   }
-  t.match(problemsOf('upstreams:\n  x: { url: "http://a", timeout_ms: 5, url2: "${SECRET}" }\nroutes: []\n', vars)[0], /unknown field "url2"/, '`${NAME}` anywhere else is an unknown field, never interpolated')
+  t.match(problemsOf('upstreams:\n  x: { url: "http://a", timeout_ms: 5, url2: "${SECRET}" }\nroutes: []\n', vars)[0],
+    /unknown field "url2"/, '`${NAME}` anywhere else is an unknown field, never interpolated')
   t.match(problemsOf('upstreams:\n  Billing: { url: "http://a" }\nroutes: []\n')[0], /upstream Billing: invalid upstream name/)
-  t.match(problemsOf('upstreams:\n  users: { url: "http://elsewhere:1" }\nroutes: []\n')[0], /upstream users: users is the identity backend/, 'users is always USERS_URL')
+  t.match(problemsOf('upstreams:\n  users: { url: "http://elsewhere:1" }\nroutes: []\n')[0],
+    /upstream users: users is the identity backend/, 'users is always USERS_URL')
 })
 
 t.test('a file that others may write is refused; owner-only is fine', async (t) => {
@@ -143,7 +160,8 @@ t.test('a file that others may write is refused; owner-only is fine', async (t) 
 
 t.test('matching: the longest whole-segment prefix, whatever the order of the file', async (t) => {
   const route = (path: string, extra: Partial<ProxyRoute> = {}): ProxyRoute => ({ path, upstream: 'billing', limit: 'api', ...extra })
-  const routes = [route('/api'), route('/api/billing'), route('/api/billing/admin', { roles: ['admin'] }), route('/api/billing/me', { exact: true })]
+  const routes = [route('/api'), route('/api/billing'), route('/api/billing/admin', { roles: ['admin'] }),
+    route('/api/billing/me', { exact: true })]
   for (const order of [routes, [...routes].reverse(), [routes[2]!, routes[0]!, routes[3]!, routes[1]!]]) {
     const table = new RouteTable(order)
     t.equal(table.match('/api/billing/admin/x')?.path, '/api/billing/admin')
@@ -162,7 +180,8 @@ t.test('matching: the longest whole-segment prefix, whatever the order of the fi
 
 t.test('reload diff: routes added, removed and made public', async (t) => {
   const r = (path: string, extra: Partial<ProxyRoute> = {}): ProxyRoute => ({ path, upstream: 'b', limit: 'api', ...extra })
-  t.same(routesDiff([r('/a'), r('/b'), r('/c', { exact: true })], [r('/a', { public: true, limit: 'public' }), r('/c', { exact: true }), r('/d')]), {
+  t.same(routesDiff([r('/a'), r('/b'), r('/c', { exact: true })],
+    [r('/a', { public: true, limit: 'public' }), r('/c', { exact: true }), r('/d')]), {
     added: ['/d'], removed: ['/b'], made_public: ['/a']
   })
 })
@@ -174,7 +193,8 @@ t.test('the shipped JSON Schema is the one generated from the TypeBox schema, an
   for (const file of ['config/demo-routes.yaml', 'config/routes.example.yaml']) {
     t.ok(validate(parse(await readFile(join(ROOT, file), 'utf8'))), `${file}: ${JSON.stringify(validate.errors)}`)
   }
-  t.notOk(validate({ upstreams: { a: { url: 'http://a' } }, routes: [{ path: '/a', upstream: 'a', role: ['x'] }] }), 'editors flag an unknown field too')
+  t.notOk(validate({ upstreams: { a: { url: 'http://a' } }, routes: [{ path: '/a', upstream: 'a', role: ['x'] }] }),
+    'editors flag an unknown field too')
 })
 
 t.test('the example file is valid', async (t) => {
@@ -187,7 +207,8 @@ t.test('npm run routes:check and the server, as programs', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gw-routes-check-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const bad = join(dir, 'bad.yaml')
-  await writeFile(bad, HEAD + '  - { path: /api/b, upstream: billing, role: [admin] }\n  - { path: /api/c, upstream: nobody }\n', { mode: 0o644 })
+  await writeFile(bad, HEAD + '  - { path: /api/b, upstream: billing, role: [admin] }\n  - { path: /api/c, upstream: nobody }\n',
+    { mode: 0o644 })
   const secretFile = join(dir, 'secret.yaml')
   await writeFile(secretFile, 'upstreams:\n  x: { url: "${SECRET}" }\nroutes: []\n', { mode: 0o644 })
 
@@ -196,7 +217,8 @@ t.test('npm run routes:check and the server, as programs', async (t) => {
   const res = await runToExit('dist/src/cli/routes-check.js', [bad], { BILLING_URL: 'http://127.0.0.1:3010' })
   t.equal(res.code, 1)
   t.equal(res.stdout, '')
-  t.same(res.stderr.trim().split('\n'), [`${bad}:5: route /api/b: unknown field "role"`], 'one line per problem (the schema stage stops before the rules)')
+  t.same(res.stderr.trim().split('\n'), [`${bad}:5: route /api/b: unknown field "role"`],
+    'one line per problem (the schema stage stops before the rules)')
   const secret = await runToExit('dist/src/cli/routes-check.js', [secretFile], { SECRET: 'hunter2-secret' })
   t.equal(secret.code, 1)
   t.match(secret.stderr, /\$\{SECRET\} is not allowed/)
@@ -210,15 +232,19 @@ t.test('npm run routes:check and the server, as programs', async (t) => {
   const billing = { BILLING_URL: 'http://127.0.0.1:3010' }
   const cases: Array<[string, string, Record<string, string>, RegExp]> = [
     ['unknown field', bad, billing, /route \/api\/b: unknown field "role"/],
-    ['unknown upstream', await write('upstream.yaml', '  - { path: /api/b, upstream: nobody }'), billing, /upstream\.yaml:5: route \/api\/b: unknown upstream "nobody"/],
-    ['bad URL', await write('url.yaml', '  - { path: /api/b, upstream: billing }', HEAD.replace('${BILLING_URL}', 'ftp://billing')), billing, /url\.yaml:3: upstream billing: url must be http or https/],
-    ['duplicate path', await write('dup.yaml', '  - { path: /api/b, upstream: billing }\n  - { path: /api/b, upstream: users }'), billing, /dup\.yaml:6: route \/api\/b: duplicate route/],
+    ['unknown upstream', await write('upstream.yaml', '  - { path: /api/b, upstream: nobody }'), billing,
+      /upstream\.yaml:5: route \/api\/b: unknown upstream "nobody"/],
+    ['bad URL', await write('url.yaml', '  - { path: /api/b, upstream: billing }', HEAD.replace('${BILLING_URL}', 'ftp://billing')),
+      billing, /url\.yaml:3: upstream billing: url must be http or https/],
+    ['duplicate path', await write('dup.yaml', '  - { path: /api/b, upstream: billing }\n  - { path: /api/b, upstream: users }'), billing,
+      /dup\.yaml:6: route \/api\/b: duplicate route/],
     ['YAML syntax error', await write('syntax.yaml', '  - { path: /api/b, upstream: billing'), billing, /syntax\.yaml:\d+: file: /],
     ['secret-looking variable', secretFile, { SECRET: 'hunter2-secret' }, /upstream x: url: \$\{SECRET\} is not allowed/],
     ['missing file', join(dir, 'missing.yaml'), {}, /missing\.yaml: file: cannot be read/]
   ]
   await Promise.all(cases.map(([name, file, env, expected]) => t.test(`the server refuses to start: ${name}`, async (t) => {
-    const run = await runToExit('dist/src/server.js', [], { REDIS_URL: 'redis://127.0.0.1:1', PORT: '0', LOG_LEVEL: 'silent', ROUTES_FILE: file, ...env })
+    const run = await runToExit('dist/src/server.js', [],
+      { REDIS_URL: 'redis://127.0.0.1:1', PORT: '0', LOG_LEVEL: 'silent', ROUTES_FILE: file, ...env })
     t.equal(run.code, 1, `exit status 1 (stderr ${run.stderr})`)
     t.match(run.stderr, new RegExp(`invalid routes file: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), 'names the file')
     t.match(run.stderr, expected)

@@ -32,7 +32,8 @@ export function drawChart (times: string[], series: Series[], label: (iso: strin
   const x = (i: number): number => pad.left + (times.length <= 1 ? 0 : (i / (times.length - 1)) * plotW)
   const y = (v: number): number => pad.top + plotH - (v / max) * plotH
 
-  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': `${yTitle}, ${series.map((s) => `${s.label} ${s.values.reduce((a, b) => a + b, 0)}`).join(', ')}` })
+  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img',
+    'aria-label': `${yTitle}, ${series.map((s) => `${s.label} ${s.values.reduce((a, b) => a + b, 0)}`).join(', ')}` })
   for (const v of [0, max / 2, max]) {
     svg.append(el('line', { x1: pad.left, x2: width - pad.right, y1: y(v), y2: y(v), class: 'grid-line' }))
     svg.append(el('text', { x: pad.left - 6, y: y(v) + 4, class: 'axis y' }, Number.isInteger(v) ? String(v) : v.toFixed(1)))

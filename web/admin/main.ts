@@ -138,7 +138,8 @@ async function followStream (): Promise<void> {
 let countsTimer = 0
 let blocksTimer = 0
 function soon (which: 'counts' | 'blocks'): void {
-  if (which === 'counts') { clearTimeout(countsTimer); countsTimer = window.setTimeout(() => { void loadCounts(); void loadChart() }, 1000) }
+  if (which === 'counts') { clearTimeout(countsTimer); countsTimer =
+    window.setTimeout(() => { void loadCounts(); void loadChart() }, 1000) }
   else { clearTimeout(blocksTimer); blocksTimer = window.setTimeout(() => { void loadBlocks() }, 300) }
 }
 
@@ -158,7 +159,8 @@ async function loadCounts (): Promise<void> {
   try {
     const { hour, day } = await api<{ hour: Record<string, number>, day: Record<string, number> }>('/admin/events/counts')
     const names = Object.keys(day).sort((a, b) => (day[b] ?? 0) - (day[a] ?? 0) || a.localeCompare(b))
-    const rows = names.map((n) => h('tr', {}, h('td', {}, n), h('td', { class: 'num' }, String(hour[n] ?? 0)), h('td', { class: 'num' }, String(day[n] ?? 0))))
+    const rows = names.map((n) => h('tr', {}, h('td', {}, n), h('td', { class: 'num' }, String(hour[n] ?? 0)),
+      h('td', { class: 'num' }, String(day[n] ?? 0))))
     if (rows.length === 0) rows.push(h('tr', {}, h('td', { colspan: '3', class: 'empty' }, 'No events in the last day.')))
     $('counts').replaceChildren(...rows)
   } catch (err) { failed(err) }
@@ -177,8 +179,11 @@ async function loadChart (): Promise<void> {
     const label = (iso: string): string => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false })
     const per = b.window === 'hour' ? 'per minute' : 'per hour'
     $('chart').replaceChildren(drawChart(b.times, series, label, `Events ${per}`))
-    $('chart-legend').replaceChildren(...series.map((s) => h('li', { class: s.key }, `${s.label} `, h('strong', {}, String(s.values.reduce((a, v) => a + v, 0))))))
-    $('chart-note').textContent = `Events ${per}, ${b.window === 'hour' ? 'the last 60 minutes' : 'the last 24 hours'}; the rightmost point is the current, unfinished ${b.window === 'hour' ? 'minute' : 'hour'}.`
+    $('chart-legend').replaceChildren(...series.map((s) =>
+      h('li', { class: s.key }, `${s.label} `, h('strong', {}, String(s.values.reduce((a, v) => a + v, 0))))))
+    $('chart-note').textContent =
+      `Events ${per}, ${b.window === 'hour' ? 'the last 60 minutes' : 'the last 24 hours'}; the rightmost point is the current, ` +
+        `unfinished ${b.window === 'hour' ? 'minute' : 'hour'}.`
   } catch (err) { failed(err) }
 }
 
@@ -210,7 +215,8 @@ async function filterTrail (): Promise<void> {
     const { events, next_cursor: more } = await api<{ events: AuditEvent[], next_cursor: string | null }>(`/admin/events?${q.toString()}`)
     $('trail').replaceChildren(...events.map(eventItem))
     status.className = 'note'
-    status.textContent = events.length === 0 ? 'No matching event.' : `${events.length} newest matching events${more === null ? '' : ' (export for all of them)'}.`
+    status.textContent = events.length === 0 ? 'No matching event.'
+      : `${events.length} newest matching events${more === null ? '' : ' (export for all of them)'}.`
   } catch (err) {
     if (err instanceof Forbidden) { showForbidden(); return }
     status.className = 'note error'
@@ -287,7 +293,8 @@ async function loadClients (): Promise<void> {
       api(`/admin/clients/${encodeURIComponent(c.client_id)}`, { method: 'DELETE' }).then(loadClients, failed)
     })
     return h('li', { 'data-client': c.client_id },
-      h('span', { class: 'what' }, c.name, h('small', {}, `${c.client_id} · since ${when(c.created_at)}`), h('span', { class: 'chips' }, ...c.scopes.map(scopeChip))),
+      h('span', { class: 'what' }, c.name, h('small', {}, `${c.client_id} · since ${when(c.created_at)}`),
+        h('span', { class: 'chips' }, ...c.scopes.map(scopeChip))),
       revoke)
   }))
 }
@@ -311,7 +318,8 @@ async function registerClient (): Promise<void> {
   if (scopes.length === 0) { error.textContent = 'Pick at least one scope.'; return }
   try {
     const created = await api<Client & { client_secret: string }>('/admin/clients', {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: $<HTMLInputElement>('client-name').value, scopes })
+      method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: $<HTMLInputElement>('client-name').value, scopes })
     })
     secret.textContent = `Client ${created.client_id} registered. Its secret, shown this once: ${created.client_secret}`
     secret.hidden = false
@@ -357,7 +365,8 @@ async function showUser (query: string): Promise<void> {
   const out = $('user-result')
   try {
     const found = await findUser(query)
-    if (found === null) { out.replaceChildren(h('p', { class: 'empty' }, `No user named ${query}${ID_LIKE.test(query) ? ' and none with that id' : ''}.`)); return }
+    if (found === null) { out.replaceChildren(h('p', { class: 'empty' },
+      `No user named ${query}${ID_LIKE.test(query) ? ' and none with that id' : ''}.`)); return }
     const { user: u, sessions } = found
     const revokeAll = h('button', { type: 'button', class: 'small danger' }, 'Revoke all')
     revokeAll.addEventListener('click', () => {
@@ -366,7 +375,9 @@ async function showUser (query: string): Promise<void> {
     const head = h('div', { class: 'user-head' },
       h('span', { class: 'what' },
         h('strong', {}, `${u.username}`),
-        h('small', {}, `id ${u.id} · ${u.roles.join(', ') || 'no roles'} · `, h('span', { class: u.active ? 'state ok' : 'state bad' }, u.active ? 'active' : 'inactive'), ` · ${sessions.length} session${sessions.length === 1 ? '' : 's'}`)),
+        h('small', {}, `id ${u.id} · ${u.roles.join(', ') || 'no roles'} · `,
+          h('span', { class: u.active ? 'state ok' : 'state bad' }, u.active ? 'active' : 'inactive'),
+            ` · ${sessions.length} session${sessions.length === 1 ? '' : 's'}`)),
       ...(sessions.length > 0 ? [revokeAll] : []))
     const list = sessions.length === 0
       ? h('p', { class: 'empty' }, 'No active sessions.')
@@ -374,10 +385,12 @@ async function showUser (query: string): Promise<void> {
         const revoke = h('button', { type: 'button', class: 'small danger' }, 'Revoke')
         revoke.addEventListener('click', () => {
           revoke.setAttribute('disabled', '')
-          api(`/admin/users/${encodeURIComponent(u.id)}/sessions/${encodeURIComponent(s.id)}`, { method: 'DELETE' }).then(() => showUser(u.username), failed)
+          api(`/admin/users/${encodeURIComponent(u.id)}/sessions/${encodeURIComponent(s.id)}`, { method: 'DELETE' }).then(() =>
+            showUser(u.username), failed)
         })
         return h('li', { 'data-session': s.id },
-          h('span', { class: 'what' }, `Session from ${s.ip}`, h('small', {}, `since ${when(s.created_at)} · last used ${when(s.last_used_at)} · ${s.user_agent || 'unknown client'}`)),
+          h('span', { class: 'what' }, `Session from ${s.ip}`,
+            h('small', {}, `since ${when(s.created_at)} · last used ${when(s.last_used_at)} · ${s.user_agent || 'unknown client'}`)),
           revoke)
       }))
     out.replaceChildren(head, list)

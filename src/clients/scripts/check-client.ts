@@ -5,7 +5,7 @@
  * revocation mark of the presented token. ARGV[1] window (ms).
  * Returns {0, 0, 0} for a deleted client or a revoked token (not counted), else {1, count, ttl ms}.
  */
-import { countInWindowLua } from '../../limits/count-in-window-lua.js'
+import { countInWindowLua } from '../../lib/count-in-window-lua.js'
 
 export const checkClientLua = `${countInWindowLua}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0} end

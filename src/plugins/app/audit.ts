@@ -8,7 +8,7 @@ import { AuditLog } from '../../audit/audit-log.js'
 import { AuditFeed } from '../../audit/audit-feed.js'
 import { StreamSlots } from '../../audit/stream-slots.js'
 import { BlockList } from '../../limits/block-list.js'
-import type { RedisClient } from '../../sessions/session-store.js'
+import type { RedisClient } from '../../lib/redis-client.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -29,8 +29,12 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: refuses the request unless it carries a live access token. */
     authenticate: Handler
-    /** As `authenticate`, and counts the request against the caller's API_USER_LIMIT (429 past it). */
-    authenticateCounted: Handler
+    /**
+     * The proxy's authentication: a user's or a machine client's live token (the route's roles or
+     * scopes authorize it afterwards). `counted`: against the caller's API_USER_LIMIT or
+     * API_CLIENT_LIMIT (429 past it), in the session check's round trip.
+     */
+    authenticateProxied: (request: FastifyRequest, reply: FastifyReply, counted: boolean) => Promise<void>
     /**
      * The one decision on an access token that the proxy, the gateway's own endpoints and token
      * introspection share: signature and claims, then the session alive with the user's live roles
@@ -133,9 +137,10 @@ export default fp(async (fastify) => {
     request.auth = live.claims
   })
 
-  fastify.decorate('authenticateCounted', async (request: FastifyRequest, reply: FastifyReply) => {
-    const live = await acceptAccessToken(request, presentedToken(request), { countOn: reply })
+  fastify.decorate('authenticateProxied', async (request: FastifyRequest, reply: FastifyReply, counted: boolean) => {
+    const live = await acceptAccessToken(request, presentedToken(request), counted ? { countOn: reply } : {})
     if (live.kind === 'user') request.auth = live.claims
+    else request.client = live.claims
   })
 
   fastify.decorate('requireRole', (...roles: string[]) => async (request: FastifyRequest) => {

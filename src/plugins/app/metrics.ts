@@ -45,7 +45,8 @@ function liveHeapGauge (fastify: FastifyInstance, registry: Registry): void {
   record()
   const observer = new PerformanceObserver((list) => {
     // A GC entry's detail (Node >= 16): { kind, flags }.
-    const full = list.getEntries().some((e) => (e as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)
+    const full = list.getEntries().some((e) => (e as {
+      detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)
     if (full) record()
   })
   observer.observe({ entryTypes: ['gc'] })
@@ -78,9 +79,13 @@ export default fp(async (fastify) => {
   })
   const metrics: GatewayMetrics = {
     registry,
-    securityEvents: new Counter({ name: 'gateway_security_events_total', help: 'Security events, by event (docs/observability.md)', labelNames: ['event'] as const, registers: [registry] }),
-    upstreamErrors: new Counter({ name: 'gateway_upstream_errors_total', help: 'Proxied requests that failed at the upstream, by upstream and code', labelNames: ['upstream', 'code'] as const, registers: [registry] }),
-    redisErrors: new Counter({ name: 'gateway_redis_errors_total', help: 'Redis connection errors and requests refused with store_unavailable', registers: [registry] })
+    securityEvents: new Counter({ name: 'gateway_security_events_total', help: 'Security events, by event (docs/observability.md)',
+      labelNames: ['event'] as const, registers: [registry] }),
+    upstreamErrors: new Counter({ name: 'gateway_upstream_errors_total',
+      help: 'Proxied requests that failed at the upstream, by upstream and code', labelNames: ['upstream', 'code'] as const,
+        registers: [registry] }),
+    redisErrors: new Counter({ name: 'gateway_redis_errors_total',
+      help: 'Redis connection errors and requests refused with store_unavailable', registers: [registry] })
   }
   // Redis is sampled at scrape time: one PING per scrape, shared by its latency and up gauges.
   let ping: Promise<number | undefined> | undefined

@@ -5,7 +5,7 @@
  */
 import fp from 'fastify-plugin'
 import { Redis, Cluster, type RedisOptions } from 'ioredis'
-import type { RedisClient } from '../../sessions/session-store.js'
+import type { RedisClient } from '../../lib/redis-client.js'
 import type { Config } from '../../config.js'
 
 declare module 'fastify' {

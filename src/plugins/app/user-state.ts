@@ -58,7 +58,8 @@ export default fp(async (fastify) => {
     const state: UserState = user === null ? { active: false, roles: [] } : { active: user.active, roles: user.roles }
     const result = await sessions.recordUserState(userId, state, startedAt, state.active ? { mode: 'none' } : { mode: 'all' })
     if (!state.active && (source === 'change' || result.revoked > 0)) {
-      securityEvent(request, 'user_deactivated', { user_id: userId, sessions: result.revoked, source, ...(user === null ? { reason: 'unknown_user' } : {}) })
+      securityEvent(request, 'user_deactivated', { user_id: userId, sessions: result.revoked, source,
+        ...(user === null ? { reason: 'unknown_user' } : {}) })
     } else if (state.active && result.written && result.previousRoles !== null && !sameRoles(result.previousRoles, state.roles)) {
       securityEvent(request, 'user_roles_changed', { user_id: userId, roles: state.roles, previous_roles: result.previousRoles, source })
     }
@@ -86,8 +87,8 @@ export default fp(async (fastify) => {
   }
 
   const currentRoles: UserStateService['currentRoles'] = async (request, claims, state) => {
-    if (state.roles !== null && state.phase < 2) {
-      if (state.phase === 1 && state.leased) refreshInBackground(request, claims.sub)
+    if (state.roles !== null && state.phase !== 'unusable') {
+      if (state.phase === 'refresh-due' && state.leased) refreshInBackground(request, claims.sub)
       return state.roles
     }
     let fresh: UserState

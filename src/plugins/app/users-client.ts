@@ -11,6 +11,8 @@
  * costs the backend) and the timeout is UPSTREAM_TIMEOUT_MS.
  */
 import fp from 'fastify-plugin'
+import { Type } from 'typebox'
+import { Compile } from 'typebox/compile'
 import { GatewayError, type ErrorCode } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import type { Identity } from '../../tokens/token-service.js'
@@ -66,41 +68,59 @@ export class IdentityBackendError extends GatewayError {
 /** Bodies of error answers are read up to this size; a backend's error body is small. */
 const MAX_ERROR_BODY = 16 * 1024
 
+const ErrorBody = Type.Object({ code: Type.String() })
+const IdentityBody = Type.Object({ id: Type.String({ minLength: 1 }), username: Type.String(), roles: Type.Array(Type.String()) })
+const UserBody = Type.Object({ ...IdentityBody.properties, active: Type.Boolean() })
+const errorBody = Compile(ErrorBody)
+const identityBody = Compile(IdentityBody)
+const userBody = Compile(UserBody)
+
+/** The body as text when it is at most `limit` bytes; undefined (and the rest left unread) when longer. */
+async function readUpTo (res: Response, limit: number): Promise<string | undefined> {
+  if (res.body === null) return ''
+  const reader = res.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      await reader.cancel()
+      return undefined
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
 /** The `code` of a JSON (or problem+json) error body, or undefined. */
 async function errorCode (res: Response): Promise<string | undefined> {
   try {
-    const text = await res.text()
-    if (text.length > MAX_ERROR_BODY) return undefined
-    const body = JSON.parse(text) as { code?: unknown } | null
-    return typeof body?.code === 'string' ? body.code : undefined
+    const text = await readUpTo(res, MAX_ERROR_BODY)
+    if (text === undefined) return undefined
+    const body: unknown = JSON.parse(text)
+    return errorBody.Check(body) ? body.code : undefined
   } catch {
     return undefined
   }
 }
 
-const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((r) => typeof r === 'string')
-
-/** 200 bodies: `{id, username, roles}` (and `active` for a lookup), ids as strings. */
-async function userBody (res: Response, withActive: boolean): Promise<BackendUser | Identity | undefined> {
-  let body: Record<string, unknown>
+/** A 200 body, or undefined when it is not JSON. */
+async function jsonBody (res: Response): Promise<unknown> {
   try {
-    body = await res.json() as Record<string, unknown>
+    return await res.json()
   } catch {
     return undefined
   }
-  if (body === null || typeof body !== 'object') return undefined
-  const { id, username, roles, active } = body
-  if (typeof id !== 'string' || id.length === 0 || typeof username !== 'string' || !isStringArray(roles)) return undefined
-  if (!withActive) return { userId: id, username, roles }
-  if (typeof active !== 'boolean') return undefined
-  return { id, username, roles, active }
 }
 
 /** A 401/403 whose body does not say `invalid_credentials` is the backend refusing the gateway itself. */
 async function unexpected (call: IdentityCall, res: Response): Promise<IdentityBackendError> {
   if (res.status === 401 || res.status === 403) {
     const code = await errorCode(res)
-    return new IdentityBackendError('upstream_unavailable', 'identity_backend_refused', call, `refused the gateway's assertion (${res.status} ${code ?? 'without a code'})`, res.status)
+    return new IdentityBackendError('upstream_unavailable', 'identity_backend_refused', call,
+      `refused the gateway's assertion (${res.status} ${code ?? 'without a code'})`, res.status)
   }
   await res.body?.cancel()
   return new IdentityBackendError('upstream_unavailable', 'identity_backend_error', call, `unexpected answer ${res.status}`, res.status)
@@ -118,7 +138,8 @@ export default fp(async (fastify) => {
       return await fetch(target, { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) })
     } catch (err) {
       const timedOut = (err as Error).name === 'TimeoutError'
-      throw new IdentityBackendError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', 'identity_backend_error', scope, timedOut ? 'timeout' : 'unreachable', undefined, err)
+      throw new IdentityBackendError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', 'identity_backend_error', scope, timedOut
+        ? 'timeout' : 'unreachable', undefined, err)
     }
   }
 
@@ -129,12 +150,14 @@ export default fp(async (fastify) => {
         // Read before deciding: only this code is a failed login; any other 401 is the backend refusing us.
         const code = await errorCode(res)
         if (code === 'invalid_credentials') return null
-        throw new IdentityBackendError('upstream_unavailable', 'identity_backend_refused', 'credentials:check', `refused the gateway's assertion (401 ${code ?? 'without a code'})`, 401)
+        throw new IdentityBackendError('upstream_unavailable', 'identity_backend_refused', 'credentials:check',
+          `refused the gateway's assertion (401 ${code ?? 'without a code'})`, 401)
       }
       if (res.status !== 200) throw await unexpected('credentials:check', res)
-      const identity = await userBody(res, false)
-      if (identity === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'credentials:check', 'malformed user', 200)
-      return identity as Identity
+      const body = await jsonBody(res)
+      if (!identityBody.Check(body)) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'credentials:check',
+        'malformed user', 200)
+      return { userId: body.id, username: body.username, roles: body.roles }
     },
 
     async lookupUser (userId, requestId) {
@@ -157,9 +180,10 @@ export default fp(async (fastify) => {
       throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'users:read', 'a 404 without code not_found', 404)
     }
     if (res.status !== 200) throw await unexpected('users:read', res)
-    const user = await userBody(res, true)
-    if (user === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'users:read', 'malformed user', 200)
-    return user as BackendUser
+    const body = await jsonBody(res)
+    if (!userBody.Check(body)) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'users:read',
+      'malformed user', 200)
+    return { id: body.id, username: body.username, roles: body.roles, active: body.active }
   }
   fastify.decorate('users', users)
 

@@ -33,7 +33,8 @@ export default fp(async (fastify) => {
     timeWindow: LIMIT_WINDOW_MS,
     addHeaders: { 'x-ratelimit-limit': true, 'x-ratelimit-remaining': true, 'x-ratelimit-reset': true, 'retry-after': true },
     addHeadersOnExceeding: { 'x-ratelimit-limit': true, 'x-ratelimit-remaining': true, 'x-ratelimit-reset': true },
-    errorResponseBuilder: (_request, context) => gatewayError('rate_limited', `retry in ${context.after}`, { 'retry-after': String(Math.ceil(context.ttl / 1000)) }),
+    errorResponseBuilder: (_request, context) => gatewayError('rate_limited', `retry in ${context.after}`,
+      { 'retry-after': String(Math.ceil(context.ttl / 1000)) }),
     onExceeded: (request, key) => securityEvent(request, 'rate_limited', { limit: key.split(':')[0] })
   } satisfies RateLimitPluginOptions)
 

@@ -10,7 +10,8 @@ export default fp(async (fastify) => {
       info: {
         title: 'Auth gateway',
         version: '0.1.0',
-        description: 'Login, rotating refresh tokens, sessions and revocation, and a default-deny proxy to internal services. Errors are application/problem+json with a stable `code`.'
+        description: 'Login, rotating refresh tokens, sessions and revocation, and a default-deny proxy to internal services. Errors ' +
+          'are application/problem+json with a stable `code`.'
       },
       components: {
         securitySchemes: {

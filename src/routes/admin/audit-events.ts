@@ -41,7 +41,8 @@ function isoMs (value: string | undefined, name: string): number | undefined {
 
 function streamCursor (value: string | undefined): string | undefined {
   if (value === undefined) return undefined
-  if (value.split('-').some((part) => BigInt(part) > MAX_ID_PART)) throw gatewayError('invalid_request', 'cursor is not a next_cursor of this API')
+  if (value.split('-').some((part) => BigInt(part) > MAX_ID_PART)) throw gatewayError('invalid_request',
+    'cursor is not a next_cursor of this API')
   return value
 }
 
@@ -65,7 +66,8 @@ const auditEvents: FastifyPluginAsyncTypebox = async (fastify) => {
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
         cursor: Type.Optional(StreamId)
       }, { additionalProperties: false }),
-      response: { 200: Type.Object({ events: Type.Array(AuditEventSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...problems(400, 401, 403, 429, 503) }
+      response: { 200: Type.Object({ events: Type.Array(AuditEventSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+        ...problems(400, 401, 403, 429, 503) }
     }
   }, async (request) => {
     const q = request.query
@@ -83,7 +85,8 @@ const auditEvents: FastifyPluginAsyncTypebox = async (fastify) => {
     } catch (err) {
       if ((err as { code?: string }).code === 'invalid_request') throw err
       // Whatever else Redis refuses as an id is the client's input, not an outage.
-      if (err instanceof Error && err.name === 'ReplyError' && /Invalid stream ID/i.test(err.message)) throw gatewayError('invalid_request', 'invalid since, until or cursor')
+      if (err instanceof Error && err.name === 'ReplyError' && /Invalid stream ID/i.test(err.message)) throw gatewayError(
+        'invalid_request', 'invalid since, until or cursor')
       throw storeUnavailable(err)
     }
   })
@@ -110,7 +113,8 @@ const auditEvents: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       security,
       summary: 'New security events as Server-Sent Events (role admin)',
-      description: 'text/event-stream: one `data:` JSON event per message with its stream id as `id:`, and `: heartbeat` comments. 503 when Redis is away.',
+      description: 'text/event-stream: one `data:` JSON event per message with its stream id as `id:`, and `: heartbeat` comments. 503 ' +
+        'when Redis is away.',
       response: { 200: Type.String({ description: 'text/event-stream' }), ...problems(401, 403, 429, 503) }
     }
   }, async (request, reply) => {
@@ -121,7 +125,8 @@ const auditEvents: FastifyPluginAsyncTypebox = async (fastify) => {
       throw storeUnavailable(err)
     }
     const slot = await fastify.streamSlots.take(claims.sub, claims.sid)
-    if (slot === null) throw gatewayError('rate_limited', `at most ${fastify.streamSlots.max} open event streams per session`, { 'retry-after': '5' })
+    if (slot === null) throw gatewayError('rate_limited', `at most ${fastify.streamSlots.max} open event streams per session`,
+      { 'retry-after': '5' })
     const res = reply.raw
     // The security headers set so far (helmet, request id) go out with the stream's own.
     const headers: Record<string, string> = {}

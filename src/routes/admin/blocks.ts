@@ -40,7 +40,8 @@ const blocks: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const lifted = await fastify.blocks.lift(request.params.id)
     if (lifted === null) throw gatewayError('not_found', 'no such block')
-    securityEvent(request, 'block_lifted', { by: request.auth!.sub, block_id: lifted.id, kind: lifted.kind, blocked_ip: lifted.ip || undefined })
+    securityEvent(request, 'block_lifted', { by: request.auth!.sub, block_id: lifted.id, kind: lifted.kind, blocked_ip: lifted.ip
+      || undefined })
     return reply.code(204).send(null)
   })
 }

@@ -28,7 +28,8 @@ const adminClients: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const reserved = request.body.scopes.filter((scope) => RESERVED_SCOPES.has(scope))
-    if (reserved.length > 0) throw gatewayError('invalid_request', `reserved for the gateway's own identity-backend calls: ${reserved.join(', ')}`)
+    if (reserved.length > 0) throw gatewayError('invalid_request',
+      `reserved for the gateway's own identity-backend calls: ${reserved.join(', ')}`)
     const clientId = newId()
     const secret = newClientSecret()
     const client = { client_id: clientId, name: request.body.name, scopes: request.body.scopes, created_at: new Date().toISOString() }

@@ -40,9 +40,11 @@ const dashboard: FastifyPluginAsync<{ root?: string }> = async (fastify, opts) =
   // The page links its files by absolute path, so it works under either spelling.
   const page = readFileSync(join(root, 'index.html'))
   fastify.get('/admin', {
-    schema: { tags: ['admin'], summary: 'The security dashboard (HTML; its API calls need role admin)', response: { 200: Type.String({ description: 'text/html' }) } }
+    schema: { tags: ['admin'], summary: 'The security dashboard (HTML; its API calls need role admin)',
+      response: { 200: Type.String({ description: 'text/html' }) } }
   }, async (_request, reply) => {
-    return reply.header('content-security-policy', DASHBOARD_CSP).header('cache-control', 'no-cache').type('text/html; charset=utf-8').send(page)
+    return reply.header('content-security-policy', DASHBOARD_CSP).header('cache-control', 'no-cache').type('text/html; charset=utf-8').send(
+      page)
   })
   await fastify.register(fastifyStatic, {
     root,

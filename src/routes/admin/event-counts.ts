@@ -45,8 +45,10 @@ const eventCounts: FastifyPluginAsyncTypebox = async (fastify) => {
         200: Type.Object({
           window: Type.Union([Type.Literal('hour'), Type.Literal('day')]),
           bucket_seconds: Type.Integer({ description: '60 for the hour, 3600 for the day' }),
-          times: Type.Array(Type.String({ format: 'date-time' }), { description: 'start of each bucket, oldest first; the last one is the current, partial bucket' }),
-          series: Type.Record(Type.String(), Type.Array(Type.Integer()), { description: 'per event type, one count per bucket; types without events in the window are absent' })
+          times: Type.Array(Type.String({ format: 'date-time' }),
+            { description: 'start of each bucket, oldest first; the last one is the current, partial bucket' }),
+          series: Type.Record(Type.String(), Type.Array(Type.Integer()),
+            { description: 'per event type, one count per bucket; types without events in the window are absent' })
         }),
         ...problems(400, 401, 403, 429, 503)
       }
@@ -66,7 +68,8 @@ const eventCounts: FastifyPluginAsyncTypebox = async (fastify) => {
       security,
       summary: 'The audit trail, filtered as GET /admin/events, as NDJSON (role admin)',
       description: 'application/x-ndjson: one event per line, newest first, every matching event of the retention (no limit, no cursor). ' +
-        'Redis failing before the first byte is a 503; failing during the export cuts the connection without the final chunk, so a truncated file is never mistaken for a complete one.',
+        'Redis failing before the first byte is a 503; failing during the export cuts the connection without the final chunk, so a ' +
+          'truncated file is never mistaken for a complete one.',
       querystring: Type.Object({
         event: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' })),
         user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
@@ -75,12 +78,14 @@ const eventCounts: FastifyPluginAsyncTypebox = async (fastify) => {
         until: Type.Optional(IsoTime)
       }, { additionalProperties: false }),
       // A stream, sent as it is (Fastify does not serialize streams); the OpenAPI document shows a string.
-      response: { 200: Type.Unsafe<Readable>({ type: 'string', description: 'application/x-ndjson' }), ...problems(400, 401, 403, 429, 503) }
+      response: { 200: Type.Unsafe<Readable>({ type: 'string', description: 'application/x-ndjson' }),
+        ...problems(400, 401, 403, 429, 503) }
     }
   }, async (request, reply) => {
     const q = request.query
     if (q.ip !== undefined && isIP(q.ip) === 0) throw gatewayError('invalid_request', 'ip is not an IP address')
-    const query: EventQuery = { event: q.event, userId: q.user_id, ip: q.ip, sinceMs: isoMs(q.since, 'since'), untilMs: isoMs(q.until, 'until'), limit: EXPORT_PAGE }
+    const query: EventQuery = { event: q.event, userId: q.user_id, ip: q.ip, sinceMs: isoMs(q.since, 'since'),
+      untilMs: isoMs(q.until, 'until'), limit: EXPORT_PAGE }
     let first: { events: AuditEvent[], next_cursor: string | null }
     try {
       first = await fastify.audit.page(query)

@@ -51,7 +51,8 @@ const userSessionList: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const { userId, id } = request.params
-    if (!isId.Check(userId) || !isId.Check(id) || !await fastify.sessions.revoke(userId, id)) throw gatewayError('not_found', 'no such session')
+    if (!isId.Check(userId) || !isId.Check(id) || !await fastify.sessions.revoke(userId, id)) throw gatewayError('not_found',
+      'no such session')
     securityEvent(request, 'session_revoked', { user_id: userId, session_id: id, by: request.auth!.sub, reason: 'admin' })
     return reply.code(204).send(null)
   })

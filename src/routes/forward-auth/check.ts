@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { gatewayError } from '../../errors.js'
-import { sendProblem, toGatewayError, problemOf } from '../../plugins/app/error-handler.js'
+import { sendProblem, toGatewayError, problemOf } from '../../lib/problem.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
 import { proxyDecision, type SenderConstraintHook } from '../../proxy/decide.js'
 import { identityAssertion } from '../../proxy/identity-assertion.js'
@@ -81,7 +81,8 @@ export default async function forwardAuthRoutes (fastify: FastifyInstance, opts:
     const original = originalRequest(request, style)
     context.original = original
     // The own proxy's table in use now: a reload applies to both at once.
-    const route = await decide(request, reply, { table: fastify.proxyRouteTable(), method: original.method, path: original.path, unrouted: 'forbidden', holdsUpstream: false })
+    const route = await decide(request, reply, { table: fastify.proxyRouteTable(), method: original.method, path: original.path,
+      unrouted: 'forbidden', holdsUpstream: false })
     const auth = request.auth
     const client = request.client
     reply.header('cache-control', 'no-store')
@@ -91,7 +92,8 @@ export default async function forwardAuthRoutes (fastify: FastifyInstance, opts:
       return
     }
     // Bound to the original method and path: the upstream refuses it on any other request.
-    const assertion = await identityAssertion(fastify, assertions, route.upstream, request, { method: original.method, path: original.path })
+    const assertion = await identityAssertion(fastify, assertions, route.upstream, request,
+      { method: original.method, path: original.path })
     if (client !== null) {
       reply.header('x-client-id', client.client_id).header('x-client-scopes', client.scope.split(' ').join(','))
     } else if (auth !== null) {

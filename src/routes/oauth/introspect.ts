@@ -31,7 +31,8 @@ export const INTROSPECTION_JWT = 'application/token-introspection+jwt'
 
 const IntrospectRequestSchema = Type.Object({
   token: Type.String({ maxLength: 8192, description: 'The token to introspect' }),
-  token_type_hint: Type.Optional(Type.String({ maxLength: 64, description: '`access_token` or `refresh_token`; the gateway tells them apart itself' })),
+  token_type_hint: Type.Optional(Type.String({ maxLength: 64,
+    description: '`access_token` or `refresh_token`; the gateway tells them apart itself' })),
   client_id: Type.Optional(Type.String({ maxLength: 256 })),
   client_secret: Type.Optional(Type.String({ maxLength: 256 }))
 })
@@ -82,7 +83,8 @@ const introspectRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     if (type === 'refresh') {
       const { claims } = await verifyLiveToken(fastify, token)
       const c = claims as RefreshClaims
-      return { active: true, token_type: 'refresh_token', sub: c.sub, exp: c.exp, iat: c.iat, iss: c.iss, aud: c.aud, jti: c.jti, sid: c.sid }
+      return { active: true, token_type: 'refresh_token', sub: c.sub, exp: c.exp, iat: c.iat, iss: c.iss, aud: c.aud, jti: c.jti,
+        sid: c.sid }
     }
     const live = await fastify.acceptAccessToken(request, token, { record: false })
     const c = live.claims
@@ -103,7 +105,9 @@ const introspectRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags: ['oauth'],
       summary: 'Token introspection (RFC 7662) for machine clients with scope `tokens:introspect`',
-      description: `Body \`application/x-www-form-urlencoded\`; client authentication as at \`/oauth/token\`. \`active\` is true exactly when the proxy would accept the token now. With \`Accept: ${INTROSPECTION_JWT}\` the answer is a JWT signed with the gateway's keys (RFC 9701).`,
+      description: `Body \`application/x-www-form-urlencoded\`; client authentication as at \`/oauth/token\`. \`active\` is true ` +
+        `exactly when the proxy would accept the token now. With \`Accept: ${INTROSPECTION_JWT}\` the answer is a JWT signed with the ` +
+          `gateway's keys (RFC 9701).`,
       security: [{ clientBasic: [] }, { oauthClient: ['tokens:introspect'] }],
       consumes: ['application/x-www-form-urlencoded'],
       body: IntrospectRequestSchema,
@@ -112,7 +116,8 @@ const introspectRoute: FastifyPluginAsyncTypebox = async (fastify) => {
           description: 'The introspection: JSON, or a signed JWT when asked for',
           content: {
             'application/json': { schema: IntrospectResponseSchema },
-            [INTROSPECTION_JWT]: { schema: Type.String({ description: 'A JWT (RFC 9701): `iss`, `aud` = the client, `iat`, the answer in `token_introspection`' }) }
+            [INTROSPECTION_JWT]: { schema: Type.String(
+              { description: 'A JWT (RFC 9701): `iss`, `aud` = the client, `iat`, the answer in `token_introspection`' }) }
           }
         },
         400: OAuthErrorSchema,

@@ -30,7 +30,8 @@ import { given, optionalCredentials } from '../../clients/presented-credentials.
 
 const RevokeRequestSchema = Type.Object({
   token: Type.String({ maxLength: 8192, description: 'The token to revoke' }),
-  token_type_hint: Type.Optional(Type.String({ maxLength: 64, description: '`access_token` or `refresh_token`; the gateway tells them apart itself' })),
+  token_type_hint: Type.Optional(Type.String({ maxLength: 64,
+    description: '`access_token` or `refresh_token`; the gateway tells them apart itself' })),
   client_id: Type.Optional(Type.String({ maxLength: 256 })),
   client_secret: Type.Optional(Type.String({ maxLength: 256 }))
 })
@@ -75,7 +76,8 @@ const revokeRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags: ['oauth'],
       summary: 'Token revocation (RFC 7009)',
-      description: 'Body `application/x-www-form-urlencoded`. A user\'s token revokes its session and needs no client authentication; a machine client\'s token is revoked by that client only (HTTP Basic or body credentials). 200 also for unknown or invalid tokens.',
+      description: 'Body `application/x-www-form-urlencoded`. A user\'s token revokes its session and needs no client authentication; a ' +
+        'machine client\'s token is revoked by that client only (HTTP Basic or body credentials). 200 also for unknown or invalid tokens.',
       security: [{ clientBasic: [] }, {}],
       consumes: ['application/x-www-form-urlencoded'],
       body: RevokeRequestSchema,

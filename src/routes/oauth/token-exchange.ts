@@ -62,18 +62,23 @@ async function subjectOf (fastify: FastifyInstance, request: FastifyRequest, tok
   }
 }
 
-export async function tokenExchange (fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply, body: TokenRequest, presented: PresentedClient): Promise<ExchangeResponse> {
+export async function tokenExchange (fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply, body: TokenRequest,
+  presented: PresentedClient): Promise<ExchangeResponse> {
   const client = await authenticateClient(fastify, request, presented)
-  if (!client.scopes.includes(OAUTH_SCOPES.exchange)) throw oauthErrors.unauthorizedClient(`the client lacks the scope ${OAUTH_SCOPES.exchange}`)
+  if (!client.scopes.includes(OAUTH_SCOPES.exchange)) throw oauthErrors.unauthorizedClient(
+    `the client lacks the scope ${OAUTH_SCOPES.exchange}`)
 
   const subjectToken = given(body.subject_token)
   const audience = given(body.audience)
   if (subjectToken === undefined) throw oauthErrors.invalidRequest('subject_token is required')
   const subjectType = given(body.subject_token_type)
-  if (subjectType !== ACCESS_TOKEN_TYPE && subjectType !== JWT_TOKEN_TYPE) throw oauthErrors.invalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE} (or ${JWT_TOKEN_TYPE} for a gateway assertion)`)
+  if (subjectType !== ACCESS_TOKEN_TYPE && subjectType !== JWT_TOKEN_TYPE) throw oauthErrors.invalidRequest(
+    `subject_token_type must be ${ACCESS_TOKEN_TYPE} (or ${JWT_TOKEN_TYPE} for a gateway assertion)`)
   const requested = given(body.requested_token_type)
-  if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE) throw oauthErrors.invalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`)
-  if (given(body.actor_token) !== undefined || given(body.actor_token_type) !== undefined) throw oauthErrors.invalidRequest('actor_token is not supported: the authenticated client is the actor')
+  if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE) throw oauthErrors.invalidRequest(
+    `requested_token_type must be ${ACCESS_TOKEN_TYPE}`)
+  if (given(body.actor_token) !== undefined || given(body.actor_token_type) !== undefined) throw oauthErrors.invalidRequest(
+    'actor_token is not supported: the authenticated client is the actor')
   if (audience === undefined) throw oauthErrors.invalidRequest('audience (an upstream) is required')
   if (!fastify.delegation().upstreams.has(audience)) throw oauthErrors.invalidTarget('audience is not an upstream of the gateway')
   let scope: string | undefined
@@ -81,7 +86,8 @@ export async function tokenExchange (fastify: FastifyInstance, request: FastifyR
   if (asked !== undefined) {
     const tokens = parseScope(asked)
     const known = fastify.delegation().scopesOf(audience)
-    if (tokens === null || !tokens.every((s) => known.has(s))) throw oauthErrors.invalidScope('scope must name scopes of the audience\'s routes')
+    if (tokens === null || !tokens.every((s) => known.has(s))) throw oauthErrors.invalidScope(
+      'scope must name scopes of the audience\'s routes')
     scope = tokens.join(' ')
   }
 
@@ -94,7 +100,8 @@ export async function tokenExchange (fastify: FastifyInstance, request: FastifyR
   if (ttl < 1) throw oauthErrors.invalidRequest('subject_token is not a live access token')
   const issued = await fastify.tokens.signDelegated(subject, { clientId: client.clientId, upstream: audience, scope }, ttl)
   securityEvent(request, 'token_exchanged', {
-    user_id: subject.sub, client_id: client.clientId, audience, subject_type: subjectType, session_id: subject.sid, jti: issued.jti, ...(scope !== undefined ? { scope } : {})
+    user_id: subject.sub, client_id: client.clientId, audience, subject_type: subjectType, session_id: subject.sid, jti: issued.jti,
+      ...(scope !== undefined ? { scope } : {})
   })
   return {
     access_token: issued.token,

@@ -28,7 +28,11 @@ const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags: ['oauth'],
       summary: 'OAuth 2.0 client credentials grant (RFC 6749 4.4) and token exchange (RFC 8693) for machine clients',
-      description: 'Body `application/x-www-form-urlencoded`. Client authentication by HTTP Basic or `client_id` + `client_secret` in the body (not both). Errors are RFC 6749 5.2 JSON; 401 carries `WWW-Authenticate: Basic`. Token exchange (`grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, scope `token-exchange`): `subject_token` a user\'s access token (or a gateway assertion, `subject_token_type` `urn:ietf:params:oauth:token-type:jwt`), `audience` an upstream, optional narrowing `scope`; the answer is a short-lived delegated token for that upstream\'s routes.',
+      description: 'Body `application/x-www-form-urlencoded`. Client authentication by HTTP Basic or `client_id` + `client_secret` in ' +
+        'the body (not both). Errors are RFC 6749 5.2 JSON; 401 carries `WWW-Authenticate: Basic`. Token exchange ' +
+          '(`grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, scope `token-exchange`): `subject_token` a user\'s access ' +
+            'token (or a gateway assertion, `subject_token_type` `urn:ietf:params:oauth:token-type:jwt`), `audience` an upstream, ' +
+              'optional narrowing `scope`; the answer is a short-lived delegated token for that upstream\'s routes.',
       security: [{ clientBasic: [] }, { oauthClient: ['token-exchange'] }, {}],
       consumes: ['application/x-www-form-urlencoded'],
       body: TokenRequestSchema,
@@ -45,8 +49,10 @@ const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     const body = request.body
     const grantType = given(body.grant_type)
     if (grantType === undefined) throw oauthErrors.invalidRequest('grant_type is required')
-    if (grantType === TOKEN_EXCHANGE_GRANT) return await tokenExchange(fastify, request, reply, body, requiredCredentials(request.headers.authorization, body))
-    if (grantType !== 'client_credentials') throw oauthErrors.unsupportedGrantType('only client_credentials and token exchange are supported')
+    if (grantType === TOKEN_EXCHANGE_GRANT) return await tokenExchange(fastify, request, reply, body,
+      requiredCredentials(request.headers.authorization, body))
+    if (grantType !== 'client_credentials') throw oauthErrors.unsupportedGrantType(
+      'only client_credentials and token exchange are supported')
     const presented = requiredCredentials(request.headers.authorization, body)
     const record = await authenticateClient(fastify, request, presented)
     const scopes = narrowScopes(record.scopes, given(body.scope))

@@ -17,7 +17,7 @@ import fp from 'fastify-plugin'
 import replyFrom, { type FastifyReplyFromHooks } from '@fastify/reply-from'
 import { Counter } from 'prom-client'
 import { gatewayError } from '../../errors.js'
-import { sendProblem } from '../../plugins/app/error-handler.js'
+import { sendProblem } from '../../lib/problem.js'
 import type { AnyReply, AnyRequest } from '../../lib/request-types.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
 import { proxyDecision } from '../../proxy/decide.js'
@@ -36,13 +36,16 @@ import { userChanges } from '../../proxy/user-changes.js'
 import { watchRoutesFile, routesReloader, type RoutesControl } from '../../proxy/routes-reload.js'
 
 /** Connection-level failures that mean the upstream is not there (502). */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED'])
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'FST_REPLY_FROM_GATEWAY_TIMEOUT', 'FST_REPLY_FROM_TIMEOUT', 'FST_REPLY_FROM_HTTP_REQUEST_TIMEOUT', DEADLINE_CODE])
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED',
+  'ECONNABORTED'])
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT',
+  'FST_REPLY_FROM_GATEWAY_TIMEOUT', 'FST_REPLY_FROM_TIMEOUT', 'FST_REPLY_FROM_HTTP_REQUEST_TIMEOUT', DEADLINE_CODE])
 
 /** Walks an error's cause chain for a code. */
 function codesOf (err: unknown): string[] {
   const codes: string[] = []
-  for (let e = err as { code?: unknown, cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause as typeof e, depth++) {
+  for (let e = err as { code?: unknown, cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; e =
+    e.cause as typeof e, depth++) {
     if (typeof e.code === 'string') codes.push(e.code)
   }
   return codes

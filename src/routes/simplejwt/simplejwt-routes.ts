@@ -17,7 +17,7 @@ import { gatewayError } from '../../errors.js'
 import { charFields, DrfError, drfErrorOf, sendDrf } from '../../lib/drf-errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
-import { toGatewayError } from '../../plugins/app/error-handler.js'
+import { toGatewayError } from '../../lib/problem.js'
 import { DrfDetail, drfErrors, Empty, OptionalRefreshBody, RefreshBody, TokenObtainBody, TokenPair, VerifyBody } from './schemas.js'
 
 /** RFC 9745 `Deprecation` of the legacy alias: deprecated since the gateway's first release of the simplejwt-compatible API (docs/simplejwt-api.md). */
@@ -52,7 +52,7 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
     const body = typeof raw === 'string' ? raw : raw.toString('utf8')
     if (body === '') { done(null, {}); return }
-    defaultJson(request, body, (err, parsed) => {
+    void defaultJson(request, body, (err, parsed) => {
       if (err !== null) done(new DrfError(400, { detail: `JSON parse error - ${err.message}` }), undefined)
       else done(null, parsed)
     })
@@ -123,7 +123,8 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post(route('/api/token/refresh/'), {
     ...validatedByHandler,
-    schema: { tags, summary: 'simplejwt TokenRefreshView: rotation with reuse detection (or the cut-over exchange)', body: RefreshBody, response: { 200: TokenPair, ...drfErrors(400, 401, 415, 429, 503) } }
+    schema: { tags, summary: 'simplejwt TokenRefreshView: rotation with reuse detection (or the cut-over exchange)', body: RefreshBody,
+      response: { 200: TokenPair, ...drfErrors(400, 401, 415, 429, 503) } }
   }, async (request, reply) => {
     const { refresh } = charFields(request.body, REFRESH_FIELD)
     const next = await refreshTokens(request, reply, refresh!, failures)
@@ -133,7 +134,8 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(route('/api/token/verify/'), {
     ...validatedByHandler,
     config: { rateLimit: fastify.ipLimit('verify', limits.verifyPerIp) },
-    schema: { tags, summary: 'simplejwt TokenVerifyView: {} for a live access or refresh token', body: VerifyBody, response: { 200: Empty, ...drfErrors(400, 401, 415, 429, 503) } }
+    schema: { tags, summary: 'simplejwt TokenVerifyView: {} for a live access or refresh token', body: VerifyBody,
+      response: { 200: Empty, ...drfErrors(400, 401, 415, 429, 503) } }
   }, async (request) => {
     const { token } = charFields(request.body, TOKEN_FIELD)
     await verifyLiveToken(fastify, token!)
@@ -142,7 +144,8 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post(route('/api/token/blacklist/'), {
     ...validatedByHandler,
-    schema: { tags, summary: "simplejwt TokenBlacklistView: revokes that token's session", body: RefreshBody, response: { 200: Empty, ...drfErrors(400, 401, 415, 503) } }
+    schema: { tags, summary: "simplejwt TokenBlacklistView: revokes that token's session", body: RefreshBody,
+      response: { 200: Empty, ...drfErrors(400, 401, 415, 503) } }
   }, async (request, reply) => {
     const { refresh } = charFields(request.body, REFRESH_FIELD)
     const { claims } = await verifyLiveToken(fastify, refresh!).catch((err: unknown) => failures.count(request, reply, err))
@@ -158,7 +161,8 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(route('/api/logout/'), {
     ...validatedByHandler,
     preHandler: failures.guarded(fastify.authenticate),
-    schema: { ...bearer, summary: "Revokes the caller's session (as POST /auth/logout)", body: OptionalRefreshBody, response: { 200: Empty, ...drfErrors(400, 401, 415, 503) } }
+    schema: { ...bearer, summary: "Revokes the caller's session (as POST /auth/logout)", body: OptionalRefreshBody,
+      response: { 200: Empty, ...drfErrors(400, 401, 415, 503) } }
   }, async (request) => {
     const { refresh } = charFields(request.body, OPTIONAL_REFRESH_FIELD)
     await logOut(request, refresh)
@@ -167,7 +171,8 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post(route('/api/logout-all/'), {
     preHandler: failures.guarded(fastify.authenticate),
-    schema: { ...bearer, summary: 'Revokes every session of the caller (as POST /auth/logout-all)', response: { 200: Empty, 401: DrfDetail, 503: DrfDetail } }
+    schema: { ...bearer, summary: 'Revokes every session of the caller (as POST /auth/logout-all)',
+      response: { 200: Empty, 401: DrfDetail, 503: DrfDetail } }
   }, async (request) => {
     await logOutAll(request)
     return {}

@@ -13,7 +13,7 @@
  * TTL (it must not be used): a change made in the users service holds within USER_STATE_TTL. `leased` is 1 when this
  * caller took the refresh lease (SET NX): it is the one replica that asks the users service.
  */
-import { countInWindowLua } from '../../limits/count-in-window-lua.js'
+import { countInWindowLua } from '../../lib/count-in-window-lua.js'
 
 export const checkSessionLua = `${countInWindowLua}
 local used = redis.call('HGET', KEYS[1], 'used')

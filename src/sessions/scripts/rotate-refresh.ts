@@ -18,7 +18,7 @@
  *   'limited'  the current token, but the session rotated too often in the window;
  *   'rotated'  the current token: the chain moves on to the new token.
  */
-import { countInWindowLua } from '../../limits/count-in-window-lua.js'
+import { countInWindowLua } from '../../lib/count-in-window-lua.js'
 
 export const rotateRefreshLua = `${countInWindowLua}
 local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'prev_at', 'next', 'un', 'roles')
