@@ -15,7 +15,8 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { AnyReply, AnyRequest } from '../lib/request-types.js'
-import { DeadlineError, type DeadlinePool } from './upstream-pool.js'
+import { startDeadline } from './upstream-deadline.js'
+import type { DeadlinePool } from './upstream-pool.js'
 
 /** The largest answer collected into one buffer (larger ones are streamed). */
 export const DIRECT_BUFFER_LIMIT = 64 * 1024
@@ -73,13 +74,10 @@ export function forwardDirect (request: AnyRequest, reply: AnyReply, path: strin
     answered = true
     opts.onError(reply, { error })
   }
-  // undici notices an abort of a queued request only once it gets a connection (and then never
-  // sends it): the answer to the client cannot wait for that.
-  const deadline = setTimeout(() => {
-    const error = new DeadlineError(opts.timeoutMs)
+  const deadline = startDeadline(opts.timeoutMs, (error) => {
     controller?.abort(error)
     fail(error)
-  }, opts.timeoutMs)
+  })
   reply.raw.once('close', () => {
     if (upstreamDone) return
     answered = true
