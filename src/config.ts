@@ -59,7 +59,8 @@ export const EnvSchema = Type.Object({
   AUDIT_MAX_EVENTS: Type.Optional(Type.Integer({ minimum: 1000 })),
   STUFFING_USERNAMES: Type.Optional(Type.Integer({ minimum: 2 })),
   IP_BLOCK_SECONDS: Type.Optional(Seconds),
-  FORWARD_AUTH_PROXIES: Type.Optional(Type.String())
+  FORWARD_AUTH_PROXIES: Type.Optional(Type.String()),
+  PROXY_DIRECT_GET: Type.Optional(Type.Boolean())
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and the README test use this list). */
@@ -228,6 +229,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
     upstreamCa: readCaFile(env.UPSTREAM_CA_FILE),
     /** Proxied requests one user may have in flight on this replica (429 past it). */
     upstreamUserConcurrency: env.UPSTREAM_USER_CONCURRENCY ?? 32,
+    /** GETs without a body take the direct proxy path (docs/proxy-paths.md); false: every request goes through reply-from. */
+    proxyDirectGet: env.PROXY_DIRECT_GET ?? true,
     logLevel: env.LOG_LEVEL ?? 'info',
     limits: {
       loginPerIp: env.LOGIN_IP_LIMIT ?? 10,
