@@ -65,7 +65,8 @@ export const EnvSchema = Type.Object({
   AUDIT_MAX_EVENTS: Type.Integer({ minimum: 1000, default: 1_000_000 }),
   STUFFING_USERNAMES: Type.Integer({ minimum: 2, default: 10 }),
   IP_BLOCK_SECONDS: Seconds(3600),
-  FORWARD_AUTH_PROXIES: Type.Optional(Type.String())
+  FORWARD_AUTH_PROXIES: Type.Optional(Type.String()),
+  PROXY_DIRECT_GET: Type.Boolean({ default: true })
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and test/unit/config-names.test.ts use this list). */
@@ -235,6 +236,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
     upstreamCa: readCaFile(env.UPSTREAM_CA_FILE),
     /** Proxied requests one user may have in flight on this replica (429 past it). */
     upstreamUserConcurrency: env.UPSTREAM_USER_CONCURRENCY,
+    /** GETs without a body take the direct proxy path (docs/proxy-paths.md); false: every request goes through reply-from. */
+    proxyDirectGet: env.PROXY_DIRECT_GET,
     logLevel: env.LOG_LEVEL,
     limits: {
       loginPerIp: env.LOGIN_IP_LIMIT,

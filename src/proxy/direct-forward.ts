@@ -2,20 +2,21 @@
  * The direct proxy path: a GET without a body (most proxied traffic) goes to the upstream through
  * undici's dispatch API on the upstream's pool, and its answer goes back through Fastify's reply.
  * @fastify/reply-from, the path of every other request, hands each answer over as a stream; this
- * path costs 13-26 % less CPU per request (BENCHMARKS.md, "Direct path"). Here an answer with a
- * Content-Length of at most DIRECT_BUFFER_LIMIT and a Content-Type is collected and sent as one
- * buffer; any other is streamed, with backpressure.
+ * path costs less CPU per request (BENCHMARKS.md, "Direct path"; PROXY_DIRECT_GET=false turns it
+ * off, docs/proxy-paths.md). Here an answer with a Content-Length of at most DIRECT_BUFFER_LIMIT
+ * and a Content-Type is collected and sent as one buffer; any other is streamed, with backpressure.
  *
- * It keeps what the reply-from path does: the same headers both ways (the caller's functions), a
- * deadline from the start (504 at UPSTREAM_TIMEOUT_MS, the wait for a connection included; after
- * the head, undici's bodyTimeout), the same error handler, no retry, and an upstream request
- * aborted (or never sent, when still queued) once the client is gone.
+ * It shares with the reply-from path the deadline (upstream-deadline.ts), the headers both ways
+ * and the error handler (the caller's functions, upstream-errors.ts), no retry, and an upstream
+ * request aborted (or never sent, when still queued) once the client is gone;
+ * test/e2e/proxy-path-parity.test.ts checks that both give the same answers.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { AnyReply, AnyRequest } from '../lib/request-types.js'
-import { DeadlineError, type DeadlinePool } from './upstream-pool.js'
+import { startDeadline } from './upstream-deadline.js'
+import type { DeadlinePool } from './upstream-pool.js'
 
 /** The largest answer collected into one buffer (larger ones are streamed). */
 export const DIRECT_BUFFER_LIMIT = 64 * 1024
@@ -73,13 +74,10 @@ export function forwardDirect (request: AnyRequest, reply: AnyReply, path: strin
     answered = true
     opts.onError(reply, { error })
   }
-  // undici notices an abort of a queued request only once it gets a connection (and then never
-  // sends it): the answer to the client cannot wait for that.
-  const deadline = setTimeout(() => {
-    const error = new DeadlineError(opts.timeoutMs)
+  const deadline = startDeadline(opts.timeoutMs, (error) => {
     controller?.abort(error)
     fail(error)
-  }, opts.timeoutMs)
+  })
   reply.raw.once('close', () => {
     if (upstreamDone) return
     answered = true

@@ -1,23 +1,12 @@
 /**
- * The connection pool of one upstream, with a deadline that covers the whole wait for the answer's
- * head: the wait for a free connection included. undici's headersTimeout starts only once the
- * request is written, so a request queued behind a busy pool could wait several times
- * UPSTREAM_TIMEOUT_MS; here it is answered (504) at the deadline wherever it is, and a request
- * aborted while queued never reaches the upstream. Once the head arrived, undici's bodyTimeout (idle time
- * between body chunks) takes over, so long downloads are not cut.
+ * The connection pool of one upstream, with the deadline of src/proxy/upstream-deadline.ts on
+ * every request: a request queued behind a busy pool is answered (504) at the deadline wherever it
+ * is, and a request aborted while queued never reaches the upstream.
  */
 import { EventEmitter } from 'node:events'
 import { Pool, type Dispatcher } from 'undici'
 import { unescapeDottedSegments } from './dotted-segments.js'
-
-/** The code of an abort at the deadline (mapped to 504 `upstream_timeout`). */
-export const DEADLINE_CODE = 'GW_UPSTREAM_DEADLINE'
-
-export class DeadlineError extends Error {
-  override name = 'DeadlineError'
-  readonly code = DEADLINE_CODE
-  constructor (ms: number) { super(`no upstream answer within ${ms} ms`) }
-}
+import { startDeadline } from './upstream-deadline.js'
 
 /**
  * The abort signal of one request. undici takes an EventEmitter with `aborted` and `reason` as a
@@ -68,16 +57,13 @@ export function deadlinePool (origin: string, opts: { connections: number, timeo
     const timeoutMs = options.headersTimeout ?? opts.timeoutMs
     const signal = new DeadlineSignal()
     let settled = false
-    // undici notices an abort of a queued request only once it gets a connection (and then never
-    // sends it): the answer to the client cannot wait for that.
-    const timer = setTimeout(() => {
-      const err = new DeadlineError(timeoutMs)
+    const timer = startDeadline(timeoutMs, (err) => {
       signal.abort(err)
       if (!settled) {
         settled = true
         callback(err, undefined)
       }
-    }, timeoutMs)
+    })
     pool.request({ ...options, path: unescapeDottedSegments(options.path), signal }, (err, data) => {
       clearTimeout(timer)
       if (settled) {

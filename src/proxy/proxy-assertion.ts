@@ -1,0 +1,28 @@
+/**
+ * The identity assertion of a proxied request (X-Gateway-Assertion, src/proxy/identity-assertion.ts),
+ * taken before forwarding: reply-from builds the upstream headers synchronously, so it is signed
+ * (or reused from the cache) in the guard and kept on the request.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { AssertionCache } from './assertion-cache.js'
+import { identityAssertion } from './identity-assertion.js'
+import type { ProxyRoute } from './route-table.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The identity assertion for the upstream, signed (or reused) by the proxy guard. */
+    upstreamAssertion: string | null
+  }
+}
+
+/** Sets `request.upstreamAssertion` for an admitted request on `route`. */
+export type AssertRequest = (request: FastifyRequest, route: ProxyRoute) => Promise<void>
+
+export function proxyAssertions (fastify: FastifyInstance): AssertRequest {
+  const cache = new AssertionCache()
+  return async (request, route) => {
+    // A public route forwards no identity: no assertion either.
+    if (route.public === true) return
+    request.upstreamAssertion = await identityAssertion(fastify, cache, route.upstream, request)
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Admission of a proxied request, in order: its route on the current table (matched on the
+ * normalized path, src/proxy/normalize-path.ts), the decision of src/proxy/decide.ts (the same one
+ * forward authentication takes: authentication, scopes or roles, limits, the per-user in-flight
+ * cap), the users service's bookkeeping, the route's body limit, then the identity assertion.
+ * A request that passes carries its compiled route (`request.proxyRoute`) to the forwarding step.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { pinClientIp } from '../lib/security-events.js'
+import { enforceBodyLimit } from './body-limit.js'
+import type { CompiledRoute, LiveTable } from './compiled-routes.js'
+import type { ProxyDecision } from './decide.js'
+import { splitUrl, wasRefusedPath } from './normalize-path.js'
+import type { AssertRequest } from './proxy-assertion.js'
+import type { UserChanges } from './user-changes.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The route a proxied request was admitted with (it keeps it across a reload). */
+    proxyRoute: CompiledRoute | null
+    /** The metrics label of a proxied request: its route's mount point, as `/mount` or `/mount/*`. */
+    proxyMetricsLabel: string | null
+  }
+}
+
+/** The compiled route of a normalized path on a table, and its metrics label. */
+export function matchRoute (live: LiveTable, path: string): { compiled: CompiledRoute | undefined, label: string } {
+  const matched = live.table.match(path)
+  const compiled = matched === undefined ? undefined : live.compiled.get(matched)
+  const label = compiled === undefined ? 'unmatched' : path === compiled.mount ? compiled.mount : compiled.mountBelow
+  return { compiled, label }
+}
+
+export interface GuardOptions {
+  /** The table in use now (a reload swaps it; a request keeps the one it started with). */
+  current: () => LiveTable
+  decide: ProxyDecision
+  changes: UserChanges
+  assert: AssertRequest
+}
+
+/** The proxy route's preHandler: admits the request or throws the error the client gets. */
+export function proxyGuard (opts: GuardOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async function guard (request, reply) {
+    const live = opts.current()
+    const path = splitUrl(request.url).path
+    request.proxyMetricsLabel = matchRoute(live, path).label
+    const route = await opts.decide(request, reply, {
+      table: live.table,
+      method: request.method,
+      path,
+      unrouted: wasRefusedPath(request.raw) ? 'invalid_request' : 'not_found',
+      holdsUpstream: true
+    })
+    request.proxyRoute = live.compiled.get(route)!
+    // The users service's answers may carry user changes, whose events are written after the
+    // body was proxied: the client IP is taken while the socket is still there.
+    if (route.upstream === 'users') pinClientIp(request)
+    if (route.passwordCheck === true && request.auth !== null && request.client === null) await opts.changes.reserveAttempt(request)
+    enforceBodyLimit(request, reply, request.proxyRoute.bodyLimit)
+    await opts.assert(request, route)
+  }
+}
