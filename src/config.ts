@@ -59,7 +59,9 @@ export const EnvSchema = Type.Object({
   AUDIT_MAX_EVENTS: Type.Optional(Type.Integer({ minimum: 1000 })),
   STUFFING_USERNAMES: Type.Optional(Type.Integer({ minimum: 2 })),
   IP_BLOCK_SECONDS: Type.Optional(Seconds),
-  FORWARD_AUTH_PROXIES: Type.Optional(Type.String())
+  FORWARD_AUTH_PROXIES: Type.Optional(Type.String()),
+  SESSION_CACHE: Type.Optional(Type.Union([Type.Literal('on'), Type.Literal('off')])),
+  LIMIT_SYNC_MS: Type.Optional(Type.Integer({ minimum: 10, maximum: 10000 }))
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and the README test use this list). */
@@ -260,7 +262,11 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       ipBlockSeconds: env.IP_BLOCK_SECONDS ?? 3600
     },
     /** Proxies allowed to ask /auth/check, each with its header style; empty: the endpoint does not exist. */
-    forwardAuthProxies: forwardAuthProxies(env.FORWARD_AUTH_PROXIES)
+    forwardAuthProxies: forwardAuthProxies(env.FORWARD_AUTH_PROXIES),
+    /** Session checks cached per replica and request counters sent in batches (docs/session-cache.md); off: a Redis round trip per request. */
+    sessionCache: (env.SESSION_CACHE ?? 'on') === 'on',
+    /** How often counted requests are sent to Redis in batches (ms). */
+    limitSyncMs: env.LIMIT_SYNC_MS ?? 1000
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

@@ -106,6 +106,8 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
     PUBLIC_IP_LIMIT: '10000',
     REFRESH_SESSION_LIMIT: '10000',
     API_USER_LIMIT: '100000',
+    // `SESSION_CACHE=off npx tap ...` runs a suite with the per-request session check (docs/session-cache.md).
+    ...(process.env.SESSION_CACHE !== undefined ? { SESSION_CACHE: process.env.SESSION_CACHE } : {}),
     ...opts.env
   })
   const gateway = await buildGateway({ config, keyRing, ...(opts.routes !== undefined ? { routes: opts.routes } : {}) }, opts.logger ?? false)
