@@ -35,6 +35,11 @@ export class InvalidationTracker {
   #setup: Promise<void> = Promise.resolve()
   #timer: NodeJS.Timeout | undefined
   #closed = false
+  /** The invalidation connection's client id once it is subscribed (until it closes). */
+  #invId: number | undefined
+  /** Counts the invalidation connection's closes: a setup that saw one in between is void. */
+  #invCloses = 0
+  #dataCloses = 0
 
   constructor (url: string, options: RedisOptions, listener: InvalidationListener, log: FastifyBaseLogger) {
     this.#log = log
@@ -44,7 +49,10 @@ export class InvalidationTracker {
     this.#inv = new Redis(url, { ...options, lazyConnect: true, autoResubscribe: false, enableAutoPipelining: false, connectionName: 'gw-invalidations' })
     for (const conn of [this.data, this.#inv]) {
       conn.on('error', (err: Error) => { this.#log.debug({ err: { message: err.message } }, 'session cache connection error') })
-      conn.on('close', () => { this.#lose() })
+      conn.on('close', () => {
+        if (conn === this.#inv) { this.#invId = undefined; this.#invCloses++ } else this.#dataCloses++
+        this.#lose()
+      })
       conn.on('ready', () => { this.#schedule() })
     }
     this.#inv.on('messageBuffer', (channel: Buffer, message: Buffer[] | Buffer | null) => {
@@ -95,11 +103,17 @@ export class InvalidationTracker {
 
   async #establish (): Promise<void> {
     if (this.#closed || this.#tracking || this.data.status !== 'ready' || this.#inv.status !== 'ready') return
-    const id = await this.#inv.client('ID')
-    await this.#inv.subscribe(CHANNEL)
-    await this.data.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(id))
+    const closes = this.#invCloses
+    const dataCloses = this.#dataCloses
+    if (this.#invId === undefined) {
+      const id = Number(await this.#inv.client('ID'))
+      await this.#inv.subscribe(CHANNEL)
+      if (closes !== this.#invCloses) return
+      this.#invId = id
+    }
+    await this.data.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(this.#invId))
     await this.#inv.ping()
-    if (this.data.status !== 'ready' || this.#inv.status !== 'ready') return
+    if (closes !== this.#invCloses || dataCloses !== this.#dataCloses || this.data.status !== 'ready' || this.#inv.status !== 'ready') return
     this.#lastPong = Date.now()
     this.#generation++
     this.#tracking = true
