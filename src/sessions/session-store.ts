@@ -349,6 +349,7 @@ export class SessionStore {
   /** Forgets the user's recorded state: the next request must read it from the users service. */
   async forgetUserState (userId: string): Promise<void> {
     await orStoreUnavailable(this.#redis.del(sessionKeys.state(userId)))
+    await this.#invalidationsSent()
   }
 
   /** Is this refresh token the session's current one (or its predecessor within the grace window, as in rotate-refresh.ts)? */
