@@ -8,6 +8,8 @@
 import t, { type Test } from 'tap'
 import { build, type Harness, type HttpResult } from '../helper.js'
 import { RELAXED_LIMITS } from '../helpers/auth.js'
+import { clientToken, registerClient } from '../helpers/machine-clients.js'
+import { formPost } from '../helpers/oauth-standard.js'
 
 const ROUNDS = Number(process.env.SESSION_CACHE_ROUNDS ?? 1000)
 
@@ -71,6 +73,26 @@ t.test(`revoked through replica a, refused by replica b at once: ${ROUNDS} round
   }
   if (adminRoute) await a.request('PATCH', '/api/users/1001', { token: admin.access, body: { roles: ['user'] } })
   t.same(failures, [], `every revoked session refused by the other replica at the next request (${ROUNDS} rounds)`)
+})
+
+t.test(`machine clients: a token revoked or a client deleted through a, refused by b at once: ${Math.ceil(ROUNDS / 5)} rounds`, async (t) => {
+  const [a, b] = await replicas(t)
+  const admin = await a.login('admin')
+  const failures: string[] = []
+  let client = await registerClient(a.url, admin.access, ['orders:read'], 'cached job')
+  for (let round = 0; round < Math.ceil(ROUNDS / 5) && failures.length < 5; round++) {
+    const token = await clientToken(a.url, client)
+    await warm(b, token)
+    const deleting = round % 2 === 1
+    const status = deleting
+      ? (await a.request('DELETE', `/admin/clients/${client.client_id}`, { token: admin.access })).status
+      : (await formPost(a.url, '/oauth/revoke', { form: [['token', token]], client })).status
+    if (status !== 200 && status !== 204) failures.push(`round ${round}: revocation answered ${status}`)
+    const onB = await b.request('GET', '/api/orders', { token })
+    if (!refused(onB)) failures.push(`round ${round} ${deleting ? 'delete' : 'revoke'}: b answered ${onB.status}`)
+    if (deleting) client = await registerClient(a.url, admin.access, ['orders:read'], `cached job ${round}`)
+  }
+  t.same(failures, [], 'every revoked client token refused by the other replica at the next request')
 })
 
 t.test('a flush of Redis (data loss) drops every cached session on every replica', async (t) => {

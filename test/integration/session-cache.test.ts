@@ -12,6 +12,7 @@ import { RELAXED_LIMITS } from '../helpers/auth.js'
 import { waitFor } from '../helpers/redis-server.js'
 import { sessionKeys } from '../../src/sessions/session-store.js'
 import { unconfirmedAllowance } from '../../src/limits/batched-window-counter.js'
+import { clientToken, registerClient } from '../helpers/machine-clients.js'
 
 const cacheOn = process.env.SESSION_CACHE !== 'off'
 
@@ -61,6 +62,19 @@ t.test('Redis commands per proxied request: none for a cached session; one per r
   const used = await scriptCalls(redis) - before
   if (cacheOn) t.ok(used <= 2, `50 requests ran ${used} scripts in Redis (at most a counter batch)`)
   else t.ok(used >= 50, `50 requests ran ${used} scripts in Redis (one each)`)
+})
+
+t.test('a machine client\'s token: no Redis command once cached; one per request when off', async (t) => {
+  const h = await build(t, { env: { ...RELAXED_LIMITS, API_CLIENT_LIMIT: '100000', LIMIT_SYNC_MS: '5000' } })
+  const redis = inspector(t, h)
+  const admin = await h.login('admin')
+  const token = await clientToken(h.url, await registerClient(h.url, admin.access, ['orders:read'], 'counted job'))
+  await orders(h, token, 2)
+  const before = await scriptCalls(redis)
+  t.same(new Set(await orders(h, token, 30)), new Set([200]))
+  const used = await scriptCalls(redis) - before
+  if (cacheOn) t.ok(used <= 2, `30 requests ran ${used} scripts in Redis (at most a counter batch)`)
+  else t.ok(used >= 30, `30 requests ran ${used} scripts in Redis (one each)`)
 })
 
 t.test('a lost invalidation connection: Redis is asked at every request until tracking is back', { skip: !cacheOn && 'the cache is off' }, async (t) => {

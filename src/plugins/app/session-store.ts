@@ -10,6 +10,8 @@ import { redisClientOptions } from './redis-store.js'
 declare module 'fastify' {
   interface FastifyInstance {
     sessions: SessionStore
+    /** The session cache and the batched counters (SESSION_CACHE=on), shared with the machine-client checks; null when off. */
+    localState: Omit<LocalState, 'apiLimit'> | null
   }
 }
 
@@ -30,6 +32,7 @@ export default fp(async (fastify) => {
       await cache?.tracker.close()
     })
   }
+  fastify.decorate('localState', local === undefined ? null : { cache: local.cache, counter: local.counter })
   fastify.decorate('sessions', new SessionStore(fastify.redis, {
     refreshTtl: jwt.refreshTtl,
     reuseGraceSeconds: jwt.reuseGrace,
