@@ -16,6 +16,7 @@
  * stub), any child for { type: 'memory' } (its RSS), and ends every child with { type: 'stop' }.
  */
 import { createServer } from 'node:http'
+import v8 from 'node:v8'
 import Fastify from 'fastify'
 import { createLocalJWKSet } from 'jose'
 import { buildOrdersService } from '../services/orders/app.js'
@@ -51,7 +52,7 @@ export type ChildMessage =
   | { type: 'tokens', tokens: string[] }
   | { type: 'assertion', assertion: string }
   | { type: 'memory', rss: number, heapUsed: number }
-  | { type: 'cpu', micros: number, connections: number }
+  | { type: 'cpu', micros: number, connections: number, gcMicros: number, allocatedBytes: number }
   | { type: 'error', message: string }
 
 export type ParentMessage =
@@ -152,7 +153,8 @@ function benchConfig (spec: ServerSpec): Config {
  */
 async function startFloor (spec: ServerSpec, proxyPath: 'reply-from' | 'lean'): Promise<Server> {
   const app = Fastify({ logger: false })
-  await app.register(configPlugin, { config: benchConfig(spec) })
+  // The floor is the per-request check: no session cache (docs/session-cache.md).
+  await app.register(configPlugin, { config: benchConfig({ ...spec, env: { ...spec.env, SESSION_CACHE: 'off' } }) })
   await app.register(redisStore)
   await app.register(sessionStore)
   const sessionId = newId()
@@ -200,6 +202,28 @@ async function startGateway (spec: ServerSpec): Promise<Server> {
   return { url, close: () => gateway.close(), token, tokens, assertion }
 }
 
+/**
+ * GC pause time and bytes allocated so far (v8.GCProfiler): the bytes allocated between two
+ * collections are the heap used before the second minus the heap left after the first.
+ */
+let profiler = new v8.GCProfiler()
+profiler.start()
+const gcTotals = { gcMicros: 0, allocatedBytes: 0, lastUsed: v8.getHeapStatistics().used_heap_size }
+function gcSoFar (): { gcMicros: number, allocatedBytes: number } {
+  const stats = profiler.stop()?.statistics ?? []
+  profiler = new v8.GCProfiler()
+  profiler.start()
+  for (const gc of stats) {
+    gcTotals.gcMicros += gc.cost
+    gcTotals.allocatedBytes += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - gcTotals.lastUsed)
+    gcTotals.lastUsed = gc.afterGC.heapStatistics.usedHeapSize
+  }
+  const used = v8.getHeapStatistics().used_heap_size
+  gcTotals.allocatedBytes += Math.max(0, used - gcTotals.lastUsed)
+  gcTotals.lastUsed = used
+  return { gcMicros: gcTotals.gcMicros, allocatedBytes: gcTotals.allocatedBytes }
+}
+
 async function main (): Promise<void> {
   const role = process.argv[2]
   const spec = JSON.parse(process.argv[3] ?? '{}') as ServerSpec
@@ -231,7 +255,8 @@ async function main (): Promise<void> {
       send({ type: 'memory', rss, heapUsed })
     } else if (message.type === 'cpu') {
       const { user, system } = process.cpuUsage()
-      send({ type: 'cpu', micros: user + system, connections: accepted })
+      const gc = gcSoFar()
+      send({ type: 'cpu', micros: user + system, connections: accepted, ...gc })
     } else if (message.type === 'stop') {
       // A normal exit, so that --cpu-prof writes its profile.
       void server.close().finally(() => process.exit(0))

@@ -46,7 +46,7 @@ const CPU_PROF_DIR = process.env.BENCH_CPU_PROF
 const AUDIT_REQUESTS = 100
 const TARGET_RATIO = 0.8
 
-type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'nginxCheck' | 'uncached' | 'stub' | 'chain'
+type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'sessionOff' | 'nginxCheck' | 'uncached' | 'stub' | 'chain'
 interface Target {
   id: TargetId
   label: string
@@ -70,6 +70,9 @@ interface Run {
   redisCommands?: Record<string, number>
   /** CPU time of redis-server per completed request (gateways only), in microseconds. */
   redisCpuPerRequest?: number
+  /** GC pause time per 1,000 requests (ms) and bytes allocated per request (KB), the target's process (v8.GCProfiler). */
+  gcMsPer1000?: number
+  allocKbPerRequest?: number
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,9 +128,9 @@ function invalid (message: string): never {
   process.exit(1)
 }
 
-async function load (target: Target, duration: number, overallRate?: number): Promise<Result> {
+async function load (target: Target, duration: number, overallRate?: number, connections = CONNECTIONS): Promise<Result> {
   const result = await autocannon({
-    url: target.url + ORDERS_PATH, connections: CONNECTIONS, duration, headers: target.headers, timeout: 10,
+    url: target.url + ORDERS_PATH, connections, duration, headers: target.headers, timeout: 10,
     ...(overallRate !== undefined ? { overallRate } : {})
   })
   const bad = result.errors + result.timeouts + result.non2xx
@@ -169,11 +172,14 @@ function diff (after: Record<string, number>, before: Record<string, number>): R
 const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0)
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-async function cpuMicros (target: Target): Promise<number> {
+interface CpuReading { micros: number, gcMicros: number, allocatedBytes: number }
+
+async function cpuReading (target: Target): Promise<CpuReading> {
   const reply = nextMessage(target.child, target.label, 'cpu')
   target.child.send({ type: 'cpu' } satisfies ParentMessage)
-  return (await reply as { micros: number }).micros
+  return await reply as CpuReading
 }
+
 
 async function measure (target: Target, redis: Redis): Promise<Run> {
   if (target.renewHeaders !== undefined) target.headers = await target.renewHeaders()
@@ -181,13 +187,21 @@ async function measure (target: Target, redis: Redis): Promise<Run> {
   await sleep(200) // let the warm-up's last requests finish before the Redis snapshot
   const before = target.redis ? await commandStats(redis) : undefined
   const redisCpuBefore = await redisCpuMicros(redis)
-  const cpuBefore = await cpuMicros(target)
+  const readingBefore = await cpuReading(target)
   const result = await load(target, DURATION)
-  const cpu = await cpuMicros(target) - cpuBefore
+  const reading = await cpuReading(target)
+  const cpu = reading.micros - readingBefore.micros
   const redisCpu = await redisCpuMicros(redis) - redisCpuBefore
   const completed = result.requests.total
-  const run: Run = { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, completed,
-    cpuPerRequest: cpu / completed }
+  const run: Run = {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    completed,
+    cpuPerRequest: cpu / completed,
+    gcMsPer1000: (reading.gcMicros - readingBefore.gcMicros) / completed,
+    allocKbPerRequest: (reading.allocatedBytes - readingBefore.allocatedBytes) / completed / 1024
+  }
   if (before !== undefined) {
     await sleep(200)
     run.redisCommands = diff(await commandStats(redis), before)
@@ -549,6 +563,7 @@ async function main (): Promise<void> {
   const bareCheck = await startServer('floor bare proxy', 'bare-check', gatewaySpec)
   const leanCheck = await startServer('floor lean proxy', 'lean-check', gatewaySpec)
   const cached = await startServer('gateway cached', 'gateway', gatewaySpec)
+  const sessionOff = await startServer('gateway SESSION_CACHE=off', 'gateway', { ...gatewaySpec, env: { SESSION_CACHE: 'off' } })
   // Forward authentication: nginx asks this gateway (/auth/check) and forwards to the upstream itself.
   const forward = await startServer('gateway for nginx', 'gateway', { ...gatewaySpec, forwardAuthProxies: '127.0.0.1=nginx' })
   const nginx = await startBenchNginx(forward.url, upstream.url)
@@ -574,6 +589,7 @@ async function main (): Promise<void> {
     { id: 'leanCheck', label: 'floor: undici dispatch + session check', url: leanCheck.url, headers: {}, redis: true,
       child: leanCheck.child },
     { id: 'cached', label: 'gateway, token cache on', url: cached.url, headers: auth, redis: true, child: cached.child },
+    { id: 'sessionOff', label: 'gateway, SESSION_CACHE=off', url: sessionOff.url, headers: auth, redis: true, child: sessionOff.child },
     // CPU per request: the gateway's, as for the row above (nginx's own CPU is not counted).
     { id: 'nginxCheck', label: 'nginx + /auth/check → upstream', url: nginx.url, headers: auth, redis: true, child: forward.child },
     { id: 'uncached', label: 'gateway, TOKEN_CACHE_SIZE=0', url: uncached.url, headers: auth, redis: true, child: uncached.child },
@@ -590,17 +606,41 @@ async function main (): Promise<void> {
     for (const target of targets) {
       const run = await measure(target, redis)
       runs.get(target.id)!.push(run)
-      const redisNote = run.redisCommands !== undefined
-        ? `, Redis ${(sum(run.redisCommands) / run.completed).toFixed(2)} commands/request, ${fmt(run.redisCpuPerRequest ?? 0)} µs ` +
-          `Redis CPU/request` : ''
-      console.log(
-        `round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms ` +
-          ` ${fmt(run.cpuPerRequest)} µs CPU/request${redisNote}`)
+      const redisNote = run.redisCommands !== undefined ? `, Redis ${(sum(run.redisCommands) / run.completed).toFixed(2)} commands/request, ${fmt(run.redisCpuPerRequest ?? 0)} µs Redis CPU/request` : ''
+      const gcNote = `, GC ${(run.gcMsPer1000 ?? 0).toFixed(1)} ms/1000 req, ${(run.allocKbPerRequest ?? 0).toFixed(1)} KB allocated/req`
+      console.log(`round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ${fmt(run.cpuPerRequest)} µs CPU/request${redisNote}${gcNote}`)
     }
   }
 
   const audits = new Map<TargetId, Audit>()
   for (const target of targets.filter((t) => t.redis)) audits.set(target.id, await auditRoundTrips(target, redisServer.url))
+  for (const [id, audit] of audits) {
+    const trips = sum(audit.roundTrips)
+    console.log(`round trips: ${id.padEnd(11)} ${(trips / audit.requests).toFixed(2)} per request (${JSON.stringify(audit.roundTrips)} over ${audit.requests} sequential requests)`)
+  }
+
+  // One connection: the latency a lone client sees, bare proxy and gateway (cache on and off), interleaved.
+  const single = new Map<TargetId, Run[]>()
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const target of targets.filter((t) => ['bare', 'cached', 'sessionOff'].includes(t.id))) {
+      if (WARMUP > 0) await load(target, WARMUP, undefined, 1)
+      const before = await cpuReading(target)
+      const result = await load(target, DURATION, undefined, 1)
+      const after = await cpuReading(target)
+      const completed = result.requests.total
+      const run: Run = { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, completed, cpuPerRequest: (after.micros - before.micros) / completed, gcMsPer1000: (after.gcMicros - before.gcMicros) / completed, allocKbPerRequest: (after.allocatedBytes - before.allocatedBytes) / completed / 1024 }
+      single.set(target.id, [...(single.get(target.id) ?? []), run])
+      console.log(`1 connection, round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms, GC ${(run.gcMsPer1000 ?? 0).toFixed(1)} ms/1000 req, ${(run.allocKbPerRequest ?? 0).toFixed(1)} KB/req`)
+    }
+  }
+  for (const [id, list] of single) {
+    const m = median(list)
+    console.log(`1 connection, median round: ${id.padEnd(11)} ${fmt(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms (p99 of all rounds: ${list.map((r) => r.p99).join(', ')})`)
+  }
+  for (const id of ['bare', 'cached', 'sessionOff'] as const) {
+    const list = runs.get(id)!
+    console.log(`${CONNECTIONS} connections, ${id.padEnd(11)} GC ${medianOf(list.map((r) => r.gcMsPer1000 ?? 0)).toFixed(1)} ms per 1000 requests, ${medianOf(list.map((r) => r.allocKbPerRequest ?? 0)).toFixed(1)} KB allocated per request (median of rounds)`)
+  }
 
   const cachedTarget = targets.find((t) => t.id === 'cached')!
   const latency = await addedLatency(cachedTarget, targets.find((t) => t.id === 'upstream')!, median(runs.get('cached')!).rps)
@@ -608,6 +648,8 @@ async function main (): Promise<void> {
     `\nat ${fmt(latency.rate)} req/s (half of the gateway's peak): upstream p50 ${latency.upstream.p50} / ` +
       `p99 ${latency.upstream.p99} ms, ` +
     `gateway p50 ${latency.gateway.p50} / p99 ${latency.gateway.p99} ms`)
+  const bareAtHalf = await addedLatency(targets.find((t) => t.id === 'bare')!, targets.find((t) => t.id === 'upstream')!, median(runs.get('cached')!).rps)
+  console.log(`at the same rate: bare proxy p50 ${bareAtHalf.gateway.p50} / p99 ${bareAtHalf.gateway.p99} ms`)
   const authFigures = await authRates(chain.url)
   console.log(
     `logins/s ${fmt(authFigures.loginsPerSecond, 1)}, refreshes/s ${fmt(authFigures.refreshesPerSecond, 1)} (${authFigures.workers} ` +
@@ -630,8 +672,7 @@ async function main (): Promise<void> {
   }
 
   await nginx.stop()
-  for (const server of [chain, cached, forward, uncached, bareCheck, leanCheck, bare, ordersStub, usersStub, upstream]) await stopServer(
-    server.child)
+  for (const server of [chain, cached, sessionOff, forward, uncached, bareCheck, leanCheck, bare, ordersStub, usersStub, upstream]) await stopServer(server.child)
   redis.disconnect()
   await redisServer.stop()
   console.log(`\ndone in ${((Date.now() - started) / 1000).toFixed(0)} s`)

@@ -66,7 +66,9 @@ export const EnvSchema = Type.Object({
   STUFFING_USERNAMES: Type.Integer({ minimum: 2, default: 10 }),
   IP_BLOCK_SECONDS: Seconds(3600),
   FORWARD_AUTH_PROXIES: Type.Optional(Type.String()),
-  PROXY_DIRECT_GET: Type.Boolean({ default: true })
+  PROXY_DIRECT_GET: Type.Boolean({ default: true }),
+  SESSION_CACHE: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' }),
+  LIMIT_SYNC_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 1000 })
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and test/unit/config-names.test.ts use this list). */
@@ -270,7 +272,11 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       ipBlockSeconds: env.IP_BLOCK_SECONDS
     },
     /** Proxies allowed to ask /auth/check, each with its header style; empty: the endpoint does not exist. */
-    forwardAuthProxies: forwardAuthProxies(env.FORWARD_AUTH_PROXIES)
+    forwardAuthProxies: forwardAuthProxies(env.FORWARD_AUTH_PROXIES),
+    /** Session checks cached per replica and request counters sent in batches (docs/session-cache.md); off: a Redis round trip per request. */
+    sessionCache: env.SESSION_CACHE === 'on',
+    /** How often counted requests are sent to Redis in batches (ms). */
+    limitSyncMs: env.LIMIT_SYNC_MS
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

@@ -16,6 +16,7 @@ import type { StoredUser } from '../services/users/demo-users.js'
 import { waitFor, type RedisProcess } from './helpers/redis-server.js'
 import { redisUp } from './helpers/metrics.js'
 import { startTestRedis } from './helpers/redis-cluster.js'
+import { startRoundRobin } from './helpers/round-robin.js'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -109,13 +110,21 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
     PUBLIC_IP_LIMIT: '10000',
     REFRESH_SESSION_LIMIT: '10000',
     API_USER_LIMIT: '100000',
+    // `SESSION_CACHE=off npx tap ...` runs a suite with the per-request session check (docs/session-cache.md).
+    ...(process.env.SESSION_CACHE !== undefined ? { SESSION_CACHE: process.env.SESSION_CACHE } : {}),
     ...opts.env
   })
-  const gateway = await buildGateway({ config, keyRing, ...(opts.routes !== undefined ? { routes: opts.routes } : {}) }, opts.logger
-    ?? false)
-  const url = await gateway.listen({ port: 0, host: '127.0.0.1' })
+  const gateway = await buildGateway({ config, keyRing, ...(opts.routes !== undefined ? { routes: opts.routes } : {}) }, opts.logger ?? false)
+  let url = await gateway.listen({ port: 0, host: '127.0.0.1' })
+  // TEST_REPLICAS=2: a second replica on the same Redis, key ring and stubs, and each request of the
+  // test goes to the next replica (test/helpers/round-robin.ts).
+  const second = process.env.TEST_REPLICAS === '2' ? await buildGateway({ config, keyRing, ...(opts.routes !== undefined ? { routes: opts.routes } : {}) }, opts.logger ?? false) : undefined
+  const front = second === undefined ? undefined : await startRoundRobin([url, await second.listen({ port: 0, host: '127.0.0.1' })])
+  if (front !== undefined) url = front.url
 
   t.teardown(async () => {
+    await front?.close()
+    await second?.close()
     await gateway.close()
     await users.close()
     await orders.close()

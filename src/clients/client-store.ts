@@ -16,6 +16,9 @@
  */
 import { orStoreUnavailable } from '../lib/store-unavailable.js'
 import { defineScripts, type RedisClient } from '../lib/redis-client.js'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import type { SessionCache } from '../sessions/session-cache.js'
+import type { LocalState } from '../sessions/session-store.js'
 import { checkClientLua } from './scripts/check-client.js'
 
 export const clientKeys = {
@@ -51,15 +54,55 @@ if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('EXISTS', KEYS[2]) == 0 the
 return 0
 `
 
+const CLIENT_SCRIPTS = {
+  gwCheckClient: { numberOfKeys: 2, lua: checkClientLua },
+  gwCheckClientToken: { numberOfKeys: 3, lua: checkClientLua },
+  gwClientTokenLive: { numberOfKeys: 2, lua: clientTokenLiveLua }
+}
+
 export class ClientStore {
   readonly #redis: RedisClient & ClientCommands
+  readonly #local: LocalState | undefined
+  readonly #tracked: (RedisClient & ClientCommands) | undefined
 
-  constructor (redis: RedisClient) {
-    this.#redis = defineScripts<ClientCommands>(redis, {
-      gwCheckClient: { numberOfKeys: 2, lua: checkClientLua },
-      gwCheckClientToken: { numberOfKeys: 3, lua: checkClientLua },
-      gwClientTokenLive: { numberOfKeys: 2, lua: clientTokenLiveLua }
-    })
+  /**
+   * With `local` (SESSION_CACHE=on), a token's liveness is cached per replica as sessions are
+   * (src/sessions/session-cache.ts: entries keyed by the token's revocation mark, grouped by the
+   * client record) and the per-client counter is batched (src/limits/batched-window-counter.ts).
+   */
+  constructor (redis: RedisClient, local?: LocalState) {
+    this.#redis = defineScripts<ClientCommands>(redis, CLIENT_SCRIPTS)
+    this.#local = local
+    const tracked = local?.cache?.tracker.data
+    if (tracked !== undefined) this.#tracked = defineScripts<ClientCommands>(tracked, CLIENT_SCRIPTS)
+  }
+
+  /** After a deletion or revocation, before it is answered: see SessionStore's #invalidationsSent. */
+  async #invalidationsSent (): Promise<void> {
+    if (this.#local?.cache === undefined) return
+    await orStoreUnavailable(this.#redis.ping())
+  }
+
+  /** Token liveness from the replica's cache, else from Redis (cached when the read was tracked). */
+  async #liveCached (clientId: string, jti: string, cache: SessionCache | undefined): Promise<boolean> {
+    const record = clientKeys.record(clientId)
+    const revoked = clientKeys.revokedToken(clientId, jti)
+    if (cache !== undefined && cache.get(revoked) !== undefined) {
+      await nextTurn()
+      const hit = cache.get(revoked)
+      if (hit !== undefined) return hit.alive
+    }
+    const placeholder = cache?.reserve(revoked, record)
+    const client = placeholder !== undefined && this.#tracked !== undefined ? this.#tracked : this.#redis
+    let live: number
+    try {
+      live = await orStoreUnavailable(client.gwClientTokenLive(record, revoked))
+    } catch (err) {
+      if (placeholder !== undefined) cache?.release(revoked, placeholder)
+      throw err
+    }
+    if (placeholder !== undefined) cache?.fill(revoked, placeholder, { alive: live === 1, roles: '', checked: null })
+    return live === 1
   }
 
   async create (client: ClientInfo, secretDigest: string): Promise<void> {
@@ -94,6 +137,7 @@ export class ClientStore {
       this.#redis.del(clientKeys.record(clientId)),
       this.#redis.hdel(clientKeys.index, clientId)
     ]))
+    await this.#invalidationsSent()
     return record + entry > 0
   }
 
@@ -104,13 +148,14 @@ export class ClientStore {
 
   /** Is the client's access token live: the client registered and this token (jti) not revoked? */
   async isTokenLive (clientId: string, jti: string): Promise<boolean> {
-    return await orStoreUnavailable(this.#redis.gwClientTokenLive(clientKeys.record(clientId),
-      clientKeys.revokedToken(clientId, jti))) === 1
+    if (this.#local !== undefined) return this.#liveCached(clientId, jti, this.#local.cache)
+    return await orStoreUnavailable(this.#redis.gwClientTokenLive(clientKeys.record(clientId), clientKeys.revokedToken(clientId, jti))) === 1
   }
 
   /** Revokes one access token of the client until it expires (`exp` in seconds). */
   async revokeToken (clientId: string, jti: string, exp: number): Promise<void> {
     await orStoreUnavailable(this.#redis.set(clientKeys.revokedToken(clientId, jti), '1', 'PXAT', Math.max(exp * 1000, Date.now() + 1000)))
+    await this.#invalidationsSent()
   }
 
   /**
@@ -118,6 +163,12 @@ export class ClientStore {
    * request counted in the window: one round trip.
    */
   async checkCounted (clientId: string, windowMs: number, jti?: string): Promise<ClientWindow> {
+    const local = this.#local
+    if (local !== undefined && jti !== undefined) {
+      if (!await this.#liveCached(clientId, jti, local.cache)) return { alive: false, count: 0, ttlMs: 0 }
+      const view = await local.counter.hit(clientKeys.apiCounter(clientId), local.apiLimit)
+      return { alive: true, count: view.count, ttlMs: view.ttlMs }
+    }
     const record = clientKeys.record(clientId)
     const counter = clientKeys.apiCounter(clientId)
     const [alive, count, ttlMs] = await orStoreUnavailable(jti === undefined

@@ -15,6 +15,9 @@ import { listSessionsLua } from './scripts/list-sessions.js'
 import { revokeAllSessionsLua, revokeSessionLua } from './scripts/revoke-sessions.js'
 import { rotateRefreshLua } from './scripts/rotate-refresh.js'
 import { openSuccessor, sealSuccessor } from './sealed-successor.js'
+import type { SessionCache } from './session-cache.js'
+import type { BatchedWindowCounter } from '../limits/batched-window-counter.js'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 
 /** How often the hot path writes `last used` (it only reads in between). */
 const TOUCH_INTERVAL_MS = 30_000
@@ -86,15 +89,25 @@ export type RotationResult =
   | RefreshWindow & { outcome: 'reused' }
   | RefreshWindow & { outcome: 'missing' }
 
+/** The check script's answer: alive, count, ttl ms, phase, leased, roles JSON, checked ('' when unknown). */
+type CheckReply = [number, number, number, number, number, string, string?]
+
+/** What a replica keeps in memory instead of a round trip per request (SESSION_CACHE=on). */
+export interface LocalState {
+  /** Session checks cached per replica, invalidated by Redis (standalone Redis only). */
+  cache?: SessionCache
+  /** The per-user request counters, counted locally and sent in batches. */
+  counter: BatchedWindowCounter
+  /** The user's per-minute request limit. */
+  apiLimit: number
+}
+
 /** The custom commands defined on the client, typed. */
 interface SessionCommands {
   gwCreateSession: (...args: Array<string | number>) => Promise<number>
-  gwCheckSession: (key: string, state: string, lease: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number,
-    leaseMs: number) => Promise<[number, number, number, number, number, string]>
-  gwCheckSessionCounted: (key: string, state: string, lease: string, counter: string, now: number, touchMs: number, windowMs: number,
-    stateTtlMs: number, leaseMs: number) => Promise<[number, number, number, number, number, string]>
-  gwRecordUserState: (state: string, index: string, checkedAt: number, active: string, roles: string, ttl: number, prefix: string,
-    revoke: string, keep: string) => Promise<[number, string, number]>
+  gwCheckSession: (key: string, state: string, lease: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<CheckReply>
+  gwCheckSessionCounted: (key: string, state: string, lease: string, counter: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<CheckReply>
+  gwRecordUserState: (state: string, index: string, checkedAt: number, active: string, roles: string, ttl: number, prefix: string, revoke: string, keep: string) => Promise<[number, string, number]>
   gwRotateRefresh: (...args: Array<string | number>) => Promise<[string, number, number, string?, string?, string?]>
   gwListSessions: (key: string, prefix: string) => Promise<string[][]>
   gwRevokeSession: (record: string, index: string, sessionId: string) => Promise<number>
@@ -147,10 +160,15 @@ export class SessionStore {
   readonly #leaseMs: number
 
   readonly #legacyUntilMs: number | null
+  readonly #local: LocalState | undefined
+  readonly #tracked: (SessionCommands & RedisClient) | undefined
 
   constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit, userStateTtl?: number,
-    legacyUntilMs?: number | null }) {
+    legacyUntilMs?: number | null, local?: LocalState }) {
     this.#redis = defineScripts<SessionCommands>(redis, SCRIPTS)
+    this.#local = opts.local
+    const tracked = opts.local?.cache?.tracker.data
+    if (tracked !== undefined) this.#tracked = defineScripts<SessionCommands>(tracked, SCRIPTS)
     this.#refreshTtl = opts.refreshTtl
     this.#graceMs = opts.reuseGraceSeconds * 1000
     this.#refreshLimit = opts.refreshLimit
@@ -175,8 +193,21 @@ export class SessionStore {
     const results = await orStoreUnavailable(pipeline.exec())
     const failed = results?.find(([err]) => err !== null)?.[0]
     if (failed !== undefined && failed !== null) throw storeUnavailable(failed)
+    await this.#invalidationsSent()
     const first = results?.[0]?.[1]
     return Array.isArray(first) ? Number(first[2]) : Number(first)
+  }
+
+  /**
+   * After a change that revokes or changes a user's access, and before it is answered: resolves
+   * once Redis has written the invalidations of that change to every replica's invalidation
+   * connection. Redis queues them while it runs the change and writes them, with the change's own
+   * reply, before it reads the next commands; a PING answered after that reply proves it did.
+   * (docs/session-cache.md: why another replica then cannot serve the revoked session.)
+   */
+  async #invalidationsSent (): Promise<void> {
+    if (this.#local?.cache === undefined) return
+    await orStoreUnavailable(this.#redis.ping())
   }
 
   /** When the user last revoked all sessions (ms), as recorded during the legacy exchange window; null when never. */
@@ -216,6 +247,60 @@ export class SessionStore {
    * `windowMs`, the request counted in the user's window (alive sessions only).
    */
   async check (userId: string, sessionId: string, opts: { windowMs?: number, mayRefresh?: boolean } = {}): Promise<SessionCheck> {
+    const local = this.#local
+    if (local === undefined) return this.#checkInRedis(userId, sessionId, opts)
+    const result = await this.#checkCached(userId, sessionId, local.cache, opts.mayRefresh !== false)
+    if (!result.alive || opts.windowMs === undefined) return result
+    const view = await local.counter.hit(sessionKeys.apiCounter(userId), local.apiLimit)
+    return { ...result, count: view.count, ttlMs: view.ttlMs }
+  }
+
+  /**
+   * The session check from the replica's cache when it holds a trusted answer, else from Redis
+   * (and cached when the read was tracked). A cached answer is used only after one turn of the
+   * event loop: an invalidation already received by this process is applied first (see
+   * docs/session-cache.md on why that closes the race with a revocation on another replica).
+   */
+  async #checkCached (userId: string, sessionId: string, cache: SessionCache | undefined, mayRefresh: boolean): Promise<SessionCheck> {
+    const record = sessionKeys.record(userId, sessionId)
+    if (cache !== undefined && cache.get(record) !== undefined) {
+      await nextTurn()
+      const hit = cache.get(record)
+      if (hit !== undefined) {
+        const phase = this.#phaseOf(hit.checked)
+        if (!hit.alive) return { alive: false, count: 0, ttlMs: 0, state: snapshot(0, 0, '') }
+        if (phase === 0) return { alive: true, count: 0, ttlMs: 0, state: snapshot(0, 0, hit.roles) }
+      }
+    }
+    const stateKey = sessionKeys.state(userId)
+    const placeholder = cache?.reserve(record, stateKey)
+    const client = placeholder !== undefined && this.#tracked !== undefined ? this.#tracked : this.#redis
+    let reply: CheckReply
+    try {
+      reply = await orStoreUnavailable(client.gwCheckSession(record, stateKey, sessionKeys.stateLease(userId),
+        Date.now(), TOUCH_INTERVAL_MS, 0, this.#stateTtlMs, mayRefresh ? this.#leaseMs : 0))
+    } catch (err) {
+      if (placeholder !== undefined) cache?.release(record, placeholder)
+      throw err
+    }
+    const [alive, , , phase, leased, roles, checked] = reply
+    if (placeholder !== undefined) {
+      // Only answers that a later request may reuse as they are: dead, or alive with a fresh state.
+      if (alive !== 1 || phase === 0) cache?.fill(record, placeholder, { alive: alive === 1, roles, checked: checked === undefined || checked === '' ? null : Number(checked) })
+      else cache?.release(record, placeholder)
+    }
+    return { alive: alive === 1, count: 0, ttlMs: 0, state: snapshot(phase, leased, roles) }
+  }
+
+  /** The phase of a state confirmed at `checked` (as the check script computes it). */
+  #phaseOf (checked: number | null): 0 | 1 | 2 {
+    if (checked === null) return 2
+    const age = Date.now() - checked
+    return age < this.#stateTtlMs / 2 ? 0 : age < this.#stateTtlMs ? 1 : 2
+  }
+
+  /** The per-request check: one script in Redis, the request counted there too (SESSION_CACHE=off). */
+  async #checkInRedis (userId: string, sessionId: string, opts: { windowMs?: number, mayRefresh?: boolean }): Promise<SessionCheck> {
     const leaseMs = opts.mayRefresh === false ? 0 : this.#leaseMs
     const record = sessionKeys.record(userId, sessionId)
     const [alive, count, ttlMs, phase, leased, roles] = await orStoreUnavailable(opts.windowMs === undefined
@@ -241,6 +326,7 @@ export class SessionStore {
     const [written, previous, revoked] = await orStoreUnavailable(this.#redis.gwRecordUserState(
       sessionKeys.state(userId), sessionKeys.index(userId), checkedAt, state.active ? '1' : '0', JSON.stringify(state.roles),
       this.#refreshTtl, sessionKeys.recordPrefix(userId), revoke.mode, revoke.mode === 'others' ? revoke.keep : ''))
+    await this.#invalidationsSent()
     return { written: written === 1, previousRoles: parseRoles(previous), revoked }
   }
 
@@ -262,6 +348,7 @@ export class SessionStore {
   /** Forgets the user's recorded state: the next request must read it from the users service. */
   async forgetUserState (userId: string): Promise<void> {
     await orStoreUnavailable(this.#redis.del(sessionKeys.state(userId)))
+    await this.#invalidationsSent()
   }
 
   /** Is this refresh token the session's current one (or its predecessor within the grace window, as in rotate-refresh.ts)? */
@@ -283,6 +370,7 @@ export class SessionStore {
       jti, next.jti, sealSuccessor(next.token, presented, sessionId), Date.now(), this.#graceMs, this.#refreshTtl, sessionId,
       this.#refreshLimit.max, this.#refreshLimit.windowMs
     ))
+    if (outcome === 'reused') await this.#invalidationsSent()
     if (outcome === 'rotated' || outcome === 'grace') {
       // A grace replay presents the token of the rotation, so it opens the seal the rotation made.
       const refresh = outcome === 'rotated' ? next.token : openSuccessor(sealed as string, presented, sessionId)
@@ -302,8 +390,8 @@ export class SessionStore {
 
   /** Revokes one session of the user; false when the user has no such session. */
   async revoke (userId: string, sessionId: string): Promise<boolean> {
-    const n = await orStoreUnavailable(this.#redis.gwRevokeSession(sessionKeys.record(userId, sessionId), sessionKeys.index(userId),
-      sessionId))
+    const n = await orStoreUnavailable(this.#redis.gwRevokeSession(sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionId))
+    await this.#invalidationsSent()
     return n === 1
   }
 

@@ -15,7 +15,7 @@ declare module 'fastify' {
 }
 
 /** Per-command timeout (REDIS_COMMAND_TIMEOUT_MS, 500 ms by default): a request needing Redis answers 503 well within a second. */
-function clientOptions (commandTimeoutMs: number): RedisOptions {
+export function redisClientOptions (commandTimeoutMs: number): RedisOptions {
   return {
     // Commands issued in the same tick by concurrent requests share one write: still one round trip
     // per request, far fewer syscalls on both sides.
@@ -34,12 +34,12 @@ export function createRedisClient (redis: Config['redis']): RedisClient {
     return new Cluster(redis.clusterNodes, {
       enableAutoPipelining: true,
       enableOfflineQueue: false,
-      redisOptions: clientOptions(redis.commandTimeoutMs),
+      redisOptions: redisClientOptions(redis.commandTimeoutMs),
       clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
       lazyConnect: true
     })
   }
-  return new Redis(redis.url, clientOptions(redis.commandTimeoutMs))
+  return new Redis(redis.url, redisClientOptions(redis.commandTimeoutMs))
 }
 
 /** Resolves once the client is ready, or after `ms` (start-up goes on; /readyz tells). */

@@ -6,7 +6,9 @@
  * ARGV[1] now (ms), ARGV[2] touch interval (ms), ARGV[3] window (ms), ARGV[4] USER_STATE_TTL (ms),
  * ARGV[5] lease (ms; 0: never take it, the caller cannot refresh).
  * Records `last used` at most once per touch interval so most requests only read.
- * Returns {alive, count, ttl ms, phase, leased, roles JSON}; a dead session is not counted.
+ * Returns {alive, count, ttl ms, phase, leased, roles JSON, checked}; a dead session is not counted.
+ * `checked` (when the state was last confirmed, ms; '' when unknown) lets the per-replica session
+ * cache (src/sessions/session-cache.ts) tell the phase itself while it holds the answer.
  * A deactivated user's sessions are dead whatever their record says.
  * phase: 0 the state is fresh (younger than half the TTL); 1 a refresh is due (the last known
  * state still holds while one replica reads it again); 2 the state is unknown or older than the
@@ -33,7 +35,8 @@ end
 local leased = 0
 if phase > 0 and tonumber(ARGV[5]) > 0 and redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[5]) then leased = 1 end
 local roles = st[2] or ''
-if #KEYS < 4 then return {1, 0, 0, phase, leased, roles} end
+local checked = st[3] or ''
+if #KEYS < 4 then return {1, 0, 0, phase, leased, roles, checked} end
 local n, ttl = count_in_window(KEYS[4], ARGV[3])
-return {1, n, ttl, phase, leased, roles}
+return {1, n, ttl, phase, leased, roles, checked}
 `
