@@ -59,7 +59,10 @@ export const EnvSchema = Type.Object({
   AUDIT_MAX_EVENTS: Type.Optional(Type.Integer({ minimum: 1000 })),
   STUFFING_USERNAMES: Type.Optional(Type.Integer({ minimum: 2 })),
   IP_BLOCK_SECONDS: Type.Optional(Seconds),
-  FORWARD_AUTH_PROXIES: Type.Optional(Type.String())
+  FORWARD_AUTH_PROXIES: Type.Optional(Type.String()),
+  DPOP_PROOF_WINDOW: Type.Optional(Type.Integer({ minimum: 1, maximum: 600 })),
+  DPOP_NONCE: Type.Optional(Type.Boolean()),
+  DPOP_REQUIRED: Type.Optional(Type.Boolean())
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and the README test use this list). */
@@ -260,7 +263,16 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       ipBlockSeconds: env.IP_BLOCK_SECONDS ?? 3600
     },
     /** Proxies allowed to ask /auth/check, each with its header style; empty: the endpoint does not exist. */
-    forwardAuthProxies: forwardAuthProxies(env.FORWARD_AUTH_PROXIES)
+    forwardAuthProxies: forwardAuthProxies(env.FORWARD_AUTH_PROXIES),
+    /** Sender-constrained tokens (docs/dpop.md). */
+    dpop: {
+      /** Seconds a proof's `iat` may lie from now, either way; its `jti` is remembered twice as long. */
+      proofWindow: env.DPOP_PROOF_WINDOW ?? 60,
+      /** Demand the gateway's own nonces in proofs. */
+      nonce: env.DPOP_NONCE ?? false,
+      /** Every login and refresh must bring a proof. */
+      required: env.DPOP_REQUIRED ?? false
+    }
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')
