@@ -228,3 +228,29 @@ t.test('DPOP_REQUIRED and DPOP_NONCE', async (t) => {
   const forged = await b.request('GET', '/api/users/me', { headers: dpopHeaders(token, await key.proof({ method: 'GET', url: `${b.url}/api/users/me`, token, nonce: 'made-up' })) })
   t.equal(forged.body.code, 'use_dpop_nonce', 'a made-up nonce is refused')
 })
+
+t.test('forward authentication checks the proof against the client\'s request', async (t) => {
+  const h = await build(t, { env: { ...RELAXED_LIMITS, FORWARD_AUTH_PROXIES: '127.0.0.2=traefik' } })
+  const key = await dpopKey()
+  const bound = await boundLogin(t, h, key)
+  const asked = async (proofUrl: string, proof?: string): Promise<Awaited<ReturnType<typeof askFrom>>> => await askFrom(h.url, '127.0.0.2', 'GET', '/auth/check', {
+    'x-forwarded-method': 'GET',
+    'x-forwarded-uri': '/api/users/me?page=1',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'app.example',
+    ...dpopHeaders(bound.access, proof ?? await key.proof({ method: 'GET', url: proofUrl, token: bound.access }))
+  })
+  const ok = await asked('https://app.example/api/users/me')
+  t.equal(ok.status, 200, 'htu = X-Forwarded-Proto :// X-Forwarded-Host + the original path')
+  t.equal(ok.headers['x-user-name'], 'alice')
+  const own = await asked(`${h.url}/auth/check`)
+  t.equal(own.status, 401, 'a proof naming the gateway\'s own URL: 401')
+  t.equal(own.body?.code, 'invalid_dpop_proof')
+  t.match(String(own.headers['www-authenticate']), /^DPoP .*error="invalid_dpop_proof"/)
+  const proof = await key.proof({ method: 'GET', url: 'https://app.example/api/users/me', token: bound.access })
+  t.equal((await asked('', proof)).status, 200, 'first use')
+  t.equal((await asked('', proof)).body?.code, 'invalid_dpop_proof', 'a replay through the proxy')
+  const bearer = await askFrom(h.url, '127.0.0.2', 'GET', '/auth/check', { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/api/users/me', authorization: `Bearer ${bound.access}` })
+  t.equal(bearer.status, 401, 'the bound token as Bearer through the proxy')
+  t.equal(bearer.body?.code, 'token_invalid')
+})
