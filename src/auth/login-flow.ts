@@ -24,10 +24,10 @@ export interface StartedSession {
 export async function startSession (request: FastifyRequest, identity: Identity, checkedAt: number, binding?: TokenBinding): Promise<StartedSession> {
   const { tokens, sessions } = request.server
   const sessionId = newId()
-  // A DPoP key binds both tokens; a fingerprint only the access token (src/dpop/fingerprint.ts).
+  // A DPoP key binds both tokens; the refresh token keeps the session's fingerprint for the next refresh (src/dpop/fingerprint.ts).
   const [access, refresh] = await Promise.all([
     tokens.signAccess(identity, sessionId, binding),
-    tokens.signRefresh(identity.userId, sessionId, binding?.jkt)
+    tokens.signRefresh(identity.userId, sessionId, binding)
   ])
   await sessions.create({
     ...identity,

@@ -24,7 +24,7 @@ export interface RefreshedTokens {
  * hash for the access token (cookie mode). A bound refresh token refreshes only with a proof of
  * its key; an unbound one gets no key bound on the way (the session started as a bearer one).
  */
-export interface RefreshBinding { jkt?: string | undefined, fgp?: string | undefined }
+export interface RefreshBinding { jkt?: string | undefined, fingerprintOf?: ((expected: string | undefined) => string) | undefined }
 
 /**
  * Rotates `presented` (or exchanges a legacy token) and returns the new pair. Sets the
@@ -51,7 +51,8 @@ async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, p
     securityEvent(request, 'token_unbound_use', { user_id: claims.sub, session_id: claims.sid, reason: binding.jkt === undefined ? 'no_proof' : 'other_key' })
     throw proofError('invalid_dpop_proof', binding.jkt === undefined ? 'the refresh token is DPoP-bound: a proof of its key is required' : 'the proof is not signed by the refresh token\'s key', 'token')
   }
-  const next = await tokens.signRefresh(claims.sub, claims.sid, jkt)
+  const fgp = binding.fingerprintOf?.(claims.fgp)
+  const next = await tokens.signRefresh(claims.sub, claims.sid, { jkt, fgp })
   // The presented token is the key that keeps its successor encrypted in Redis (contract 4.2).
   const result = await sessions.rotate(claims.sub, claims.sid, claims.jti, next, presented)
   if (result.outcome === 'missing') throw gatewayError('token_revoked')
@@ -68,7 +69,7 @@ async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, p
     throw limited!
   }
 
-  const access = await tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid, { jkt, fgp: binding.fgp })
+  const access = await tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid, { jkt, fgp })
   securityEvent(request, 'token_refreshed', { user_id: claims.sub, session_id: claims.sid, grace: result.outcome === 'grace' })
   return { access: access.token, refresh: result.refresh, bound: jkt !== undefined }
 }

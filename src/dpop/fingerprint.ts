@@ -24,6 +24,18 @@ export function newFingerprint (): Fingerprint {
   return { value, hash: fingerprintHash(value) }
 }
 
+/**
+ * The fingerprint of a cookie refresh: the session's own when the request carries the cookie the
+ * refresh token names (the cookie is set again, its lifetime renewed), else a new one. One value per
+ * session: the tabs of an origin share one cookie jar, and a value changed by one tab's refresh
+ * would refuse the calls the other tabs have in flight with the token before.
+ */
+export function refreshFingerprint (request: FastifyRequest, secure: boolean, expected: string | undefined): Fingerprint {
+  const value = request.cookies[fingerprintCookieName(secure)]
+  if (expected !== undefined && typeof value === 'string' && value.length <= 128 && fingerprintHash(value) === expected) return { value, hash: expected }
+  return newFingerprint()
+}
+
 /** Sets the cookie, once the tokens naming its hash are issued (a failed call keeps the old one). */
 export function setFingerprintCookie (reply: FastifyReply, fingerprint: Fingerprint, secure: boolean, maxAge: number): void {
   reply.setCookie(fingerprintCookieName(secure), fingerprint.value, { httpOnly: true, secure, sameSite: 'strict', path: '/', maxAge })

@@ -42,7 +42,9 @@ export const RefreshClaimsSchema = Type.Object({
   aud: Type.Union([Type.String(), Type.Array(Type.String())]),
   token_type: Type.Literal('refresh'),
   /** A bound refresh token refreshes only with a proof of the same key. */
-  cnf: Confirmation
+  cnf: Confirmation,
+  /** Cookie mode: the session's fingerprint, kept across refreshes. */
+  fgp: Fingerprint
 })
 
 /** A machine client's access token (contract 13): no session, no username, no roles. */

@@ -133,8 +133,8 @@ export class TokenService {
   }
 
   /** Refresh tokens are addressed to the gateway itself (aud = issuer), never to the API audience. */
-  signRefresh (userId: string, sessionId: string, jkt?: string): Promise<IssuedToken> {
-    return this.#sign({ sub: userId, sid: sessionId, token_type: 'refresh', ...bindingClaims({ jkt }) }, this.#opts.issuer, this.#opts.refreshTtl)
+  signRefresh (userId: string, sessionId: string, binding?: TokenBinding): Promise<IssuedToken> {
+    return this.#sign({ sub: userId, sid: sessionId, token_type: 'refresh', ...bindingClaims(binding) }, this.#opts.issuer, this.#opts.refreshTtl)
   }
 
   /**

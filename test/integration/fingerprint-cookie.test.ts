@@ -2,7 +2,7 @@
  * The fingerprint cookie of cookie-mode sessions (OWASP "token sidejacking"), from the outside: a
  * cookie-mode login sets an HttpOnly `__Host-` cookie whose SHA-256 the access token carries; the
  * token alone (lifted from the page, a log) is refused, with the cookie it works on the own routes
- * and the proxy; each cookie refresh renews the fingerprint.
+ * and the proxy; each cookie refresh sets the cookie again (the session keeps its value).
  */
 import { createHash } from 'node:crypto'
 import t from 'tap'
@@ -25,7 +25,7 @@ t.test('fingerprint cookie with secure cookies', async (t) => {
   t.match(fgp!.value, /^[\w-]{43}$/, '256 random bits')
   const access = login.body.access as string
   t.equal(claimsOf(access).fgp, sha256(fgp!.value), 'the access token carries the cookie\'s SHA-256')
-  t.notOk('fgp' in claimsOf(setCookieOf(login, 'refresh_token')!.value), 'the refresh token does not (it lives in a cookie already)')
+  t.equal(claimsOf(setCookieOf(login, 'refresh_token')!.value).fgp, sha256(fgp!.value), 'so does the refresh token (the next refresh keeps the value)')
 
   const withCookie = { cookie: `__Host-gw_fgp=${fgp!.value}` }
   const stolen = await h.request('GET', '/api/users/me', { token: access })
@@ -36,14 +36,24 @@ t.test('fingerprint cookie with secure cookies', async (t) => {
   t.equal((await h.request('GET', '/api/users/me', { token: access, headers: withCookie })).status, 200, 'with its cookie: the proxy')
   t.equal((await h.request('GET', '/auth/sessions', { token: access, headers: withCookie })).status, 200, 'with its cookie: the own routes')
 
-  const refreshed = await h.request('POST', '/auth/refresh', { headers: { origin: h.url, cookie: `refresh_token=${setCookieOf(login, 'refresh_token')!.value}; ${withCookie.cookie}` } })
+  const refreshCookie = setCookieOf(login, 'refresh_token')!.value
+  const refreshed = await h.request('POST', '/auth/refresh', { headers: { origin: h.url, cookie: `refresh_token=${refreshCookie}; ${withCookie.cookie}` } })
   t.equal(refreshed.status, 200)
   const renewed = setCookieOf(refreshed, '__Host-gw_fgp')
-  t.ok(renewed !== undefined, 'a cookie refresh renews the fingerprint')
-  t.not(renewed!.value, fgp!.value, 'a new value')
-  t.equal(claimsOf(refreshed.body.access).fgp, sha256(renewed!.value), 'the new access token names the new fingerprint')
-  t.equal((await h.request('GET', '/api/users/me', { token: refreshed.body.access, headers: withCookie })).status, 401, 'the new token with the old cookie: 401')
-  t.equal((await h.request('GET', '/api/users/me', { token: refreshed.body.access, headers: { cookie: `__Host-gw_fgp=${renewed!.value}` } })).status, 200, 'with the new cookie: 200')
+  t.ok(renewed !== undefined, 'a cookie refresh sets the fingerprint cookie again')
+  t.equal(renewed!.attributes['max-age'], '604800', 'its lifetime renewed')
+  t.equal(renewed!.value, fgp!.value, 'the session keeps its value: tabs sharing the cookie never race')
+  t.equal(claimsOf(refreshed.body.access).fgp, sha256(fgp!.value), 'the new access token names it')
+  t.equal((await h.request('GET', '/api/users/me', { token: access, headers: withCookie })).status, 200, 'a call in flight with the token before still works')
+  t.equal((await h.request('GET', '/api/users/me', { token: refreshed.body.access, headers: withCookie })).status, 200, 'and with the new token')
+
+  // A refresh without the fingerprint cookie (lost, or a copied refresh cookie): a new fingerprint.
+  const lost = await h.request('POST', '/auth/refresh', { headers: { origin: h.url, cookie: `refresh_token=${setCookieOf(refreshed, 'refresh_token')!.value}` } })
+  t.equal(lost.status, 200)
+  const fresh = setCookieOf(lost, '__Host-gw_fgp')
+  t.not(fresh?.value, fgp!.value, 'a new fingerprint value')
+  t.equal(claimsOf(lost.body.access).fgp, sha256(fresh!.value))
+  t.equal((await h.request('GET', '/api/users/me', { token: lost.body.access, headers: withCookie })).status, 401, 'the new token with the old cookie: 401')
 
   const failed = await h.request('POST', '/auth/refresh', { headers: { origin: h.url, cookie: 'refresh_token=garbage' } })
   t.equal(failed.status, 401)

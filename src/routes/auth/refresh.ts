@@ -10,7 +10,7 @@ import { emptyBodyAsObject } from '../../lib/optional-body.js'
 import { RefreshBodySchema, RefreshResponseSchema, problems } from '../../schemas.js'
 import { acceptEmptyJsonBody } from '../../lib/lenient-json.js'
 import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
-import { newFingerprint, setFingerprintCookie } from '../../dpop/fingerprint.js'
+import { refreshFingerprint, setFingerprintCookie, type Fingerprint } from '../../dpop/fingerprint.js'
 
 const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
   const { jwt, cookieSecure, corsOrigins, dpop } = fastify.config
@@ -37,11 +37,14 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
     if (presented === undefined) throw gatewayError('token_missing', 'no refresh token in the body or the cookie')
 
     const jkt = await fastify.dpop.tokenProof(request, { required: dpop.required })
-    // Cookie mode renews the fingerprint with every refresh (the cookie is set only on success).
-    const fingerprint = fromCookie !== undefined ? newFingerprint() : undefined
+    // Cookie mode: the session's fingerprint (a new one when its cookie is gone), set again only on success.
+    let fingerprint: Fingerprint | undefined
+    const fingerprintOf = fromCookie !== undefined
+      ? (expected: string | undefined) => { fingerprint = refreshFingerprint(request, cookieSecure, expected); return fingerprint.hash }
+      : undefined
     let next
     try {
-      next = await refreshTokens(request, reply, presented, failures, { jkt, fgp: fingerprint?.hash })
+      next = await refreshTokens(request, reply, presented, failures, { jkt, fingerprintOf })
     } catch (err) {
       // Reuse revoked the session: the cookie holding its token is useless now.
       if (fromCookie !== undefined && (err as { code?: unknown }).code === 'token_reused') clearRefreshCookie(reply, cookieSecure)
