@@ -473,6 +473,9 @@ One run starts its own redis-server (free port, no persistence) and the servers,
 - **nginx + /auth/check**: Debian's nginx with the shipped \`deploy/edge/nginx/auth-gateway.conf\` in front of the upstream, asking
   a fourth gateway (\`FORWARD_AUTH_PROXIES=127.0.0.1=nginx\`) about every request (forward authentication); its CPU column is that
   gateway's process, nginx's own CPU is not counted;
+- **gateway, DPoP-bound token**: the cached gateway again, with a token bound to a DPoP key (\`cnf.jkt\`) sent as
+  \`Authorization: DPoP\` with a new proof on every request (made by the bench process): one proof verification per request,
+  and the proof's \`jti\` claimed in the session check's script (docs/dpop.md);
 - **gateway (uncached)**: the same with \`TOKEN_CACHE_SIZE=0\`, so every request pays an ES256 signature verification;
 - **orders stub alone**: the real orders stub (\`services/orders\`) called directly with a valid gateway assertion (renewed before each run);
 - **full chain**: a third gateway (token cache on) whose \`/api/orders\` upstream is that orders stub and whose users upstream is the
