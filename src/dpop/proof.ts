@@ -7,7 +7,7 @@
  * caller's (it needs Redis, see ./proof-jti.ts).
  */
 import { createHash } from 'node:crypto'
-import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose'
+import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, jwtVerify, type CryptoKey, type JWK, type JWTHeaderParameters, type FlattenedJWSInput } from 'jose'
 
 /** Asymmetric algorithms accepted in proofs: never `none`, never an HMAC. */
 export const PROOF_ALGS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'EdDSA'] as const
@@ -16,6 +16,25 @@ const MAX_PROOF_LENGTH = 4096
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 /** `jti` as the proof's author makes it; it ends up hashed inside a Redis key. */
 const MAX_JTI_LENGTH = 256
+
+/**
+ * A client proves with the same key call after call: the key jose imported from a proof's `jwk`
+ * (checked by EmbeddedJWK then: a public key, fit for `alg`) and its thumbprint are kept per exact
+ * `jwk` and `alg`, so a proof costs its signature check and not a key import each time.
+ */
+const KNOWN_KEYS_MAX = 1000
+interface KnownKey { key: CryptoKey, jkt?: string }
+const knownKeys = new Map<string, KnownKey>()
+
+async function embeddedKey (header: JWTHeaderParameters, token: FlattenedJWSInput): Promise<KnownKey> {
+  const id = `${header.alg}:${JSON.stringify(header.jwk)}`
+  const known = knownKeys.get(id)
+  if (known !== undefined) return known
+  const entry: KnownKey = { key: await EmbeddedJWK(header, token) }
+  if (knownKeys.size >= KNOWN_KEYS_MAX) knownKeys.clear()
+  knownKeys.set(id, entry)
+  return entry
+}
 
 /** Why a proof is refused: the error code of RFC 9449 section 7.1 and a reason for the logs. */
 export class ProofRefusal extends Error {
@@ -78,8 +97,12 @@ export async function verifyProof (proof: string, expected: ProofExpectation): P
   if (typeof jwk !== 'object' || jwk === null) throw new ProofRefusal('invalid_dpop_proof', 'no jwk')
   if ('d' in jwk || 'p' in jwk || 'k' in jwk) throw new ProofRefusal('invalid_dpop_proof', 'jwk must be a public key')
   let payload
+  let known: KnownKey | undefined
   try {
-    ({ payload } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [...PROOF_ALGS] }))
+    ({ payload } = await jwtVerify(proof, async (h, token) => {
+      known = await embeddedKey(h, token)
+      return known.key
+    }, { typ: 'dpop+jwt', algorithms: [...PROOF_ALGS] }))
   } catch (err) {
     throw new ProofRefusal('invalid_dpop_proof', err instanceof joseErrors.JOSEError ? 'bad signature or key' : 'malformed proof')
   }
@@ -96,5 +119,8 @@ export async function verifyProof (proof: string, expected: ProofExpectation): P
   if (expected.acceptsNonce !== undefined) {
     if (typeof nonce !== 'string' || !await expected.acceptsNonce(nonce)) throw new ProofRefusal('use_dpop_nonce', 'the proof must carry the nonce in DPoP-Nonce')
   }
-  return { jkt: await calculateJwkThumbprint(jwk, 'sha256'), jti, iat }
+  // The thumbprint once per key, and only of a key that verified a proof.
+  if (known === undefined) throw new ProofRefusal('invalid_dpop_proof', 'bad signature or key')
+  known.jkt ??= await calculateJwkThumbprint(jwk, 'sha256')
+  return { jkt: known.jkt, jti, iat }
 }
