@@ -9,7 +9,7 @@ import { SignJWT, base64url, exportJWK, generateKeyPair } from 'jose'
 import { build, type Harness, type HttpResult } from '../helper.js'
 import { RELAXED_LIMITS, claimsOf } from '../helpers/auth.js'
 import { captureLogLines } from '../helpers/log-capture.js'
-import { dpopHeaders, dpopKey, type DpopKey } from '../helpers/dpop.js'
+import { ath, dpopHeaders, dpopKey, type DpopKey } from '../helpers/dpop.js'
 import { askFrom } from '../helpers/forward-auth.js'
 
 interface Bound { access: string, refresh: string, token_type: string }
@@ -87,7 +87,7 @@ t.test('DPoP-bound sessions', async (t) => {
     assertProofRefused(t, await dpopGet(a, key, token, '/api/users/me', { omit: ['jti'] }), 'no jti')
     assertProofRefused(t, await dpopGet(a, key, token, '/api/users/me', { header: { typ: 'JWT' } }), 'typ JWT')
 
-    const claims = { htm: 'GET', htu: url, iat: now, jti: 'none-1', ath: (await import('../helpers/dpop.js')).ath(token) }
+    const claims = { htm: 'GET', htu: url, iat: now, jti: 'none-1', ath: ath(token) }
     const none = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'dpop+jwt', jwk: key.jwk }))}.${base64url.encode(JSON.stringify(claims))}.`
     assertProofRefused(t, await a.request('GET', '/api/users/me', { headers: dpopHeaders(token, none) }), 'alg none')
     const hs = await new SignJWT({ ...claims, jti: 'hs-1' }).setProtectedHeader({ alg: 'HS256', typ: 'dpop+jwt', jwk: key.jwk }).sign(new TextEncoder().encode('secret'))
