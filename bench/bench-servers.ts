@@ -56,7 +56,8 @@ export type ChildMessage =
   | { type: 'error', message: string }
 
 export type ParentMessage =
-  | { type: 'token' }
+  /** `jkt`: a DPoP-bound token (cnf.jkt) for the DPoP target. */
+  | { type: 'token', jkt?: string }
   | { type: 'tokens', count: number, users: number }
   | { type: 'assertion' }
   /** `gc`: collect garbage first (when the process runs with --expose-gc), for a steady heap figure. */
@@ -68,7 +69,7 @@ export type ParentMessage =
 interface Server {
   url: string
   close: Closer
-  token?: () => Promise<string>
+  token?: (jkt?: string) => Promise<string>
   tokens?: (count: number, users: number) => Promise<string[]>
   assertion?: () => Promise<string>
 }
@@ -180,11 +181,11 @@ async function startGateway (spec: ServerSpec): Promise<Server> {
     ({ userId: String(100000 + n), username: `user${n}`, roles: ['user'] })
   const url = await gateway.listen({ port: 0, host: '127.0.0.1' })
   // A session and its access token, made by the gateway's own session store and token service.
-  const token = async (): Promise<string> => {
+  const token = async (jkt?: string): Promise<string> => {
     const sessionId = newId()
     const identity = { userId: '1001', username: 'alice', roles: ['user'] }
     await gateway.sessions.create({ ...identity, sessionId, refreshJti: newId(), ip: '127.0.0.1', userAgent: 'proxy-bench' })
-    return (await gateway.tokens.signAccess(identity, sessionId)).token
+    return (await gateway.tokens.signAccess(identity, sessionId, { jkt })).token
   }
   // Many sessions of many users, for the memory soak: distinct tokens, sessions and counters.
   const tokens = async (count: number, users: number): Promise<string[]> => {
@@ -240,7 +241,7 @@ async function main (): Promise<void> {
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'token') {
       if (server.token === undefined) { send({ type: 'error', message: `${role} has no tokens` }); return }
-      server.token().then((token) => send({ type: 'token', token }), (err: Error) => send({ type: 'error', message: err.message }))
+      server.token(message.jkt).then((token) => send({ type: 'token', token }), (err: Error) => send({ type: 'error', message: err.message }))
     } else if (message.type === 'tokens') {
       if (server.tokens === undefined) { send({ type: 'error', message: `${role} has no tokens` }); return }
       server.tokens(message.count, message.users).then((tokens) => send({ type: 'tokens', tokens }), (err: Error) =>

@@ -34,6 +34,7 @@ import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js
 import { startRedis } from '../dev-tools/redis-server.js'
 import { envInt } from '../dev-tools/env-int.js'
 import { startBenchNginx } from './edge-nginx.js'
+import { dpopProver } from './dpop-prover.js'
 
 const ORDERS_PATH = '/api/orders'
 
@@ -46,7 +47,7 @@ const CPU_PROF_DIR = process.env.BENCH_CPU_PROF
 const AUDIT_REQUESTS = 100
 const TARGET_RATIO = 0.8
 
-type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'sessionOff' | 'nginxCheck' | 'uncached' | 'stub' | 'chain'
+type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'sessionOff' | 'dpop' | 'nginxCheck' | 'uncached' | 'stub' | 'chain'
 interface Target {
   id: TargetId
   label: string
@@ -57,6 +58,8 @@ interface Target {
   child: ChildProcess
   /** Fresh headers before each run (assertions live 60 s). */
   renewHeaders?: () => Promise<Record<string, string>>
+  /** Headers made anew for every request (a DPoP proof is good once). */
+  perRequest?: () => Record<string, string>
 }
 
 interface Run {
@@ -131,6 +134,7 @@ function invalid (message: string): never {
 async function load (target: Target, duration: number, overallRate?: number, connections = CONNECTIONS): Promise<Result> {
   const result = await autocannon({
     url: target.url + ORDERS_PATH, connections, duration, headers: target.headers, timeout: 10,
+    ...(target.perRequest !== undefined ? { requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, headers: { ...req.headers as Record<string, string>, ...target.perRequest!() } }) }] } : {}),
     ...(overallRate !== undefined ? { overallRate } : {})
   })
   const bad = result.errors + result.timeouts + result.non2xx
@@ -229,7 +233,7 @@ async function auditRoundTrips (target: Target, redisUrl: string): Promise<Audit
   })
   await sleep(100)
   for (let i = 0; i < AUDIT_REQUESTS; i++) {
-    const res = await fetch(target.url + ORDERS_PATH, { headers: target.headers })
+    const res = await fetch(target.url + ORDERS_PATH, { headers: { ...target.headers, ...target.perRequest?.() } })
     await res.arrayBuffer()
     if (res.status !== 200) invalid(`${target.label} audit: status ${res.status}`)
   }
@@ -499,6 +503,9 @@ One run starts its own redis-server (free port, no persistence) and the servers,
 - **nginx + /auth/check**: Debian's nginx with the shipped \`deploy/edge/nginx/auth-gateway.conf\` in front of the upstream, asking
   a fourth gateway (\`FORWARD_AUTH_PROXIES=127.0.0.1=nginx\`) about every request (forward authentication); its CPU column is that
   gateway's process, nginx's own CPU is not counted;
+- **gateway, DPoP-bound token**: the cached gateway again, with a token bound to a DPoP key (\`cnf.jkt\`) sent as
+  \`Authorization: DPoP\` with a new proof on every request (made by the bench process): one proof verification per request,
+  and the proof's \`jti\` claimed in the session check's script (docs/dpop.md);
 - **gateway (uncached)**: the same with \`TOKEN_CACHE_SIZE=0\`, so every request pays an ES256 signature verification;
 - **orders stub alone**: the real orders stub (\`services/orders\`) called directly with a valid gateway assertion (renewed before
   each run);
@@ -576,6 +583,11 @@ async function main (): Promise<void> {
   cached.child.send({ type: 'token' } satisfies ParentMessage)
   const { token } = await tokenReply as { token: string }
   const auth = { authorization: `Bearer ${token}` }
+  // DPoP: a token bound to the bench's key, and a new proof for every request (signed in this process, not the gateway's).
+  const prover = await dpopProver(cached.url + ORDERS_PATH)
+  const boundReply = nextMessage(cached.child, 'gateway cached', 'token')
+  cached.child.send({ type: 'token', jkt: prover.jkt } satisfies ParentMessage)
+  const { token: boundToken } = await boundReply as { token: string }
   const stubHeaders = async (): Promise<Record<string, string>> => {
     const reply = nextMessage(cached.child, 'gateway cached', 'assertion')
     cached.child.send({ type: 'assertion' } satisfies ParentMessage)
@@ -590,6 +602,7 @@ async function main (): Promise<void> {
       child: leanCheck.child },
     { id: 'cached', label: 'gateway, token cache on', url: cached.url, headers: auth, redis: true, child: cached.child },
     { id: 'sessionOff', label: 'gateway, SESSION_CACHE=off', url: sessionOff.url, headers: auth, redis: true, child: sessionOff.child },
+    { id: 'dpop', label: 'gateway, DPoP-bound token', url: cached.url, headers: { authorization: `DPoP ${boundToken}` }, redis: true, child: cached.child, perRequest: () => ({ dpop: prover.proof(boundToken) }) },
     // CPU per request: the gateway's, as for the row above (nginx's own CPU is not counted).
     { id: 'nginxCheck', label: 'nginx + /auth/check → upstream', url: nginx.url, headers: auth, redis: true, child: forward.child },
     { id: 'uncached', label: 'gateway, TOKEN_CACHE_SIZE=0', url: uncached.url, headers: auth, redis: true, child: uncached.child },

@@ -36,6 +36,7 @@ import audit from './plugins/app/audit.js'
 import clientStore from './plugins/app/client-store.js'
 import clientAuth from './plugins/app/client-auth.js'
 import delegation from './plugins/app/delegation.js'
+import dpop from './plugins/app/dpop.js'
 
 import healthRoutes from './routes/health/health.js'
 import loginRoute from './routes/auth/login.js'
@@ -91,6 +92,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(usersClient)
   await fastify.register(userState)
   await fastify.register(clientStore)
+  await fastify.register(dpop)
   await fastify.register(clientAuth)
   await fastify.register(authenticate)
   await fastify.register(delegation)

@@ -68,7 +68,10 @@ export const EnvSchema = Type.Object({
   FORWARD_AUTH_PROXIES: Type.Optional(Type.String()),
   PROXY_DIRECT_GET: Type.Boolean({ default: true }),
   SESSION_CACHE: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' }),
-  LIMIT_SYNC_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 1000 })
+  LIMIT_SYNC_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 1000 }),
+  DPOP_PROOF_WINDOW: Type.Integer({ minimum: 1, maximum: 600, default: 60 }),
+  DPOP_NONCE: Type.Boolean({ default: false }),
+  DPOP_REQUIRED: Type.Boolean({ default: false })
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and test/unit/config-names.test.ts use this list). */
@@ -276,7 +279,16 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
     /** Session checks cached per replica and request counters sent in batches (docs/session-cache.md); off: a Redis round trip per request. */
     sessionCache: env.SESSION_CACHE === 'on',
     /** How often counted requests are sent to Redis in batches (ms). */
-    limitSyncMs: env.LIMIT_SYNC_MS
+    limitSyncMs: env.LIMIT_SYNC_MS,
+    /** Sender-constrained tokens (docs/dpop.md). */
+    dpop: {
+      /** Seconds a proof's `iat` may lie from now, either way; its `jti` is remembered twice as long. */
+      proofWindow: env.DPOP_PROOF_WINDOW,
+      /** Demand the gateway's own nonces in proofs. */
+      nonce: env.DPOP_NONCE,
+      /** Every login and refresh must bring a proof. */
+      required: env.DPOP_REQUIRED
+    }
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

@@ -25,7 +25,9 @@ export const ERROR_CATALOGUE = {
   store_unavailable: { status: 503, title: 'Session store unavailable' },
   shutting_down: { status: 503, title: 'Gateway shutting down' },
   user_state_unavailable: { status: 503, title: 'User state unavailable' },
-  upstream_timeout: { status: 504, title: 'Upstream timeout' }
+  upstream_timeout: { status: 504, title: 'Upstream timeout' },
+  invalid_dpop_proof: { status: 401, title: 'Invalid DPoP proof' },
+  use_dpop_nonce: { status: 401, title: 'DPoP nonce required' }
 } as const satisfies Record<string, { status: number, title: string }>
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE

@@ -12,7 +12,8 @@ function $<T extends HTMLElement> (id: string): T {
   return element as T
 }
 
-const auth = createAuthClient()
+// DPoP: the tokens are bound to a key of this browser that cannot be exported (docs/dpop.md).
+const auth = createAuthClient({ dpop: true })
 const view = {
   status: $('status'),
   login: $('login-view'),
@@ -23,6 +24,7 @@ const view = {
   roles: $('roles'),
   lifetime: $('token-lifetime'),
   progress: $<HTMLProgressElement>('token-progress'),
+  binding: $('token-binding'),
   orderForm: $<HTMLFormElement>('order-form'),
   ordersError: $('orders-error'),
   orders: $<HTMLTableElement>('orders'),
@@ -67,6 +69,7 @@ function render (user: AuthUser | null): void {
     view.ordersError.textContent = ''
     return
   }
+  void showBinding()
   view.username.textContent = user.username
   view.roles.textContent = user.roles.length > 0 ? `(${user.roles.join(', ')})` : ''
   void loadOrders()
@@ -84,6 +87,19 @@ function showOrders (orders: Order[]): void {
   })
   view.orders.tBodies[0]!.replaceChildren(...rows)
   view.ordersEmpty.hidden = rows.length > 0
+}
+
+/** Which key the access token is bound to, and that the key's private half cannot be exported. */
+async function showBinding (): Promise<void> {
+  const jkt = auth.boundTo()
+  const key = await auth.dpopKey()
+  if (jkt === null) {
+    view.binding.textContent = 'none (a bearer token)'
+  } else {
+    view.binding.textContent = `DPoP, key ${jkt.slice(0, 12)}…${key !== null && jkt === key.thumbprint ? ' (this browser\'s key' + (key.extractable ? ')' : ', not extractable)') : ''}`
+  }
+  view.binding.dataset.jkt = jkt ?? ''
+  view.binding.dataset.extractable = String(key?.extractable ?? '')
 }
 
 async function loadOrders (): Promise<void> {

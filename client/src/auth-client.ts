@@ -6,6 +6,7 @@
  */
 import { readClaims } from './token.js'
 import { TabSync, type TabMessage } from './tab-sync.js'
+import { DpopProver } from './dpop.js'
 import { AuthError, type AuthChangeListener, type AuthClient, type AuthClientOptions, type AuthUser } from './types.js'
 
 /** Refresh this long before expiry: a quarter of the token's lifetime, at most a minute... */
@@ -23,6 +24,8 @@ const MAX_RETRY_MS = 30_000
 
 interface Session {
   access: string
+  /** `cnf.jkt` of the access token: the DPoP key it is bound to. */
+  jkt: string | null
   user: AuthUser
   sid: string | null
   issuedAt: number
@@ -99,6 +102,7 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
   const endedSids = new Set<string>()
 
   const sync = cookieMode ? new TabSync(options.channelName ?? `auth-client:${baseUrl}`, onTabMessage) : null
+  const dpop = options.dpop === true ? new DpopProver(`auth-client:${baseUrl}`) : null
 
   function authUrl (path: string): string { return baseUrl + path }
 
@@ -122,7 +126,7 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
     if (claims === null) throw new AuthError(0, 'token_invalid', 'the gateway returned an unreadable access token')
     if (claims.sid !== null && endedSids.has(claims.sid)) return false
     const before = session?.user ?? null
-    session = { access, user: claims.user, sid: claims.sid, issuedAt, expiresAt, refresh }
+    session = { access, jkt: claims.jkt, user: claims.user, sid: claims.sid, issuedAt, expiresAt, refresh }
     schedule()
     if (before === null || before.id !== claims.user.id) notify(claims.user)
     return true
@@ -202,7 +206,7 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
         body: JSON.stringify({ refresh: session!.refresh }) }
     if (typeof AbortSignal.timeout === 'function') init.signal = AbortSignal.timeout(REFRESH_TIMEOUT_MS)
     const issuedAt = Date.now()
-    const response = await fetchImpl(authUrl('/auth/refresh'), init)
+    const response = await tokenCall(authUrl('/auth/refresh'), init)
     if (response.ok) {
       const body = await response.json() as TokenAnswer
       // A refresh that was answered just before another tab's logout: the session is over.
@@ -220,9 +224,37 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
     throw await authError(response)
   }
 
+  /** A call to a token endpoint: with DPoP, a proof (and once more with the gateway's new nonce when it asks). */
+  async function tokenCall (url: string, init: RequestInit): Promise<Response> {
+    if (dpop === null) return await fetchImpl(url, init)
+    const attempt = async (): Promise<Response> => {
+      const headers = new Headers(init.headers)
+      headers.set('dpop', await dpop.proof('POST', url))
+      return await fetchImpl(url, { ...init, headers })
+    }
+    const response = await attempt()
+    if (!await dpop.learn(response)) return response
+    await response.body?.cancel().catch(() => {})
+    return await attempt()
+  }
+
   async function send (request: Request, token: string | null): Promise<Response> {
-    if (token !== null) request.headers.set('authorization', `Bearer ${token}`)
-    return await fetchImpl(request)
+    if (token === null) return await fetchImpl(request)
+    if (dpop === null) {
+      request.headers.set('authorization', `Bearer ${token}`)
+      return await fetchImpl(request)
+    }
+    // A bound token goes as `DPoP` with a proof of this very call.
+    const spare = request.clone()
+    const prove = async (r: Request): Promise<Request> => {
+      r.headers.set('authorization', `DPoP ${token}`)
+      r.headers.set('dpop', await dpop.proof(r.method, r.url, token))
+      return r
+    }
+    const response = await fetchImpl(await prove(request))
+    if (!await dpop.learn(response)) return response
+    await response.body?.cancel().catch(() => {})
+    return await fetchImpl(await prove(spare))
   }
 
   async function authFetch (input: string | URL | Request, init?: RequestInit): Promise<Response> {
@@ -252,7 +284,7 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
     await ready
     const attempt = async (): Promise<AuthUser> => {
       const issuedAt = Date.now()
-      const response = await fetchImpl(authUrl('/auth/login'), {
+      const response = await tokenCall(authUrl('/auth/login'), {
         method: 'POST',
         credentials,
         headers: { 'content-type': 'application/json' },
@@ -298,6 +330,11 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
       return () => { listeners.delete(listener) }
     },
     expiresAt: () => session?.expiresAt ?? null,
+    boundTo: () => session?.jkt ?? null,
+    async dpopKey () {
+      if (dpop === null) return null
+      return { thumbprint: await dpop.thumbprint(), extractable: await dpop.extractable() }
+    },
     get ready () { return ready },
     close () {
       closed = true

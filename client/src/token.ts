@@ -8,6 +8,8 @@ export interface TokenClaims {
   user: AuthUser
   /** The session id (`sid`), or null when the token has none. */
   sid: string | null
+  /** The DPoP key the token is bound to (`cnf.jkt`), or null for a bearer token. */
+  jkt: string | null
 }
 
 function base64UrlDecode (segment: string): string {
@@ -27,7 +29,8 @@ export function readClaims (token: string): TokenClaims | null {
         username: typeof payload.username === 'string' ? payload.username : payload.sub,
         roles: Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : []
       },
-      sid: typeof payload.sid === 'string' ? payload.sid : null
+      sid: typeof payload.sid === 'string' ? payload.sid : null,
+      jkt: typeof (payload.cnf as { jkt?: unknown } | undefined)?.jkt === 'string' ? (payload.cnf as { jkt: string }).jkt : null
     }
   } catch {
     return null

@@ -31,6 +31,12 @@ export interface AuthClientOptions {
    * name (Web Locks and BroadcastChannel). Default: derived from `baseUrl`.
    */
   channelName?: string
+  /**
+   * Sender-constrained tokens (DPoP, RFC 9449): a non-extractable P-256 key (in IndexedDB, shared by
+   * the origin's tabs; in memory in Node) signs a proof for every call, and the gateway binds the
+   * tokens to it, so a copied token is useless without the key. Default false.
+   */
+  dpop?: boolean
 }
 
 /** What `createAuthClient` returns. */
@@ -53,6 +59,10 @@ export interface AuthClient {
   onChange (listener: AuthChangeListener): () => void
   /** When the access token expires (ms since the epoch), or null when signed out. */
   expiresAt (): number | null
+  /** The DPoP key thumbprint the current access token is bound to (`cnf.jkt`), or null (bearer, or signed out). */
+  boundTo (): string | null
+  /** With `dpop: true`: the client's key thumbprint, and whether its private key can be exported (never). Null without DPoP. */
+  dpopKey (): Promise<{ thumbprint: string, extractable: boolean } | null>
   /**
    * Settles once the client knows whether a session exists: in cookie mode it tries a refresh on
    * start (a page reload stays signed in); in memory mode it is signed out at once.

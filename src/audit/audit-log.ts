@@ -30,7 +30,7 @@ const REFUSED_TTL_S = 600
 const FLUSH_SETTLE_MS = 5000
 
 /** Events that refused traffic causes, aggregated past the threshold per client IP and minute. */
-export const AGGREGATED_EVENTS: ReadonlySet<string> = new Set(['token_rejected', 'rate_limited', 'access_denied'])
+export const AGGREGATED_EVENTS: ReadonlySet<string> = new Set(['token_rejected', 'rate_limited', 'access_denied', 'dpop_proof_rejected'])
 /** Refused events stored one by one per client IP and minute before the rest are aggregated. */
 export const AGGREGATE_AFTER = 20
 export const AGGREGATE_EVENT = 'events_aggregated'

@@ -84,5 +84,5 @@ export async function exchangeLegacyRefresh (request: FastifyRequest, token: str
 
   const session = await startSession(request, { userId: user.id, username: user.username, roles: user.roles }, checkedAt)
   securityEvent(request, 'legacy_token_exchanged', { user_id: user.id, session_id: session.sessionId })
-  return { access: session.access.token, refresh: session.refresh.token }
+  return { access: session.access.token, refresh: session.refresh.token, bound: false }
 }

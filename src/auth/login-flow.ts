@@ -7,7 +7,7 @@ import type { FastifyRequest } from 'fastify'
 import { gatewayError } from '../errors.js'
 import { securityEvent } from '../lib/security-events.js'
 import { clientBucket } from '../limits/client-ip.js'
-import { newId, type Identity, type IssuedToken } from '../tokens/token-service.js'
+import { newId, type Identity, type IssuedToken, type TokenBinding } from '../tokens/token-service.js'
 
 export interface StartedSession {
   identity: Identity
@@ -21,12 +21,13 @@ export interface StartedSession {
  * `checkedAt`: when the identity backend gave these roles; they are recorded as the user's live
  * state (docs/live-user-state.md) unless a newer state is already there.
  */
-export async function startSession (request: FastifyRequest, identity: Identity, checkedAt: number): Promise<StartedSession> {
+export async function startSession (request: FastifyRequest, identity: Identity, checkedAt: number, binding?: TokenBinding): Promise<StartedSession> {
   const { tokens, sessions } = request.server
   const sessionId = newId()
+  // A DPoP key binds both tokens; the refresh token keeps the session's fingerprint for the next refresh (src/dpop/fingerprint.ts).
   const [access, refresh] = await Promise.all([
-    tokens.signAccess(identity, sessionId),
-    tokens.signRefresh(identity.userId, sessionId)
+    tokens.signAccess(identity, sessionId, binding),
+    tokens.signRefresh(identity.userId, sessionId, binding)
   ])
   await sessions.create({
     ...identity,
@@ -43,7 +44,7 @@ export async function startSession (request: FastifyRequest, identity: Identity,
  * Checks the credentials under the lockout and starts a session.
  * @throws GatewayError `account_locked`, `invalid_credentials`, and the users client's and store's errors
  */
-export async function logIn (request: FastifyRequest, username: string, password: string): Promise<StartedSession> {
+export async function logIn (request: FastifyRequest, username: string, password: string, binding?: TokenBinding): Promise<StartedSession> {
   const { lockout, users, blocks } = request.server
   const ipBucket = clientBucket(request.ip)
   // The attempt is counted before the password is checked: parallel guesses cannot pass the threshold.
@@ -83,7 +84,7 @@ export async function logIn (request: FastifyRequest, username: string, password
     throw gatewayError('invalid_credentials')
   }
   await lockout.succeeded(reservation.key)
-  const session = await startSession(request, identity, checkedAt)
+  const session = await startSession(request, identity, checkedAt, binding)
   securityEvent(request, 'login_succeeded', { user_id: identity.userId, session_id: session.sessionId })
   return session
 }

@@ -10,11 +10,21 @@ import { applyWindowCount } from '../limits/limit-headers.js'
 import { securityEvent } from '../lib/security-events.js'
 import type { TokenFailureLimit } from '../limits/token-failure-limit.js'
 import { exchangeLegacyRefresh, looksLikeLegacyToken } from './legacy-exchange.js'
+import { proofError } from '../dpop/dpop-errors.js'
 
 export interface RefreshedTokens {
   access: string
   refresh: string
+  /** The tokens are DPoP-bound. */
+  bound: boolean
 }
+
+/**
+ * What the refresh request brings: the thumbprint of its DPoP proof's key, and a new fingerprint
+ * hash for the access token (cookie mode). A bound refresh token refreshes only with a proof of
+ * its key; an unbound one gets no key bound on the way (the session started as a bearer one).
+ */
+export interface RefreshBinding { jkt?: string | undefined, fingerprintOf?: ((expected: string | undefined) => string) | undefined }
 
 /**
  * Rotates `presented` (or exchanges a legacy token) and returns the new pair. Sets the
@@ -22,21 +32,27 @@ export interface RefreshedTokens {
  * against the client IP in `failures` (429 past its limit).
  * @throws GatewayError `token_invalid`, `token_expired`, `token_revoked`, `token_reused`, `rate_limited`
  */
-export async function refreshTokens (request: FastifyRequest, reply: FastifyReply, presented: string,
-  failures: TokenFailureLimit): Promise<RefreshedTokens> {
+export async function refreshTokens (request: FastifyRequest, reply: FastifyReply, presented: string, failures: TokenFailureLimit, binding: RefreshBinding = {}): Promise<RefreshedTokens> {
   try {
-    return await rotateOrExchange(request, reply, presented)
+    return await rotateOrExchange(request, reply, presented, binding)
   } catch (err) {
     return await failures.count(request, reply, err)
   }
 }
 
-async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, presented: string): Promise<RefreshedTokens> {
+async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, presented: string, binding: RefreshBinding): Promise<RefreshedTokens> {
   if (looksLikeLegacyToken(presented)) return await exchangeLegacyRefresh(request, presented)
   const { tokens, sessions, config } = request.server
 
   const claims = await tokens.verify(presented, 'refresh')
-  const next = await tokens.signRefresh(claims.sub, claims.sid)
+  const jkt = claims.cnf?.jkt
+  if (jkt !== undefined && binding.jkt !== jkt) {
+    // A stolen bound refresh token without its key: refused, and nothing is revoked (the owner's copy still works).
+    securityEvent(request, 'token_unbound_use', { user_id: claims.sub, session_id: claims.sid, reason: binding.jkt === undefined ? 'no_proof' : 'other_key' })
+    throw proofError('invalid_dpop_proof', binding.jkt === undefined ? 'the refresh token is DPoP-bound: a proof of its key is required' : 'the proof is not signed by the refresh token\'s key', 'token')
+  }
+  const fgp = binding.fingerprintOf?.(claims.fgp)
+  const next = await tokens.signRefresh(claims.sub, claims.sid, { jkt, fgp })
   // The presented token is the key that keeps its successor encrypted in Redis (docs/tokens-and-sessions.md).
   const result = await sessions.rotate(claims.sub, claims.sid, claims.jti, next, presented)
   if (result.outcome === 'missing') throw gatewayError('token_revoked')
@@ -53,7 +69,7 @@ async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, p
     throw limited!
   }
 
-  const access = await tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid)
+  const access = await tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid, { jkt, fgp })
   securityEvent(request, 'token_refreshed', { user_id: claims.sub, session_id: claims.sid, grace: result.outcome === 'grace' })
-  return { access: access.token, refresh: result.refresh }
+  return { access: access.token, refresh: result.refresh, bound: jkt !== undefined }
 }

@@ -18,7 +18,7 @@ const isId = Compile(Id)
 export interface PresentedClient { clientId: string, clientSecret: string }
 
 /** A client that proved its secret: its id and the scopes it is registered with. */
-export interface AuthenticatedClient { clientId: string, scopes: string[] }
+export interface AuthenticatedClient { clientId: string, scopes: string[], dpopBound: boolean }
 
 const dummyDigest = secretDigest('-', 'no such client')
 
@@ -54,7 +54,7 @@ export async function authenticateClient (fastify: FastifyInstance, request: Fas
     throw oauthErrors.invalidClient()
   }
   await attempt.release()
-  return { clientId: presented.clientId, scopes: record.scopes }
+  return { clientId: presented.clientId, scopes: record.scopes, dpopBound: record.dpopBound }
 }
 
 /** Counts an authenticated client's request against API_CLIENT_LIMIT (429 past it; 401 when the client was deleted meanwhile). */

@@ -6,14 +6,16 @@ const Scope = Type.String({ pattern: SCOPE_PATTERN, description: 'A scope token,
 
 export const CreateClientBodySchema = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 128, description: 'Who the client is, for people' }),
-  scopes: Type.Array(Scope, { minItems: 1, maxItems: 32, uniqueItems: true, description: 'Every scope the client may ever ask for' })
+  scopes: Type.Array(Scope, { minItems: 1, maxItems: 32, uniqueItems: true, description: 'Every scope the client may ever ask for' }),
+  dpop_bound: Type.Optional(Type.Boolean({ description: 'The client gets tokens only with a DPoP proof (default false)' }))
 }, { additionalProperties: false })
 
 const clientFields = {
   client_id: Type.String(),
   name: Type.String(),
   scopes: Type.Array(Type.String()),
-  created_at: Type.String({ format: 'date-time' })
+  created_at: Type.String({ format: 'date-time' }),
+  dpop_bound: Type.Boolean({ description: 'Tokens only with a DPoP proof' })
 }
 
 export const ClientSchema = Type.Object(clientFields)
@@ -54,7 +56,7 @@ export const ExchangeResponseSchema = Type.Object({
 
 export const ClientCredentialsResponseSchema = Type.Object({
   access_token: Type.String({ description: 'JWT access token (ES256)' }),
-  token_type: Type.Literal('Bearer'),
+  token_type: Type.Union([Type.Literal('Bearer'), Type.Literal('DPoP')], { description: '`DPoP` when the request carried a DPoP proof: the token is bound to its key' }),
   expires_in: Type.Integer(),
   scope: Type.String({ description: 'The granted scopes, space-separated' })
 })
@@ -62,8 +64,7 @@ export const ClientCredentialsResponseSchema = Type.Object({
 /** The token endpoint's answer: client credentials, or token exchange. */
 export const TokenResponseSchema = Type.Union([ClientCredentialsResponseSchema, ExchangeResponseSchema])
 
-export const OAUTH_ERROR_CODES = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type',
-  'invalid_scope', 'invalid_target', 'insufficient_scope', 'rate_limited', 'temporarily_unavailable', 'server_error'] as const
+export const OAUTH_ERROR_CODES = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'insufficient_scope', 'rate_limited', 'temporarily_unavailable', 'server_error', 'invalid_dpop_proof', 'use_dpop_nonce'] as const
 
 export const OAuthErrorSchema = Type.Object({
   error: Type.Union(OAUTH_ERROR_CODES.map((c) => Type.Literal(c))),

@@ -20,6 +20,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { SessionCache } from '../sessions/session-cache.js'
 import type { LocalState } from '../sessions/session-store.js'
 import { checkClientLua } from './scripts/check-client.js'
+import { PROOF_REPLAYED, withProofJti, type ProofJtiClaim } from '../dpop/proof-jti.js'
 
 export const clientKeys = {
   record: (clientId: string) => `gw:{c:${clientId}}:client`,
@@ -35,17 +36,21 @@ export interface ClientInfo {
   name: string
   scopes: string[]
   created_at: string
+  /** The client gets tokens only with a DPoP proof (docs/dpop.md). */
+  dpop_bound: boolean
 }
 
 /** What the token endpoint needs to authenticate a client. */
-export interface ClientCredentialsRecord { secretDigest: string, scopes: string[] }
+export interface ClientCredentialsRecord { secretDigest: string, scopes: string[], dpopBound: boolean }
 
-export interface ClientWindow { alive: boolean, count: number, ttlMs: number }
+/** `replayed`: the DPoP proof's jti was seen before (nothing else was checked then). */
+export interface ClientWindow { alive: boolean, count: number, ttlMs: number, replayed?: boolean }
 
 interface ClientCommands {
   gwCheckClient: (record: string, counter: string, windowMs: number) => Promise<number[]>
   gwCheckClientToken: (record: string, counter: string, revoked: string, windowMs: number) => Promise<number[]>
   gwClientTokenLive: (record: string, revoked: string) => Promise<number>
+  gwCheckClientTokenProof: (record: string, counter: string, revoked: string, jti: string, windowMs: number, jtiTtlMs: number) => Promise<number[]>
 }
 
 /** KEYS[1] the client record, KEYS[2] the token's revocation mark: 1 while the client exists and the token is not revoked. */
@@ -57,7 +62,9 @@ return 0
 const CLIENT_SCRIPTS = {
   gwCheckClient: { numberOfKeys: 2, lua: checkClientLua },
   gwCheckClientToken: { numberOfKeys: 3, lua: checkClientLua },
-  gwClientTokenLive: { numberOfKeys: 2, lua: clientTokenLiveLua }
+  gwClientTokenLive: { numberOfKeys: 2, lua: clientTokenLiveLua },
+  // With a DPoP proof's jti claimed first (src/dpop/proof-jti.ts).
+  gwCheckClientTokenProof: { numberOfKeys: 4, lua: withProofJti(checkClientLua) }
 }
 
 export class ClientStore {
@@ -106,10 +113,10 @@ export class ClientStore {
   }
 
   async create (client: ClientInfo, secretDigest: string): Promise<void> {
-    const { client_id: id, name, scopes, created_at: createdAt } = client
+    const { client_id: id, name, scopes, created_at: createdAt, dpop_bound: dpopBound } = client
     await orStoreUnavailable(Promise.all([
-      this.#redis.hset(clientKeys.index, id, JSON.stringify({ name, scopes, created_at: createdAt })),
-      this.#redis.hset(clientKeys.record(id), 'secret', secretDigest, 'scopes', JSON.stringify(scopes), 'name', name, 'created', createdAt)
+      this.#redis.hset(clientKeys.index, id, JSON.stringify({ name, scopes, created_at: createdAt, dpop_bound: dpopBound })),
+      this.#redis.hset(clientKeys.record(id), 'secret', secretDigest, 'scopes', JSON.stringify(scopes), 'name', name, 'created', createdAt, 'dpop', dpopBound ? '1' : '0')
     ]))
   }
 
@@ -117,15 +124,19 @@ export class ClientStore {
   async list (): Promise<ClientInfo[]> {
     const entries = await orStoreUnavailable(this.#redis.hgetall(clientKeys.index))
     return Object.entries(entries)
-      .map(([id, json]) => ({ client_id: id, ...JSON.parse(json) as Omit<ClientInfo, 'client_id'> }))
+      // Clients registered before DPoP have no dpop_bound: they are not bound.
+      .map(([id, json]) => {
+        const entry = JSON.parse(json) as Omit<ClientInfo, 'client_id' | 'dpop_bound'> & { dpop_bound?: boolean }
+        return { client_id: id, ...entry, dpop_bound: entry.dpop_bound === true }
+      })
       .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.client_id.localeCompare(b.client_id))
   }
 
   /** The client's secret digest and scopes, or null for an unknown (or deleted) client. */
   async credentials (clientId: string): Promise<ClientCredentialsRecord | null> {
-    const [secret, scopes] = await orStoreUnavailable(this.#redis.hmget(clientKeys.record(clientId), 'secret', 'scopes'))
+    const [secret, scopes, dpop] = await orStoreUnavailable(this.#redis.hmget(clientKeys.record(clientId), 'secret', 'scopes', 'dpop'))
     if (typeof secret !== 'string' || typeof scopes !== 'string') return null
-    return { secretDigest: secret, scopes: JSON.parse(scopes) as string[] }
+    return { secretDigest: secret, scopes: JSON.parse(scopes) as string[], dpopBound: dpop === '1' }
   }
 
   /**
@@ -162,9 +173,10 @@ export class ClientStore {
    * Is the client alive (and, with `jti`, that token of it not revoked), and (alive only) its
    * request counted in the window: one round trip.
    */
-  async checkCounted (clientId: string, windowMs: number, jti?: string): Promise<ClientWindow> {
+  async checkCounted (clientId: string, windowMs: number, jti?: string, proofJti?: ProofJtiClaim): Promise<ClientWindow> {
     const local = this.#local
-    if (local !== undefined && jti !== undefined) {
+    // A DPoP proof's jti must be unique across replicas: such a request keeps its one round trip.
+    if (local !== undefined && jti !== undefined && proofJti === undefined) {
       if (!await this.#liveCached(clientId, jti, local.cache)) return { alive: false, count: 0, ttlMs: 0 }
       const view = await local.counter.hit(clientKeys.apiCounter(clientId), local.apiLimit)
       return { alive: true, count: view.count, ttlMs: view.ttlMs }
@@ -173,7 +185,10 @@ export class ClientStore {
     const counter = clientKeys.apiCounter(clientId)
     const [alive, count, ttlMs] = await orStoreUnavailable(jti === undefined
       ? this.#redis.gwCheckClient(record, counter, windowMs)
-      : this.#redis.gwCheckClientToken(record, counter, clientKeys.revokedToken(clientId, jti), windowMs))
+      : proofJti !== undefined
+        ? this.#redis.gwCheckClientTokenProof(record, counter, clientKeys.revokedToken(clientId, jti), proofJti.key, windowMs, proofJti.ttlMs)
+        : this.#redis.gwCheckClientToken(record, counter, clientKeys.revokedToken(clientId, jti), windowMs))
+    if (alive === PROOF_REPLAYED) return { alive: false, count: 0, ttlMs: 0, replayed: true }
     return { alive: alive === 1, count: count ?? 0, ttlMs: ttlMs ?? 0 }
   }
 }

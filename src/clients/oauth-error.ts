@@ -45,6 +45,10 @@ export function toOAuthError (err: unknown): OAuthError {
       return new OAuthError(413, 'invalid_request', 'request body too large')
     case 'rate_limited':
       return new OAuthError(429, 'rate_limited', gateway.message, gateway.headers)
+    case 'invalid_dpop_proof':
+    case 'use_dpop_nonce':
+      // RFC 9449 section 5: 400 naming the DPoP error (with the nonce to use).
+      return new OAuthError(400, gateway.code, gateway.message, gateway.headers)
     case 'store_unavailable':
     case 'user_state_unavailable':
     case 'shutting_down':

@@ -58,7 +58,8 @@ export function sendProblem (error: GatewayError, request: AnyRequest, reply: An
     .header('cache-control', 'no-store')
   // A body left unread would have to be drained before the connection could serve another request.
   if (!request.raw.complete) reply.header('connection', 'close')
-  if (error.statusCode === 401) {
+  // A DPoP refusal brings its own challenge (src/dpop/dpop-errors.ts).
+  if (error.statusCode === 401 && error.headers['www-authenticate'] === undefined) {
     reply.header('www-authenticate', error.concernsPresentedToken
       ? `Bearer realm="auth-gateway", error="invalid_token", error_description="${error.title}"`
       : 'Bearer realm="auth-gateway"')

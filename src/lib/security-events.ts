@@ -35,6 +35,8 @@ export type SecurityEvent =
   | 'token_introspected'
   | 'token_revoked'
   | 'routes_reloaded'
+  | 'dpop_proof_rejected'
+  | 'token_unbound_use'
 
 /** Client IPs remembered while the request's socket was there (see pinClientIp). */
 const pinnedIps = new WeakMap<object, string>()

@@ -13,6 +13,7 @@ import { requireClientScope } from './client-caller.js'
 import { requireDelegation } from './delegated-caller.js'
 import type { ProxyRoute } from './route-table.js'
 import { ConcurrencyCap } from './user-concurrency.js'
+import { setProofTarget } from '../dpop/request-url.js'
 
 /** What the decision needs of the route table: the table is passed in, so it may be swapped. */
 export interface RouteMatcher {
@@ -30,19 +31,16 @@ export interface DecisionInput {
   unrouted: 'not_found' | 'invalid_request' | 'forbidden'
   /** The gateway itself carries the request to the upstream: the per-user in-flight cap applies. */
   holdsUpstream: boolean
-}
-
-/**
- * DPoP hook: where a sender-constrained token's proof will be checked against the original method
- * and URI, once the gateway supports DPoP. Nothing is checked yet.
- */
-export interface SenderConstraintHook {
-  check: (request: FastifyRequest, route: ProxyRoute, input: DecisionInput) => Promise<void>
+  /**
+   * The URL a DPoP proof must name when it is not the request's own (forward authentication: the
+   * asking proxy's client request). The proof is checked in authentication (src/plugins/app/dpop.ts).
+   */
+  proofUrl?: string
 }
 
 export type ProxyDecision = (request: FastifyRequest, reply: FastifyReply, input: DecisionInput) => Promise<ProxyRoute>
 
-export function proxyDecision (fastify: FastifyInstance, senderConstraint?: SenderConstraintHook): ProxyDecision {
+export function proxyDecision (fastify: FastifyInstance): ProxyDecision {
   const concurrency = new ConcurrencyCap(fastify.config.upstreamUserConcurrency)
   const publicLimit = fastify.ipLimitHook('public', fastify.config.limits.publicPerIp)
   const roleChecks = new WeakMap<ProxyRoute, ReturnType<FastifyInstance['requireRole']>>()
@@ -62,6 +60,7 @@ export function proxyDecision (fastify: FastifyInstance, senderConstraint?: Send
       throw gatewayError(input.unrouted)
     }
     if (route.public !== true) {
+      if (input.proofUrl !== undefined) setProofTarget(request, { method: input.method, url: input.proofUrl })
       try {
         // The `api` class counts the request against the user in the session check's round trip.
         await fastify.authenticateProxied(request, reply, route.limit === 'api')
@@ -71,7 +70,6 @@ export function proxyDecision (fastify: FastifyInstance, senderConstraint?: Send
         if (err instanceof GatewayError && err.statusCode === 401) await publicLimit(request, reply)
         throw err
       }
-      await senderConstraint?.check(request, route, input)
       // Machine clients are authorized by the route's scopes, users by its roles.
       // A delegated user token (token exchange) reaches only its upstream's routes, within its scope.
       if (request.client !== null) requireClientScope(request, route, request.client, input.method)

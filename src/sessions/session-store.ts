@@ -18,6 +18,7 @@ import { openSuccessor, sealSuccessor } from './sealed-successor.js'
 import type { SessionCache } from './session-cache.js'
 import type { BatchedWindowCounter } from '../limits/batched-window-counter.js'
 import { setImmediate as nextTurn } from 'node:timers/promises'
+import { PROOF_REPLAYED, withProofJti, type ProofJtiClaim } from '../dpop/proof-jti.js'
 
 /** How often the hot path writes `last used` (it only reads in between). */
 const TOUCH_INTERVAL_MS = 30_000
@@ -65,7 +66,8 @@ const PHASES: readonly StatePhase[] = ['fresh', 'refresh-due', 'unusable']
 /** What the session check knows of the user's live state; `leased` when this caller must refresh it. */
 export interface StateSnapshot { phase: StatePhase, leased: boolean, roles: string[] | null }
 
-export interface SessionCheck { alive: boolean, count: number, ttlMs: number, state: StateSnapshot }
+/** `replayed`: the DPoP proof's jti was seen before (nothing else was checked then). */
+export interface SessionCheck { alive: boolean, count: number, ttlMs: number, state: StateSnapshot, replayed?: boolean }
 
 /** Which sessions a state change revokes. */
 export type StateRevocation = { mode: 'none' } | { mode: 'all' } | { mode: 'others', keep: string }
@@ -107,6 +109,8 @@ interface SessionCommands {
   gwCreateSession: (...args: Array<string | number>) => Promise<number>
   gwCheckSession: (key: string, state: string, lease: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<CheckReply>
   gwCheckSessionCounted: (key: string, state: string, lease: string, counter: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<CheckReply>
+  gwCheckSessionProof: (...args: Array<string | number>) => Promise<CheckReply>
+  gwCheckSessionCountedProof: (...args: Array<string | number>) => Promise<CheckReply>
   gwRecordUserState: (state: string, index: string, checkedAt: number, active: string, roles: string, ttl: number, prefix: string, revoke: string, keep: string) => Promise<[number, string, number]>
   gwRotateRefresh: (...args: Array<string | number>) => Promise<[string, number, number, string?, string?, string?]>
   gwListSessions: (key: string, prefix: string) => Promise<string[][]>
@@ -127,6 +131,9 @@ const SCRIPTS: Record<keyof SessionCommands, ScriptDefinition> = {
   gwCreateSession: { numberOfKeys: 2, lua: createSessionLua },
   gwCheckSession: { numberOfKeys: 3, lua: checkSessionLua },
   gwCheckSessionCounted: { numberOfKeys: 4, lua: checkSessionLua },
+  // The same with a DPoP proof's jti claimed first (its key last of KEYS, its TTL last of ARGV).
+  gwCheckSessionProof: { numberOfKeys: 4, lua: withProofJti(checkSessionLua) },
+  gwCheckSessionCountedProof: { numberOfKeys: 5, lua: withProofJti(checkSessionLua) },
   gwRecordUserState: { numberOfKeys: 2, lua: recordUserStateLua },
   gwRotateRefresh: { numberOfKeys: 4, lua: rotateRefreshLua },
   gwListSessions: { numberOfKeys: 1, lua: listSessionsLua },
@@ -246,9 +253,11 @@ export class SessionStore {
    * user's current roles, is a refresh of them due (and is this caller the one to do it), and, with
    * `windowMs`, the request counted in the user's window (alive sessions only).
    */
-  async check (userId: string, sessionId: string, opts: { windowMs?: number, mayRefresh?: boolean } = {}): Promise<SessionCheck> {
+  async check (userId: string, sessionId: string, opts: { windowMs?: number, mayRefresh?: boolean, proofJti?: ProofJtiClaim } = {}):
+    Promise<SessionCheck> {
     const local = this.#local
-    if (local === undefined) return this.#checkInRedis(userId, sessionId, opts)
+    // A DPoP proof's jti must be unique across replicas: such a request keeps its one round trip.
+    if (local === undefined || opts.proofJti !== undefined) return this.#checkInRedis(userId, sessionId, opts)
     const result = await this.#checkCached(userId, sessionId, local.cache, opts.mayRefresh !== false)
     if (!result.alive || opts.windowMs === undefined) return result
     const view = await local.counter.hit(sessionKeys.apiCounter(userId), local.apiLimit)
@@ -300,20 +309,34 @@ export class SessionStore {
   }
 
   /** The per-request check: one script in Redis, the request counted there too (SESSION_CACHE=off). */
-  async #checkInRedis (userId: string, sessionId: string, opts: { windowMs?: number, mayRefresh?: boolean }): Promise<SessionCheck> {
+  async #checkInRedis (userId: string, sessionId: string, opts: { windowMs?: number, mayRefresh?: boolean, proofJti?: ProofJtiClaim }):
+    Promise<SessionCheck> {
     const leaseMs = opts.mayRefresh === false ? 0 : this.#leaseMs
     const record = sessionKeys.record(userId, sessionId)
-    const [alive, count, ttlMs, phase, leased, roles] = await orStoreUnavailable(opts.windowMs === undefined
-      ? this.#redis.gwCheckSession(record, sessionKeys.state(userId), sessionKeys.stateLease(userId),
-        Date.now(), TOUCH_INTERVAL_MS, 0, this.#stateTtlMs, leaseMs)
-      : this.#redis.gwCheckSessionCounted(record, sessionKeys.state(userId), sessionKeys.stateLease(userId), sessionKeys.apiCounter(userId),
-        Date.now(), TOUCH_INTERVAL_MS, opts.windowMs, this.#stateTtlMs, leaseMs))
+    const jti = opts.proofJti
+    const [alive, count, ttlMs, phase, leased, roles] = await orStoreUnavailable(jti !== undefined
+      ? this.#checkWithProof(userId, record, opts.windowMs, leaseMs, jti)
+      : opts.windowMs === undefined
+        ? this.#redis.gwCheckSession(record, sessionKeys.state(userId), sessionKeys.stateLease(userId),
+          Date.now(), TOUCH_INTERVAL_MS, 0, this.#stateTtlMs, leaseMs)
+        : this.#redis.gwCheckSessionCounted(record, sessionKeys.state(userId), sessionKeys.stateLease(userId), sessionKeys.apiCounter(userId),
+          Date.now(), TOUCH_INTERVAL_MS, opts.windowMs, this.#stateTtlMs, leaseMs))
+    if (alive === PROOF_REPLAYED) return { alive: false, count: 0, ttlMs: 0, state: snapshot(2, 0, ''), replayed: true }
     return { alive: alive === 1, count: count ?? 0, ttlMs: ttlMs ?? 0, state: snapshot(phase, leased, roles) }
   }
 
+  /** The session check with a DPoP proof's jti claimed first, in the same script (see src/dpop/proof-jti.ts). */
+  #checkWithProof (userId: string, record: string, windowMs: number | undefined, leaseMs: number, jti: ProofJtiClaim): Promise<CheckReply> {
+    return windowMs === undefined
+      ? this.#redis.gwCheckSessionProof(record, sessionKeys.state(userId), sessionKeys.stateLease(userId), jti.key,
+        Date.now(), TOUCH_INTERVAL_MS, 0, this.#stateTtlMs, leaseMs, jti.ttlMs)
+      : this.#redis.gwCheckSessionCountedProof(record, sessionKeys.state(userId), sessionKeys.stateLease(userId), sessionKeys.apiCounter(userId), jti.key,
+        Date.now(), TOUCH_INTERVAL_MS, windowMs, this.#stateTtlMs, leaseMs, jti.ttlMs)
+  }
+
   /** isAlive and, in the same round trip, counts the request in the user's window (alive sessions only). */
-  async isAliveCounted (userId: string, sessionId: string, windowMs: number): Promise<SessionCheck> {
-    return this.check(userId, sessionId, { windowMs })
+  async isAliveCounted (userId: string, sessionId: string, windowMs: number, proofJti?: ProofJtiClaim): Promise<SessionCheck> {
+    return this.check(userId, sessionId, proofJti === undefined ? { windowMs } : { windowMs, proofJti })
   }
 
   /**

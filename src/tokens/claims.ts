@@ -5,6 +5,11 @@ import { Compile } from 'typebox/compile'
 /** Ids end up inside Redis keys and hash tags, so they are restricted to a safe alphabet. */
 export const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })
 
+/** A DPoP-bound token's confirmation (RFC 9449 section 6.1): the thumbprint of the client's key. */
+const Confirmation = Type.Optional(Type.Object({ jkt: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }) }))
+/** A cookie-mode token's fingerprint: SHA-256 of the fingerprint cookie (src/dpop/fingerprint.ts). */
+const Fingerprint = Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }))
+
 const Common = {
   iss: Type.String(),
   sub: Id,
@@ -27,13 +32,19 @@ export const AccessClaimsSchema = Type.Object({
   /** A delegated token: the one upstream whose routes it may use. */
   upstream: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   /** A delegated token narrowed to scopes: the routes' scopes apply to it as to a client's token. */
-  scope: Type.Optional(Type.String({ maxLength: 4096 }))
+  scope: Type.Optional(Type.String({ maxLength: 4096 })),
+  cnf: Confirmation,
+  fgp: Fingerprint
 })
 
 export const RefreshClaimsSchema = Type.Object({
   ...Common,
   aud: Type.Union([Type.String(), Type.Array(Type.String())]),
-  token_type: Type.Literal('refresh')
+  token_type: Type.Literal('refresh'),
+  /** A bound refresh token refreshes only with a proof of the same key. */
+  cnf: Confirmation,
+  /** Cookie mode: the session's fingerprint, kept across refreshes. */
+  fgp: Fingerprint
 })
 
 /** A machine client's access token (docs/machine-clients.md): no session, no username, no roles. */
@@ -46,7 +57,8 @@ export const ClientAccessClaimsSchema = Type.Object({
   exp: Type.Integer(),
   token_type: Type.Literal('access'),
   client_id: Id,
-  scope: Type.String({ maxLength: 4096 })
+  scope: Type.String({ maxLength: 4096 }),
+  cnf: Confirmation
 })
 
 export type AccessClaims = Static<typeof AccessClaimsSchema>

@@ -29,6 +29,15 @@ export interface TokenServiceOptions {
 
 export interface Identity { userId: string, username: string, roles: string[] }
 export interface IssuedToken { token: string, jti: string, exp: number }
+/** What a token is bound to: a DPoP key's thumbprint (`cnf.jkt`) and/or a fingerprint cookie's hash (`fgp`). */
+export interface TokenBinding { jkt?: string | undefined, fgp?: string | undefined }
+
+function bindingClaims (binding: TokenBinding | undefined): Record<string, unknown> {
+  return {
+    ...(binding?.jkt !== undefined ? { cnf: { jkt: binding.jkt } } : {}),
+    ...(binding?.fgp !== undefined ? { fgp: binding.fgp } : {})
+  }
+}
 
 /** A random id for sessions and token ids: 128 bits, base64url. */
 export function newId (): string {
@@ -90,21 +99,21 @@ export class TokenService {
     return { token, jti, exp }
   }
 
-  signAccess (identity: Identity, sessionId: string): Promise<IssuedToken> {
+  signAccess (identity: Identity, sessionId: string, binding?: TokenBinding): Promise<IssuedToken> {
     return this.#sign({
       sub: identity.userId,
       user_id: identity.userId,
       sid: sessionId,
       token_type: 'access',
       username: identity.username,
-      roles: identity.roles
+      roles: identity.roles,
+      ...bindingClaims(binding)
     }, this.#opts.audience, this.#opts.accessTtl)
   }
 
   /** A machine client's access token (docs/machine-clients.md): `sub` = `client:<id>`, its scope, no session, user or roles. */
-  signClientAccess (clientId: string, scope: string): Promise<IssuedToken> {
-    return this.#sign({ sub: `client:${clientId}`, client_id: clientId, scope, token_type: 'access' }, this.#opts.audience,
-      this.#opts.accessTtl)
+  signClientAccess (clientId: string, scope: string, jkt?: string): Promise<IssuedToken> {
+    return this.#sign({ sub: `client:${clientId}`, client_id: clientId, scope, token_type: 'access', ...bindingClaims({ jkt }) }, this.#opts.audience, this.#opts.accessTtl)
   }
 
   /**
@@ -128,8 +137,8 @@ export class TokenService {
   }
 
   /** Refresh tokens are addressed to the gateway itself (aud = issuer), never to the API audience. */
-  signRefresh (userId: string, sessionId: string): Promise<IssuedToken> {
-    return this.#sign({ sub: userId, sid: sessionId, token_type: 'refresh' }, this.#opts.issuer, this.#opts.refreshTtl)
+  signRefresh (userId: string, sessionId: string, binding?: TokenBinding): Promise<IssuedToken> {
+    return this.#sign({ sub: userId, sid: sessionId, token_type: 'refresh', ...bindingClaims(binding) }, this.#opts.issuer, this.#opts.refreshTtl)
   }
 
   /**

@@ -50,6 +50,18 @@ t.test('an admin registers a client with the OAuth scopes from the dashboard', a
   const res = await introspect(h.url, client, alice.access)
   t.match(res, { status: 200, body: { active: true, username: 'alice' } }, 'the registered client introspects')
 
+  // A DPoP-bound client: the checkbox, the chip in the list, and the registry says so.
+  await page.getByLabel('Client name').fill('bound worker')
+  await page.locator('#client-scopes input[value="orders:read"]').check()
+  await page.locator('#client-dpop').check()
+  await page.getByRole('button', { name: 'Register client' }).click()
+  const boundRow = page.locator('#clients li', { hasText: 'bound worker' })
+  await boundRow.waitFor(WAIT)
+  t.same(await boundRow.locator('.chip').allInnerTexts(), ['orders:read', 'DPoP-bound'], 'the list marks the DPoP-bound client')
+  const admin = await h.login('admin')
+  const listed = await h.request('GET', '/admin/clients', { token: admin.access })
+  t.same((listed.body.clients as Array<{ name: string, dpop_bound: boolean }>).map((c) => [c.name, c.dpop_bound]), [['edge proxy', false], ['bound worker', true]], 'registered with dpop_bound')
+
   await row.getByRole('button', { name: 'Revoke' }).click()
   await row.waitFor({ state: 'detached', ...WAIT })
   t.equal((await introspect(h.url, client, alice.access)).status, 401, 'revoked from the list: its authentication fails')

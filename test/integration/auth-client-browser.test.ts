@@ -65,7 +65,8 @@ async function failuresShown (page: Page): Promise<string[]> {
 async function sessionsSeenFrom (page: Page): Promise<Array<{ id: string, current: boolean }>> {
   return await page.evaluate(async () => {
     const { createAuthClient } = await import('/client/auth-client.js' as string)
-    const auth = createAuthClient()
+    // As the demo page: the tabs' tokens are DPoP-bound to the origin's key.
+    const auth = createAuthClient({ dpop: true })
     await auth.ready
     const res = await auth.fetch('/auth/sessions')
     auth.close()

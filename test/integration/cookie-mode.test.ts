@@ -6,12 +6,16 @@ import { RELAXED_LIMITS, claimsOf, setCookieOf, waitUntilPast, type ParsedCookie
 const JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/
 const APP_ORIGIN = 'https://app.example'
 
-async function cookieLogin (t: Test, h: Harness, username = 'alice'): Promise<{ access: string, cookie: ParsedCookie, res: HttpResult }> {
+/** The fingerprint cookie (docs/dpop.md): cookie-mode access tokens are accepted only with it. */
+const FGP = '__Host-gw_fgp'
+
+async function cookieLogin (t: Test, h: Harness, username = 'alice'): Promise<{ access: string, cookie: ParsedCookie, fgp: ParsedCookie, res: HttpResult }> {
   const res = await h.request('POST', '/auth/login', { body: { username, password: `${username}-password`, cookie: true } })
   t.equal(res.status, 200, 'cookie login: 200')
   const cookie = setCookieOf(res, 'refresh_token')
-  if (cookie === undefined) throw new Error('no refresh_token cookie was set')
-  return { access: res.body.access, cookie, res }
+  const fgp = setCookieOf(res, FGP) ?? setCookieOf(res, 'gw_fgp')
+  if (cookie === undefined || fgp === undefined) throw new Error('no refresh_token or fingerprint cookie was set')
+  return { access: res.body.access, cookie, fgp, res }
 }
 
 function cookieRefresh (h: Harness, token: string, origin?: string): Promise<HttpResult> {
@@ -131,7 +135,7 @@ t.test('cookie mode with secure cookies and CORS_ORIGINS', async (t) => {
 
   t.test('reuse of a cookie token after rotation clears the cookie and revokes the session', async (t) => {
     const h0 = await build(t, { env: { ...RELAXED_LIMITS, REFRESH_REUSE_GRACE: '0' } })
-    const { cookie, access } = await cookieLogin(t, h0)
+    const { cookie, access, fgp } = await cookieLogin(t, h0)
     const first = await cookieRefresh(h0, cookie.value, h0.url)
     t.equal(first.status, 200)
     const rotatedAt = Date.now()
@@ -141,16 +145,17 @@ t.test('cookie mode with secure cookies and CORS_ORIGINS', async (t) => {
     t.equal(reuse.body.code, 'token_reused')
     const cleared = setCookieOf(reuse, 'refresh_token')
     t.equal(cleared?.value, '', 'the cookie is cleared')
-    t.equal((await h0.request('GET', '/auth/sessions', { token: access })).body.code, 'token_revoked')
+    t.equal((await h0.request('GET', '/auth/sessions', { token: access, headers: { cookie: `${FGP}=${fgp.value}` } })).body.code, 'token_revoked')
   })
 
   t.test('logout with the cookie clears it', async (t) => {
-    const { cookie, access } = await cookieLogin(t, h)
-    const res = await h.request('POST', '/auth/logout', { token: access, headers: { cookie: `refresh_token=${cookie.value}` } })
+    const { cookie, access, fgp } = await cookieLogin(t, h)
+    const res = await h.request('POST', '/auth/logout', { token: access, headers: { cookie: `refresh_token=${cookie.value}; ${FGP}=${fgp.value}` } })
     t.equal(res.status, 204)
     const cleared = setCookieOf(res, 'refresh_token')
     t.equal(cleared?.value, '', 'the cookie is cleared')
     t.equal(cleared?.attributes.path, '/auth')
+    t.equal(setCookieOf(res, FGP)?.value, '', 'and the fingerprint cookie')
     const after = await cookieRefresh(h, cookie.value, h.url)
     t.equal(after.status, 401)
     t.equal(after.body.code, 'token_revoked')

@@ -29,11 +29,14 @@ t.test('security events are logged with their context and without secrets', asyn
   const passwords = new Set(['alice-password', 'bob-password', 'admin-password', 'carol-password'])
   const tokens = new Set<string>()
   const cookies = new Set<string>()
+  /** The newest value of each cookie set (the refresh cookie, the fingerprint cookie). */
+  const latest = new Map<string, string>()
   const remember = (res: CallResult): CallResult => {
     for (const k of ['access', 'refresh']) if (typeof res.body?.[k] === 'string') tokens.add(res.body[k])
     for (const c of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
-      const value = c.split(';')[0]!.split('=').slice(1).join('=')
-      if (value.length > 0) cookies.add(value)
+      const [name = '', ...rest] = c.split(';')[0]!.split('=')
+      const value = rest.join('=')
+      if (value.length > 0) { cookies.add(value); latest.set(name, value) }
     }
     return res
   }
@@ -63,14 +66,14 @@ t.test('security events are logged with their context and without secrets', asyn
   // Cookie mode, then logout of that session with the access token and the cookie.
   const cookieLogin = await login('evt-login-cookie', 'alice', 'alice-password', { body: { cookie: true } })
   t.equal(cookieLogin.status, 200)
-  const cookie = [...cookies].at(-1)!
-  const cookieRefresh = await send('evt-cookie-refresh', 'POST', '/auth/refresh',
-    { headers: { cookie: `refresh_token=${cookie}`, origin: 'http://app.example' } })
+  const cookie = latest.get('refresh_token')!
+  const fingerprint = [...latest].find(([name]) => name.endsWith('gw_fgp'))!
+  const cookieRefresh = await send('evt-cookie-refresh', 'POST', '/auth/refresh', { headers: { cookie: `refresh_token=${cookie}; ${fingerprint[0]}=${fingerprint[1]}`, origin: 'http://app.example' } })
   t.equal(cookieRefresh.status, 200)
-  const currentCookie = [...cookies].at(-1)!
+  const currentCookie = latest.get('refresh_token')!
   t.not(currentCookie, cookie, 'the cookie rotated')
-  const logout = await send('evt-logout', 'POST', '/auth/logout',
-    { token: cookieRefresh.body.access, headers: { cookie: `refresh_token=${currentCookie}` } })
+  // A cookie-mode access token goes with its fingerprint cookie (docs/dpop.md).
+  const logout = await send('evt-logout', 'POST', '/auth/logout', { token: cookieRefresh.body.access, headers: { cookie: `refresh_token=${currentCookie}; ${fingerprint[0]}=${fingerprint[1]}` } })
   t.equal(logout.status, 204)
 
   // The per-user API limit, then logout-all.

@@ -7,7 +7,7 @@ import { drawChart, type Series } from './chart.js'
 
 interface AuditEvent { id: string, time: string, event: string, user_id?: string, ip: string, request_id: string, [k: string]: unknown }
 interface Block { id: string, kind: 'account' | 'ip', ip: string, username?: string, until: string, failures: number }
-interface Client { client_id: string, name: string, scopes: string[], created_at: string }
+interface Client { client_id: string, name: string, scopes: string[], created_at: string, dpop_bound?: boolean }
 interface Session { id: string, created_at: string, last_used_at: string, ip: string, user_agent: string }
 interface Buckets { window: 'hour' | 'day', bucket_seconds: number, times: string[], series: Record<string, number[]> }
 interface UserAnswer { user: { id: string, username: string, roles: string[], active: boolean }, sessions: Session[] }
@@ -293,8 +293,7 @@ async function loadClients (): Promise<void> {
       api(`/admin/clients/${encodeURIComponent(c.client_id)}`, { method: 'DELETE' }).then(loadClients, failed)
     })
     return h('li', { 'data-client': c.client_id },
-      h('span', { class: 'what' }, c.name, h('small', {}, `${c.client_id} · since ${when(c.created_at)}`),
-        h('span', { class: 'chips' }, ...c.scopes.map(scopeChip))),
+      h('span', { class: 'what' }, c.name, h('small', {}, `${c.client_id} · since ${when(c.created_at)}`), h('span', { class: 'chips' }, ...c.scopes.map(scopeChip), ...(c.dpop_bound === true ? [h('span', { class: 'chip dpop', title: 'Tokens only with a DPoP proof' }, 'DPoP-bound')] : []))),
       revoke)
   }))
 }
@@ -318,8 +317,7 @@ async function registerClient (): Promise<void> {
   if (scopes.length === 0) { error.textContent = 'Pick at least one scope.'; return }
   try {
     const created = await api<Client & { client_secret: string }>('/admin/clients', {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name: $<HTMLInputElement>('client-name').value, scopes })
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: $<HTMLInputElement>('client-name').value, scopes, dpop_bound: $<HTMLInputElement>('client-dpop').checked })
     })
     secret.textContent = `Client ${created.client_id} registered. Its secret, shown this once: ${created.client_secret}`
     secret.hidden = false

@@ -10,6 +10,8 @@ import { applyWindowCount, LIMIT_WINDOW_MS } from '../../limits/limit-headers.js
 import { securityEvent } from '../../lib/security-events.js'
 import { isClientClaims, type AccessClaims, type ClientAccessClaims } from '../../tokens/claims.js'
 import type { StateSnapshot } from '../../sessions/session-store.js'
+import type { ProofJtiClaim } from '../../dpop/proof-jti.js'
+import { presentedAccess, type PresentedAccess } from './dpop.js'
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
@@ -23,6 +25,13 @@ export interface AcceptOptions {
   record?: boolean
   /** Refuse (403) a machine client's token before any store lookup: the gateway's own endpoints. */
   usersOnly?: boolean
+  /**
+   * How the token came on a protected request: its sender constraints (DPoP proof, fingerprint
+   * cookie) are checked, a proof's jti claimed in the session or client check (src/plugins/app/dpop.ts).
+   */
+  presented?: PresentedAccess
+  /** Set by acceptAccessToken: the proof jti to claim in the session check. */
+  proofJti?: ProofJtiClaim
 }
 
 declare module 'fastify' {
@@ -89,25 +98,27 @@ export default fp(async (fastify) => {
     const record = opts.record !== false
     const claims = await verifiedClaims(request, token, record)
     const reply = opts.countOn
+    if (isClientClaims(claims) && opts.usersOnly === true) throw gatewayError('forbidden', 'not for machine clients')
+    const proofJti = opts.presented === undefined ? undefined : await fastify.dpop.checkSender(request, opts.presented, claims)
     if (isClientClaims(claims)) {
-      if (opts.usersOnly === true) throw gatewayError('forbidden', 'not for machine clients')
       if (reply !== undefined) {
-        await fastify.authenticateClient(request, reply, claims)
+        await fastify.authenticateClient(request, reply, claims, proofJti)
       } else if (!await fastify.clients.isTokenLive(claims.client_id, claims.jti)) {
         if (record) securityEvent(request, 'token_rejected', { client_id: claims.client_id, reason: 'client_revoked' })
         throw gatewayError('token_revoked')
       }
       return { kind: 'client', claims }
     }
-    return { kind: 'user', claims: await acceptUserClaims(request, claims, opts) }
+    return { kind: 'user', claims: await acceptUserClaims(request, claims, proofJti === undefined ? opts : { ...opts, proofJti }) }
   }
 
   async function acceptUserClaims (request: FastifyRequest, claims: AccessClaims, opts: AcceptOptions = {}): Promise<AccessClaims> {
     const record = opts.record !== false
     const reply = opts.countOn
     const result = reply !== undefined
-      ? await fastify.sessions.isAliveCounted(claims.sub, claims.sid, LIMIT_WINDOW_MS)
-      : await fastify.sessions.check(claims.sub, claims.sid)
+      ? await fastify.sessions.isAliveCounted(claims.sub, claims.sid, LIMIT_WINDOW_MS, opts.proofJti)
+      : await fastify.sessions.check(claims.sub, claims.sid, opts.proofJti === undefined ? {} : { proofJti: opts.proofJti })
+    if (result.replayed === true) throw fastify.dpop.replayed(request, claims.sub)
     if (!result.alive) refuseRevoked(request, claims, record)
     const live = await withLiveRoles(request, claims, result.state)
     if (reply !== undefined) {
@@ -122,23 +133,25 @@ export default fp(async (fastify) => {
   fastify.decorate('acceptAccessToken', acceptAccessToken)
   fastify.decorate('acceptUserClaims', acceptUserClaims)
 
-  function presentedToken (request: FastifyRequest): string {
-    const token = bearerToken(request)
-    if (token === undefined) throw gatewayError('token_missing')
-    return token
+  function presentedToken (request: FastifyRequest): PresentedAccess {
+    const presented = presentedAccess(request)
+    if (presented === undefined) throw gatewayError('token_missing')
+    return presented
   }
 
   fastify.decorate('authenticate', async (request: FastifyRequest) => {
     // Machine clients reach proxied routes only (see client-auth.ts), never the gateway's own;
     // nor do delegated tokens (token exchange), which reach their one upstream's routes only.
-    const live = await acceptAccessToken(request, presentedToken(request), { usersOnly: true })
+    const presented = presentedToken(request)
+    const live = await acceptAccessToken(request, presented.token, { usersOnly: true, presented })
     if (live.kind === 'client') throw gatewayError('forbidden', 'not for machine clients')
     if (live.claims.act !== undefined) throw gatewayError('forbidden', 'not for delegated tokens')
     request.auth = live.claims
   })
 
   fastify.decorate('authenticateProxied', async (request: FastifyRequest, reply: FastifyReply, counted: boolean) => {
-    const live = await acceptAccessToken(request, presentedToken(request), counted ? { countOn: reply } : {})
+    const presented = presentedToken(request)
+    const live = await acceptAccessToken(request, presented.token, counted ? { countOn: reply, presented } : { presented })
     if (live.kind === 'user') request.auth = live.claims
     else request.client = live.claims
   })
@@ -149,4 +162,4 @@ export default fp(async (fastify) => {
       throw gatewayError('forbidden')
     }
   })
-}, { name: 'authenticate', dependencies: ['token-service', 'session-store', 'user-state', 'client-auth'] })
+}, { name: 'authenticate', dependencies: ['token-service', 'session-store', 'user-state', 'client-auth', 'dpop'] })

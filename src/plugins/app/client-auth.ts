@@ -10,11 +10,12 @@ import { gatewayError } from '../../errors.js'
 import { applyWindowCount, LIMIT_WINDOW_MS } from '../../limits/limit-headers.js'
 import { securityEvent } from '../../lib/security-events.js'
 import type { ClientAccessClaims } from '../../tokens/claims.js'
+import type { ProofJtiClaim } from '../../dpop/proof-jti.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Checks a verified client token's client and counts the request (401 / 429). Sets request.client. */
-    authenticateClient: (request: FastifyRequest, reply: FastifyReply, claims: ClientAccessClaims) => Promise<void>
+    authenticateClient: (request: FastifyRequest, reply: FastifyReply, claims: ClientAccessClaims, proofJti?: ProofJtiClaim) => Promise<void>
   }
   interface FastifyRequest {
     /** The verified access token's claims when the caller is a machine client; set by authentication. */
@@ -26,8 +27,9 @@ export default fp(async (fastify) => {
   fastify.decorateRequest('client', null)
   const limit = fastify.config.limits.apiPerClient
 
-  fastify.decorate('authenticateClient', async (request: FastifyRequest, reply: FastifyReply, claims: ClientAccessClaims) => {
-    const result = await fastify.clients.checkCounted(claims.client_id, LIMIT_WINDOW_MS, claims.jti)
+  fastify.decorate('authenticateClient', async (request: FastifyRequest, reply: FastifyReply, claims: ClientAccessClaims, proofJti?: ProofJtiClaim) => {
+    const result = await fastify.clients.checkCounted(claims.client_id, LIMIT_WINDOW_MS, claims.jti, proofJti)
+    if (result.replayed === true) throw fastify.dpop.replayed(request, claims.sub)
     if (!result.alive) {
       securityEvent(request, 'token_rejected', { client_id: claims.client_id, reason: 'client_revoked' })
       throw gatewayError('token_revoked')
@@ -39,4 +41,4 @@ export default fp(async (fastify) => {
       throw limited
     }
   })
-}, { name: 'client-auth', dependencies: ['config', 'client-store'] })
+}, { name: 'client-auth', dependencies: ['config', 'client-store', 'dpop'] })

@@ -9,8 +9,8 @@ export default fp(async (fastify) => {
     origin: (origin, callback) => { callback(null, origin !== undefined && origins.includes(origin) ? origin : false) },
     credentials: true,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
-    exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+    allowedHeaders: ['authorization', 'content-type', 'x-request-id', 'dpop'],
+    exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'dpop-nonce', 'www-authenticate'],
     maxAge: 600,
     strictPreflight: true
   })

@@ -2,10 +2,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { logIn } from '../../auth/login-flow.js'
 import { setRefreshCookie } from '../../lib/refresh-cookie.js'
+import { newFingerprint, setFingerprintCookie } from '../../dpop/fingerprint.js'
 import { LoginBodySchema, LoginResponseSchema, problems } from '../../schemas.js'
 
 const login: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { jwt, cookieSecure, limits } = fastify.config
+  const { jwt, cookieSecure, limits, dpop } = fastify.config
 
   fastify.post('/auth/login', {
     config: { rateLimit: fastify.ipLimit('login', limits.loginPerIp) },
@@ -17,12 +18,17 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const { username, password, cookie } = request.body
-    const { identity, access, refresh } = await logIn(request, username, password)
+    // The proof is checked before the credentials: a refused proof costs no login attempt.
+    const jkt = await fastify.dpop.tokenProof(request, { required: dpop.required })
+    // Cookie mode: the access token is good only together with the fingerprint cookie.
+    const fingerprint = cookie === true ? newFingerprint() : undefined
+    const { identity, access, refresh } = await logIn(request, username, password, { jkt, fgp: fingerprint?.hash })
     if (cookie === true) setRefreshCookie(reply, refresh.token, jwt.refreshTtl, cookieSecure)
+    if (fingerprint !== undefined) setFingerprintCookie(reply, fingerprint, cookieSecure, jwt.refreshTtl)
     return {
       access: access.token,
       ...(cookie === true ? {} : { refresh: refresh.token }),
-      token_type: 'Bearer' as const,
+      token_type: jkt !== undefined ? 'DPoP' as const : 'Bearer' as const,
       expires_in: jwt.accessTtl,
       refresh_expires_in: jwt.refreshTtl,
       user: { id: identity.userId, username: identity.username, roles: identity.roles }

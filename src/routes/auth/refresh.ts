@@ -10,9 +10,10 @@ import { emptyBodyAsObject } from '../../lib/optional-body.js'
 import { RefreshBodySchema, RefreshResponseSchema, problems } from '../../schemas.js'
 import { acceptEmptyJsonBody } from '../../lib/lenient-json.js'
 import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
+import { refreshFingerprint, setFingerprintCookie, type Fingerprint } from '../../dpop/fingerprint.js'
 
 const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { jwt, cookieSecure, corsOrigins } = fastify.config
+  const { jwt, cookieSecure, corsOrigins, dpop } = fastify.config
   // Refused tokens count per client IP (429 past PUBLIC_IP_LIMIT).
   const failures = tokenFailureLimit(fastify)
   // Cookie mode with `Content-Type: application/json` and no body is a cookie refresh, not a 400.
@@ -35,19 +36,26 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
     const presented = fromBody ?? fromCookie
     if (presented === undefined) throw gatewayError('token_missing', 'no refresh token in the body or the cookie')
 
+    const jkt = await fastify.dpop.tokenProof(request, { required: dpop.required })
+    // Cookie mode: the session's fingerprint (a new one when its cookie is gone), set again only on success.
+    let fingerprint: Fingerprint | undefined
+    const fingerprintOf = fromCookie !== undefined
+      ? (expected: string | undefined) => { fingerprint = refreshFingerprint(request, cookieSecure, expected); return fingerprint.hash }
+      : undefined
     let next
     try {
-      next = await refreshTokens(request, reply, presented, failures)
+      next = await refreshTokens(request, reply, presented, failures, { jkt, fingerprintOf })
     } catch (err) {
       // Reuse revoked the session: the cookie holding its token is useless now.
       if (fromCookie !== undefined && (err as { code?: unknown }).code === 'token_reused') clearRefreshCookie(reply, cookieSecure)
       throw err
     }
     if (fromCookie !== undefined) setRefreshCookie(reply, next.refresh, jwt.refreshTtl, cookieSecure)
+    if (fingerprint !== undefined) setFingerprintCookie(reply, fingerprint, cookieSecure, jwt.refreshTtl)
     return {
       access: next.access,
       ...(fromCookie !== undefined ? {} : { refresh: next.refresh }),
-      token_type: 'Bearer' as const,
+      token_type: next.bound ? 'DPoP' as const : 'Bearer' as const,
       expires_in: jwt.accessTtl,
       refresh_expires_in: jwt.refreshTtl
     }

@@ -4,6 +4,7 @@ import { Type } from 'typebox'
 import { gatewayError } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { clearRefreshCookie, REFRESH_COOKIE } from '../../lib/refresh-cookie.js'
+import { clearFingerprint, fingerprintCookieName } from '../../dpop/fingerprint.js'
 import { emptyBodyAsObject } from '../../lib/optional-body.js'
 import { acceptEmptyJsonBody } from '../../lib/lenient-json.js'
 import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
@@ -36,6 +37,7 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
     // A refresh token sent along (body or cookie) of another of the caller's sessions goes too.
     await logOut(request, request.body?.refresh ?? request.cookies[REFRESH_COOKIE])
     if (request.cookies[REFRESH_COOKIE] !== undefined) clearRefreshCookie(reply, cookieSecure)
+    if (request.cookies[fingerprintCookieName(cookieSecure)] !== undefined) clearFingerprint(reply, cookieSecure)
     return reply.code(204).send(null)
   })
 
@@ -44,6 +46,7 @@ const sessions: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     await logOutAll(request)
     if (request.cookies[REFRESH_COOKIE] !== undefined) clearRefreshCookie(reply, cookieSecure)
+    if (request.cookies[fingerprintCookieName(cookieSecure)] !== undefined) clearFingerprint(reply, cookieSecure)
     return reply.code(204).send(null)
   })
 

@@ -9,16 +9,14 @@ import { Type } from 'typebox'
 import { gatewayError } from '../../errors.js'
 import { sendProblem, toGatewayError, problemOf } from '../../lib/problem.js'
 import { AssertionCache } from '../../proxy/assertion-cache.js'
-import { proxyDecision, type SenderConstraintHook } from '../../proxy/decide.js'
+import { proxyDecision } from '../../proxy/decide.js'
 import { identityAssertion } from '../../proxy/identity-assertion.js'
 import { encodeIdentityList, encodeIdentityValue } from '../../proxy/identity-encoding.js'
 import { CHECK_PATH, forwardedClientIp, originalRequest, type OriginalRequest } from '../../forward-auth/original-request.js'
 import { styleOf, type ForwardAuthStyle } from '../../forward-auth/proxy-list.js'
+import { forwardedUrl } from '../../dpop/request-url.js'
 
-export interface ForwardAuthOptions {
-  /** DPoP: checks a sender-constrained token's proof against the original request (none yet). */
-  senderConstraint?: SenderConstraintHook
-}
+export type ForwardAuthOptions = Record<never, never>
 
 /**
  * nginx's `auth_request` passes only 2xx, 401 and 403 of its auth service (anything else becomes a
@@ -44,9 +42,9 @@ const HEADERS_ONLY = {
   }
 }
 
-export default async function forwardAuthRoutes (fastify: FastifyInstance, opts: ForwardAuthOptions): Promise<void> {
+export default async function forwardAuthRoutes (fastify: FastifyInstance, _opts: ForwardAuthOptions): Promise<void> {
   const proxies = fastify.config.forwardAuthProxies
-  const decide = proxyDecision(fastify, opts.senderConstraint)
+  const decide = proxyDecision(fastify)
   const assertions = new AssertionCache()
   const notListedLimit = fastify.ipLimitHook('public', fastify.config.limits.publicPerIp)
   const asked = new WeakMap<FastifyRequest, Asked>()
@@ -81,8 +79,11 @@ export default async function forwardAuthRoutes (fastify: FastifyInstance, opts:
     const original = originalRequest(request, style)
     context.original = original
     // The own proxy's table in use now: a reload applies to both at once.
-    const route = await decide(request, reply, { table: fastify.proxyRouteTable(), method: original.method, path: original.path,
-      unrouted: 'forbidden', holdsUpstream: false })
+    // A DPoP proof names the client's request as the proxy received it.
+    const proofUrl = forwardedUrl(request, original.path) ?? `${request.protocol}://${request.host}${original.path}`
+    const route = await decide(request, reply, {
+      table: fastify.proxyRouteTable(), method: original.method, path: original.path, unrouted: 'forbidden', holdsUpstream: false, proofUrl
+    })
     const auth = request.auth
     const client = request.client
     reply.header('cache-control', 'no-store')

@@ -11,6 +11,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { SIGNING_ALG } from '../../tokens/key-ring.js'
 import { TOKEN_EXCHANGE_GRANT } from '../../clients/client-schemas.js'
+import { PROOF_ALGS } from '../../dpop/proof.js'
 
 const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post']
 
@@ -26,7 +27,8 @@ const MetadataSchema = Type.Object({
   introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
   revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
   introspection_signing_alg_values_supported: Type.Array(Type.String()),
-  scopes_supported: Type.Array(Type.String())
+  scopes_supported: Type.Array(Type.String()),
+  dpop_signing_alg_values_supported: Type.Array(Type.String(), { description: 'Algorithms accepted in DPoP proofs (RFC 9449 section 5.1)' })
 })
 
 const metadataRoute: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -53,7 +55,8 @@ const metadataRoute: FastifyPluginAsyncTypebox = async (fastify) => {
       // A user's token is revoked without client authentication ("none").
       revocation_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS, 'none'],
       introspection_signing_alg_values_supported: [SIGNING_ALG],
-      scopes_supported: [...fastify.delegation().scopesSupported]
+      scopes_supported: [...fastify.delegation().scopesSupported],
+      dpop_signing_alg_values_supported: [...PROOF_ALGS]
     }
   })
 }

@@ -55,6 +55,8 @@ const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
       'only client_credentials and token exchange are supported')
     const presented = requiredCredentials(request.headers.authorization, body)
     const record = await authenticateClient(fastify, request, presented)
+    // After client authentication: a proof alone earns nothing, and a bound client must bring one.
+    const jkt = await fastify.dpop.tokenProof(request, { required: record.dpopBound })
     const scopes = narrowScopes(record.scopes, given(body.scope))
     if (scopes === null) throw oauthErrors.invalidScope('the requested scope is malformed or not the client\'s')
 
@@ -62,9 +64,9 @@ const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     await countClientRequest(fastify, request, reply, presented.clientId)
 
     const scope = scopes.join(' ')
-    const access = await fastify.tokens.signClientAccess(presented.clientId, scope)
-    securityEvent(request, 'client_token_issued', { client_id: presented.clientId, scope, jti: access.jti })
-    return { access_token: access.token, token_type: 'Bearer' as const, expires_in: jwt.accessTtl, scope }
+    const access = await fastify.tokens.signClientAccess(presented.clientId, scope, jkt)
+    securityEvent(request, 'client_token_issued', { client_id: presented.clientId, scope, jti: access.jti, ...(jkt !== undefined ? { dpop: true } : {}) })
+    return { access_token: access.token, token_type: jkt !== undefined ? 'DPoP' as const : 'Bearer' as const, expires_in: jwt.accessTtl, scope }
   })
 }
 

@@ -12,7 +12,11 @@ export const RefreshBody = Type.Object({ refresh: form(
 export const OptionalRefreshBody = Type.Object({ refresh: Type.Optional(form('Another session of the caller to end as well')) })
 export const VerifyBody = Type.Object({ token: form('An access or refresh token') })
 
-export const TokenPair = Type.Object({ refresh: Type.String(), access: Type.String() })
+export const TokenPair = Type.Object({
+  refresh: Type.String(),
+  access: Type.String(),
+  token_type: Type.Optional(Type.Literal('DPoP', { description: 'Present when the request carried a DPoP proof: both tokens are bound to its key (docs/dpop.md)' }))
+})
 export const Empty = Type.Object({}, { description: '{}' })
 
 /** DRF's validation errors, keyed by field. */

@@ -89,10 +89,11 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...(simplejwt.sunset !== undefined ? { sunset: simplejwt.sunset } : {})
   }
 
-  async function obtainPair (request: FastifyRequest): Promise<{ refresh: string, access: string }> {
+  async function obtainPair (request: FastifyRequest): Promise<{ refresh: string, access: string, token_type?: 'DPoP' }> {
     const { username, password } = charFields(request.body, LOGIN_FIELDS)
-    const session = await logIn(request, username!, password!)
-    return { refresh: session.refresh.token, access: session.access.token }
+    const jkt = await fastify.dpop.tokenProof(request, { required: fastify.config.dpop.required })
+    const session = await logIn(request, username!, password!, { jkt })
+    return { refresh: session.refresh.token, access: session.access.token, ...(jkt !== undefined ? { token_type: 'DPoP' as const } : {}) }
   }
   const obtainSchema = (summary: string, deprecated: boolean) => ({
     tags, summary, deprecated, body: TokenObtainBody, consumes: ['application/json', 'application/x-www-form-urlencoded'],
@@ -127,8 +128,9 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: TokenPair, ...drfErrors(400, 401, 415, 429, 503) } }
   }, async (request, reply) => {
     const { refresh } = charFields(request.body, REFRESH_FIELD)
-    const next = await refreshTokens(request, reply, refresh!, failures)
-    return { access: next.access, refresh: next.refresh }
+    const jkt = await fastify.dpop.tokenProof(request, { required: fastify.config.dpop.required })
+    const next = await refreshTokens(request, reply, refresh!, failures, { jkt })
+    return { access: next.access, refresh: next.refresh, ...(next.bound ? { token_type: 'DPoP' as const } : {}) }
   })
 
   fastify.post(route('/api/token/verify/'), {
