@@ -10,6 +10,16 @@ import { applyWindowCount } from '../limits/limit-headers.js'
 import { securityEvent } from '../lib/security-events.js'
 import type { TokenFailureLimit } from '../limits/token-failure-limit.js'
 import { exchangeLegacyRefresh, looksLikeLegacyToken } from './legacy-exchange.js'
+import type { RefreshClaims } from '../tokens/claims.js'
+import type { AuthContext } from '../tokens/token-service.js'
+
+/**
+ * The login's `amr` and `auth_time`, carried by every refresh token of the session. A refresh
+ * token from before the claims existed stands for a password login at its own issue time.
+ */
+function authContextOf (claims: RefreshClaims): AuthContext {
+  return { amr: claims.amr ?? ['pwd'], authTime: claims.auth_time ?? claims.iat }
+}
 
 export interface RefreshedTokens {
   access: string
@@ -35,7 +45,8 @@ async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, p
   const { tokens, sessions, config } = request.server
 
   const claims = await tokens.verify(presented, 'refresh')
-  const next = await tokens.signRefresh(claims.sub, claims.sid)
+  const auth = authContextOf(claims)
+  const next = await tokens.signRefresh(claims.sub, claims.sid, auth)
   // The presented token is the key that keeps its successor encrypted in Redis (contract 4.2).
   const result = await sessions.rotate(claims.sub, claims.sid, claims.jti, next, presented)
   if (result.outcome === 'missing') throw gatewayError('token_revoked')
@@ -52,7 +63,7 @@ async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, p
     throw limited!
   }
 
-  const access = await tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid)
+  const access = await tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid, auth)
   securityEvent(request, 'token_refreshed', { user_id: claims.sub, session_id: claims.sid, grace: result.outcome === 'grace' })
   return { access: access.token, refresh: result.refresh }
 }

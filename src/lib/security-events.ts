@@ -35,6 +35,12 @@ export type SecurityEvent =
   | 'token_introspected'
   | 'token_revoked'
   | 'routes_reloaded'
+  | 'mfa_challenged'
+  | 'mfa_enrolled'
+  | 'mfa_succeeded'
+  | 'mfa_failed'
+  | 'mfa_removed'
+  | 'recovery_code_used'
 
 /** Client IPs remembered while the request's socket was there (see pinClientIp). */
 const pinnedIps = new WeakMap<object, string>()

@@ -18,7 +18,7 @@ import { charFields, DrfError, drfErrorOf, sendDrf } from '../../lib/drf-errors.
 import { securityEvent } from '../../lib/security-events.js'
 import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
 import { toGatewayError } from '../../plugins/app/error-handler.js'
-import { DrfDetail, drfErrors, Empty, OptionalRefreshBody, RefreshBody, TokenObtainBody, TokenPair, VerifyBody } from './schemas.js'
+import { DrfDetail, DrfMfaRequired, drfErrors, Empty, OptionalRefreshBody, RefreshBody, TokenObtainBody, TokenPair, VerifyBody } from './schemas.js'
 
 /** RFC 9745 `Deprecation` of the legacy alias: deprecated since the gateway's first release of section 9. */
 export const LEGACY_ALIAS_DEPRECATED_AT = Date.UTC(2026, 0, 1) / 1000
@@ -96,7 +96,7 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }
   const obtainSchema = (summary: string, deprecated: boolean) => ({
     tags, summary, deprecated, body: TokenObtainBody, consumes: ['application/json', 'application/x-www-form-urlencoded'],
-    response: { 200: TokenPair, ...drfErrors(400, 401, 415, 429, 502, 503, 504) }
+    response: { 200: TokenPair, ...drfErrors(400, 401, 415, 429, 502, 503, 504), 403: DrfMfaRequired }
   })
   const loginLimit = { rateLimit: fastify.ipLimit('login', limits.loginPerIp) }
 
