@@ -13,6 +13,7 @@ import { serverOptions } from './server-options.js'
 import type { KeyRing } from './tokens/key-ring.js'
 import type { ProxyRoute } from './proxy/route-table.js'
 import { RoutesFileError } from './proxy/routes-file.js'
+import { stepUpWithoutFactors } from './mfa/step-up.js'
 
 import helmet from './plugins/external/helmet.js'
 import cors from './plugins/external/cors.js'
@@ -141,12 +142,10 @@ export default app
 
 /** A route that needs a second factor when factors are off could never be reached: start-up stops. */
 function refuseStepUpWithoutFactors (fastify: FastifyInstance, config: Config): void {
-  if (config.mfa.key !== null) return
-  const stepUp = fastify.proxyRouteTable().routes.filter((r) => r.stepUpMaxAge !== undefined)
-  if (stepUp.length > 0) {
-    throw new RoutesFileError(stepUp.map((r) => `${config.routes.file ?? 'routes'}: route ${r.path}: step_up_max_age needs second factors (MFA_ENCRYPTION_KEY is unset)`))
-  }
+  const problems = stepUpWithoutFactors(fastify.proxyRouteTable().routes, config)
+  if (problems.length > 0) throw new RoutesFileError(problems)
 }
+
 
 /** Creates the Fastify instance with the gateway's server options and registers the app. */
 export async function buildGateway (options: AppOptions, logger?: FastifyServerOptions['logger']): Promise<FastifyInstance> {
