@@ -387,6 +387,47 @@ async function showUser (query: string): Promise<void> {
   }
 }
 
+/** The pending TOTP enrolment of the signed-in admin. */
+let enrolling: string | null = null
+
+/** Starts a TOTP enrolment: the QR code (an SVG drawn by the gateway) and the key. */
+async function startTotp (): Promise<void> {
+  $('totp-error').textContent = ''
+  const res = await authFetch('/auth/mfa/totp', { method: 'POST' })
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({})) as { detail?: string, title?: string }
+    $('totp-error').textContent = body.detail ?? body.title ?? `HTTP ${res.status}`
+    return
+  }
+  const started = await res.json() as { factor_id: string, secret: string, qr_svg: string }
+  enrolling = started.factor_id
+  // Parsed as an SVG document, never as HTML: no script can come with it.
+  const svg = new DOMParser().parseFromString(started.qr_svg, 'image/svg+xml').documentElement
+  svg.setAttribute('width', '200')
+  svg.setAttribute('height', '200')
+  $('totp-qr').replaceChildren(document.importNode(svg, true))
+  $('totp-secret').textContent = started.secret
+  $('totp-enrol').hidden = false
+  $('recovery').hidden = true
+}
+
+async function confirmTotp (): Promise<void> {
+  $('totp-error').textContent = ''
+  const res = await authFetch('/auth/mfa/totp/confirm', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ factor_id: enrolling, code: $<HTMLInputElement>('totp-code').value.trim() })
+  })
+  if (!res.ok) { $('totp-error').textContent = 'That code did not match; try the next one.'; return }
+  const { recovery_codes: codes } = await res.json() as { recovery_codes: string[] }
+  enrolling = null
+  $<HTMLInputElement>('totp-code').value = ''
+  $('totp-enrol').hidden = true
+  $('totp-qr').replaceChildren()
+  $('recovery-codes').replaceChildren(...codes.map((c) => h('li', {}, c)))
+  $('recovery').hidden = false
+}
+
 /** The mfa_token of a login waiting for its second factor. */
 let pendingMfa: string | null = null
 
@@ -490,6 +531,11 @@ function init (): void {
       })
   })
   $('sign-out').addEventListener('click', () => { void logout() })
+  $('totp-start').addEventListener('click', () => { void startTotp() })
+  $('totp-confirm').addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    void confirmTotp()
+  })
   $('client-form').addEventListener('submit', (ev) => {
     ev.preventDefault()
     void registerClient()
