@@ -12,6 +12,8 @@ import type { Config } from './config.js'
 import { serverOptions } from './server-options.js'
 import type { KeyRing } from './tokens/key-ring.js'
 import type { ProxyRoute } from './proxy/route-table.js'
+import { RoutesFileError } from './proxy/routes-file.js'
+import { stepUpWithoutFactors } from './mfa/step-up.js'
 
 import helmet from './plugins/external/helmet.js'
 import cors from './plugins/external/cors.js'
@@ -37,6 +39,9 @@ import clientStore from './plugins/app/client-store.js'
 import clientAuth from './plugins/app/client-auth.js'
 import delegation from './plugins/app/delegation.js'
 import dpop from './plugins/app/dpop.js'
+import mfa from './plugins/app/mfa.js'
+import mfaRoutes from './routes/auth/mfa.js'
+import userFactorRoutes from './routes/admin/user-factors.js'
 
 import healthRoutes from './routes/health/health.js'
 import loginRoute from './routes/auth/login.js'
@@ -90,6 +95,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(tokenService)
   await fastify.register(sessionStore)
   await fastify.register(usersClient)
+  await fastify.register(mfa)
   await fastify.register(userState)
   await fastify.register(clientStore)
   await fastify.register(dpop)
@@ -113,6 +119,11 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(adminClientRoutes)
     await auth.register(eventCountRoutes)
     await auth.register(userLookupRoutes)
+    // Second factors exist only with MFA_ENCRYPTION_KEY (docs/mfa.md).
+    if (opts.config.mfa.key !== null) {
+      await auth.register(mfaRoutes)
+      await auth.register(userFactorRoutes)
+    }
   })
   await fastify.register(oauthTokenRoute)
   await fastify.register(oauthStandardRoutes)
@@ -121,6 +132,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(dashboard)
   // One table for the own proxy and forward authentication: both decide the same way.
   await fastify.register(proxyRoutes, opts.routes !== undefined ? { routes: opts.routes } : {})
+  refuseStepUpWithoutFactors(fastify, opts.config)
   // Forward authentication decides on the proxy's route table (after it is registered).
   if (opts.config.forwardAuthProxies.length > 0) await fastify.register(forwardAuthRoutes, {})
   await fastify.register(clientFiles)
@@ -129,6 +141,13 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
 }
 
 export default app
+
+/** A route that needs a second factor when factors are off could never be reached: start-up stops. */
+function refuseStepUpWithoutFactors (fastify: FastifyInstance, config: Config): void {
+  const problems = stepUpWithoutFactors(fastify.proxyRouteTable().routes, config)
+  if (problems.length > 0) throw new RoutesFileError(problems)
+}
+
 
 /** Creates the Fastify instance with the gateway's server options and registers the app. */
 export async function buildGateway (options: AppOptions, logger?: FastifyServerOptions['logger']): Promise<FastifyInstance> {

@@ -71,7 +71,11 @@ export const EnvSchema = Type.Object({
   LIMIT_SYNC_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 1000 }),
   DPOP_PROOF_WINDOW: Type.Integer({ minimum: 1, maximum: 600, default: 60 }),
   DPOP_NONCE: Type.Boolean({ default: false }),
-  DPOP_REQUIRED: Type.Boolean({ default: false })
+  DPOP_REQUIRED: Type.Boolean({ default: false }),
+  MFA_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  WEBAUTHN_RP_ID: Type.Optional(Type.String({ pattern: '^[a-z0-9.-]{1,253}$' })),
+  WEBAUTHN_ORIGINS: Type.Optional(Type.String()),
+  ADMIN_MFA: Type.Union([Type.Literal('optional'), Type.Literal('required')], { default: 'optional' })
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and test/unit/config-names.test.ts use this list). */
@@ -160,6 +164,31 @@ function forwardAuthProxies (value: string | undefined): ForwardAuthProxies {
   } catch (err) {
     throw new ConfigError('FORWARD_AUTH_PROXIES', (err as Error).message)
   }
+}
+
+/**
+ * Second factors: the key that encrypts factor secrets before they reach the identity backend, the
+ * WebAuthn relying party, and ADMIN_MFA. Anything that relies on factors without the key stops
+ * start-up, so factors are never half configured.
+ */
+function parseMfa (env: Env): { key: Buffer | null, rpId: string | null, origins: string[], adminRequired: boolean } {
+  let key: Buffer | null = null
+  if (env.MFA_ENCRYPTION_KEY !== undefined) {
+    key = /^[A-Za-z0-9+/_-]+={0,2}$/.test(env.MFA_ENCRYPTION_KEY) ? Buffer.from(env.MFA_ENCRYPTION_KEY, 'base64') : Buffer.alloc(0)
+    if (key.length !== 32) throw new ConfigError('MFA_ENCRYPTION_KEY', 'must be 32 random bytes, base64 (e.g. openssl rand -base64 32)')
+  }
+  const origins = splitList(env.WEBAUTHN_ORIGINS)
+  const badOrigin = origins.find((o) => !/^https?:\/\/[^\s/?#]+$/.test(o))
+  if (badOrigin !== undefined) throw new ConfigError('WEBAUTHN_ORIGINS', `invalid origin ${JSON.stringify(badOrigin)} (scheme://host[:port], comma-separated)`)
+  const adminRequired = env.ADMIN_MFA === 'required'
+  if (key === null) {
+    if (adminRequired) throw new ConfigError('MFA_ENCRYPTION_KEY', 'is required when ADMIN_MFA=required (factor secrets are encrypted with it)')
+    if (env.WEBAUTHN_RP_ID !== undefined) throw new ConfigError('MFA_ENCRYPTION_KEY', 'is required when WEBAUTHN_RP_ID is set (factor records are encrypted with it)')
+  }
+  if ((env.WEBAUTHN_RP_ID === undefined) !== (origins.length === 0)) {
+    throw new ConfigError(env.WEBAUTHN_RP_ID === undefined ? 'WEBAUTHN_RP_ID' : 'WEBAUTHN_ORIGINS', 'WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS go together (passkeys need both)')
+  }
+  return { key, rpId: env.WEBAUTHN_RP_ID ?? null, origins, adminRequired }
 }
 
 /** Reads only the variables of the schema, converting strings to numbers and booleans. */
@@ -288,7 +317,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       nonce: env.DPOP_NONCE,
       /** Every login and refresh must bring a proof. */
       required: env.DPOP_REQUIRED
-    }
+    },
+    /** Second factors (src/mfa/, docs/mfa.md); off without MFA_ENCRYPTION_KEY. */
+    mfa: parseMfa(env)
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

@@ -27,7 +27,11 @@ export const ERROR_CATALOGUE = {
   user_state_unavailable: { status: 503, title: 'User state unavailable' },
   upstream_timeout: { status: 504, title: 'Upstream timeout' },
   invalid_dpop_proof: { status: 401, title: 'Invalid DPoP proof' },
-  use_dpop_nonce: { status: 401, title: 'DPoP nonce required' }
+  use_dpop_nonce: { status: 401, title: 'DPoP nonce required' },
+  mfa_required: { status: 403, title: 'Second factor required' },
+  mfa_token_invalid: { status: 401, title: 'Second-factor token invalid or expired' },
+  mfa_code_invalid: { status: 401, title: 'Second-factor code invalid' },
+  insufficient_user_authentication: { status: 401, title: 'A fresher or stronger authentication is needed' }
 } as const satisfies Record<string, { status: number, title: string }>
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE
@@ -43,6 +47,8 @@ export class GatewayError extends Error {
   readonly title: string
   /** Extra response headers, such as `Retry-After`. */
   readonly headers: Record<string, string>
+  /** Extra members of the problem body (RFC 9457 extensions), such as `mfa_token`. */
+  extensions: Record<string, unknown> = {}
 
   constructor (code: ErrorCode, detail?: string, headers: Record<string, string> = {}, cause?: unknown) {
     const entry = ERROR_CATALOGUE[code]
@@ -78,4 +84,5 @@ export interface Problem {
   detail?: string
   instance?: string
   request_id?: string
+  [extension: string]: unknown
 }

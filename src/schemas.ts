@@ -38,6 +38,13 @@ export const LoginBodySchema = Type.Object({
 })
 
 export const LoginResponseSchema = Type.Object({ ...tokenFields, user: UserSchema })
+
+/** 403 `mfa_required` of a password login whose user has a second factor (docs/mfa.md). */
+export const MfaRequiredSchema = Type.Object({
+  ...ProblemSchema.properties,
+  mfa_token: Type.Optional(Type.String({ description: 'For POST /auth/mfa/verify; single use, 5 minutes, at most 5 tries' })),
+  methods: Type.Optional(Type.Array(Type.Union([Type.Literal('totp'), Type.Literal('webauthn'), Type.Literal('recovery_code')])))
+}, { description: 'application/problem+json; `mfa_required` carries mfa_token and methods' })
 export const RefreshResponseSchema = Type.Object(tokenFields)
 
 export const RefreshBodySchema = Type.Object({

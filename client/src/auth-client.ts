@@ -7,7 +7,7 @@
 import { readClaims } from './token.js'
 import { TabSync, type TabMessage } from './tab-sync.js'
 import { DpopProver } from './dpop.js'
-import { AuthError, type AuthChangeListener, type AuthClient, type AuthClientOptions, type AuthUser } from './types.js'
+import { AuthError, type AuthChangeListener, type AuthClient, type AuthClientOptions, type AuthUser, type MfaProof, type StepUpChallenge } from './types.js'
 
 /** Refresh this long before expiry: a quarter of the token's lifetime, at most a minute... */
 const LEAD_FRACTION = 0.25
@@ -64,13 +64,30 @@ async function errorCode (response: Response): Promise<string | null> {
 async function authError (response: Response): Promise<AuthError> {
   let code = 'unexpected_status'
   let message = `the gateway answered ${response.status}`
+  let body: { code?: unknown, detail?: unknown, title?: unknown, mfa_token?: unknown, methods?: unknown } = {}
   try {
-    const body = await response.json() as { code?: unknown, detail?: unknown, title?: unknown }
+    body = await response.json() as typeof body
     if (typeof body.code === 'string') code = body.code
     if (typeof body.detail === 'string') message = body.detail
     else if (typeof body.title === 'string') message = body.title
   } catch { /* not JSON */ }
-  return new AuthError(response.status, code, message)
+  const error = new AuthError(response.status, code, message)
+  if (typeof body.mfa_token === 'string') error.mfaToken = body.mfa_token
+  if (Array.isArray(body.methods)) error.methods = body.methods.filter((m): m is string => typeof m === 'string')
+  return error
+}
+
+/**
+ * The step-up challenge of an answer (401 `insufficient_user_authentication`, RFC 9470), read from
+ * its `WWW-Authenticate` header, or null: a page shows a second-factor prompt, calls `stepUp` and
+ * sends the request again.
+ */
+export function stepUpChallenge (response: Response): StepUpChallenge | null {
+  const header = response.headers.get('www-authenticate') ?? ''
+  if (response.status !== 401 || !/error="insufficient_user_authentication"/.test(header)) return null
+  const maxAge = /max_age="?(\d+)"?/.exec(header)?.[1]
+  const acr = /acr_values="([^"]*)"/.exec(header)?.[1]
+  return { ...(maxAge !== undefined ? { maxAge: Number(maxAge) } : {}), ...(acr !== undefined ? { acrValues: acr } : {}) }
 }
 
 /**
@@ -300,6 +317,36 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
     return sync === null ? await attempt() : await sync.exclusive(attempt)
   }
 
+  async function verifyMfa (mfaToken: string, proof: MfaProof): Promise<AuthUser> {
+    await ready
+    const attempt = async (): Promise<AuthUser> => {
+      const issuedAt = Date.now()
+      // The login's cookie flag carried over at the gateway: the answer has the same shape.
+      const response = await fetchImpl(authUrl('/auth/mfa/verify'), {
+        method: 'POST',
+        credentials,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ mfa_token: mfaToken, ...proof })
+      })
+      if (!response.ok) throw await authError(response)
+      const body = await response.json() as TokenAnswer
+      setSession(body.access, issuedAt, issuedAt + body.expires_in * 1000, body.refresh ?? null)
+      share()
+      return session!.user
+    }
+    return sync === null ? await attempt() : await sync.exclusive(attempt)
+  }
+
+  async function stepUp (proof: MfaProof): Promise<void> {
+    const issuedAt = Date.now()
+    const response = await authFetch('/auth/mfa/step-up', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(proof) })
+    if (!response.ok) throw await authError(response)
+    const body = await response.json() as { access: string, expires_in: number }
+    // The same session: its refresh token stays.
+    if (session !== null) setSession(body.access, issuedAt, issuedAt + body.expires_in * 1000, session.refresh)
+    share()
+  }
+
   // Not under the tabs' lock (its request may need a refresh, which takes the lock): a token of the
   // ended session that another tab refreshed meanwhile is refused by its sid (endedSids).
   async function endAtGateway (path: '/auth/logout' | '/auth/logout-all'): Promise<void> {
@@ -321,6 +368,8 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
 
   return {
     login,
+    verifyMfa,
+    stepUp,
     logout: async () => { await endAtGateway('/auth/logout') },
     logoutAll: async () => { await endAtGateway('/auth/logout-all') },
     fetch: authFetch,

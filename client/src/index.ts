@@ -12,6 +12,6 @@
  * ```
  * @packageDocumentation
  */
-export { createAuthClient } from './auth-client.js'
+export { createAuthClient, stepUpChallenge } from './auth-client.js'
 export { AuthError } from './types.js'
-export type { AuthClient, AuthClientOptions, AuthChangeListener, AuthMode, AuthUser } from './types.js'
+export type { AuthClient, AuthClientOptions, AuthChangeListener, AuthMode, AuthUser, MfaProof, StepUpChallenge } from './types.js'

@@ -53,6 +53,13 @@ export interface AuthClient {
    * once and retries once. Any other answer is returned as is, never retried.
    */
   fetch (input: string | URL | Request, init?: RequestInit): Promise<Response>
+  /** Completes a login that failed with `mfa_required` (an AuthError with `mfaToken`) with a second factor. */
+  verifyMfa (mfaToken: string, proof: MfaProof): Promise<AuthUser>
+  /**
+   * A second factor for the signed-in session: a fresh access token that satisfies a step-up
+   * challenge (see `stepUpChallenge`). Rejects with an AuthError (`mfa_code_invalid`, ...).
+   */
+  stepUp (proof: MfaProof): Promise<void>
   /** The signed-in user, or null. */
   user (): AuthUser | null
   /** Subscribes to sign-in and sign-out; returns the function that unsubscribes. */
@@ -75,7 +82,19 @@ export interface AuthClient {
 /** A refused login or an unexpected answer of the gateway. `code` is the gateway's error code. */
 export class AuthError extends Error {
   override name = 'AuthError'
+  /** `mfa_required`: the token for `verifyMfa` (5 minutes, single use, 5 tries) and the methods that complete the login. */
+  mfaToken?: string
+  methods?: string[]
   constructor (readonly status: number, readonly code: string, message: string) {
     super(message)
   }
 }
+
+/** A proof of a second factor (docs/mfa.md): a TOTP code or one of the recovery codes. */
+export type MfaProof = { code: string } | { recovery_code: string }
+
+/**
+ * What a 401 `insufficient_user_authentication` (RFC 9470) asks for: a second factor used within
+ * `maxAge` seconds, or (`acrValues: 'mfa'`) any second factor in this session.
+ */
+export interface StepUpChallenge { maxAge?: number, acrValues?: string }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { argon2id, argon2Verify } from 'hash-wasm'
 import gatewayAssertion, { type AssertionOptions } from '../shared/gateway-assertion.js'
 import { DEMO_USERS, DUMMY_HASH, type StoredUser } from './demo-users.js'
+import { registerFactorRoutes, type StoredFactor } from './factors.js'
 
 const profile = (u: StoredUser) => ({ id: u.id, username: u.username, roles: u.roles, active: u.active })
 
@@ -38,6 +39,8 @@ export interface UserDirectory {
   update: (id: string, change: { active?: boolean, roles?: string[] }) => void
   /** How many user lookups (`GET /internal/users/{id}`) this instance answered, per user id. */
   lookups: (id: string) => number
+  /** The factor records kept for a user, as the gateway sent them. */
+  factors: (id: string) => ReadonlyArray<Readonly<StoredFactor>>
 }
 
 const directories = new WeakMap<FastifyInstance, UserDirectory>()
@@ -99,6 +102,7 @@ export async function buildUsersService (opts: UsersServiceOptions,
   const directory: UserDirectory = {
     get: (id) => byId.get(id),
     lookups: (id) => lookups.get(id) ?? 0,
+    factors: (id) => [...(factorStore.get(id)?.values() ?? [])],
     update (id, change) {
       const user = byId.get(id)
       if (user === undefined) throw new Error(`no user ${id}`)
@@ -147,6 +151,9 @@ export async function buildUsersService (opts: UsersServiceOptions,
     const user = byName.get(username.trim().toLowerCase())
     return user === undefined ? reply.code(404).send(notFound) : profile(user)
   })
+
+  // Second-factor records, for the gateway alone (scopes `factors:read`, `factors:write`).
+  const factorStore = registerFactorRoutes(app, (id) => byId.has(id))
 
   app.get('/api/users/me', async (request, reply) => {
     const user = byId.get(request.caller!.sub)

@@ -7,7 +7,8 @@ import type { FastifyRequest } from 'fastify'
 import { gatewayError } from '../errors.js'
 import { securityEvent } from '../lib/security-events.js'
 import { clientBucket } from '../limits/client-ip.js'
-import { newId, type Identity, type IssuedToken, type TokenBinding } from '../tokens/token-service.js'
+import { newId, nowSeconds, type AuthContext, type Identity, type IssuedToken, type TokenBinding } from '../tokens/token-service.js'
+import { secondFactorNeeded } from '../mfa/login-step.js'
 
 export interface StartedSession {
   identity: Identity
@@ -21,13 +22,14 @@ export interface StartedSession {
  * `checkedAt`: when the identity backend gave these roles; they are recorded as the user's live
  * state (docs/live-user-state.md) unless a newer state is already there.
  */
-export async function startSession (request: FastifyRequest, identity: Identity, checkedAt: number, binding?: TokenBinding): Promise<StartedSession> {
+export async function startSession (request: FastifyRequest, identity: Identity, checkedAt: number, binding?: TokenBinding,
+  auth: AuthContext = { amr: ['pwd'], authTime: nowSeconds() }): Promise<StartedSession> {
   const { tokens, sessions } = request.server
   const sessionId = newId()
   // A DPoP key binds both tokens; the refresh token keeps the session's fingerprint for the next refresh (src/dpop/fingerprint.ts).
   const [access, refresh] = await Promise.all([
-    tokens.signAccess(identity, sessionId, binding),
-    tokens.signRefresh(identity.userId, sessionId, binding)
+    tokens.signAccess(identity, sessionId, binding, auth),
+    tokens.signRefresh(identity.userId, sessionId, binding, auth)
   ])
   await sessions.create({
     ...identity,
@@ -44,7 +46,8 @@ export async function startSession (request: FastifyRequest, identity: Identity,
  * Checks the credentials under the lockout and starts a session.
  * @throws GatewayError `account_locked`, `invalid_credentials`, and the users client's and store's errors
  */
-export async function logIn (request: FastifyRequest, username: string, password: string, binding?: TokenBinding): Promise<StartedSession> {
+export async function logIn (request: FastifyRequest, username: string, password: string,
+  opts: { cookie?: boolean, binding?: TokenBinding } = {}): Promise<StartedSession> {
   const { lockout, users, blocks } = request.server
   const ipBucket = clientBucket(request.ip)
   // The attempt is counted before the password is checked: parallel guesses cannot pass the threshold.
@@ -83,8 +86,21 @@ export async function logIn (request: FastifyRequest, username: string, password
     if (ipBlock !== null) securityEvent(request, 'ip_blocked', { block_id: ipBlock.id, usernames: ipBlock.failures, until: ipBlock.until })
     throw gatewayError('invalid_credentials')
   }
+  // A user with a second factor is not logged in yet: mfa_required with a token for the next step.
+  // Earlier failures stay counted (only this attempt is undone): wrong codes count in the same lockout.
+  let pending
+  try {
+    pending = await secondFactorNeeded(request, identity, checkedAt, opts.cookie === true)
+  } catch (err) {
+    await lockout.release(reservation.key)
+    throw err
+  }
+  if (pending !== null) {
+    await lockout.release(reservation.key)
+    throw pending
+  }
   await lockout.succeeded(reservation.key)
-  const session = await startSession(request, identity, checkedAt, binding)
+  const session = await startSession(request, identity, checkedAt, opts.binding)
   securityEvent(request, 'login_succeeded', { user_id: identity.userId, session_id: session.sessionId })
   return session
 }

@@ -11,6 +11,16 @@ import { securityEvent } from '../lib/security-events.js'
 import type { TokenFailureLimit } from '../limits/token-failure-limit.js'
 import { exchangeLegacyRefresh, looksLikeLegacyToken } from './legacy-exchange.js'
 import { proofError } from '../dpop/dpop-errors.js'
+import type { RefreshClaims } from '../tokens/claims.js'
+import type { AuthContext } from '../tokens/token-service.js'
+
+/**
+ * The login's `amr` and `auth_time`, carried by every refresh token of the session. A refresh
+ * token from before the claims existed stands for a password login at its own issue time.
+ */
+function authContextOf (claims: RefreshClaims): AuthContext {
+  return { amr: claims.amr ?? ['pwd'], authTime: claims.auth_time ?? claims.iat }
+}
 
 export interface RefreshedTokens {
   access: string
@@ -52,7 +62,8 @@ async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, p
     throw proofError('invalid_dpop_proof', binding.jkt === undefined ? 'the refresh token is DPoP-bound: a proof of its key is required' : 'the proof is not signed by the refresh token\'s key', 'token')
   }
   const fgp = binding.fingerprintOf?.(claims.fgp)
-  const next = await tokens.signRefresh(claims.sub, claims.sid, { jkt, fgp })
+  const auth = authContextOf(claims)
+  const next = await tokens.signRefresh(claims.sub, claims.sid, { jkt, fgp }, auth)
   // The presented token is the key that keeps its successor encrypted in Redis (docs/tokens-and-sessions.md).
   const result = await sessions.rotate(claims.sub, claims.sid, claims.jti, next, presented)
   if (result.outcome === 'missing') throw gatewayError('token_revoked')
@@ -69,7 +80,7 @@ async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, p
     throw limited!
   }
 
-  const access = await tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid, { jkt, fgp })
+  const access = await tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid, { jkt, fgp }, auth)
   securityEvent(request, 'token_refreshed', { user_id: claims.sub, session_id: claims.sid, grace: result.outcome === 'grace' })
   return { access: access.token, refresh: result.refresh, bound: jkt !== undefined }
 }

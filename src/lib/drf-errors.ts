@@ -106,6 +106,9 @@ export function drfErrorOf (error: GatewayError): DrfError {
       const wait = Math.max(0, Number.parseInt(retryAfter ?? '60', 10) || 0)
       return new DrfError(429, { detail: throttledDetail(wait) }, { 'retry-after': String(wait) })
     }
+    case 'mfa_required':
+      // simplejwt has no second step: DRF's PermissionDenied shape, with what the next step needs (docs/mfa.md).
+      return new DrfError(403, { detail: 'A second factor is required.', code: 'mfa_required', ...error.extensions })
     case 'store_unavailable':
     case 'shutting_down':
       return new DrfError(error.statusCode, { detail: DRF_TEXT.unavailable }, retryAfter !== undefined ? { 'retry-after': retryAfter } : {})

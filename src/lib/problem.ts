@@ -46,7 +46,8 @@ export function problemOf (error: GatewayError, request: AnyRequest, instance = 
     // A 5xx says only its title: causes stay in the log.
     ...(error.statusCode < 500 && error.message !== error.title ? { detail: error.message } : {}),
     instance,
-    request_id: request.id
+    request_id: request.id,
+    ...error.extensions
   }
 }
 
@@ -58,7 +59,7 @@ export function sendProblem (error: GatewayError, request: AnyRequest, reply: An
     .header('cache-control', 'no-store')
   // A body left unread would have to be drained before the connection could serve another request.
   if (!request.raw.complete) reply.header('connection', 'close')
-  // A DPoP refusal brings its own challenge (src/dpop/dpop-errors.ts).
+  // A challenge of its own (a DPoP refusal: src/dpop/dpop-errors.ts; RFC 9470 step-up) is kept as the error gave it.
   if (error.statusCode === 401 && error.headers['www-authenticate'] === undefined) {
     reply.header('www-authenticate', error.concernsPresentedToken
       ? `Bearer realm="auth-gateway", error="invalid_token", error_description="${error.title}"`

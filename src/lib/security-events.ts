@@ -37,6 +37,12 @@ export type SecurityEvent =
   | 'routes_reloaded'
   | 'dpop_proof_rejected'
   | 'token_unbound_use'
+  | 'mfa_challenged'
+  | 'mfa_enrolled'
+  | 'mfa_succeeded'
+  | 'mfa_failed'
+  | 'mfa_removed'
+  | 'recovery_code_used'
 
 /** Client IPs remembered while the request's socket was there (see pinClientIp). */
 const pinnedIps = new WeakMap<object, string>()

@@ -14,6 +14,8 @@ import { requireDelegation } from './delegated-caller.js'
 import type { ProxyRoute } from './route-table.js'
 import { ConcurrencyCap } from './user-concurrency.js'
 import { setProofTarget } from '../dpop/request-url.js'
+import { requireFreshFactor, requireSecondFactor } from '../mfa/step-up.js'
+import type { AccessClaims } from '../tokens/claims.js'
 
 /** What the decision needs of the route table: the table is passed in, so it may be swapped. */
 export interface RouteMatcher {
@@ -53,6 +55,14 @@ export function proxyDecision (fastify: FastifyInstance): ProxyDecision {
     return check
   }
 
+  /** Second factors the route needs of a user (docs/mfa.md); without MFA_ENCRYPTION_KEY no one has one. */
+  const { adminRequired } = fastify.config.mfa
+  const mfaOn = fastify.config.mfa.key !== null
+  function stepUp (claims: AccessClaims, route: ProxyRoute): void {
+    if (route.stepUpMaxAge !== undefined) requireFreshFactor(mfaOn ? claims : {}, route.stepUpMaxAge)
+    else if (adminRequired && route.roles?.includes('admin') === true) requireSecondFactor(claims)
+  }
+
   return async function decide (request, reply, input) {
     const route = input.table.match(input.path)
     if (route === undefined || (route.methods !== undefined && !route.methods.includes(input.method))) {
@@ -76,6 +86,7 @@ export function proxyDecision (fastify: FastifyInstance): ProxyDecision {
       else {
         requireDelegation(request, route, request.auth!, input.method)
         if ((route.roles ?? []).length > 0) await roleCheck(route)(request, reply)
+        stepUp(request.auth!, route)
       }
       if (input.holdsUpstream) {
         // One caller must not occupy an upstream's whole pool: a slot until the answer is done.

@@ -38,6 +38,8 @@ export interface ProxyRoute {
   passwordCheck?: boolean
   /** Largest request body in bytes (default DEFAULT_BODY_LIMIT). */
   bodyLimit?: number
+  /** A user needs a second factor used within this many seconds (RFC 9470 step-up, src/mfa/step-up.ts). */
+  stepUpMaxAge?: number
 }
 
 /** The routes of the shipped demo file (config/demo-routes.yaml), for tests that extend them. */

@@ -16,7 +16,11 @@ const Common = {
   sid: Id,
   jti: Id,
   iat: Type.Integer(),
-  exp: Type.Integer()
+  exp: Type.Integer(),
+  /** How the user authenticated (RFC 8176: pwd, otp, hwk, mfa), kept from the login across refreshes. */
+  amr: Type.Optional(Type.Array(Type.String({ maxLength: 16 }), { maxItems: 8 })),
+  /** When the user last authenticated (a login, or a second factor since), in seconds. */
+  auth_time: Type.Optional(Type.Integer())
 }
 
 export const AccessClaimsSchema = Type.Object({

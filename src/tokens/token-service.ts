@@ -39,6 +39,11 @@ function bindingClaims (binding: TokenBinding | undefined): Record<string, unkno
   }
 }
 
+/** How and when the user authenticated: the `amr` and `auth_time` claims (RFC 8176, OpenID Connect). */
+export interface AuthContext { amr: string[], authTime: number }
+
+const authClaims = (auth: AuthContext | undefined): Record<string, unknown> => auth === undefined ? {} : { amr: auth.amr, auth_time: auth.authTime }
+
 /** A random id for sessions and token ids: 128 bits, base64url. */
 export function newId (): string {
   return randomBytes(16).toString('base64url')
@@ -99,8 +104,9 @@ export class TokenService {
     return { token, jti, exp }
   }
 
-  signAccess (identity: Identity, sessionId: string, binding?: TokenBinding): Promise<IssuedToken> {
+  signAccess (identity: Identity, sessionId: string, binding?: TokenBinding, auth?: AuthContext): Promise<IssuedToken> {
     return this.#sign({
+      ...authClaims(auth),
       sub: identity.userId,
       user_id: identity.userId,
       sid: sessionId,
@@ -130,6 +136,8 @@ export class TokenService {
       token_type: 'access',
       username: subject.username,
       roles: subject.roles,
+      ...(subject.amr !== undefined ? { amr: subject.amr } : {}),
+      ...(subject.auth_time !== undefined ? { auth_time: subject.auth_time } : {}),
       act: { sub: `client:${delegation.clientId}` },
       upstream: delegation.upstream,
       ...(delegation.scope !== undefined ? { scope: delegation.scope } : {})
@@ -137,8 +145,9 @@ export class TokenService {
   }
 
   /** Refresh tokens are addressed to the gateway itself (aud = issuer), never to the API audience. */
-  signRefresh (userId: string, sessionId: string, binding?: TokenBinding): Promise<IssuedToken> {
-    return this.#sign({ sub: userId, sid: sessionId, token_type: 'refresh', ...bindingClaims(binding) }, this.#opts.issuer, this.#opts.refreshTtl)
+  signRefresh (userId: string, sessionId: string, binding?: TokenBinding, auth?: AuthContext): Promise<IssuedToken> {
+    return this.#sign({ ...authClaims(auth), sub: userId, sid: sessionId, token_type: 'refresh', ...bindingClaims(binding) }, this.#opts.issuer,
+      this.#opts.refreshTtl)
   }
 
   /**

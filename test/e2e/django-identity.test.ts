@@ -49,11 +49,12 @@ t.test('the gateway in front of a Django user table', async (t) => {
       baseUrl: djangoUrl,
       keyRing: h.keyRing,
       active: { id: ids.dana, username: 'dana', password: PASSWORDS.dana, roles: ['user'] },
-      inactive: { id: ids.erin, username: 'erin', password: PASSWORDS.erin }
+      inactive: { id: ids.erin, username: 'erin', password: PASSWORDS.erin },
+      factors: true
     })
     for (const r of results) {
       t.equal(r.status, r.expected, `${r.name}: ${r.expected}`)
-      t.equal(validate(r.templatePath, r.method, r.status, r.body), null, `${r.name}: the body matches the documented schema`)
+      if (r.status !== 204) t.equal(validate(r.templatePath, r.method, r.status, r.body), null, `${r.name}: the body matches the documented schema`)
     }
   })
 

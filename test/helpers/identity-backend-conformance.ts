@@ -69,6 +69,8 @@ export interface ConformanceSubject {
   issuer?: string
   active: { id: string, username: string, password: string, roles: string[] }
   inactive: { id: string, username: string, password: string }
+  /** Also the second-factor records (docs/mfa.md); a backend without them leaves this out. */
+  factors?: boolean
 }
 
 export interface Exchange {
@@ -134,6 +136,30 @@ export async function runScenarios (s: ConformanceSubject): Promise<Array<Exchan
     ['search with the check scope', byName, 'GET', `/internal/users?username=${encodeURIComponent(s.active.username)}`, 403,
       sign({ scope: 'credentials:check' })]
   ]
+  if (s.factors === true) {
+    const list = '/internal/users/{id}/factors'
+    const one = '/internal/users/{id}/factors/{factor_id}'
+    const mine = `/internal/users/${s.active.id}/factors`
+    const record = JSON.stringify({ type: 'totp', status: 'active', created_at: '2026-01-01T00:00:00Z', data: 'v1.c2VhbGVk' })
+    const write = (): Promise<string> => sign({ scope: 'factors:write' })
+    scenarios.push(
+      ['factors of a user without any', list, 'GET', mine, 200, sign({ scope: 'factors:read' })],
+      ['factor stored', one, 'PUT', `${mine}/f1`, 200, write(), record],
+      ['factors listed', list, 'GET', mine, 200, sign({ scope: 'factors:read' })],
+      ['factor replaced', one, 'PUT', `${mine}/f1`, 200, write(), record],
+      ['factor with an unknown type', one, 'PUT', `${mine}/f2`, 400, write(), JSON.stringify({ type: 'sms', status: 'active', created_at: '2026-01-01T00:00:00Z', data: 'x' })],
+      ['factor of an unknown user', one, 'PUT', '/internal/users/987654321/factors/f1', 404, write(), record],
+      ['factor stored with the read scope', one, 'PUT', `${mine}/f1`, 403, sign({ scope: 'factors:read' }), record],
+      ['factor stored without an assertion', one, 'PUT', `${mine}/f1`, 401, null, record],
+      ['factors without an assertion', list, 'GET', mine, 401, null],
+      ['factors with the lookup scope', list, 'GET', mine, 403, sign({ scope: 'users:read' })],
+      ['factors of an unknown user', list, 'GET', '/internal/users/987654321/factors', 404, sign({ scope: 'factors:read' })],
+      ['factor removed', one, 'DELETE', `${mine}/f1`, 204, write()],
+      ['factor removed twice', one, 'DELETE', `${mine}/f1`, 404, write()],
+      ['factor removed with the read scope', one, 'DELETE', `${mine}/f1`, 403, sign({ scope: 'factors:read' })],
+      ['factor removed without an assertion', one, 'DELETE', `${mine}/f1`, 401, null]
+    )
+  }
   const results = []
   for (const [name, templatePath, method, path, expected, assertionPromise, body] of scenarios) {
     const headers: Record<string, string> = {}
@@ -143,9 +169,8 @@ export async function runScenarios (s: ConformanceSubject): Promise<Array<Exchan
     const res = await fetch(s.baseUrl + path, { method, headers, body, redirect: 'manual' })
     const text = await res.text()
     let parsed: unknown = text
-    try { parsed = JSON.parse(text) } catch { /* not JSON: the schema check will say so */ }
-    results.push({ name, method, path, templatePath, expected, status: res.status, body: parsed,
-      contentType: res.headers.get('content-type') ?? '' })
+    try { parsed = text === '' && res.status === 204 ? null : JSON.parse(text) } catch { /* not JSON: the schema check will say so */ }
+    results.push({ name, method, path, templatePath, expected, status: res.status, body: parsed, contentType: res.headers.get('content-type') ?? '' })
   }
   return results
 }

@@ -12,10 +12,11 @@ t.test('the users stub answers as the identity backend document says', async (t)
   const h = await build(t)
   const doc = loadIdentityBackendDocument()
   const operations = documentedOperations(doc)
-  t.same(operations.map((o) => `${o.method} ${o.path}`).sort(),
-    ['GET /internal/users', 'GET /internal/users/{id}', 'POST /internal/credentials/check'],
-      'the calls of docs/identity-backend.md and the search by name')
-  t.same(operations.map((o) => o.scope).sort(), ['credentials:check', 'users:read', 'users:read'], 'each call names its scope')
+  t.same(operations.map((o) => `${o.method} ${o.path}`).sort(), [
+    'DELETE /internal/users/{id}/factors/{factor_id}', 'GET /internal/users', 'GET /internal/users/{id}', 'GET /internal/users/{id}/factors',
+    'POST /internal/credentials/check', 'PUT /internal/users/{id}/factors/{factor_id}'
+  ], 'the calls of docs/identity-backend.md, the search by name and the factor records')
+  t.same(operations.map((o) => o.scope).sort(), ['credentials:check', 'factors:read', 'factors:write', 'factors:write', 'users:read', 'users:read'], 'each call names its scope')
 
   for (const op of operations) {
     t.ok(h.users.hasRoute({ method: op.method as 'GET', url: op.path.replace(/\{(\w+)\}/g, ':$1') }),
@@ -27,10 +28,15 @@ t.test('the users stub answers as the identity backend document says', async (t)
     baseUrl: `http://127.0.0.1:${(h.users.server.address() as { port: number }).port}`,
     keyRing: h.keyRing,
     active: { id: '1001', username: 'alice', password: 'alice-password', roles: ['user'] },
-    inactive: { id: '1004', username: 'carol', password: 'carol-password' }
+    inactive: { id: '1004', username: 'carol', password: 'carol-password' },
+    factors: true
   })
   for (const r of results) {
     t.equal(r.status, r.expected, `${r.name}: ${r.expected}`)
+    if (r.status === 204) {
+      t.equal(r.body, null, `${r.name}: no body`)
+      continue
+    }
     t.match(r.contentType, /^application\/(problem\+)?json/, `${r.name}: JSON`)
     t.equal(validate(r.templatePath, r.method, r.status, r.body), null, `${r.name}: the body matches the documented schema`)
   }

@@ -4,13 +4,19 @@
  * in memory; the client refreshes ahead of expiry, retries once on `token_expired`, and shares the
  * session with the dashboard's other tabs.
  */
-import { createAuthClient, type AuthUser } from '../../client/src/index.js'
+import { createAuthClient, type AuthUser, type MfaProof } from '../../client/src/index.js'
+export { AuthError, stepUpChallenge } from '../../client/src/index.js'
+export type { MfaProof }
 
 export type SignedInUser = AuthUser
 
 const client = createAuthClient({ mode: 'cookie' })
 
 export const login = client.login
+/** The second step of a login that answered mfa_required (docs/mfa.md). */
+export const verifyMfa = client.verifyMfa
+/** A fresh second factor for this session (an admin's reset of a user's factors needs one). */
+export const stepUp = client.stepUp
 export const logout = client.logout
 /** fetch with the Bearer token, kept fresh by the client. */
 export const authFetch = client.fetch

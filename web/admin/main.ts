@@ -2,7 +2,7 @@
  * The security dashboard (docs/audit-and-dashboard.md). Plain DOM, no framework: every value from the API
  * is put in with textContent, never as HTML. All API calls go through auth.ts.
  */
-import { authFetch, login, logout, onChange, ready, type SignedInUser } from './auth.js'
+import { AuthError, authFetch, login, logout, onChange, ready, stepUp, stepUpChallenge, verifyMfa, type MfaProof, type SignedInUser } from './auth.js'
 import { drawChart, type Series } from './chart.js'
 
 interface AuditEvent { id: string, time: string, event: string, user_id?: string, ip: string, request_id: string, [k: string]: unknown }
@@ -391,11 +391,90 @@ async function showUser (query: string): Promise<void> {
             h('small', {}, `since ${when(s.created_at)} · last used ${when(s.last_used_at)} · ${s.user_agent || 'unknown client'}`)),
           revoke)
       }))
-    out.replaceChildren(head, list)
+    out.replaceChildren(head, list, await factorsOf(u))
   } catch (err) {
     if (err instanceof Forbidden) showForbidden()
     else out.replaceChildren(h('p', { class: 'error' }, (err as Error).message))
   }
+}
+
+/** The pending TOTP enrolment of the signed-in admin. */
+let enrolling: string | null = null
+
+/** Starts a TOTP enrolment: the QR code (an SVG drawn by the gateway) and the key. */
+async function startTotp (): Promise<void> {
+  $('totp-error').textContent = ''
+  const res = await authFetch('/auth/mfa/totp', { method: 'POST' })
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({})) as { detail?: string, title?: string }
+    $('totp-error').textContent = body.detail ?? body.title ?? `HTTP ${res.status}`
+    return
+  }
+  const started = await res.json() as { factor_id: string, secret: string, qr_svg: string }
+  enrolling = started.factor_id
+  // Parsed as an SVG document, never as HTML: no script can come with it.
+  const svg = new DOMParser().parseFromString(started.qr_svg, 'image/svg+xml').documentElement
+  svg.setAttribute('width', '200')
+  svg.setAttribute('height', '200')
+  $('totp-qr').replaceChildren(document.importNode(svg, true))
+  $('totp-secret').textContent = started.secret
+  $('totp-enrol').hidden = false
+  $('recovery').hidden = true
+}
+
+async function confirmTotp (): Promise<void> {
+  $('totp-error').textContent = ''
+  const res = await authFetch('/auth/mfa/totp/confirm', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ factor_id: enrolling, code: $<HTMLInputElement>('totp-code').value.trim() })
+  })
+  if (!res.ok) { $('totp-error').textContent = 'That code did not match; try the next one.'; return }
+  const { recovery_codes: codes } = await res.json() as { recovery_codes: string[] }
+  enrolling = null
+  $<HTMLInputElement>('totp-code').value = ''
+  $('totp-enrol').hidden = true
+  $('totp-qr').replaceChildren()
+  $('recovery-codes').replaceChildren(...codes.map((c) => h('li', {}, c)))
+  $('recovery').hidden = false
+}
+
+/** The mfa_token of a login waiting for its second factor. */
+let pendingMfa: string | null = null
+
+/** A typed code: six digits are a TOTP code, anything else a recovery code. */
+const proofOf = (code: string): MfaProof => /^\d{6}$/.test(code) ? { code } : { recovery_code: code }
+
+/**
+ * A user's second factors and the reset (docs/mfa.md). The reset needs the admin's own second
+ * factor of the last 5 minutes: on the step-up challenge the admin is asked for a code and it is
+ * sent again once. Without second factors at the gateway (404) nothing is shown.
+ */
+async function factorsOf (u: UserAnswer['user']): Promise<HTMLElement> {
+  const path = `/admin/users/${encodeURIComponent(u.id)}/factors`
+  const res = await authFetch(path)
+  if (!res.ok) return h('p', { hidden: '' })
+  const { factors } = await res.json() as { factors: Array<{ id: string, type: string, status: string, remaining?: number }> }
+  const active = factors.filter((f) => f.status === 'active')
+  const text = active.length === 0 ? 'No second factor.' : `Second factors: ${active.map((f) => f.type === 'recovery_codes' ? `recovery codes (${f.remaining ?? 0} left)` : f.type).join(', ')}`
+  const note = h('p', { class: 'factors' }, text)
+  if (factors.length === 0) return note
+  const reset = h('button', { type: 'button', class: 'small danger' }, 'Reset second factors')
+  reset.addEventListener('click', () => {
+    const remove = async (): Promise<void> => {
+      let answer = await authFetch(path, { method: 'DELETE' })
+      if (stepUpChallenge(answer) !== null) {
+        const code = window.prompt('Your own authenticator code (or a recovery code) is needed to reset factors:')
+        if (code === null || code.trim() === '') return
+        await stepUp(proofOf(code.trim()))
+        answer = await authFetch(path, { method: 'DELETE' })
+      }
+      if (!answer.ok) throw new Error(`HTTP ${answer.status}`)
+      await showUser(u.username)
+    }
+    remove().catch((err: Error) => { note.textContent = `Reset failed: ${err.message}` })
+  })
+  return h('div', { class: 'user-head' }, note, reset)
 }
 
 function show (view: 'sign-in' | 'forbidden' | 'dashboard'): void {
@@ -443,11 +522,31 @@ function init (): void {
     ev.preventDefault()
     const error = $('sign-in-error')
     error.textContent = ''
-    login($<HTMLInputElement>('username').value, $<HTMLInputElement>('password').value)
-      .then(() => { $<HTMLInputElement>('password').value = '' })
-      .catch((err: Error) => { error.textContent = err.message })
+    const code = $<HTMLInputElement>('mfa-code').value.trim()
+    const step = pendingMfa !== null && code !== ''
+      ? verifyMfa(pendingMfa, proofOf(code))
+      : login($<HTMLInputElement>('username').value, $<HTMLInputElement>('password').value)
+    step
+      .then(() => { $<HTMLInputElement>('password').value = ''; $<HTMLInputElement>('mfa-code').value = ''; pendingMfa = null; $('mfa-code-row').hidden = true })
+      .catch((err: Error) => {
+        // A user with a second factor: the password was right, a code comes next.
+        if (err instanceof AuthError && err.code === 'mfa_required' && err.mfaToken !== undefined) {
+          pendingMfa = err.mfaToken
+          $('mfa-code-row').hidden = false
+          $<HTMLInputElement>('mfa-code').focus()
+          error.textContent = 'Enter the code from your authenticator app (or a recovery code).'
+          return
+        }
+        if (err instanceof AuthError && err.code === 'mfa_token_invalid') { pendingMfa = null; $('mfa-code-row').hidden = true }
+        error.textContent = err.message
+      })
   })
   $('sign-out').addEventListener('click', () => { void logout() })
+  $('totp-start').addEventListener('click', () => { void startTotp() })
+  $('totp-confirm').addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    void confirmTotp()
+  })
   $('client-form').addEventListener('submit', (ev) => {
     ev.preventDefault()
     void registerClient()

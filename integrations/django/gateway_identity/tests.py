@@ -301,3 +301,58 @@ class AdapterTests(TestCase):
     @override_settings(GATEWAY_JWKS_URL="http://127.0.0.1:9/.well-known/jwks.json")
     def test_keys_unreachable(self):
         self.assertProblem(self.check({"username": "alice", "password": PASSWORD}), 401, "gateway_assertion_required")
+
+
+class FactorRecordTests(AdapterTests):
+    """The second-factor records (docs/identity-backend.md): stored as given, per user, by scope."""
+
+    RECORD = {"type": "totp", "status": "active", "created_at": "2026-01-01T00:00:00Z", "data": "v1.c2VhbGVk"}
+
+    def factors(self, user, scope="factors:read"):
+        return self.client.get(f"/internal/users/{user.pk}/factors", HTTP_X_GATEWAY_ASSERTION=self.token(scope))
+
+    def put(self, user, factor_id, body, scope="factors:write"):
+        return self.client.put(f"/internal/users/{user.pk}/factors/{factor_id}", data=json.dumps(body), content_type="application/json", HTTP_X_GATEWAY_ASSERTION=self.token(scope))
+
+    def delete(self, user, factor_id, scope="factors:write"):
+        return self.client.delete(f"/internal/users/{user.pk}/factors/{factor_id}", HTTP_X_GATEWAY_ASSERTION=self.token(scope))
+
+    def test_store_list_replace_delete(self):
+        from .models import SecondFactor
+
+        self.assertEqual(self.factors(self.alice).json(), {"factors": []})
+        res = self.put(self.alice, "f1", self.RECORD)
+        self.assertEqual(res.status_code, 200, res.content)
+        self.assertEqual(res.json(), {"id": "f1", **self.RECORD})
+        self.assertEqual(self.factors(self.alice).json(), {"factors": [{"id": "f1", **self.RECORD}]})
+        self.assertEqual(self.factors(self.root).json(), {"factors": []}, "per user")
+        replaced = self.put(self.alice, "f1", {**self.RECORD, "data": "v1.b3RoZXI"})
+        self.assertEqual(replaced.json()["data"], "v1.b3RoZXI")
+        self.assertEqual(SecondFactor.objects.filter(user=self.alice).count(), 1, "replaced, not added")
+        self.assertEqual(self.delete(self.alice, "f1").status_code, 204)
+        self.assertProblem(self.delete(self.alice, "f1"), 404, "not_found")
+        self.assertEqual(self.factors(self.alice).json(), {"factors": []})
+
+    def test_refusals(self):
+        self.assertProblem(self.factors(self.alice, scope="users:read"), 403, "forbidden")
+        self.assertProblem(self.put(self.alice, "f1", self.RECORD, scope="factors:read"), 403, "forbidden")
+        self.assertProblem(self.delete(self.alice, "f1", scope="factors:read"), 403, "forbidden")
+        self.assertProblem(self.put(self.alice, "f1", {**self.RECORD, "type": "sms"}), 400, "invalid_request")
+        self.assertProblem(self.put(self.alice, "f1", {**self.RECORD, "extra": 1}), 400, "invalid_request")
+        self.assertProblem(self.put(self.alice, "bad id!", self.RECORD), 400, "invalid_request")
+        self.assertProblem(self.client.get("/internal/users/987654/factors", HTTP_X_GATEWAY_ASSERTION=self.token("factors:read")), 404, "not_found")
+        res = self.client.get(f"/internal/users/{self.alice.pk}/factors")
+        self.assertProblem(res, 401, "gateway_assertion_required")
+
+    def test_deleting_the_user_deletes_the_factors(self):
+        from .models import SecondFactor
+
+        self.put(self.alice, "f1", self.RECORD)
+        self.alice.delete()
+        self.assertEqual(SecondFactor.objects.count(), 0)
+
+    def test_migrations_match_the_model(self):
+        from django.core.management import call_command
+
+        # --check exits (SystemExit) when the model and the migrations differ.
+        call_command("makemigrations", "gateway_identity", "--check", "--dry-run", verbosity=0)

@@ -3,20 +3,25 @@ The identity backend API (docs/identity-backend.md) and the users upstream's rea
 Every view answers only with a valid gateway assertion; the internal calls also need the scope
 naming them. Errors are problem+json with a stable `code`, as the gateway's OpenAPI document says.
 """
+import datetime
 import json
 import logging
+import re
 from functools import wraps
 
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import update_last_login
 from django.core.exceptions import RequestDataTooBig, ValidationError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .assertion import AssertionRefused, verify_assertion
+from .models import SecondFactor
 from .roles import profile, role_map, roles_of
 
 log = logging.getLogger("gateway_identity")
@@ -128,6 +133,60 @@ def lookup_username(request):
     except User.DoesNotExist:
         return problem("not_found")
     return JsonResponse(profile(user))
+
+
+FACTOR_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+FACTOR_TYPES = {"totp", "webauthn", "recovery_codes"}
+FACTOR_STATUSES = {"pending", "active"}
+MAX_FACTOR_DATA = 16 * 1024
+
+
+@gateway_only(scope="factors:read")
+@require_GET
+def list_factors(request, user_id):
+    """GET /internal/users/{id}/factors: the second-factor records the gateway stored (docs/mfa.md)."""
+    user = find_user(user_id)
+    if user is None:
+        return problem("not_found")
+    return JsonResponse({"factors": [f.as_record() for f in SecondFactor.objects.filter(user=user)]})
+
+
+def parse_factor(raw):
+    """A PUT body as model fields, or None when it is not one."""
+    try:
+        body = json.loads(raw)
+    except (RequestDataTooBig, ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict) or set(body) != {"type", "status", "created_at", "data"}:
+        return None
+    if body["type"] not in FACTOR_TYPES or body["status"] not in FACTOR_STATUSES:
+        return None
+    data = body["data"]
+    if not isinstance(data, str) or not 0 < len(data) <= MAX_FACTOR_DATA:
+        return None
+    created = parse_datetime(body["created_at"]) if isinstance(body["created_at"], str) else None
+    if created is None:
+        return None
+    if timezone.is_naive(created):
+        created = timezone.make_aware(created, datetime.timezone.utc)
+    return {"type": body["type"], "status": body["status"], "created_at": created, "data": data}
+
+
+@gateway_only(scope="factors:write")
+@require_http_methods(["PUT", "DELETE"])
+def one_factor(request, user_id, factor_id):
+    """PUT (create or replace) and DELETE /internal/users/{id}/factors/{factor_id}."""
+    if request.method == "DELETE":
+        deleted, _ = SecondFactor.objects.filter(user_id=getattr(find_user(user_id), "pk", None), factor_id=factor_id).delete()
+        return HttpResponse(status=204) if deleted else problem("not_found")
+    user = find_user(user_id)
+    if user is None:
+        return problem("not_found")
+    fields = parse_factor(request.body) if FACTOR_ID.match(factor_id) else None
+    if fields is None:
+        return problem("invalid_request")
+    factor, _ = SecondFactor.objects.update_or_create(user=user, factor_id=factor_id, defaults=fields)
+    return JsonResponse(factor.as_record())
 
 
 def is_admin(request):

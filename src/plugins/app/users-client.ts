@@ -16,6 +16,7 @@ import { Compile } from 'typebox/compile'
 import { GatewayError, type ErrorCode } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import type { Identity } from '../../tokens/token-service.js'
+import { factorRecords, type FactorRecord } from '../../mfa/factor-record.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -38,6 +39,12 @@ export interface UsersClient {
   lookupUser: (userId: string, requestId: string) => Promise<BackendUser | null>
   /** The user of that username (matched as the credential check matches it), or null. */
   findUser: (username: string, requestId: string) => Promise<BackendUser | null>
+  /** The user's second-factor records (docs/identity-backend.md), or null when the backend knows no such user. */
+  listFactors: (userId: string, requestId: string) => Promise<FactorRecord[] | null>
+  /** Creates or replaces one factor record. */
+  putFactor: (userId: string, record: FactorRecord, requestId: string) => Promise<void>
+  /** Removes one factor record; false when there was none. */
+  deleteFactor: (userId: string, factorId: string, requestId: string) => Promise<boolean>
 }
 
 export const CREDENTIALS_PATH = '/internal/credentials/check'
@@ -45,7 +52,7 @@ export const USER_PATH = '/internal/users/'
 /** `GET /internal/users?username=NAME`: the user of a username (the dashboard's search). */
 export const USERS_PATH = '/internal/users'
 
-export type IdentityCall = 'credentials:check' | 'users:read'
+export type IdentityCall = 'credentials:check' | 'users:read' | 'factors:read' | 'factors:write'
 
 /**
  * The identity backend failed a call. The client sees only the catalogue code (502 or 504); the
@@ -143,6 +150,10 @@ export default fp(async (fastify) => {
     }
   }
 
+  /** `/internal/users/{id}/factors[/{factor_id}]`. */
+  const factorsUrl = (userId: string, factorId?: string): URL =>
+    new URL(`${USER_PATH}${encodeURIComponent(userId)}/factors${factorId !== undefined ? '/' + encodeURIComponent(factorId) : ''}`, fastify.config.upstreams.users)
+
   const users: UsersClient = {
     async checkCredentials (username, password, requestId) {
       const res = await call(url, 'credentials:check', requestId, { method: 'POST', body: JSON.stringify({ username, password }) })
@@ -168,6 +179,35 @@ export default fp(async (fastify) => {
       const target = new URL(USERS_PATH, fastify.config.upstreams.users)
       target.searchParams.set('username', username)
       return await readUser(target, requestId)
+    },
+
+    async listFactors (userId, requestId) {
+      const res = await call(factorsUrl(userId), 'factors:read', requestId, { method: 'GET' })
+      if (res.status === 404) {
+        if (await errorCode(res) === 'not_found') return null
+        throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'factors:read', 'a 404 without code not_found', 404)
+      }
+      if (res.status !== 200) throw await unexpected('factors:read', res)
+      let body: unknown
+      try { body = await res.json() } catch { body = undefined }
+      const records = factorRecords(body)
+      if (records === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'factors:read', 'malformed factor list', 200)
+      return records
+    },
+
+    async putFactor (userId, record, requestId) {
+      const { id, ...rest } = record
+      const res = await call(factorsUrl(userId, id), 'factors:write', requestId, { method: 'PUT', body: JSON.stringify(rest) })
+      if (res.status !== 200 && res.status !== 201 && res.status !== 204) throw await unexpected('factors:write', res)
+      await res.body?.cancel()
+    },
+
+    async deleteFactor (userId, factorId, requestId) {
+      const res = await call(factorsUrl(userId, factorId), 'factors:write', requestId, { method: 'DELETE' })
+      if (res.status === 404 && await errorCode(res) === 'not_found') return false
+      if (res.status !== 200 && res.status !== 204) throw await unexpected('factors:write', res)
+      await res.body?.cancel()
+      return true
     }
   }
 

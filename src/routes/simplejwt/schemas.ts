@@ -26,6 +26,14 @@ export const DrfValidationErrors = Type.Record(Type.String(), Type.Array(Type.St
 export const DrfDetail = Type.Object({ detail: Type.String(), code: Type.Optional(Type.String()) },
   { description: 'DRF / simplejwt error' })
 
+/** A user with a second factor: 403 with the `mfa_token` and `methods` for POST /auth/mfa/verify (docs/mfa.md). */
+export const DrfMfaRequired = Type.Object({
+  detail: Type.String(),
+  code: Type.Literal('mfa_required'),
+  mfa_token: Type.String(),
+  methods: Type.Array(Type.String())
+}, { description: 'a second factor is required' })
+
 export function drfErrors (...statuses: number[]): Record<number, typeof DrfDetail | typeof DrfValidationErrors> {
   return Object.fromEntries(statuses.map((s) => [s, s === 400 ? DrfValidationErrors : DrfDetail]))
 }

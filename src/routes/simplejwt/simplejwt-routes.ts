@@ -18,7 +18,7 @@ import { charFields, DrfError, drfErrorOf, sendDrf } from '../../lib/drf-errors.
 import { securityEvent } from '../../lib/security-events.js'
 import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
 import { toGatewayError } from '../../lib/problem.js'
-import { DrfDetail, drfErrors, Empty, OptionalRefreshBody, RefreshBody, TokenObtainBody, TokenPair, VerifyBody } from './schemas.js'
+import { DrfDetail, DrfMfaRequired, drfErrors, Empty, OptionalRefreshBody, RefreshBody, TokenObtainBody, TokenPair, VerifyBody } from './schemas.js'
 
 /** RFC 9745 `Deprecation` of the legacy alias: deprecated since the gateway's first release of the simplejwt-compatible API (docs/simplejwt-api.md). */
 export const LEGACY_ALIAS_DEPRECATED_AT = Date.UTC(2026, 0, 1) / 1000
@@ -92,12 +92,12 @@ const simplejwtRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   async function obtainPair (request: FastifyRequest): Promise<{ refresh: string, access: string, token_type?: 'DPoP' }> {
     const { username, password } = charFields(request.body, LOGIN_FIELDS)
     const jkt = await fastify.dpop.tokenProof(request, { required: fastify.config.dpop.required })
-    const session = await logIn(request, username!, password!, { jkt })
+    const session = await logIn(request, username!, password!, { binding: { jkt } })
     return { refresh: session.refresh.token, access: session.access.token, ...(jkt !== undefined ? { token_type: 'DPoP' as const } : {}) }
   }
   const obtainSchema = (summary: string, deprecated: boolean) => ({
     tags, summary, deprecated, body: TokenObtainBody, consumes: ['application/json', 'application/x-www-form-urlencoded'],
-    response: { 200: TokenPair, ...drfErrors(400, 401, 415, 429, 502, 503, 504) }
+    response: { 200: TokenPair, ...drfErrors(400, 401, 415, 429, 502, 503, 504), 403: DrfMfaRequired }
   })
   const loginLimit = { rateLimit: fastify.ipLimit('login', limits.loginPerIp) }
 

@@ -1,0 +1,91 @@
+/**
+ * The dashboard with second factors (docs/mfa.md), in Chromium: an admin with TOTP signs in in two
+ * steps (the code from Debian's pyotp), sees a user's factors and resets them. Screenshots go to
+ * test/artifacts/.
+ */
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { build, type Harness } from '../helper.js'
+import { launchBrowser, screenshot } from '../helpers/browser.js'
+import { freshStep, mfaKey, pyotpMissing, totpAt } from '../helpers/pyotp.js'
+import { directoryOf } from '../../services/users/app.js'
+
+execFileSync(process.execPath, [join(import.meta.dirname, '..', '..', 'scripts', 'build-web.mjs')], { stdio: 'inherit' })
+
+const WAIT = { timeout: 15_000 }
+
+async function enrol (h: Harness, username: string, step: number): Promise<string> {
+  const { access } = await h.login(username)
+  const started = await h.request('POST', '/auth/mfa/totp', { token: access })
+  const confirmed = await h.request('POST', '/auth/mfa/totp/confirm', { token: access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step - 1) } })
+  if (confirmed.status !== 200) throw new Error(`enrolment of ${username}: ${confirmed.status}`)
+  return started.body.secret as string
+}
+
+t.test('an admin with TOTP signs in in two steps and resets a user\'s factors', { skip: pyotpMissing() ?? false }, async (t) => {
+  const h = await build(t, { env: { COOKIE_SECURE: 'false', MFA_ENCRYPTION_KEY: mfaKey() } })
+  const step = await freshStep(20)
+  const adminSecret = await enrol(h, 'admin', step)
+  await enrol(h, 'alice', step)
+
+  const browser = await launchBrowser(t)
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
+  const problems: string[] = []
+  page.on('pageerror', (e) => problems.push(e.message))
+
+  await page.goto(`${h.url}/admin/`)
+  await page.getByLabel('Username').fill('admin')
+  await page.getByLabel('Password').fill('admin-password')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByText('Enter the code from your authenticator app').waitFor(WAIT)
+  t.pass('the password step asks for a code')
+  await screenshot(page, 'admin-mfa-code-step')
+  await page.getByLabel('Authenticator or recovery code').fill(totpAt(adminSecret, step))
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByText('Live events').waitFor(WAIT)
+  t.pass('signed in with the second factor')
+
+  await page.getByLabel('Name or id').fill('alice')
+  await page.getByRole('button', { name: 'Search' }).click()
+  await page.locator('#user-result .factors', { hasText: 'Second factors: totp, recovery codes (10 left)' }).waitFor(WAIT)
+  t.pass('the user\'s factors are shown')
+  await screenshot(page, 'admin-mfa-user-factors')
+  await page.getByRole('button', { name: 'Reset second factors' }).click()
+  await page.locator('#user-result .factors', { hasText: 'No second factor.' }).waitFor(WAIT)
+  t.same(directoryOf(h.users).factors('1001'), [], 'the identity backend has none left')
+  t.equal((await h.request('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })).status, 200, 'alice logs in with her password')
+  t.same(problems, [], 'no page errors')
+})
+
+t.test('an admin enrols an authenticator app on the dashboard: QR code, then recovery codes once', { skip: pyotpMissing() ?? false }, async (t) => {
+  const h = await build(t, { env: { COOKIE_SECURE: 'false', MFA_ENCRYPTION_KEY: mfaKey() } })
+  const browser = await launchBrowser(t)
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
+  const problems: string[] = []
+  page.on('pageerror', (e) => problems.push(e.message))
+  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()) })
+
+  await page.goto(`${h.url}/admin/`)
+  await page.getByLabel('Username').fill('admin')
+  await page.getByLabel('Password').fill('admin-password')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByText('Live events').waitFor(WAIT)
+  await page.getByRole('button', { name: 'Set up an authenticator app' }).click()
+  const qr = page.locator('#totp-qr svg')
+  await qr.waitFor(WAIT)
+  t.ok((await qr.boundingBox())!.width >= 150, 'the QR code is drawn')
+  const secret = (await page.locator('#totp-secret').innerText()).trim()
+  t.match(secret, /^[A-Z2-7]{32}$/, 'the key is shown for typing')
+  await screenshot(page, 'admin-mfa-enrol-qr')
+  const step = await freshStep()
+  await page.getByLabel('Code from the app').fill(totpAt(secret, step))
+  await page.getByRole('button', { name: 'Confirm' }).click()
+  await page.locator('#recovery-codes li').first().waitFor(WAIT)
+  t.equal(await page.locator('#recovery-codes li').count(), 10, 'ten recovery codes are shown')
+  await screenshot(page, 'admin-mfa-recovery-codes')
+  const login = await h.request('POST', '/auth/login', { body: { username: 'admin', password: 'admin-password' } })
+  t.equal(login.status, 403, 'the admin\'s next login needs the factor')
+  t.same(login.body.methods, ['totp', 'recovery_code'])
+  t.same(problems, [], 'no page errors, no CSP violation')
+})
