@@ -196,6 +196,7 @@ function toProxyRoute (entry: RouteEntry): ProxyRoute {
   if (entry.roles !== undefined) route.roles = [...entry.roles]
   if (entry.scopes !== undefined) route.scopes = entry.scopes
   if (entry.password_check === true) route.passwordCheck = true
+  if (entry.websocket === true) route.websocket = true
   return route
 }
 
@@ -227,7 +228,6 @@ function ruleProblems (data: RoutesFile, opts: RoutesFileOptions, problems: Prob
       if (r.limit === 'api') problems.add([...at, 'limit'], where, 'public together with limit: api (a public route has no user to count against)')
     }
     // Accepted by the format, enforced once the features exist; until then never silently ignored.
-    if (r.websocket === true) problems.add([...at, 'websocket'], where, 'websocket: not supported yet (WebSocket upgrades arrive with live connections)')
     if (r.step_up_max_age !== undefined) problems.add([...at, 'step_up_max_age'], where, 'step_up_max_age: not supported yet (step-up arrives with second factors)')
     const key = `${r.exact === true ? 'exact ' : ''}${r.path}`
     if (firstLine.has(key)) {
