@@ -59,7 +59,8 @@ export const EnvSchema = Type.Object({
   AUDIT_MAX_EVENTS: Type.Optional(Type.Integer({ minimum: 1000 })),
   STUFFING_USERNAMES: Type.Optional(Type.Integer({ minimum: 2 })),
   IP_BLOCK_SECONDS: Type.Optional(Seconds),
-  FORWARD_AUTH_PROXIES: Type.Optional(Type.String())
+  FORWARD_AUTH_PROXIES: Type.Optional(Type.String()),
+  LIVE_CONNECTIONS_PER_USER: Type.Optional(Type.Integer({ minimum: 1 }))
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and the README test use this list). */
@@ -260,7 +261,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       ipBlockSeconds: env.IP_BLOCK_SECONDS ?? 3600
     },
     /** Proxies allowed to ask /auth/check, each with its header style; empty: the endpoint does not exist. */
-    forwardAuthProxies: forwardAuthProxies(env.FORWARD_AUTH_PROXIES)
+    forwardAuthProxies: forwardAuthProxies(env.FORWARD_AUTH_PROXIES),
+    /** WebSockets and streamed answers one user, client or (public routes) client IP may have open on this replica. */
+    liveConnectionsPerUser: env.LIVE_CONNECTIONS_PER_USER ?? 20
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

@@ -53,6 +53,8 @@ return 0
 
 export class ClientStore {
   readonly #redis: RedisClient & ClientCommands
+  /** Told the client's id after it or one of its tokens was revoked (src/live/live-channel.ts). */
+  onClientChange: ((clientId: string) => void) | null = null
 
   constructor (redis: RedisClient) {
     redis.defineCommand('gwCheckClient', { numberOfKeys: 2, lua: checkClientLua })
@@ -93,6 +95,7 @@ export class ClientStore {
       this.#redis.del(clientKeys.record(clientId)),
       this.#redis.hdel(clientKeys.index, clientId)
     ]))
+    if (record > 0) this.onClientChange?.(clientId)
     return record + entry > 0
   }
 
@@ -109,6 +112,7 @@ export class ClientStore {
   /** Revokes one access token of the client until it expires (`exp` in seconds). */
   async revokeToken (clientId: string, jti: string, exp: number): Promise<void> {
     await orStoreUnavailable(this.#redis.set(clientKeys.revokedToken(clientId, jti), '1', 'PXAT', Math.max(exp * 1000, Date.now() + 1000)))
+    this.onClientChange?.(clientId)
   }
 
   /**

@@ -34,6 +34,7 @@ import { forwardDirect, isDirectRequest, type DirectForward } from '../../proxy/
 import { pinClientIp } from '../../lib/security-events.js'
 import { userChanges } from '../../proxy/user-changes.js'
 import { watchRoutesFile, routesReloader, type RoutesControl } from '../../proxy/routes-reload.js'
+import { handshakeOf, withoutTicket } from '../../live/ws-upgrade.js'
 
 /** Connection-level failures that mean the upstream is not there (502). */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED'])
@@ -277,12 +278,16 @@ export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { 
     const matched = live.table.match(path)
     const compiled = matched === undefined ? undefined : live.compiled.get(matched)
     request.proxyMetricsLabel = compiled === undefined ? 'unmatched' : path === compiled.mount ? compiled.mount : compiled.mountBelow
+    // A WebSocket handshake (src/live/ws-upgrade.ts): its ticket, Origin and route flag first; it
+    // holds no upstream pool connection, and LIVE_CONNECTIONS_PER_USER bounds it instead.
+    const handshake = handshakeOf(request) !== undefined
+    if (handshake) await fastify.live.checkHandshake(request, live.table)
     const route = await decide(request, reply, {
       table: live.table,
       method: request.method,
       path,
       unrouted: wasRefusedPath(request.raw) ? 'invalid_request' : 'not_found',
-      holdsUpstream: true
+      holdsUpstream: !handshake
     })
     request.proxyRoute = live.compiled.get(route)!
     const bodyLimit = request.proxyRoute.bodyLimit
@@ -315,6 +320,16 @@ export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { 
     const query = url.indexOf('?')
     const path = query === -1 ? url : url.slice(0, query)
     const dest = upstream.basePath === '' ? path : upstream.basePath + path
+    if (handshakeOf(request) !== undefined) {
+      fastify.live.forwardHandshake(request, reply, request.proxyRoute!.route, {
+        origin: upstream.origin,
+        path: withoutTicket(query === -1 ? dest : dest + url.slice(query)),
+        headers: headersFor(request, request.headers),
+        timeoutMs: upstream.direct.timeoutMs,
+        maxPayload: request.proxyRoute!.bodyLimit
+      })
+      return
+    }
     if (upstream.directGets && isDirectRequest(request)) {
       forwardDirect(request, reply, query === -1 ? dest : dest + url.slice(query), upstream.direct)
       return
@@ -345,4 +360,4 @@ export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { 
       handler: forward
     })
   })
-}, { name: 'proxy-routes', dependencies: ['metrics'] })
+}, { name: 'proxy-routes', dependencies: ['metrics', 'live-connections'] })
