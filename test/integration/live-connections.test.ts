@@ -10,6 +10,10 @@ import { mustOpen, openWs, type RefusedSocket } from '../helpers/ws-client.js'
 import { captureLogLines } from '../helpers/log-capture.js'
 import { sample } from '../helpers/metrics.js'
 import { ROUTE_TABLE } from '../../src/proxy/route-table.js'
+import { DEMO_ROUTES_FILE } from '../../src/proxy/routes-file.js'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const refused = (sock: Awaited<ReturnType<typeof openWs>>): RefusedSocket => {
   if (sock.ok) { sock.ws.terminate(); throw new Error('the handshake was accepted') }
@@ -93,6 +97,8 @@ t.test('WebSockets through the gateway', async (t) => {
     for (let i = 0; i < 3; i++) open.push(mustOpen(await openWs(h.url, '/api/orders/ws', { token: alice.access })))
     const extra = refused(await openWs(h.url, '/api/orders/ws', { token: alice.access }))
     t.same([extra.status, extra.body.code], [429, 'rate_limited'])
+    const stream = await openSse(h.url, '/api/orders/events', alice.access)
+    t.same([stream.status, JSON.parse(stream.text).code], [429, 'rate_limited'], 'a stream counts too')
     const bob = await h.login('bob')
     const other = mustOpen(await openWs(h.url, '/api/orders/ws', { token: bob.access }))
     t.pass('another user is not affected')
@@ -184,6 +190,23 @@ t.test('a lost role or a deactivation ends the socket (1008 forbidden / user_ina
   t.equal(b.closed, null, 'another user stays')
   t.equal((await h.request('PATCH', '/api/users/1002', { token: admin.access, body: { active: false } })).status, 200)
   t.same(await b.waitClosed(5000), { code: 1008, reason: 'user_inactive' })
+})
+
+t.test('a routes reload that takes websocket away ends the route\'s sockets (1008 forbidden)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gw-live-routes-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'routes.yaml')
+  const demo = await readFile(DEMO_ROUTES_FILE, 'utf8')
+  await writeFile(file, demo, { mode: 0o644 })
+  const h = await build(t, { env: { ROUTES_FILE: file } })
+  const alice = await h.login('alice')
+  const sock = mustOpen(await openWs(h.url, '/api/orders/ws', { token: alice.access }))
+  const stream = await openSse(h.url, '/api/orders/events', alice.access)
+  await writeFile(file, demo.replace('upstream: orders, websocket: true', 'upstream: orders'), { mode: 0o644 })
+  t.equal((await h.gateway.routesControl.reload('signal')).result, 'success')
+  t.same(await sock.waitClosed(5000), { code: 1008, reason: 'forbidden' })
+  t.notOk(stream.ended, 'a stream its route still allows stays')
+  stream.close()
 })
 
 t.test('shutdown closes sockets with 1001', async (t) => {

@@ -157,13 +157,14 @@ export default fp(async (fastify) => {
   // Once a second: a swapped route table is judged at once (no Redis needed), and the sweep runs
   // when due: every SWEEP_MS, every DEGRADED_SWEEP_MS while the channel is lost or the last sweep failed.
   let judgedTable: RouteMatcher | null = null
+  fastify.addHook('onReady', async () => { judgedTable = table() })
   const ticker = setInterval(() => {
-    if (registry.count('websocket') + registry.count('stream') === 0) return
     const current = table()
-    if (judgedTable !== null && current !== judgedTable) {
+    if (current !== judgedTable) {
       for (const conn of registry.all()) if (!stillAllowed(conn, current, null)) conn.end('forbidden')
+      judgedTable = current
     }
-    judgedTable = current
+    if (registry.count('websocket') + registry.count('stream') === 0) return
     const every = channel.up && !sweepFailed ? SWEEP_MS : DEGRADED_SWEEP_MS
     if (sweeping === null && Date.now() - lastSweep >= every) void sweep()
   }, 1000)
