@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # runs on the first node on PATH).
 export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-.PHONY: help node install build build-tools run check test typecheck lint validate-deploy bench bench-direct bench-upload bench-jwt soak keys redis-server test-packages clean image test-image chaos audit
+.PHONY: help node install build build-tools run check test typecheck lint validate-deploy bench bench-direct bench-upload bench-websockets bench-jwt soak keys redis-server test-packages clean image test-image chaos audit
 
 help:
 	@echo "make run    - install, build and run Redis, the users and orders services and the gateway on http://127.0.0.1:8080"
@@ -100,6 +100,10 @@ bench-upload: build-tools redis-server
 	node dist/bench/upload-memory.js
 
 # Token verification in one process (no Redis): jose + our LRU against fast-jwt (issue 13); BENCH_JWT_ROUNDS, BENCH_JWT_MS
+# The gateway's memory per idle proxied WebSocket with SOCKETS (default 1000) open (BENCHMARKS.md)
+bench-websockets: build-tools redis-server
+	node dist/bench/idle-websockets.js
+
 bench-jwt: build-tools
 	node dist/bench/jwt-verify-bench.js
 

@@ -12,7 +12,10 @@
  *  3. no revoked or logged-out token is ever accepted again;
  *  4. no refresh token ever has two different successors;
  *  5. every answer is a documented status with the catalogue's code;
- *  6. after each fault, service is back (both replicas ready and a login through each) within 5 s.
+ *  6. after each fault, service is back (both replicas ready and a login through each) within 5 s;
+ *  7. WebSockets stay open through the load (SOCKET_WORKERS, default 2, each with a socket open on
+ *     one replica while it logs out on the other): every socket of a logged-out session closes
+ *     (1008 `session_revoked`) within 5 s, and none ever echoes after its logout.
  * A fault window runs from the kill until service is back, plus one second.
  */
 import { writeFileSync, mkdtempSync, rmSync, openSync, readFileSync } from 'node:fs'
@@ -24,11 +27,15 @@ import { ERROR_CATALOGUE } from '../src/errors.js'
 import { generatePrivateJwk } from '../src/tokens/key-ring.js'
 import { killAndWait, spawnTracked, killGroup } from './child-processes.js'
 import { freePort, startRedis, waitFor } from './redis-server.js'
+import WebSocket from 'ws'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const SECONDS = Number(process.env.CHAOS_SECONDS ?? 600)
 const FAULT_INTERVAL_S = Number(process.env.FAULT_INTERVAL ?? 30)
 const WORKERS = Number(process.env.CHAOS_WORKERS ?? 6)
+const SOCKET_WORKERS = Number(process.env.SOCKET_WORKERS ?? 2)
+/** How long a logged-out session's socket may stay open (docs/live-connections.md). */
+const SOCKET_END_GOAL_MS = 5_000
 // The goal of the issue; the short run inside `make test` relaxes it (no timing assertions in tests).
 const RECOVERY_GOAL_MS = Number(process.env.CHAOS_RECOVERY_GOAL_MS ?? 5_000)
 // The active demo users (carol is inactive).
@@ -199,6 +206,51 @@ async function worker (n: number): Promise<void> {
   }
 }
 
+/** One WebSocket per session: open on one replica, echoing, while the session logs out on the other. */
+const sockets = { opened: 0, endedByLogout: 0, cutByFaults: 0 }
+async function socketWorker (n: number): Promise<void> {
+  const username = users[n % users.length]!
+  while (Date.now() < deadline) {
+    const generation = redisGeneration
+    const login = await call(pick(), 'POST', '/auth/login', { body: { username, password: PASSWORDS[username] } })
+    if (login.status !== 200) { await new Promise((r) => setTimeout(r, 200)); continue }
+    const access = login.body.access as string
+    const on = pick()
+    const ws = new WebSocket(replicaUrls[on]!.replace('http', 'ws') + '/api/orders/ws', { headers: { authorization: `Bearer ${access}` } })
+    let closed: { code: number, reason: string, at: number } | null = null
+    let echoesAfterLogout = 0
+    let loggedOut = false
+    const started = Date.now()
+    const opened = await new Promise<boolean>((resolve) => {
+      ws.once('open', () => resolve(true))
+      ws.once('unexpected-response', (req) => { req.destroy(); resolve(false) })
+      ws.once('error', () => resolve(false))
+    })
+    ws.on('error', () => { /* its close follows */ })
+    ws.on('close', (code, reason) => { closed ??= { code, reason: reason.toString(), at: Date.now() } })
+    ws.on('message', (data) => { if (loggedOut && data.toString().startsWith('echo')) echoesAfterLogout++ })
+    if (!opened) { ws.terminate(); await new Promise((r) => setTimeout(r, 200)); continue }
+    sockets.opened++
+    for (let i = 0; i < 5 && Date.now() < deadline && closed === null; i++) {
+      ws.send(`echo ${i}`)
+      await new Promise((r) => setTimeout(r, 300))
+    }
+    const out = await call(1 - on, 'POST', '/auth/logout', { token: access })
+    if (out.status !== 204) { ws.terminate(); continue }
+    loggedOut = true
+    const outAt = Date.now()
+    ws.send('echo after logout')
+    while (closed === null && Date.now() - outAt < SOCKET_END_GOAL_MS + 2_000) await new Promise((r) => setTimeout(r, 50))
+    const window = { started, ended: Date.now(), status: 0, body: null, replica: on }
+    const c = closed as { code: number, reason: string, at: number } | null
+    if (c !== null && c.code === 1008 && c.reason === 'session_revoked' && c.at - outAt <= SOCKET_END_GOAL_MS) sockets.endedByLogout++
+    else if (inWindow(window) || generation !== redisGeneration) sockets.cutByFaults++
+    else violate(`a logged-out session's socket ${c === null ? 'stayed open' : `closed ${c.code} ${c.reason} after ${c.at - outAt} ms`}`)
+    if (echoesAfterLogout > 0 && !(c !== null && c.at - outAt <= SOCKET_END_GOAL_MS)) violate('a socket echoed after its session\'s logout')
+    ws.terminate()
+  }
+}
+
 /** Logged-out tokens, tried again and again on both replicas: never accepted. */
 async function revocationProbe (): Promise<void> {
   while (Date.now() < deadline) {
@@ -253,7 +305,7 @@ console.log(
   `chaos soak: ${SECONDS} s, ${WORKERS} workers, a fault every ${FAULT_INTERVAL_S} s; replicas ${replicaUrls.join(' ')}, ` +
     `Redis ${redis.url}`)
 const started = Date.now()
-await Promise.all([...Array.from({ length: WORKERS }, (_, n) => worker(n)), revocationProbe(), faults()])
+await Promise.all([...Array.from({ length: WORKERS }, (_, n) => worker(n)), ...Array.from({ length: SOCKET_WORKERS }, (_, n) => socketWorker(n)), revocationProbe(), faults()])
 
 // Every accepted order is there (orders live in the orders stub, which is never killed): checked
 // with a fresh login of its owner, as the token that created it may have been logged out since.
@@ -290,6 +342,7 @@ const summary = {
   logoutsProbed: revokedAccess.length,
   ordersAccepted: ordersToFind.length,
   ordersFound,
+  sockets,
   answers: Object.fromEntries([...counts].sort((a, b) => b[1] - a[1])),
   violations
 }
@@ -302,6 +355,7 @@ check(!violations.some((v) => v.includes('accepted again')), 'no revoked or logg
 check(!violations.some((v) => v.includes('successor')), 'no refresh token ever has two different successors')
 check(!violations.some((v) => v.startsWith('undocumented')), 'every answer is a documented status and code')
 check(slow.length === 0, `after each fault, service is back within ${RECOVERY_GOAL_MS / 1000} s`)
+check(!violations.some((v) => v.includes('socket')), `every logged-out session's WebSocket closed within ${SOCKET_END_GOAL_MS / 1000} s (outside fault windows), none echoed after`)
 if (process.env.CHAOS_REPORT !== undefined) writeFileSync(process.env.CHAOS_REPORT, JSON.stringify(summary, null, 2))
 
 for (const c of [...replicas, ...stubs]) killGroup(c)

@@ -42,12 +42,14 @@ import dpop from './plugins/app/dpop.js'
 import mfa from './plugins/app/mfa.js'
 import mfaRoutes from './routes/auth/mfa.js'
 import userFactorRoutes from './routes/admin/user-factors.js'
+import liveConnections from './plugins/app/live-connections.js'
 
 import healthRoutes from './routes/health/health.js'
 import loginRoute from './routes/auth/login.js'
 import refreshRoute from './routes/auth/refresh.js'
 import verifyRoute from './routes/auth/verify.js'
 import sessionRoutes from './routes/auth/sessions.js'
+import wsTicketRoute from './routes/auth/ws-ticket.js'
 import adminSessionRoutes from './routes/admin/user-sessions.js'
 import proxyRoutes from './routes/proxy/proxy-routes.js'
 import simplejwtRoutes from './routes/simplejwt/simplejwt-routes.js'
@@ -102,6 +104,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(clientAuth)
   await fastify.register(authenticate)
   await fastify.register(delegation)
+  await fastify.register(liveConnections)
 
   // Routes
   await fastify.register(healthRoutes)
@@ -112,6 +115,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     await auth.register(refreshRoute)
     await auth.register(verifyRoute)
     await auth.register(sessionRoutes)
+    await auth.register(wsTicketRoute)
     await auth.register(adminSessionRoutes)
     await auth.register(auditEventRoutes)
     await auth.register(blockRoutes)

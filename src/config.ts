@@ -75,7 +75,8 @@ export const EnvSchema = Type.Object({
   MFA_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
   WEBAUTHN_RP_ID: Type.Optional(Type.String({ pattern: '^[a-z0-9.-]{1,253}$' })),
   WEBAUTHN_ORIGINS: Type.Optional(Type.String()),
-  ADMIN_MFA: Type.Union([Type.Literal('optional'), Type.Literal('required')], { default: 'optional' })
+  ADMIN_MFA: Type.Union([Type.Literal('optional'), Type.Literal('required')], { default: 'optional' }),
+  LIVE_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 20 })
 })
 
 /** The names of every environment variable the gateway reads (the deploy validator and test/unit/config-names.test.ts use this list). */
@@ -319,7 +320,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
       required: env.DPOP_REQUIRED
     },
     /** Second factors (src/mfa/, docs/mfa.md); off without MFA_ENCRYPTION_KEY. */
-    mfa: parseMfa(env)
+    mfa: parseMfa(env),
+    /** WebSockets and streamed answers one user, client or (public routes) client IP may have open on this replica. */
+    liveConnectionsPerUser: env.LIVE_CONNECTIONS_PER_USER
   }
   if (config.jwt.accessTtl >= config.jwt.refreshTtl) {
     throw new ConfigError('ACCESS_TOKEN_TTL', 'must be shorter than REFRESH_TOKEN_TTL')

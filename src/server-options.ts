@@ -10,6 +10,7 @@ import type { Config } from './config.js'
 import { rewriteToNormalizedUrl } from './proxy/normalize-path.js'
 import { clientErrorHandler } from './lib/client-error.js'
 import { redactUrl } from './lib/redact-url.js'
+import { isWebSocketUpgrade } from './live/ws-upgrade.js'
 
 /** Largest request body the gateway accepts (413 above). */
 export const BODY_LIMIT = 1024 * 1024
@@ -79,7 +80,9 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
     keepAliveTimeout: 5_000,
     // requireHostHeader: Node's own 400 for a missing Host has no security headers; the gateway
     // refuses it itself, as problem+json (src/plugins/app/require-host.ts).
-    http: { maxHeaderSize: MAX_HEADER_SIZE, headersTimeout: 10_000, connectionsCheckingInterval: 1_000, requireHostHeader: false },
+    // Only a GET asking for `websocket` is taken as an upgrade (src/live/ws-upgrade.ts); any
+    // other upgrade request (h2c) is served as an ordinary request.
+    http: { maxHeaderSize: MAX_HEADER_SIZE, headersTimeout: 10_000, connectionsCheckingInterval: 1_000, requireHostHeader: false, shouldUpgradeCallback: isWebSocketUpgrade },
     rewriteUrl: rewriteToNormalizedUrl,
     clientErrorHandler,
     // Our shutdown guard answers during close, as problem+json (src/plugins/app/shutdown-guard.ts).

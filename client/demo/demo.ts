@@ -29,7 +29,9 @@ const view = {
   ordersError: $('orders-error'),
   orders: $<HTMLTableElement>('orders'),
   ordersEmpty: $('orders-empty'),
-  activity: $<HTMLOListElement>('activity')
+  activity: $<HTMLOListElement>('activity'),
+  feedStatus: $('feed-status'),
+  feed: $<HTMLOListElement>('feed')
 }
 
 /** The client's fetch, with a line per call in the activity list: the page sees every status it gets. */
@@ -73,6 +75,42 @@ function render (user: AuthUser | null): void {
   view.username.textContent = user.username
   view.roles.textContent = user.roles.length > 0 ? `(${user.roles.join(', ')})` : ''
   void loadOrders()
+  void openFeed()
+}
+
+/**
+ * The live feed: one WebSocket per signed-in session. The page never closes it on sign-out: the
+ * gateway does, so the feed shows it stopping (close 1008 `session_revoked`).
+ */
+let feed: WebSocket | null = null
+async function openFeed (): Promise<void> {
+  if (feed !== null && feed.readyState <= WebSocket.OPEN) return
+  view.feedStatus.textContent = 'connecting…'
+  let socket: WebSocket
+  try {
+    socket = await auth.websocket('/api/orders/ws')
+  } catch (err) {
+    view.feedStatus.textContent = err instanceof AuthError ? `refused (${err.code})` : 'the gateway cannot be reached'
+    return
+  }
+  feed = socket
+  let ticks = 0
+  let timer: ReturnType<typeof setInterval> | undefined
+  socket.addEventListener('open', () => {
+    view.feedStatus.textContent = 'open'
+    timer = setInterval(() => { socket.send(JSON.stringify({ tick: ++ticks })) }, 1000)
+  })
+  socket.addEventListener('message', (event) => {
+    const line = document.createElement('li')
+    line.textContent = String(event.data)
+    view.feed.prepend(line)
+    while (view.feed.children.length > 10) view.feed.lastElementChild?.remove()
+  })
+  socket.addEventListener('close', (event) => {
+    clearInterval(timer)
+    view.feedStatus.textContent = `closed (${event.code}${event.reason !== '' ? ` ${event.reason}` : ''})`
+    view.feedStatus.dataset.code = String(event.code)
+  })
 }
 
 function showOrders (orders: Order[]): void {

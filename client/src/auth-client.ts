@@ -95,7 +95,7 @@ export function stepUpChallenge (response: Response): StepUpChallenge | null {
  *
  * @param options - `baseUrl` (default: the page's origin; required in Node) and `mode`
  *   (`"cookie"` by default in browsers, `"memory"` elsewhere).
- * @returns the client: `login`, `logout`, `logoutAll`, `fetch`, `user`, `onChange` (docs/client.md),
+ * @returns the client: `login`, `logout`, `logoutAll`, `fetch`, `user`, `onChange`, `websocket` (docs/client.md),
  *   plus `expiresAt`, `ready` and `close`.
  */
 export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
@@ -358,6 +358,25 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
     endSession(true)
   }
 
+  async function websocket (path: string, protocols?: string | string[]): Promise<WebSocket> {
+    await ready
+    const Socket = options.WebSocket ?? globalThis.WebSocket
+    if (Socket === undefined) throw new TypeError('websocket: no WebSocket here; pass options.WebSocket')
+    const response = await authFetch(authUrl('/auth/ws-ticket'), { method: 'POST', credentials })
+    if (!response.ok) throw await authError(response)
+    const { ticket } = await response.json() as { ticket: string }
+    const url = new URL(baseUrl + (path.startsWith('/') ? path : `/${path}`))
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
+    url.searchParams.set('ticket', ticket)
+    const sid = session?.sid ?? null
+    const socket = new Socket(url.toString(), protocols)
+    socket.addEventListener('close', (event) => {
+      // The gateway ended the session's connections: the session is over here too (no retry loop).
+      if (event.code === 1008 && (event.reason === 'session_revoked' || event.reason === 'user_inactive') && session !== null && session.sid === sid) endSession(true)
+    })
+    return socket
+  }
+
   // A page reload stays signed in: in cookie mode the session is whatever the cookie holds. Other
   // tabs are asked first; one that has a fresh token hands it over before the lock is ours.
   let ready: Promise<AuthUser | null> = Promise.resolve(null)
@@ -373,6 +392,7 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
     logout: async () => { await endAtGateway('/auth/logout') },
     logoutAll: async () => { await endAtGateway('/auth/logout-all') },
     fetch: authFetch,
+    websocket,
     user: () => session?.user ?? null,
     onChange (listener) {
       listeners.add(listener)

@@ -37,6 +37,8 @@ export interface AuthClientOptions {
    * tokens to it, so a copied token is useless without the key. Default false.
    */
   dpop?: boolean
+  /** The WebSocket constructor `websocket()` uses (default: the global one; Node 20 has none). */
+  WebSocket?: typeof WebSocket
 }
 
 /** What `createAuthClient` returns. */
@@ -64,6 +66,15 @@ export interface AuthClient {
   user (): AuthUser | null
   /** Subscribes to sign-in and sign-out; returns the function that unsubscribes. */
   onChange (listener: AuthChangeListener): () => void
+  /**
+   * Opens a WebSocket through the gateway to `path` (e.g. `/api/orders/ws`): takes a single-use
+   * ticket (`POST /auth/ws-ticket`) and opens the socket with it, as browsers cannot send headers on
+   * a WebSocket. Resolves with the socket as soon as it is created (listen to its `open`, `message`
+   * and `close`); rejects with an {@link AuthError} when no ticket is given. No retry: when the
+   * gateway closes the socket with 1008 `session_revoked` or `user_inactive`, the session ends here
+   * too (`onChange` with null) and the page decides what comes next.
+   */
+  websocket (path: string, protocols?: string | string[]): Promise<WebSocket>
   /** When the access token expires (ms since the epoch), or null when signed out. */
   expiresAt (): number | null
   /** The DPoP key thumbprint the current access token is bound to (`cnf.jkt`), or null (bearer, or signed out). */

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import gatewayAssertion, { type AssertionOptions } from '../shared/gateway-assertion.js'
 import { identityFromHeaders } from '../shared/identity-headers.js'
 import { profileUsername, type DelegationOptions } from './user-profile.js'
+import { addLiveOrders } from './live.js'
 
 /**
  * `user_id` is the caller's `sub`: a user's id, or `client:<client_id>` for a machine client (which
@@ -30,6 +31,7 @@ export async function buildOrdersService (opts: OrdersOptions, logger: FastifySe
   app.get('/healthz', async () => ({ status: 'ok' }))
   const { delegation, ...assertionOpts } = opts
   await app.register(gatewayAssertion, { ...assertionOpts, audience: 'orders' })
+  addLiveOrders(app, { ...assertionOpts, audience: 'orders' })
 
   /** The caller's profile username through the gateway; null (and a warning) when it cannot be read. */
   async function delegatedUsername (request: FastifyRequest): Promise<string | null | undefined> {

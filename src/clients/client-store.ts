@@ -71,6 +71,8 @@ export class ClientStore {
   readonly #redis: RedisClient & ClientCommands
   readonly #local: LocalState | undefined
   readonly #tracked: (RedisClient & ClientCommands) | undefined
+  /** Told the client's id after it or one of its tokens was revoked (src/live/live-channel.ts). */
+  onClientChange: ((clientId: string) => void) | null = null
 
   /**
    * With `local` (SESSION_CACHE=on), a token's liveness is cached per replica as sessions are
@@ -148,6 +150,7 @@ export class ClientStore {
       this.#redis.del(clientKeys.record(clientId)),
       this.#redis.hdel(clientKeys.index, clientId)
     ]))
+    if (record > 0) this.onClientChange?.(clientId)
     await this.#invalidationsSent()
     return record + entry > 0
   }
@@ -166,6 +169,7 @@ export class ClientStore {
   /** Revokes one access token of the client until it expires (`exp` in seconds). */
   async revokeToken (clientId: string, jti: string, exp: number): Promise<void> {
     await orStoreUnavailable(this.#redis.set(clientKeys.revokedToken(clientId, jti), '1', 'PXAT', Math.max(exp * 1000, Date.now() + 1000)))
+    this.onClientChange?.(clientId)
     await this.#invalidationsSent()
   }
 

@@ -9,7 +9,9 @@ const JWT_SHAPED = /eyJ[A-Za-z0-9_-]*(?:(?:\.|%2[Ee])[A-Za-z0-9_-]*){1,4}/g
 /** Query parameters whose value is a credential, compared in lower case. */
 const SENSITIVE_PARAMS = new Set([
   'access_token', 'refresh_token', 'id_token', 'token', 'access', 'refresh', 'jwt', 'code',
-  'password', 'client_secret', 'api_key', 'apikey', 'key', 'secret', 'assertion', 'authorization'
+  'password', 'client_secret', 'api_key', 'apikey', 'key', 'secret', 'assertion', 'authorization',
+  // a WebSocket ticket (src/live/ws-ticket.ts)
+  'ticket'
 ])
 
 export const REDACTED = '[redacted]'

@@ -128,6 +128,9 @@ export function forwardDirect (request: AnyRequest, reply: AnyReply, path: strin
       else fail(error)
     }
   }
+  // An event stream may stay quiet longer than the timeout: the timeout bounds only the wait for
+  // its head (docs/live-connections.md), and its session bounds its life.
+  const bodyTimeout = request.headers.accept?.includes('text/event-stream') === true ? 0 : opts.timeoutMs
   opts.pool.dispatch({ path, method: 'GET', headers: opts.requestHeaders(request), headersTimeout: opts.timeoutMs,
-    bodyTimeout: opts.timeoutMs }, handler)
+    bodyTimeout }, handler)
 }

@@ -8,6 +8,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { escapeDottedSegments } from './dotted-segments.js'
 import { forwardDirect, isDirectRequest } from './direct-forward.js'
+import { forwardedHeaders } from './forwarded-headers.js'
+import { handshakeOf, withoutTicket } from '../live/ws-upgrade.js'
 
 export function forward (request: FastifyRequest, reply: FastifyReply): void {
   const upstream = request.proxyRoute!.upstream
@@ -15,6 +17,17 @@ export function forward (request: FastifyRequest, reply: FastifyReply): void {
   const query = url.indexOf('?')
   const path = query === -1 ? url : url.slice(0, query)
   const dest = upstream.basePath === '' ? path : upstream.basePath + path
+  if (handshakeOf(request) !== undefined) {
+    // WebSockets are relayed by src/live/ws-proxy.ts, the ticket taken out of the query.
+    request.server.live.forwardHandshake(request, reply, request.proxyRoute!.route, {
+      origin: upstream.origin,
+      path: withoutTicket(query === -1 ? dest : dest + url.slice(query)),
+      headers: forwardedHeaders(request, request.headers),
+      timeoutMs: upstream.direct.timeoutMs,
+      maxPayload: request.proxyRoute!.bodyLimit
+    })
+    return
+  }
   if (upstream.directGets && isDirectRequest(request)) {
     forwardDirect(request, reply, query === -1 ? dest : dest + url.slice(query), upstream.direct)
     return

@@ -7,6 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { pinClientIp } from '../lib/security-events.js'
+import { handshakeOf } from '../live/ws-upgrade.js'
 import { enforceBodyLimit } from './body-limit.js'
 import type { CompiledRoute, LiveTable } from './compiled-routes.js'
 import type { ProxyDecision } from './decide.js'
@@ -45,12 +46,16 @@ export function proxyGuard (opts: GuardOptions): (request: FastifyRequest, reply
     const live = opts.current()
     const path = splitUrl(request.url).path
     request.proxyMetricsLabel = matchRoute(live, path).label
+    // A WebSocket handshake (src/live/ws-upgrade.ts): its ticket, Origin and route flag first; it
+    // holds no upstream pool connection, and LIVE_CONNECTIONS_PER_USER bounds it instead.
+    const handshake = handshakeOf(request) !== undefined
+    if (handshake) await request.server.live.checkHandshake(request, live.table)
     const route = await opts.decide(request, reply, {
       table: live.table,
       method: request.method,
       path,
       unrouted: wasRefusedPath(request.raw) ? 'invalid_request' : 'not_found',
-      holdsUpstream: true
+      holdsUpstream: !handshake
     })
     request.proxyRoute = live.compiled.get(route)!
     // The users service's answers may carry user changes, whose events are written after the

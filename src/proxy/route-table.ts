@@ -36,10 +36,12 @@ export interface ProxyRoute {
   limit: LimitClass
   /** The upstream checks the caller's password here: attempts count like logins (lockout per username and IP). */
   passwordCheck?: boolean
-  /** Largest request body in bytes (default DEFAULT_BODY_LIMIT). */
+  /** Largest request body in bytes (default DEFAULT_BODY_LIMIT); also the largest WebSocket message. */
   bodyLimit?: number
   /** A user needs a second factor used within this many seconds (RFC 9470 step-up, src/mfa/step-up.ts). */
   stepUpMaxAge?: number
+  /** WebSocket upgrades allowed (src/live/ws-proxy.ts). */
+  websocket?: boolean
 }
 
 /** The routes of the shipped demo file (config/demo-routes.yaml), for tests that extend them. */

@@ -199,6 +199,7 @@ function toProxyRoute (entry: RouteEntry): ProxyRoute {
   if (entry.scopes !== undefined) route.scopes = entry.scopes
   if (entry.password_check === true) route.passwordCheck = true
   if (entry.step_up_max_age !== undefined) route.stepUpMaxAge = entry.step_up_max_age
+  if (entry.websocket === true) route.websocket = true
   return route
 }
 
@@ -232,8 +233,6 @@ function ruleProblems (data: RoutesFile, opts: RoutesFileOptions, problems: Prob
       if (r.limit === 'api') problems.add([...at, 'limit'], where,
         'public together with limit: api (a public route has no user to count against)')
     }
-    // Accepted by the format, enforced once the feature exists; until then never silently ignored.
-    if (r.websocket === true) problems.add([...at, 'websocket'], where, 'websocket: not supported yet (WebSocket upgrades arrive with live connections)')
     const key = `${r.exact === true ? 'exact ' : ''}${r.path}`
     if (firstLine.has(key)) {
       const line = firstLine.get(key)

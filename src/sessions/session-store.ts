@@ -170,6 +170,13 @@ export class SessionStore {
   readonly #local: LocalState | undefined
   readonly #tracked: (SessionCommands & RedisClient) | undefined
 
+  /**
+   * Told the user's id after their sessions were revoked or their recorded state changed
+   * (deactivated, other roles), once Redis has it: live connections are judged again
+   * (src/live/live-channel.ts). Never on the hot path.
+   */
+  onUserChange: ((userId: string) => void) | null = null
+
   constructor (redis: RedisClient, opts: { refreshTtl: number, reuseGraceSeconds: number, refreshLimit: WindowLimit, userStateTtl?: number,
     legacyUntilMs?: number | null, local?: LocalState }) {
     this.#redis = defineScripts<SessionCommands>(redis, SCRIPTS)
@@ -202,6 +209,7 @@ export class SessionStore {
     if (failed !== undefined && failed !== null) throw storeUnavailable(failed)
     await this.#invalidationsSent()
     const first = results?.[0]?.[1]
+    this.onUserChange?.(userId)
     return Array.isArray(first) ? Number(first[2]) : Number(first)
   }
 
@@ -349,8 +357,11 @@ export class SessionStore {
     const [written, previous, revoked] = await orStoreUnavailable(this.#redis.gwRecordUserState(
       sessionKeys.state(userId), sessionKeys.index(userId), checkedAt, state.active ? '1' : '0', JSON.stringify(state.roles),
       this.#refreshTtl, sessionKeys.recordPrefix(userId), revoke.mode, revoke.mode === 'others' ? revoke.keep : ''))
+    const previousRoles = parseRoles(previous)
+    const changed = written === 1 && (!state.active || previousRoles === null || previousRoles.join('\n') !== state.roles.join('\n'))
+    if (revoked > 0 || changed) this.onUserChange?.(userId)
     await this.#invalidationsSent()
-    return { written: written === 1, previousRoles: parseRoles(previous), revoked }
+    return { written: written === 1, previousRoles, revoked }
   }
 
   /** Revokes the user's sessions (all, or all but one) without touching the recorded state. */
@@ -400,6 +411,8 @@ export class SessionStore {
       if (refresh === null) return { outcome: 'missing', count, ttlMs }
       return { outcome, count, ttlMs, refresh, username: username as string, roles: JSON.parse(roles as string) as string[] }
     }
+    // Reuse detection revoked the session.
+    if (outcome === 'reused') this.onUserChange?.(userId)
     return { outcome, count, ttlMs } as RotationResult
   }
 
@@ -415,6 +428,7 @@ export class SessionStore {
   async revoke (userId: string, sessionId: string): Promise<boolean> {
     const n = await orStoreUnavailable(this.#redis.gwRevokeSession(sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionId))
     await this.#invalidationsSent()
+    if (n === 1) this.onUserChange?.(userId)
     return n === 1
   }
 

@@ -54,7 +54,8 @@ t.test('the shipped demo file is the demo table of docs/proxy.md', async (t) => 
     { path: '/api/users/me/password', exact: true, upstream: 'users', methods: ['POST'], limit: 'api', passwordCheck: true,
       bodyLimit: 1048576 },
     { path: '/api/users', upstream: 'users', roles: ['admin'], limit: 'api', bodyLimit: 1048576 },
-    { path: '/api/orders', upstream: 'orders', limit: 'api', scopes: { GET: ['orders:read'], POST: ['orders:write'] }, bodyLimit: 1048576 }
+    { path: '/api/orders', upstream: 'orders', limit: 'api', scopes: { GET: ['orders:read'], POST: ['orders:write'] }, bodyLimit: 1048576 },
+    { path: '/api/orders/ws', exact: true, upstream: 'orders', limit: 'api', websocket: true, bodyLimit: 1048576 }
   ])
   t.match(spec.sha256, /^[0-9a-f]{64}$/)
 })
@@ -71,6 +72,7 @@ t.test('a valid file: defaults, JSON as well as YAML, `${NAME}` of a *_URL varia
     routes: [{ path: '/api/b', upstream: 'billing', body_limit: 5 }] })
   const fromJson = parseRoutesText('r.json', json, { vars: VARS })
   t.same(fromJson.upstreams.get('billing'), { name: 'billing', url: 'https://billing.internal:8443/base', timeoutMs: 5000 })
+  t.equal(parseRoutesText('r.yaml', HEAD + '  - { path: /api/b/ws, upstream: billing, websocket: true }', { vars: VARS }).routes[0]?.websocket, true, 'websocket: true is a route property')
   t.equal(fromJson.routes[0]?.bodyLimit, 5)
 })
 
@@ -87,7 +89,6 @@ t.test('invalid files: each problem names the file, the line, the route or upstr
     ['public with password_check', '  - { path: /api/b, upstream: billing, public: true, password_check: true }', /route \/api\/b: public together with password_check/],
     ['public with step_up_max_age', '  - { path: /api/b, upstream: billing, public: true, step_up_max_age: 60 }', /route \/api\/b: public together with step_up_max_age/],
     ['public with limit api', '  - { path: /api/b, upstream: billing, public: true, limit: api }', /route \/api\/b: public together with limit: api/],
-    ['websocket: true (not supported yet)', '  - { path: /api/b, upstream: billing, websocket: true }', /route \/api\/b: websocket: not supported yet/],
     ['step_up_max_age of 0', '  - { path: /api/b, upstream: billing, step_up_max_age: 0 }', /route \/api\/b: step_up_max_age: /],
     ['unknown method', '  - { path: /api/b, upstream: billing, methods: [GETS] }', /route \/api\/b: methods: must be one of GET, HEAD/],
     ['path with a trailing slash', '  - { path: /api/b/, upstream: billing }', /route \/api\/b\/: path must be a normalized path/],
@@ -146,7 +147,7 @@ t.test('a file that others may write is refused; owner-only is fine', async (t) 
     t.match(problemsOfFile(file), [new RegExp(`^${file}: file: writable by group or others`)], mode.toString(8))
   }
   await chmod(file, 0o644)
-  t.equal(readRoutesFileSync(file, { vars: VARS }).routes.length, 4)
+  t.equal(readRoutesFileSync(file, { vars: VARS }).routes.length, 5)
   t.match(problemsOfFile(join(dir, 'missing.yaml')), [/missing\.yaml: file: cannot be read \(ENOENT\)/])
 })
 

@@ -113,4 +113,4 @@ export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { 
       handler: forward
     })
   })
-}, { name: 'proxy-routes', dependencies: ['metrics'] })
+}, { name: 'proxy-routes', dependencies: ['metrics', 'live-connections'] })
