@@ -1,7 +1,7 @@
 /**
  * DPoP refusals as the gateway's errors: 401 with a `WWW-Authenticate: DPoP` challenge naming the
  * error and the accepted algorithms (RFC 9449 section 7.1) on protected requests, 400 at the token
- * endpoints (section 5.1); `use_dpop_nonce` also hands out the nonce to use.
+ * endpoints (RFC 9449 section 5.1); `use_dpop_nonce` also hands out the nonce to use.
  */
 import { GatewayError } from '../errors.js'
 import { PROOF_ALGS } from './proof.js'
