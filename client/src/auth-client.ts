@@ -297,15 +297,20 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
     return await send(retry!, session.access)
   }
 
-  async function login (username: string, password: string): Promise<AuthUser> {
+  /**
+   * A login step that ends with tokens (`/auth/login`, `/auth/mfa/verify`): sent with a DPoP proof
+   * when the client has a key, and under the tabs' lock, so a refresh of the old cookie cannot land
+   * after the new login's.
+   */
+  async function startSession (path: string, fields: Record<string, unknown>): Promise<AuthUser> {
     await ready
     const attempt = async (): Promise<AuthUser> => {
       const issuedAt = Date.now()
-      const response = await tokenCall(authUrl('/auth/login'), {
+      const response = await tokenCall(authUrl(path), {
         method: 'POST',
         credentials,
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username, password, ...(cookieMode ? { cookie: true } : {}) })
+        body: JSON.stringify(fields)
       })
       if (!response.ok) throw await authError(response)
       const body = await response.json() as TokenAnswer
@@ -313,28 +318,16 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
       share()
       return session!.user
     }
-    // Under the tabs' lock: a refresh of the old cookie cannot land after the new login's.
     return sync === null ? await attempt() : await sync.exclusive(attempt)
   }
 
+  async function login (username: string, password: string): Promise<AuthUser> {
+    return await startSession('/auth/login', { username, password, ...(cookieMode ? { cookie: true } : {}) })
+  }
+
+  /** The login's cookie flag carried over at the gateway: the answer has the same shape as a login's. */
   async function verifyMfa (mfaToken: string, proof: MfaProof): Promise<AuthUser> {
-    await ready
-    const attempt = async (): Promise<AuthUser> => {
-      const issuedAt = Date.now()
-      // The login's cookie flag carried over at the gateway: the answer has the same shape.
-      const response = await fetchImpl(authUrl('/auth/mfa/verify'), {
-        method: 'POST',
-        credentials,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ mfa_token: mfaToken, ...proof })
-      })
-      if (!response.ok) throw await authError(response)
-      const body = await response.json() as TokenAnswer
-      setSession(body.access, issuedAt, issuedAt + body.expires_in * 1000, body.refresh ?? null)
-      share()
-      return session!.user
-    }
-    return sync === null ? await attempt() : await sync.exclusive(attempt)
+    return await startSession('/auth/mfa/verify', { mfa_token: mfaToken, ...proof })
   }
 
   async function stepUp (proof: MfaProof): Promise<void> {
