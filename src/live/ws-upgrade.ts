@@ -77,6 +77,18 @@ export interface HandshakeChecks {
   corsOrigins: readonly string[]
 }
 
+/** Handshakes whose token came from a ticket (see `admittedByTicket`). */
+const ticketHandshakes = new WeakSet<FastifyRequest>()
+
+/**
+ * Whether the request's token came from a ticket. A browser cannot send a DPoP proof on a
+ * WebSocket: the ticket stands in for it, as it was issued to a request that passed the token's
+ * sender constraints, is single use and lives 30 s. A fingerprint cookie is still required.
+ */
+export function admittedByTicket (request: FastifyRequest): boolean {
+  return ticketHandshakes.has(request)
+}
+
 /**
  * What a handshake must pass before the proxy's decision: a ticket (consumed whatever follows) in
  * place of the token, an Origin of the gateway or CORS_ORIGINS, a route that takes upgrades. A
@@ -92,6 +104,7 @@ export async function checkHandshake (request: FastifyRequest, table: RouteMatch
     }
     if (token[0] === null || token[0] === undefined) throw gatewayError('token_invalid', 'the ticket is used, expired or unknown')
     request.headers.authorization = `Bearer ${token[0]}`
+    ticketHandshakes.add(request)
   }
   const origins = request.raw.headersDistinct.origin
   if (origins !== undefined) {

@@ -5,6 +5,7 @@
  * sessions. A protected request's proof `jti` is claimed in the request's one Redis script (see
  * src/dpop/proof-jti.ts); at a token endpoint it is one command on the key's own hash tag.
  */
+import { admittedByTicket } from '../../live/ws-upgrade.js'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { gatewayError } from '../../errors.js'
@@ -102,6 +103,8 @@ export default fp(async (fastify) => {
         throw gatewayError('token_invalid', 'the token is valid only with its fingerprint cookie')
       }
       const jkt = claims.cnf?.jkt
+      // A WebSocket handshake with a ticket: the proof was shown when the ticket was issued.
+      if (jkt !== undefined && admittedByTicket(request)) return undefined
       if (jkt === undefined) {
         if (presented.scheme === 'DPoP') throw gatewayError('token_invalid', 'the token is not DPoP-bound: send it as Bearer')
         return undefined

@@ -6,7 +6,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { bearerToken } from '../../plugins/app/authenticate.js'
+import { presentedAccess } from '../../plugins/app/dpop.js'
 import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
 import { TICKET_TTL_SECONDS } from '../../live/ws-ticket.js'
 import { problems } from '../../schemas.js'
@@ -30,8 +30,8 @@ const wsTicket: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: TicketSchema, ...problems(401, 429, 503) }
     }
   }, async (request) => {
-    // `authenticate` accepted exactly this token.
-    return { ticket: await fastify.live.tickets.issue(bearerToken(request)!), expires_in: TICKET_TTL_SECONDS }
+    // `authenticate` accepted exactly this token (as Bearer, or as DPoP with its proof).
+    return { ticket: await fastify.live.tickets.issue(presentedAccess(request)!.token), expires_in: TICKET_TTL_SECONDS }
   })
 }
 
