@@ -241,7 +241,10 @@ async function main (): Promise<void> {
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'token') {
       if (server.token === undefined) { send({ type: 'error', message: `${role} has no tokens` }); return }
-      server.token(message.jkt).then((token) => send({ type: 'token', token }), (err: Error) => send({ type: 'error', message: err.message }))
+      server.token(message.jkt).then(
+        (token) => send({ type: 'token', token }),
+        (err: Error) => send({ type: 'error', message: err.message })
+      )
     } else if (message.type === 'tokens') {
       if (server.tokens === undefined) { send({ type: 'error', message: `${role} has no tokens` }); return }
       server.tokens(message.count, message.users).then((tokens) => send({ type: 'tokens', tokens }), (err: Error) =>

@@ -44,7 +44,11 @@ function nextMessage (child: ChildProcess, name: string, type: ChildMessage['typ
   })
 }
 
-async function startServer (name: string, role: 'upstream' | 'gateway', spec: ServerSpec = {}): Promise<{ name: string, child: ChildProcess, url: string }> {
+async function startServer (
+  name: string,
+  role: 'upstream' | 'gateway',
+  spec: ServerSpec = {}
+): Promise<{ name: string, child: ChildProcess, url: string }> {
   const child = fork(serversScript, [role, JSON.stringify(spec)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   children.push(child)
   const ready = await nextMessage(child, name, 'ready') as { url: string }
@@ -96,7 +100,8 @@ async function main (): Promise<void> {
 
     console.log(`direct path A/B: ${ROUNDS} rounds, ${DURATION} s runs after ${WARMUP} s warm-up, ${CONNECTIONS} connections, ` +
       `load average ${loadBefore.toFixed(1)} on ${availableParallelism()} cores`)
-    console.log('| round | first | direct CPU µs/req | reply-from CPU µs/req | direct ÷ reply-from (CPU) | direct req/s | reply-from req/s |')
+    console.log('| round | first | direct CPU µs/req | reply-from CPU µs/req | ' +
+      'direct ÷ reply-from (CPU) | direct req/s | reply-from req/s |')
     console.log('|---:|---|---:|---:|---:|---:|---:|')
     const pairs: Array<{ direct: Run, replyFrom: Run }> = []
     for (let round = 1; round <= ROUNDS; round++) {
@@ -112,7 +117,8 @@ async function main (): Promise<void> {
     const rpsRatios = pairs.map((p) => p.direct.rps / p.replyFrom.rps)
     const spread = (xs: number[], digits = 0): string => `${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)}`
     console.log('')
-    console.log(`CPU µs/req, median (min–max): direct ${fmt(median(pairs.map((p) => p.direct.cpu)))} (${spread(pairs.map((p) => p.direct.cpu))}), ` +
+    console.log(`CPU µs/req, median (min–max): direct ${fmt(median(pairs.map((p) => p.direct.cpu)))} ` +
+      `(${spread(pairs.map((p) => p.direct.cpu))}), ` +
       `reply-from ${fmt(median(pairs.map((p) => p.replyFrom.cpu)))} (${spread(pairs.map((p) => p.replyFrom.cpu))})`)
     console.log(`direct ÷ reply-from per round, CPU: median ${median(ratios).toFixed(2)} (${spread(ratios, 2)}); ` +
       `direct cheaper in ${ratios.filter((r) => r < 1).length} of ${ROUNDS} rounds`)

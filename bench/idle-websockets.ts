@@ -47,7 +47,14 @@ const gateway = spawn('sh', ['bin/auth-gateway'], {
 const sockets: WebSocket[] = []
 try {
   await waitFor(async () => (await fetch(base + '/healthz').catch(() => null))?.status === 200, 'the gateway', 90_000)
-  const login = await fetch(base + '/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'alice-password' }) })
+  const login = await fetch(
+    base + '/auth/login',
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: 'alice-password' })
+    }
+  )
   const { access } = await login.json() as { access: string }
   const open = async (n: number): Promise<void> => {
     for (let i = 0; i < n; i += 50) {
@@ -73,8 +80,10 @@ try {
   const after = { rss: rss(pid), heap: await heapUsed(base) }
   const per = (a: number, b: number): string => ((a - b) / SOCKETS / 1024).toFixed(1)
   console.log(`${SOCKETS} idle WebSockets opened in ${(openedIn / 1000).toFixed(1)} s`)
-  console.log(`gateway RSS: ${(before.rss / MB).toFixed(1)} MB with ${WARM} open, ${(after.rss / MB).toFixed(1)} MB with ${SOCKETS + WARM}: ${per(after.rss, before.rss)} KiB per socket`)
-  console.log(`gateway V8 heap in use: ${(before.heap / MB).toFixed(1)} MB, then ${(after.heap / MB).toFixed(1)} MB: ${per(after.heap, before.heap)} KiB per socket (not collected first: an upper bound)`)
+  console.log(`gateway RSS: ${(before.rss / MB).toFixed(1)} MB with ${WARM} open, ${(after.rss / MB).toFixed(1)} MB with ` +
+    `${SOCKETS + WARM}: ${per(after.rss, before.rss)} KiB per socket`)
+  console.log(`gateway V8 heap in use: ${(before.heap / MB).toFixed(1)} MB, then ${(after.heap / MB).toFixed(1)} MB: ` +
+    `${per(after.heap, before.heap)} KiB per socket (not collected first: an upper bound)`)
   const closedAt = Date.now()
   await fetch(base + '/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${access}` } })
   await waitFor(() => sockets.every((ws) => ws.readyState === WebSocket.CLOSED), 'every socket closed', 30_000)

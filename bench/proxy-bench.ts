@@ -47,7 +47,8 @@ const CPU_PROF_DIR = process.env.BENCH_CPU_PROF
 const AUDIT_REQUESTS = 100
 const TARGET_RATIO = 0.8
 
-type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'sessionOff' | 'dpop' | 'nginxCheck' | 'uncached' | 'stub' | 'chain'
+type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'sessionOff' | 'dpop' | 'nginxCheck' | 'uncached' | 'stub'
+  | 'chain'
 interface Target {
   id: TargetId
   label: string
@@ -134,7 +135,10 @@ function invalid (message: string): never {
 async function load (target: Target, duration: number, overallRate?: number, connections = CONNECTIONS): Promise<Result> {
   const result = await autocannon({
     url: target.url + ORDERS_PATH, connections, duration, headers: target.headers, timeout: 10,
-    ...(target.perRequest !== undefined ? { requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, headers: { ...req.headers as Record<string, string>, ...target.perRequest!() } }) }] } : {}),
+    ...(target.perRequest !== undefined ? { requests: [{ setupRequest: (req: Record<string, unknown>) => ({
+      ...req,
+      headers: { ...req.headers as Record<string, string>, ...target.perRequest!() }
+    }) }] } : {}),
     ...(overallRate !== undefined ? { overallRate } : {})
   })
   const bad = result.errors + result.timeouts + result.non2xx
@@ -602,7 +606,15 @@ async function main (): Promise<void> {
       child: leanCheck.child },
     { id: 'cached', label: 'gateway, token cache on', url: cached.url, headers: auth, redis: true, child: cached.child },
     { id: 'sessionOff', label: 'gateway, SESSION_CACHE=off', url: sessionOff.url, headers: auth, redis: true, child: sessionOff.child },
-    { id: 'dpop', label: 'gateway, DPoP-bound token', url: cached.url, headers: { authorization: `DPoP ${boundToken}` }, redis: true, child: cached.child, perRequest: () => ({ dpop: prover.proof(boundToken) }) },
+    {
+      id: 'dpop',
+      label: 'gateway, DPoP-bound token',
+      url: cached.url,
+      headers: { authorization: `DPoP ${boundToken}` },
+      redis: true,
+      child: cached.child,
+      perRequest: () => ({ dpop: prover.proof(boundToken) })
+    },
     // CPU per request: the gateway's, as for the row above (nginx's own CPU is not counted).
     { id: 'nginxCheck', label: 'nginx + /auth/check → upstream', url: nginx.url, headers: auth, redis: true, child: forward.child },
     { id: 'uncached', label: 'gateway, TOKEN_CACHE_SIZE=0', url: uncached.url, headers: auth, redis: true, child: uncached.child },
@@ -619,9 +631,11 @@ async function main (): Promise<void> {
     for (const target of targets) {
       const run = await measure(target, redis)
       runs.get(target.id)!.push(run)
-      const redisNote = run.redisCommands !== undefined ? `, Redis ${(sum(run.redisCommands) / run.completed).toFixed(2)} commands/request, ${fmt(run.redisCpuPerRequest ?? 0)} µs Redis CPU/request` : ''
+      const redisNote = run.redisCommands !== undefined ? `, Redis ${(sum(run.redisCommands) / run.completed).toFixed(2)} ` +
+        `commands/request, ${fmt(run.redisCpuPerRequest ?? 0)} µs Redis CPU/request` : ''
       const gcNote = `, GC ${(run.gcMsPer1000 ?? 0).toFixed(1)} ms/1000 req, ${(run.allocKbPerRequest ?? 0).toFixed(1)} KB allocated/req`
-      console.log(`round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ${fmt(run.cpuPerRequest)} µs CPU/request${redisNote}${gcNote}`)
+      console.log(`round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  ` +
+        `${fmt(run.cpuPerRequest)} µs CPU/request${redisNote}${gcNote}`)
     }
   }
 
@@ -629,7 +643,8 @@ async function main (): Promise<void> {
   for (const target of targets.filter((t) => t.redis)) audits.set(target.id, await auditRoundTrips(target, redisServer.url))
   for (const [id, audit] of audits) {
     const trips = sum(audit.roundTrips)
-    console.log(`round trips: ${id.padEnd(11)} ${(trips / audit.requests).toFixed(2)} per request (${JSON.stringify(audit.roundTrips)} over ${audit.requests} sequential requests)`)
+    console.log(`round trips: ${id.padEnd(11)} ${(trips / audit.requests).toFixed(2)} per request (${JSON.stringify(audit.roundTrips)} ` +
+      `over ${audit.requests} sequential requests)`)
   }
 
   // One connection: the latency a lone client sees, bare proxy and gateway (cache on and off), interleaved.
@@ -641,18 +656,29 @@ async function main (): Promise<void> {
       const result = await load(target, DURATION, undefined, 1)
       const after = await cpuReading(target)
       const completed = result.requests.total
-      const run: Run = { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, completed, cpuPerRequest: (after.micros - before.micros) / completed, gcMsPer1000: (after.gcMicros - before.gcMicros) / completed, allocKbPerRequest: (after.allocatedBytes - before.allocatedBytes) / completed / 1024 }
+      const run: Run = {
+        rps: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        completed,
+        cpuPerRequest: (after.micros - before.micros) / completed,
+        gcMsPer1000: (after.gcMicros - before.gcMicros) / completed,
+        allocKbPerRequest: (after.allocatedBytes - before.allocatedBytes) / completed / 1024
+      }
       single.set(target.id, [...(single.get(target.id) ?? []), run])
-      console.log(`1 connection, round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms, GC ${(run.gcMsPer1000 ?? 0).toFixed(1)} ms/1000 req, ${(run.allocKbPerRequest ?? 0).toFixed(1)} KB/req`)
+      console.log(`1 connection, round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ` +
+        `${run.p99} ms, GC ${(run.gcMsPer1000 ?? 0).toFixed(1)} ms/1000 req, ${(run.allocKbPerRequest ?? 0).toFixed(1)} KB/req`)
     }
   }
   for (const [id, list] of single) {
     const m = median(list)
-    console.log(`1 connection, median round: ${id.padEnd(11)} ${fmt(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms (p99 of all rounds: ${list.map((r) => r.p99).join(', ')})`)
+    console.log(`1 connection, median round: ${id.padEnd(11)} ${fmt(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms (p99 of all rounds: ` +
+      `${list.map((r) => r.p99).join(', ')})`)
   }
   for (const id of ['bare', 'cached', 'sessionOff'] as const) {
     const list = runs.get(id)!
-    console.log(`${CONNECTIONS} connections, ${id.padEnd(11)} GC ${medianOf(list.map((r) => r.gcMsPer1000 ?? 0)).toFixed(1)} ms per 1000 requests, ${medianOf(list.map((r) => r.allocKbPerRequest ?? 0)).toFixed(1)} KB allocated per request (median of rounds)`)
+    console.log(`${CONNECTIONS} connections, ${id.padEnd(11)} GC ${medianOf(list.map((r) => r.gcMsPer1000 ?? 0)).toFixed(1)} ms per 1000 ` +
+      `requests, ${medianOf(list.map((r) => r.allocKbPerRequest ?? 0)).toFixed(1)} KB allocated per request (median of rounds)`)
   }
 
   const cachedTarget = targets.find((t) => t.id === 'cached')!
@@ -661,7 +687,11 @@ async function main (): Promise<void> {
     `\nat ${fmt(latency.rate)} req/s (half of the gateway's peak): upstream p50 ${latency.upstream.p50} / ` +
       `p99 ${latency.upstream.p99} ms, ` +
     `gateway p50 ${latency.gateway.p50} / p99 ${latency.gateway.p99} ms`)
-  const bareAtHalf = await addedLatency(targets.find((t) => t.id === 'bare')!, targets.find((t) => t.id === 'upstream')!, median(runs.get('cached')!).rps)
+  const bareAtHalf = await addedLatency(
+    targets.find((t) => t.id === 'bare')!,
+    targets.find((t) => t.id === 'upstream')!,
+    median(runs.get('cached')!).rps
+  )
   console.log(`at the same rate: bare proxy p50 ${bareAtHalf.gateway.p50} / p99 ${bareAtHalf.gateway.p99} ms`)
   const authFigures = await authRates(chain.url)
   console.log(
@@ -685,7 +715,19 @@ async function main (): Promise<void> {
   }
 
   await nginx.stop()
-  for (const server of [chain, cached, sessionOff, forward, uncached, bareCheck, leanCheck, bare, ordersStub, usersStub, upstream]) await stopServer(server.child)
+  for (const server of [
+    chain,
+    cached,
+    sessionOff,
+    forward,
+    uncached,
+    bareCheck,
+    leanCheck,
+    bare,
+    ordersStub,
+    usersStub,
+    upstream
+  ]) await stopServer(server.child)
   redis.disconnect()
   await redisServer.stop()
   console.log(`\ndone in ${((Date.now() - started) / 1000).toFixed(0)} s`)

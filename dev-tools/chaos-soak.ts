@@ -305,7 +305,12 @@ console.log(
   `chaos soak: ${SECONDS} s, ${WORKERS} workers, a fault every ${FAULT_INTERVAL_S} s; replicas ${replicaUrls.join(' ')}, ` +
     `Redis ${redis.url}`)
 const started = Date.now()
-await Promise.all([...Array.from({ length: WORKERS }, (_, n) => worker(n)), ...Array.from({ length: SOCKET_WORKERS }, (_, n) => socketWorker(n)), revocationProbe(), faults()])
+await Promise.all([
+  ...Array.from({ length: WORKERS }, (_, n) => worker(n)),
+  ...Array.from({ length: SOCKET_WORKERS }, (_, n) => socketWorker(n)),
+  revocationProbe(),
+  faults()
+])
 
 // Every accepted order is there (orders live in the orders stub, which is never killed): checked
 // with a fresh login of its owner, as the token that created it may have been logged out since.
@@ -355,7 +360,10 @@ check(!violations.some((v) => v.includes('accepted again')), 'no revoked or logg
 check(!violations.some((v) => v.includes('successor')), 'no refresh token ever has two different successors')
 check(!violations.some((v) => v.startsWith('undocumented')), 'every answer is a documented status and code')
 check(slow.length === 0, `after each fault, service is back within ${RECOVERY_GOAL_MS / 1000} s`)
-check(!violations.some((v) => v.includes('socket')), `every logged-out session's WebSocket closed within ${SOCKET_END_GOAL_MS / 1000} s (outside fault windows), none echoed after`)
+check(
+  !violations.some((v) => v.includes('socket')),
+  `every logged-out session's WebSocket closed within ${SOCKET_END_GOAL_MS / 1000} s (outside fault windows), none echoed after`
+)
 if (process.env.CHAOS_REPORT !== undefined) writeFileSync(process.env.CHAOS_REPORT, JSON.stringify(summary, null, 2))
 
 for (const c of [...replicas, ...stubs]) killGroup(c)

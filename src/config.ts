@@ -183,11 +183,20 @@ function parseMfa (env: Env): { key: Buffer | null, rpId: string | null, origins
   if (badOrigin !== undefined) throw new ConfigError('WEBAUTHN_ORIGINS', `invalid origin ${JSON.stringify(badOrigin)} (scheme://host[:port], comma-separated)`)
   const adminRequired = env.ADMIN_MFA === 'required'
   if (key === null) {
-    if (adminRequired) throw new ConfigError('MFA_ENCRYPTION_KEY', 'is required when ADMIN_MFA=required (factor secrets are encrypted with it)')
-    if (env.WEBAUTHN_RP_ID !== undefined) throw new ConfigError('MFA_ENCRYPTION_KEY', 'is required when WEBAUTHN_RP_ID is set (factor records are encrypted with it)')
+    if (adminRequired) throw new ConfigError(
+      'MFA_ENCRYPTION_KEY',
+      'is required when ADMIN_MFA=required (factor secrets are encrypted with it)'
+    )
+    if (env.WEBAUTHN_RP_ID !== undefined) throw new ConfigError(
+      'MFA_ENCRYPTION_KEY',
+      'is required when WEBAUTHN_RP_ID is set (factor records are encrypted with it)'
+    )
   }
   if ((env.WEBAUTHN_RP_ID === undefined) !== (origins.length === 0)) {
-    throw new ConfigError(env.WEBAUTHN_RP_ID === undefined ? 'WEBAUTHN_RP_ID' : 'WEBAUTHN_ORIGINS', 'WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS go together (passkeys need both)')
+    throw new ConfigError(
+      env.WEBAUTHN_RP_ID === undefined ? 'WEBAUTHN_RP_ID' : 'WEBAUTHN_ORIGINS',
+      'WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS go together (passkeys need both)'
+    )
   }
   return { key, rpId: env.WEBAUTHN_RP_ID ?? null, origins, adminRequired }
 }
@@ -306,7 +315,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env) {
     },
     /** Proxies allowed to ask /auth/check, each with its header style; empty: the endpoint does not exist. */
     forwardAuthProxies: forwardAuthProxies(env.FORWARD_AUTH_PROXIES),
-    /** Session checks cached per replica and request counters sent in batches (docs/session-cache.md); off: a Redis round trip per request. */
+    /**
+     * Session checks cached per replica and request counters sent in batches (docs/session-cache.md); off: a Redis round trip per request.
+     */
     sessionCache: env.SESSION_CACHE === 'on',
     /** How often counted requests are sent to Redis in batches (ms). */
     limitSyncMs: env.LIMIT_SYNC_MS,

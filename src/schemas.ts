@@ -26,7 +26,10 @@ export const UserSchema = Type.Object({
 const tokenFields = {
   access: Type.String({ description: 'JWT access token (ES256)' }),
   refresh: Type.Optional(Type.String({ description: 'Rotating refresh token; absent in cookie mode' })),
-  token_type: Type.Union([Type.Literal('Bearer'), Type.Literal('DPoP')], { description: '`DPoP` when the request carried a DPoP proof: the tokens are bound to its key (docs/dpop.md)' }),
+  token_type: Type.Union(
+    [Type.Literal('Bearer'), Type.Literal('DPoP')],
+    { description: '`DPoP` when the request carried a DPoP proof: the tokens are bound to its key (docs/dpop.md)' }
+  ),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
   refresh_expires_in: Type.Integer({ description: 'Seconds until the refresh token expires' })
 }

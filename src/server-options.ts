@@ -82,7 +82,13 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
     // refuses it itself, as problem+json (src/plugins/app/require-host.ts).
     // Only a GET asking for `websocket` is taken as an upgrade (src/live/ws-upgrade.ts); any
     // other upgrade request (h2c) is served as an ordinary request.
-    http: { maxHeaderSize: MAX_HEADER_SIZE, headersTimeout: 10_000, connectionsCheckingInterval: 1_000, requireHostHeader: false, shouldUpgradeCallback: isWebSocketUpgrade },
+    http: {
+      maxHeaderSize: MAX_HEADER_SIZE,
+      headersTimeout: 10_000,
+      connectionsCheckingInterval: 1_000,
+      requireHostHeader: false,
+      shouldUpgradeCallback: isWebSocketUpgrade
+    },
     rewriteUrl: rewriteToNormalizedUrl,
     clientErrorHandler,
     // Our shutdown guard answers during close, as problem+json (src/plugins/app/shutdown-guard.ts).

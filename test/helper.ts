@@ -114,11 +114,17 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Harn
     ...(process.env.SESSION_CACHE !== undefined ? { SESSION_CACHE: process.env.SESSION_CACHE } : {}),
     ...opts.env
   })
-  const gateway = await buildGateway({ config, keyRing, ...(opts.routes !== undefined ? { routes: opts.routes } : {}) }, opts.logger ?? false)
+  const gateway = await buildGateway(
+    { config, keyRing, ...(opts.routes !== undefined ? { routes: opts.routes } : {}) },
+    opts.logger ?? false
+  )
   let url = await gateway.listen({ port: 0, host: '127.0.0.1' })
   // TEST_REPLICAS=2: a second replica on the same Redis, key ring and stubs, and each request of the
   // test goes to the next replica (test/helpers/round-robin.ts).
-  const second = process.env.TEST_REPLICAS === '2' ? await buildGateway({ config, keyRing, ...(opts.routes !== undefined ? { routes: opts.routes } : {}) }, opts.logger ?? false) : undefined
+  const second = process.env.TEST_REPLICAS === '2' ? await buildGateway(
+    { config, keyRing, ...(opts.routes !== undefined ? { routes: opts.routes } : {}) },
+    opts.logger ?? false
+  ) : undefined
   const front = second === undefined ? undefined : await startRoundRobin([url, await second.listen({ port: 0, host: '127.0.0.1' })])
   if (front !== undefined) url = front.url
 

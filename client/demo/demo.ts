@@ -134,7 +134,9 @@ async function showBinding (): Promise<void> {
   if (jkt === null) {
     view.binding.textContent = 'none (a bearer token)'
   } else {
-    view.binding.textContent = `DPoP, key ${jkt.slice(0, 12)}…${key !== null && jkt === key.thumbprint ? ' (this browser\'s key' + (key.extractable ? ')' : ', not extractable)') : ''}`
+    view.binding.textContent = `DPoP, key ` +
+      `${jkt.slice(0, 12)}…${key !== null && jkt === key.thumbprint ? ' (this browser\'s key' +
+        (key.extractable ? ')' : ', not extractable)') : ''}`
   }
   view.binding.dataset.jkt = jkt ?? ''
   view.binding.dataset.extractable = String(key?.extractable ?? '')

@@ -7,7 +7,15 @@
 import { readClaims } from './token.js'
 import { TabSync, type TabMessage } from './tab-sync.js'
 import { DpopProver } from './dpop.js'
-import { AuthError, type AuthChangeListener, type AuthClient, type AuthClientOptions, type AuthUser, type MfaProof, type StepUpChallenge } from './types.js'
+import {
+  AuthError,
+  type AuthChangeListener,
+  type AuthClient,
+  type AuthClientOptions,
+  type AuthUser,
+  type MfaProof,
+  type StepUpChallenge
+} from './types.js'
 
 /** Refresh this long before expiry: a quarter of the token's lifetime, at most a minute... */
 const LEAD_FRACTION = 0.25
@@ -332,7 +340,10 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
 
   async function stepUp (proof: MfaProof): Promise<void> {
     const issuedAt = Date.now()
-    const response = await authFetch('/auth/mfa/step-up', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(proof) })
+    const response = await authFetch(
+      '/auth/mfa/step-up',
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(proof) }
+    )
     if (!response.ok) throw await authError(response)
     const body = await response.json() as { access: string, expires_in: number }
     // The same session: its refresh token stays.
@@ -365,7 +376,8 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
     const socket = new Socket(url.toString(), protocols)
     socket.addEventListener('close', (event) => {
       // The gateway ended the session's connections: the session is over here too (no retry loop).
-      if (event.code === 1008 && (event.reason === 'session_revoked' || event.reason === 'user_inactive') && session !== null && session.sid === sid) endSession(true)
+      if (event.code === 1008 && (event.reason === 'session_revoked' || event.reason === 'user_inactive') && session !== null
+        && session.sid === sid) endSession(true)
     })
     return socket
   }

@@ -44,7 +44,8 @@ export function addLiveOrders (app: FastifyInstance, verifierOptions: AssertionV
     let n = 0
     const send = (): void => {
       n++
-      stream.write(`id: ${n}\nevent: order-status\ndata: ${JSON.stringify({ n, user_id: request.caller!.sub, at: new Date().toISOString() })}\n\n`)
+      stream.write(`id: ${n}\nevent: order-status\ndata: ` +
+        `${JSON.stringify({ n, user_id: request.caller!.sub, at: new Date().toISOString() })}\n\n`)
     }
     send()
     const timer = setInterval(send, 1000)

@@ -52,7 +52,8 @@ export function registerFactorRoutes (app: FastifyInstance, userExists: (id: str
     const factor = parseFactor(factorId, request.body)
     if (typeof factor === 'string') return reply.code(400).send(invalid(factor))
     const factors = byUser.get(id) ?? new Map<string, StoredFactor>()
-    if (!factors.has(factorId) && factors.size >= MAX_FACTORS) return reply.code(400).send(invalid(`at most ${MAX_FACTORS} factors per user`))
+    if (!factors.has(factorId)
+      && factors.size >= MAX_FACTORS) return reply.code(400).send(invalid(`at most ${MAX_FACTORS} factors per user`))
     factors.set(factorId, factor)
     byUser.set(id, factors)
     return factor

@@ -42,7 +42,13 @@ export interface RefreshBinding { jkt?: string | undefined, fingerprintOf?: ((ex
  * against the client IP in `failures` (429 past its limit).
  * @throws GatewayError `token_invalid`, `token_expired`, `token_revoked`, `token_reused`, `rate_limited`
  */
-export async function refreshTokens (request: FastifyRequest, reply: FastifyReply, presented: string, failures: TokenFailureLimit, binding: RefreshBinding = {}): Promise<RefreshedTokens> {
+export async function refreshTokens (
+  request: FastifyRequest,
+  reply: FastifyReply,
+  presented: string,
+  failures: TokenFailureLimit,
+  binding: RefreshBinding = {}
+): Promise<RefreshedTokens> {
   try {
     return await rotateOrExchange(request, reply, presented, binding)
   } catch (err) {
@@ -50,7 +56,12 @@ export async function refreshTokens (request: FastifyRequest, reply: FastifyRepl
   }
 }
 
-async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, presented: string, binding: RefreshBinding): Promise<RefreshedTokens> {
+async function rotateOrExchange (
+  request: FastifyRequest,
+  reply: FastifyReply,
+  presented: string,
+  binding: RefreshBinding
+): Promise<RefreshedTokens> {
   if (looksLikeLegacyToken(presented)) return await exchangeLegacyRefresh(request, presented)
   const { tokens, sessions, config } = request.server
 
@@ -58,8 +69,18 @@ async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, p
   const jkt = claims.cnf?.jkt
   if (jkt !== undefined && binding.jkt !== jkt) {
     // A stolen bound refresh token without its key: refused, and nothing is revoked (the owner's copy still works).
-    securityEvent(request, 'token_unbound_use', { user_id: claims.sub, session_id: claims.sid, reason: binding.jkt === undefined ? 'no_proof' : 'other_key' })
-    throw proofError('invalid_dpop_proof', binding.jkt === undefined ? 'the refresh token is DPoP-bound: a proof of its key is required' : 'the proof is not signed by the refresh token\'s key', 'token')
+    securityEvent(
+      request,
+      'token_unbound_use',
+      { user_id: claims.sub, session_id: claims.sid, reason: binding.jkt === undefined ? 'no_proof' : 'other_key' }
+    )
+    throw proofError(
+      'invalid_dpop_proof',
+      binding.jkt === undefined
+        ? 'the refresh token is DPoP-bound: a proof of its key is required'
+        : 'the proof is not signed by the refresh token\'s key',
+      'token'
+    )
   }
   const fgp = binding.fingerprintOf?.(claims.fgp)
   const auth = authContextOf(claims)
@@ -80,7 +101,12 @@ async function rotateOrExchange (request: FastifyRequest, reply: FastifyReply, p
     throw limited!
   }
 
-  const access = await tokens.signAccess({ userId: claims.sub, username: result.username, roles: result.roles }, claims.sid, { jkt, fgp }, auth)
+  const access = await tokens.signAccess(
+    { userId: claims.sub, username: result.username, roles: result.roles },
+    claims.sid,
+    { jkt, fgp },
+    auth
+  )
   securityEvent(request, 'token_refreshed', { user_id: claims.sub, session_id: claims.sid, grace: result.outcome === 'grace' })
   return { access: access.token, refresh: result.refresh, bound: jkt !== undefined }
 }

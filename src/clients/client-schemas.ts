@@ -56,7 +56,10 @@ export const ExchangeResponseSchema = Type.Object({
 
 export const ClientCredentialsResponseSchema = Type.Object({
   access_token: Type.String({ description: 'JWT access token (ES256)' }),
-  token_type: Type.Union([Type.Literal('Bearer'), Type.Literal('DPoP')], { description: '`DPoP` when the request carried a DPoP proof: the token is bound to its key' }),
+  token_type: Type.Union(
+    [Type.Literal('Bearer'), Type.Literal('DPoP')],
+    { description: '`DPoP` when the request carried a DPoP proof: the token is bound to its key' }
+  ),
   expires_in: Type.Integer(),
   scope: Type.String({ description: 'The granted scopes, space-separated' })
 })
@@ -64,7 +67,21 @@ export const ClientCredentialsResponseSchema = Type.Object({
 /** The token endpoint's answer: client credentials, or token exchange. */
 export const TokenResponseSchema = Type.Union([ClientCredentialsResponseSchema, ExchangeResponseSchema])
 
-export const OAUTH_ERROR_CODES = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'insufficient_scope', 'rate_limited', 'temporarily_unavailable', 'server_error', 'invalid_dpop_proof', 'use_dpop_nonce'] as const
+export const OAUTH_ERROR_CODES = [
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'invalid_target',
+  'insufficient_scope',
+  'rate_limited',
+  'temporarily_unavailable',
+  'server_error',
+  'invalid_dpop_proof',
+  'use_dpop_nonce'
+] as const
 
 export const OAuthErrorSchema = Type.Object({
   error: Type.Union(OAUTH_ERROR_CODES.map((c) => Type.Literal(c))),

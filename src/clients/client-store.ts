@@ -50,7 +50,14 @@ interface ClientCommands {
   gwCheckClient: (record: string, counter: string, windowMs: number) => Promise<number[]>
   gwCheckClientToken: (record: string, counter: string, revoked: string, windowMs: number) => Promise<number[]>
   gwClientTokenLive: (record: string, revoked: string) => Promise<number>
-  gwCheckClientTokenProof: (record: string, counter: string, revoked: string, jti: string, windowMs: number, jtiTtlMs: number) => Promise<number[]>
+  gwCheckClientTokenProof: (
+    record: string,
+    counter: string,
+    revoked: string,
+    jti: string,
+    windowMs: number,
+    jtiTtlMs: number
+  ) => Promise<number[]>
 }
 
 /** KEYS[1] the client record, KEYS[2] the token's revocation mark: 1 while the client exists and the token is not revoked. */
@@ -118,7 +125,19 @@ export class ClientStore {
     const { client_id: id, name, scopes, created_at: createdAt, dpop_bound: dpopBound } = client
     await orStoreUnavailable(Promise.all([
       this.#redis.hset(clientKeys.index, id, JSON.stringify({ name, scopes, created_at: createdAt, dpop_bound: dpopBound })),
-      this.#redis.hset(clientKeys.record(id), 'secret', secretDigest, 'scopes', JSON.stringify(scopes), 'name', name, 'created', createdAt, 'dpop', dpopBound ? '1' : '0')
+      this.#redis.hset(
+        clientKeys.record(id),
+        'secret',
+        secretDigest,
+        'scopes',
+        JSON.stringify(scopes),
+        'name',
+        name,
+        'created',
+        createdAt,
+        'dpop',
+        dpopBound ? '1' : '0'
+      )
     ]))
   }
 
@@ -163,7 +182,10 @@ export class ClientStore {
   /** Is the client's access token live: the client registered and this token (jti) not revoked? */
   async isTokenLive (clientId: string, jti: string): Promise<boolean> {
     if (this.#local !== undefined) return this.#liveCached(clientId, jti, this.#local.cache)
-    return await orStoreUnavailable(this.#redis.gwClientTokenLive(clientKeys.record(clientId), clientKeys.revokedToken(clientId, jti))) === 1
+    return await orStoreUnavailable(this.#redis.gwClientTokenLive(
+      clientKeys.record(clientId),
+      clientKeys.revokedToken(clientId, jti)
+    )) === 1
   }
 
   /** Revokes one access token of the client until it expires (`exp` in seconds). */
@@ -190,7 +212,14 @@ export class ClientStore {
     const [alive, count, ttlMs] = await orStoreUnavailable(jti === undefined
       ? this.#redis.gwCheckClient(record, counter, windowMs)
       : proofJti !== undefined
-        ? this.#redis.gwCheckClientTokenProof(record, counter, clientKeys.revokedToken(clientId, jti), proofJti.key, windowMs, proofJti.ttlMs)
+        ? this.#redis.gwCheckClientTokenProof(
+          record,
+          counter,
+          clientKeys.revokedToken(clientId, jti),
+          proofJti.key,
+          windowMs,
+          proofJti.ttlMs
+        )
         : this.#redis.gwCheckClientToken(record, counter, clientKeys.revokedToken(clientId, jti), windowMs))
     if (alive === PROOF_REPLAYED) return { alive: false, count: 0, ttlMs: 0, replayed: true }
     return { alive: alive === 1, count: count ?? 0, ttlMs: ttlMs ?? 0 }

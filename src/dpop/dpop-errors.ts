@@ -24,7 +24,12 @@ export function dpopChallenge (error: string, description?: string): string {
 }
 
 /** A refused proof on a protected request (401) or at a token endpoint (400). */
-export function proofError (code: 'invalid_dpop_proof' | 'use_dpop_nonce', reason: string, at: 'resource' | 'token', nonce?: string): DpopError {
+export function proofError (
+  code: 'invalid_dpop_proof' | 'use_dpop_nonce',
+  reason: string,
+  at: 'resource' | 'token',
+  nonce?: string
+): DpopError {
   const headers: Record<string, string> = {}
   if (nonce !== undefined) headers['dpop-nonce'] = nonce
   if (at === 'resource') headers['www-authenticate'] = dpopChallenge(code, reason)

@@ -32,7 +32,8 @@ export function newFingerprint (): Fingerprint {
  */
 export function refreshFingerprint (request: FastifyRequest, secure: boolean, expected: string | undefined): Fingerprint {
   const value = request.cookies[fingerprintCookieName(secure)]
-  if (expected !== undefined && typeof value === 'string' && value.length <= 128 && fingerprintHash(value) === expected) return { value, hash: expected }
+  if (expected !== undefined && typeof value === 'string' && value.length <= 128
+    && fingerprintHash(value) === expected) return { value, hash: expected }
   return newFingerprint()
 }
 

@@ -7,7 +7,17 @@
  * caller's (it needs Redis, see ./proof-jti.ts).
  */
 import { createHash } from 'node:crypto'
-import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, jwtVerify, type CryptoKey, type JWK, type JWTHeaderParameters, type FlattenedJWSInput } from 'jose'
+import {
+  EmbeddedJWK,
+  calculateJwkThumbprint,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type CryptoKey,
+  type JWK,
+  type JWTHeaderParameters,
+  type FlattenedJWSInput
+} from 'jose'
 
 /** Asymmetric algorithms accepted in proofs: never `none`, never an HMAC. */
 export const PROOF_ALGS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'EdDSA'] as const
@@ -92,7 +102,8 @@ export async function verifyProof (proof: string, expected: ProofExpectation): P
   }
   // jose checks these too; saying which one failed helps a client author.
   if (header.typ !== 'dpop+jwt') throw new ProofRefusal('invalid_dpop_proof', 'typ must be dpop+jwt')
-  if (typeof header.alg !== 'string' || !(PROOF_ALGS as readonly string[]).includes(header.alg)) throw new ProofRefusal('invalid_dpop_proof', 'unsupported alg')
+  if (typeof header.alg !== 'string'
+    || !(PROOF_ALGS as readonly string[]).includes(header.alg)) throw new ProofRefusal('invalid_dpop_proof', 'unsupported alg')
   const jwk = header.jwk as JWK | undefined
   if (typeof jwk !== 'object' || jwk === null) throw new ProofRefusal('invalid_dpop_proof', 'no jwk')
   if ('d' in jwk || 'p' in jwk || 'k' in jwk) throw new ProofRefusal('invalid_dpop_proof', 'jwk must be a public key')
@@ -107,9 +118,11 @@ export async function verifyProof (proof: string, expected: ProofExpectation): P
     throw new ProofRefusal('invalid_dpop_proof', err instanceof joseErrors.JOSEError ? 'bad signature or key' : 'malformed proof')
   }
   const { htm, htu, iat, jti, ath, nonce } = payload as Record<string, unknown>
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH) throw new ProofRefusal('invalid_dpop_proof', 'missing or bad jti')
+  if (typeof jti !== 'string' || jti.length === 0
+    || jti.length > MAX_JTI_LENGTH) throw new ProofRefusal('invalid_dpop_proof', 'missing or bad jti')
   if (htm !== expected.method) throw new ProofRefusal('invalid_dpop_proof', 'htm does not match the request')
-  if (typeof htu !== 'string' || normalizedHtu(htu) !== normalizedHtu(expected.url)) throw new ProofRefusal('invalid_dpop_proof', 'htu does not match the request')
+  if (typeof htu !== 'string'
+    || normalizedHtu(htu) !== normalizedHtu(expected.url)) throw new ProofRefusal('invalid_dpop_proof', 'htu does not match the request')
   const now = expected.now ?? Math.floor(Date.now() / 1000)
   if (typeof iat !== 'number' || !Number.isInteger(iat)) throw new ProofRefusal('invalid_dpop_proof', 'missing iat')
   if (Math.abs(now - iat) > expected.windowSeconds) throw new ProofRefusal('invalid_dpop_proof', 'iat outside the proof window')
@@ -117,7 +130,8 @@ export async function verifyProof (proof: string, expected: ProofExpectation): P
     if (ath !== accessTokenHash(expected.accessToken)) throw new ProofRefusal('invalid_dpop_proof', 'ath does not match the token')
   }
   if (expected.acceptsNonce !== undefined) {
-    if (typeof nonce !== 'string' || !await expected.acceptsNonce(nonce)) throw new ProofRefusal('use_dpop_nonce', 'the proof must carry the nonce in DPoP-Nonce')
+    if (typeof nonce !== 'string'
+      || !await expected.acceptsNonce(nonce)) throw new ProofRefusal('use_dpop_nonce', 'the proof must carry the nonce in DPoP-Nonce')
   }
   // The thumbprint once per key, and only of a key that verified a proof.
   if (known === undefined) throw new ProofRefusal('invalid_dpop_proof', 'bad signature or key')

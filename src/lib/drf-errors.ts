@@ -98,7 +98,11 @@ export function drfErrorOf (error: GatewayError): DrfError {
     case 'invalid_dpop_proof':
     case 'use_dpop_nonce':
       // RFC 9449 section 5: a token request with a bad proof is a 400 naming the DPoP error.
-      return new DrfError(400, { detail: error.message, code: error.code }, error.headers['dpop-nonce'] !== undefined ? { 'dpop-nonce': error.headers['dpop-nonce'] } : {})
+      return new DrfError(
+        400,
+        { detail: error.message, code: error.code },
+        error.headers['dpop-nonce'] !== undefined ? { 'dpop-nonce': error.headers['dpop-nonce'] } : {}
+      )
     case 'not_found':
       return new DrfError(404, { detail: DRF_TEXT.notFound })
     case 'rate_limited':

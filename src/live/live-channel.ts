@@ -45,7 +45,12 @@ export interface ChannelHandlers {
   resubscribed: () => void
 }
 
-export function openLiveChannel (redis: RedisClient, config: Config['redis'], log: FastifyBaseLogger, handlers: ChannelHandlers): LiveChannel {
+export function openLiveChannel (
+  redis: RedisClient,
+  config: Config['redis'],
+  log: FastifyBaseLogger,
+  handlers: ChannelHandlers
+): LiveChannel {
   const subscriber = createRedisClient(config)
   let up = false
   let closed = false

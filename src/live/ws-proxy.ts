@@ -28,7 +28,15 @@ const CLOSE_GRACE_MS = 2000
 export const HEARTBEAT_MS = 30_000
 
 /** The handshake headers `ws` writes itself; the client's must not be sent twice. */
-const HANDSHAKE_HEADERS = ['host', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length', 'transfer-encoding']
+const HANDSHAKE_HEADERS = [
+  'host',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+  'sec-websocket-protocol',
+  'content-length',
+  'transfer-encoding'
+]
 
 export interface UpstreamTarget {
   /** The upstream's origin, http or https. */
@@ -168,7 +176,8 @@ export class WebSocketRelay {
     hooks.setEnd((reason) => {
       if (settled) return
       endedEarly = reason
-      refuse(reason === 'forbidden' ? gatewayError('forbidden') : reason === 'shutting_down' ? gatewayError('shutting_down') : gatewayError('token_revoked'))
+      refuse(reason === 'forbidden' ? gatewayError('forbidden') : reason === 'shutting_down' ? gatewayError('shutting_down')
+        : gatewayError('token_revoked'))
     })
   }
 

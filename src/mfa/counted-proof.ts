@@ -12,12 +12,21 @@ import { checkProof, type FactorProof, type ProofMethod } from './second-factor.
 /**
  * @throws GatewayError `account_locked`, `mfa_code_invalid`, and the backend's and store's errors
  */
-export async function countedProof (request: FastifyRequest, user: { userId: string, username: string }, factors: Factor[], proof: FactorProof): Promise<ProofMethod> {
+export async function countedProof (
+  request: FastifyRequest,
+  user: { userId: string, username: string },
+  factors: Factor[],
+  proof: FactorProof
+): Promise<ProofMethod> {
   const { lockout } = request.server
   const reservation = await lockout.reserve(user.username, clientBucket(request.ip))
   if (reservation.locked) {
     securityEvent(request, 'account_locked', { user_id: user.userId, retry_after: reservation.retryAfterSeconds })
-    throw gatewayError('account_locked', `too many failed attempts; retry in ${reservation.retryAfterSeconds} seconds`, { 'retry-after': String(reservation.retryAfterSeconds) })
+    throw gatewayError(
+      'account_locked',
+      `too many failed attempts; retry in ${reservation.retryAfterSeconds} seconds`,
+      { 'retry-after': String(reservation.retryAfterSeconds) }
+    )
   }
   let method: ProofMethod | null
   try {
@@ -28,7 +37,11 @@ export async function countedProof (request: FastifyRequest, user: { userId: str
   }
   if (method === null) {
     securityEvent(request, 'mfa_failed', { user_id: user.userId, attempt: reservation.attempt })
-    if (reservation.attempt >= lockout.threshold) securityEvent(request, 'account_locked', { user_id: user.userId, attempt: reservation.attempt })
+    if (reservation.attempt >= lockout.threshold) securityEvent(
+      request,
+      'account_locked',
+      { user_id: user.userId, attempt: reservation.attempt }
+    )
     throw gatewayError('mfa_code_invalid')
   }
   await lockout.succeeded(reservation.key)

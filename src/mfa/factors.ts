@@ -98,7 +98,13 @@ export function methodsOf (factors: readonly Factor[]): FactorMethod[] {
 }
 
 /** A public view of a factor (GET /auth/mfa, the dashboard): never a secret. */
-export function describeFactor (f: Factor): { id: string, type: Factor['type'], status: FactorStatus, created_at: string, remaining?: number } {
+export function describeFactor (f: Factor): {
+  id: string,
+  type: Factor['type'],
+  status: FactorStatus,
+  created_at: string,
+  remaining?: number
+} {
   const base = { id: f.id, type: f.type, status: f.status, created_at: f.createdAt }
   return f.type === 'recovery_codes' ? { ...base, remaining: f.codes.filter((c) => c.usedAt === null).length } : base
 }

@@ -34,7 +34,12 @@ export function oneProof (proof: FactorProof): void {
 }
 
 /** The method of the proof when it is right (its use recorded), or null when it is wrong or used. */
-export async function checkProof (request: FastifyRequest, userId: string, factors: Factor[], proof: FactorProof): Promise<ProofMethod | null> {
+export async function checkProof (
+  request: FastifyRequest,
+  userId: string,
+  factors: Factor[],
+  proof: FactorProof
+): Promise<ProofMethod | null> {
   const { mfa } = request.server
   if (mfa === null) return null
   if (proof.code !== undefined) {

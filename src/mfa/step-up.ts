@@ -31,7 +31,10 @@ export function requireSecondFactor (claims: Pick<AccessClaims, 'amr'>): void {
 }
 
 /** The problems of routes that need a second factor while MFA_ENCRYPTION_KEY is unset: start-up stops on them. */
-export function stepUpWithoutFactors (routes: ReadonlyArray<{ path: string, stepUpMaxAge?: number }>, config: { mfa: { key: Buffer | null }, routes: { file?: string | undefined } }): string[] {
+export function stepUpWithoutFactors (
+  routes: ReadonlyArray<{ path: string, stepUpMaxAge?: number }>,
+  config: { mfa: { key: Buffer | null }, routes: { file?: string | undefined } }
+): string[] {
   if (config.mfa.key !== null) return []
   return routes.filter((r) => r.stepUpMaxAge !== undefined)
     .map((r) => `${config.routes.file ?? 'routes'}: route ${r.path}: step_up_max_age needs second factors (MFA_ENCRYPTION_KEY is unset)`)

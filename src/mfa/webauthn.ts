@@ -5,6 +5,11 @@
 import type { FastifyRequest } from 'fastify'
 import type { Factor } from './factors.js'
 
-export async function checkPasskeyAssertion (_request: FastifyRequest, _userId: string, _factors: Factor[], _response: unknown): Promise<boolean> {
+export async function checkPasskeyAssertion (
+  _request: FastifyRequest,
+  _userId: string,
+  _factors: Factor[],
+  _response: unknown
+): Promise<boolean> {
   return false
 }

@@ -41,9 +41,17 @@ export const RouteSchema = Type.Object({
   limit: Type.Optional(Type.Union([Type.Literal('api'), Type.Literal('public')],
     { description: 'api: counted per user or client (default); public: per client IP (default on public routes)' })),
   body_limit: Type.Optional(Type.Integer({ minimum: 0, description: 'Largest request body in bytes (default 1048576); larger is 413' })),
-  websocket: Type.Optional(Type.Boolean({ description: 'Allow WebSocket upgrades (the handshake is authorized as a GET of the route; docs/live-connections.md)' })),
-  step_up_max_age: Type.Optional(Type.Integer({ minimum: 1, description: 'A user needs a second factor used within this many seconds (else 401 insufficient_user_authentication with max_age, RFC 9470); needs MFA_ENCRYPTION_KEY' })),
-  password_check: Type.Optional(Type.Boolean({ description: 'The upstream checks the caller\'s password here: attempts count like logins' }))
+  websocket: Type.Optional(Type.Boolean({
+    description: 'Allow WebSocket upgrades (the handshake is authorized as a GET of the route; docs/live-connections.md)'
+  })),
+  step_up_max_age: Type.Optional(Type.Integer({
+    minimum: 1,
+    description: 'A user needs a second factor used within this many seconds (else 401 insufficient_user_authentication with max_age, ' +
+      'RFC 9470); needs MFA_ENCRYPTION_KEY'
+  })),
+  password_check: Type.Optional(Type.Boolean({
+    description: 'The upstream checks the caller\'s password here: attempts count like logins'
+  }))
 }, { additionalProperties: false })
 
 export const RoutesFileSchema = Type.Object({

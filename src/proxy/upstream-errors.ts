@@ -25,7 +25,9 @@ export type UpstreamFailure = 'payload_too_large' | 'upstream_timeout' | 'upstre
 /** Walks an error's cause chain for a code. */
 function codesOf (err: unknown): string[] {
   const codes: string[] = []
-  for (let e = err as { code?: unknown, cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause as typeof e, depth++) {
+  for (let e = err as { code?: unknown, cause?: unknown } | undefined, depth = 0;
+    e !== undefined && e !== null && depth < 5;
+    e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'string') codes.push(e.code)
   }
   return codes

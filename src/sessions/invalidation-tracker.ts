@@ -46,7 +46,10 @@ export class InvalidationTracker {
     this.#listener = listener
     this.data = new Redis(url, { ...options, lazyConnect: true, connectionName: 'gw-session-cache' })
     // Subscriptions are made again by #establish, after the new connection's id is known.
-    this.#inv = new Redis(url, { ...options, lazyConnect: true, autoResubscribe: false, enableAutoPipelining: false, connectionName: 'gw-invalidations' })
+    this.#inv = new Redis(
+      url,
+      { ...options, lazyConnect: true, autoResubscribe: false, enableAutoPipelining: false, connectionName: 'gw-invalidations' }
+    )
     for (const conn of [this.data, this.#inv]) {
       conn.on('error', (err: Error) => { this.#log.debug({ err: { message: err.message } }, 'session cache connection error') })
       conn.on('close', () => {
@@ -113,7 +116,8 @@ export class InvalidationTracker {
     }
     await this.data.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(this.#invId))
     await this.#inv.ping()
-    if (closes !== this.#invCloses || dataCloses !== this.#dataCloses || this.data.status !== 'ready' || this.#inv.status !== 'ready') return
+    if (closes !== this.#invCloses || dataCloses !== this.#dataCloses || this.data.status !== 'ready'
+      || this.#inv.status !== 'ready') return
     this.#lastPong = Date.now()
     this.#generation++
     this.#tracking = true

@@ -107,11 +107,40 @@ export interface LocalState {
 /** The custom commands defined on the client, typed. */
 interface SessionCommands {
   gwCreateSession: (...args: Array<string | number>) => Promise<number>
-  gwCheckSession: (key: string, state: string, lease: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<CheckReply>
-  gwCheckSessionCounted: (key: string, state: string, lease: string, counter: string, now: number, touchMs: number, windowMs: number, stateTtlMs: number, leaseMs: number) => Promise<CheckReply>
+  gwCheckSession: (
+    key: string,
+    state: string,
+    lease: string,
+    now: number,
+    touchMs: number,
+    windowMs: number,
+    stateTtlMs: number,
+    leaseMs: number
+  ) => Promise<CheckReply>
+  gwCheckSessionCounted: (
+    key: string,
+    state: string,
+    lease: string,
+    counter: string,
+    now: number,
+    touchMs: number,
+    windowMs: number,
+    stateTtlMs: number,
+    leaseMs: number
+  ) => Promise<CheckReply>
   gwCheckSessionProof: (...args: Array<string | number>) => Promise<CheckReply>
   gwCheckSessionCountedProof: (...args: Array<string | number>) => Promise<CheckReply>
-  gwRecordUserState: (state: string, index: string, checkedAt: number, active: string, roles: string, ttl: number, prefix: string, revoke: string, keep: string) => Promise<[number, string, number]>
+  gwRecordUserState: (
+    state: string,
+    index: string,
+    checkedAt: number,
+    active: string,
+    roles: string,
+    ttl: number,
+    prefix: string,
+    revoke: string,
+    keep: string
+  ) => Promise<[number, string, number]>
   gwRotateRefresh: (...args: Array<string | number>) => Promise<[string, number, number, string?, string?, string?]>
   gwListSessions: (key: string, prefix: string) => Promise<string[][]>
   gwRevokeSession: (record: string, index: string, sessionId: string) => Promise<number>
@@ -303,7 +332,11 @@ export class SessionStore {
     const [alive, , , phase, leased, roles, checked] = reply
     if (placeholder !== undefined) {
       // Only answers that a later request may reuse as they are: dead, or alive with a fresh state.
-      if (alive !== 1 || phase === 0) cache?.fill(record, placeholder, { alive: alive === 1, roles, checked: checked === undefined || checked === '' ? null : Number(checked) })
+      if (alive !== 1 || phase === 0) cache?.fill(
+        record,
+        placeholder,
+        { alive: alive === 1, roles, checked: checked === undefined || checked === '' ? null : Number(checked) }
+      )
       else cache?.release(record, placeholder)
     }
     return { alive: alive === 1, count: 0, ttlMs: 0, state: snapshot(phase, leased, roles) }
@@ -327,7 +360,8 @@ export class SessionStore {
       : opts.windowMs === undefined
         ? this.#redis.gwCheckSession(record, sessionKeys.state(userId), sessionKeys.stateLease(userId),
           Date.now(), TOUCH_INTERVAL_MS, 0, this.#stateTtlMs, leaseMs)
-        : this.#redis.gwCheckSessionCounted(record, sessionKeys.state(userId), sessionKeys.stateLease(userId), sessionKeys.apiCounter(userId),
+        : this.#redis.gwCheckSessionCounted(record, sessionKeys.state(userId), sessionKeys.stateLease(userId),
+          sessionKeys.apiCounter(userId),
           Date.now(), TOUCH_INTERVAL_MS, opts.windowMs, this.#stateTtlMs, leaseMs))
     if (alive === PROOF_REPLAYED) return { alive: false, count: 0, ttlMs: 0, state: snapshot(2, 0, ''), replayed: true }
     return { alive: alive === 1, count: count ?? 0, ttlMs: ttlMs ?? 0, state: snapshot(phase, leased, roles) }
@@ -338,7 +372,8 @@ export class SessionStore {
     return windowMs === undefined
       ? this.#redis.gwCheckSessionProof(record, sessionKeys.state(userId), sessionKeys.stateLease(userId), jti.key,
         Date.now(), TOUCH_INTERVAL_MS, 0, this.#stateTtlMs, leaseMs, jti.ttlMs)
-      : this.#redis.gwCheckSessionCountedProof(record, sessionKeys.state(userId), sessionKeys.stateLease(userId), sessionKeys.apiCounter(userId), jti.key,
+      : this.#redis.gwCheckSessionCountedProof(record, sessionKeys.state(userId), sessionKeys.stateLease(userId),
+        sessionKeys.apiCounter(userId), jti.key,
         Date.now(), TOUCH_INTERVAL_MS, windowMs, this.#stateTtlMs, leaseMs, jti.ttlMs)
   }
 
@@ -426,7 +461,11 @@ export class SessionStore {
 
   /** Revokes one session of the user; false when the user has no such session. */
   async revoke (userId: string, sessionId: string): Promise<boolean> {
-    const n = await orStoreUnavailable(this.#redis.gwRevokeSession(sessionKeys.record(userId, sessionId), sessionKeys.index(userId), sessionId))
+    const n = await orStoreUnavailable(this.#redis.gwRevokeSession(
+      sessionKeys.record(userId, sessionId),
+      sessionKeys.index(userId),
+      sessionId
+    ))
     await this.#invalidationsSent()
     if (n === 1) this.onUserChange?.(userId)
     return n === 1

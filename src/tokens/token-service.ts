@@ -42,7 +42,10 @@ function bindingClaims (binding: TokenBinding | undefined): Record<string, unkno
 /** How and when the user authenticated: the `amr` and `auth_time` claims (RFC 8176, OpenID Connect). */
 export interface AuthContext { amr: string[], authTime: number }
 
-const authClaims = (auth: AuthContext | undefined): Record<string, unknown> => auth === undefined ? {} : { amr: auth.amr, auth_time: auth.authTime }
+const authClaims = (auth: AuthContext | undefined): Record<string, unknown> => auth === undefined ? {} : {
+  amr: auth.amr,
+  auth_time: auth.authTime
+}
 
 /** A random id for sessions and token ids: 128 bits, base64url. */
 export function newId (): string {
@@ -119,7 +122,11 @@ export class TokenService {
 
   /** A machine client's access token (docs/machine-clients.md): `sub` = `client:<id>`, its scope, no session, user or roles. */
   signClientAccess (clientId: string, scope: string, jkt?: string): Promise<IssuedToken> {
-    return this.#sign({ sub: `client:${clientId}`, client_id: clientId, scope, token_type: 'access', ...bindingClaims({ jkt }) }, this.#opts.audience, this.#opts.accessTtl)
+    return this.#sign(
+      { sub: `client:${clientId}`, client_id: clientId, scope, token_type: 'access', ...bindingClaims({ jkt }) },
+      this.#opts.audience,
+      this.#opts.accessTtl
+    )
   }
 
   /**
@@ -146,7 +153,8 @@ export class TokenService {
 
   /** Refresh tokens are addressed to the gateway itself (aud = issuer), never to the API audience. */
   signRefresh (userId: string, sessionId: string, binding?: TokenBinding, auth?: AuthContext): Promise<IssuedToken> {
-    return this.#sign({ ...authClaims(auth), sub: userId, sid: sessionId, token_type: 'refresh', ...bindingClaims(binding) }, this.#opts.issuer,
+    return this.#sign({ ...authClaims(auth), sub: userId, sid: sessionId, token_type: 'refresh', ...bindingClaims(binding) },
+      this.#opts.issuer,
       this.#opts.refreshTtl)
   }
 

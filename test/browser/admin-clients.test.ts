@@ -60,7 +60,11 @@ t.test('an admin registers a client with the OAuth scopes from the dashboard', a
   t.same(await boundRow.locator('.chip').allInnerTexts(), ['orders:read', 'DPoP-bound'], 'the list marks the DPoP-bound client')
   const admin = await h.login('admin')
   const listed = await h.request('GET', '/admin/clients', { token: admin.access })
-  t.same((listed.body.clients as Array<{ name: string, dpop_bound: boolean }>).map((c) => [c.name, c.dpop_bound]), [['edge proxy', false], ['bound worker', true]], 'registered with dpop_bound')
+  t.same(
+    (listed.body.clients as Array<{ name: string, dpop_bound: boolean }>).map((c) => [c.name, c.dpop_bound]),
+    [['edge proxy', false], ['bound worker', true]],
+    'registered with dpop_bound'
+  )
 
   await row.getByRole('button', { name: 'Revoke' }).click()
   await row.waitFor({ state: 'detached', ...WAIT })

@@ -18,7 +18,11 @@ const WAIT = { timeout: 15_000 }
 async function enrol (h: Harness, username: string, step: number): Promise<string> {
   const { access } = await h.login(username)
   const started = await h.request('POST', '/auth/mfa/totp', { token: access })
-  const confirmed = await h.request('POST', '/auth/mfa/totp/confirm', { token: access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step - 1) } })
+  const confirmed = await h.request(
+    'POST',
+    '/auth/mfa/totp/confirm',
+    { token: access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step - 1) } }
+  )
   if (confirmed.status !== 200) throw new Error(`enrolment of ${username}: ${confirmed.status}`)
   return started.body.secret as string
 }
@@ -54,11 +58,16 @@ t.test('an admin with TOTP signs in in two steps and resets a user\'s factors', 
   await page.getByRole('button', { name: 'Reset second factors' }).click()
   await page.locator('#user-result .factors', { hasText: 'No second factor.' }).waitFor(WAIT)
   t.same(directoryOf(h.users).factors('1001'), [], 'the identity backend has none left')
-  t.equal((await h.request('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })).status, 200, 'alice logs in with her password')
+  t.equal(
+    (await h.request('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })).status,
+    200,
+    'alice logs in with her password'
+  )
   t.same(problems, [], 'no page errors')
 })
 
-t.test('an admin enrols an authenticator app on the dashboard: QR code, then recovery codes once', { skip: pyotpMissing() ?? false }, async (t) => {
+t.test('an admin enrols an authenticator app on the dashboard: QR code, then recovery codes once', { skip: pyotpMissing() ?? false },
+  async (t) => {
   const h = await build(t, { env: { COOKIE_SECURE: 'false', MFA_ENCRYPTION_KEY: mfaKey() } })
   const browser = await launchBrowser(t)
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()

@@ -17,11 +17,19 @@ t.setTimeout(240_000)
 const WAIT = { timeout: 30_000 }
 
 async function signedIn (page: Page, username: string): Promise<void> {
-  await page.waitForFunction((expected) => (globalThis as any).document.getElementById('status')?.textContent === expected, `Signed in as ${username}.`, WAIT)
+  await page.waitForFunction(
+    (expected) => (globalThis as any).document.getElementById('status')?.textContent === expected,
+    `Signed in as ${username}.`,
+    WAIT
+  )
 }
 
 async function boundKey (page: Page): Promise<string> {
-  await page.waitForFunction(() => ((globalThis as any).document.getElementById('token-binding')?.dataset.jkt ?? '') !== '', undefined, WAIT)
+  await page.waitForFunction(
+    () => ((globalThis as any).document.getElementById('token-binding')?.dataset.jkt ?? '') !== '',
+    undefined,
+    WAIT
+  )
   return await page.locator('#token-binding').getAttribute('data-jkt') ?? ''
 }
 
@@ -29,9 +37,15 @@ async function boundKey (page: Page): Promise<string> {
 async function storedKey (page: Page): Promise<{ found: boolean, extractable: boolean, exportFails: boolean }> {
   return await page.evaluate(async () => {
     const g = globalThis as any
-    const db: any = await new Promise((resolve, reject) => { const r = g.indexedDB.open('auth-client-dpop', 1); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error) })
-    const names: string[] = await new Promise((resolve) => { const r = db.transaction('keys', 'readonly').objectStore('keys').getAllKeys(); r.onsuccess = () => resolve(r.result) })
-    const pair: any = await new Promise((resolve) => { const r = db.transaction('keys', 'readonly').objectStore('keys').get(names[0]); r.onsuccess = () => resolve(r.result) })
+    const db: any = await new Promise((resolve, reject) => {
+      const r = g.indexedDB.open('auth-client-dpop', 1); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error)
+    })
+    const names: string[] = await new Promise((resolve) => {
+      const r = db.transaction('keys', 'readonly').objectStore('keys').getAllKeys(); r.onsuccess = () => resolve(r.result)
+    })
+    const pair: any = await new Promise((resolve) => {
+      const r = db.transaction('keys', 'readonly').objectStore('keys').get(names[0]); r.onsuccess = () => resolve(r.result)
+    })
     db.close()
     if (pair === undefined) return { found: false, extractable: true, exportFails: false }
     const exportFails = await g.crypto.subtle.exportKey('jwk', pair.privateKey).then(() => false, () => true)
@@ -46,7 +60,8 @@ t.test('the demo page with DPoP: one key per origin, not extractable, bound toke
   const refused: string[] = []
   context.on('response', (response) => {
     const path = new URL(response.url()).pathname
-    if ((path.startsWith('/api/') || path.startsWith('/auth/')) && response.status() >= 400 && path !== '/auth/refresh') refused.push(`${response.status()} ${path}`)
+    if ((path.startsWith('/api/') || path.startsWith('/auth/')) && response.status() >= 400
+      && path !== '/auth/refresh') refused.push(`${response.status()} ${path}`)
   })
   const first = await context.newPage()
   await first.goto(`${h.url}/demo/`)

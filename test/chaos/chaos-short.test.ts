@@ -30,8 +30,10 @@ t.test('short chaos soak: every invariant holds', async (t) => {
   child.stderr.on('data', (d: Buffer) => { output += d.toString() })
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
   t.equal(code, 0, `the soak exits 0\n${output.slice(-4_000)}`)
-  for (const invariant of ['no 500 ever', 'outside the fault windows no accepted request is lost', 'no revoked or logged-out token is ever accepted again',
-    'no refresh token ever has two different successors', 'every answer is a documented status and code', 'after each fault, service is back',
+  for (const invariant of ['no 500 ever', 'outside the fault windows no accepted request is lost',
+    'no revoked or logged-out token is ever accepted again',
+    'no refresh token ever has two different successors', 'every answer is a documented status and code',
+    'after each fault, service is back',
     'every logged-out session\'s WebSocket closed within 5 s']) {
     t.match(output, new RegExp(`^ok +${invariant}`, 'm'), invariant)
   }

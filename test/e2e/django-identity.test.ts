@@ -54,7 +54,11 @@ t.test('the gateway in front of a Django user table', async (t) => {
     })
     for (const r of results) {
       t.equal(r.status, r.expected, `${r.name}: ${r.expected}`)
-      if (r.status !== 204) t.equal(validate(r.templatePath, r.method, r.status, r.body), null, `${r.name}: the body matches the documented schema`)
+      if (r.status !== 204) t.equal(
+        validate(r.templatePath, r.method, r.status, r.body),
+        null,
+        `${r.name}: the body matches the documented schema`
+      )
     }
   })
 

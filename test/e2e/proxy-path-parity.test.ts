@@ -32,7 +32,13 @@ const VARYING = new Set(['x-ratelimit-remaining', 'x-ratelimit-reset'])
 
 function call (base: string, method: string, path: string, opts: { token?: string, body?: string, id: string }): Promise<Answer> {
   const { hostname, port } = new URL(base)
-  const headers: Record<string, string> = { 'x-request-id': opts.id, 'x-custom': 'kept', 'x-user-id': 'forged', connection: 'close, x-drop', 'x-drop': 'dropped' }
+  const headers: Record<string, string> = {
+    'x-request-id': opts.id,
+    'x-custom': 'kept',
+    'x-user-id': 'forged',
+    connection: 'close, x-drop',
+    'x-drop': 'dropped'
+  }
   if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
   if (opts.body !== undefined) {
     headers['content-type'] = 'application/json'
@@ -71,7 +77,10 @@ async function startFixture (t: Teardown): Promise<string> {
 /** Two gateways, direct path on and off, on one Redis and one key ring. */
 async function twoGateways (t: Teardown, env: Record<string, string>): Promise<{ direct: Harness, replyFrom: Harness }> {
   const direct = await build(t, { env: { ...RELAXED_LIMITS, ...env, PROXY_DIRECT_GET: 'true' } })
-  const replyFrom = await build(t, { env: { ...RELAXED_LIMITS, ...env, PROXY_DIRECT_GET: 'false' }, redis: direct.redis, keyRing: direct.keyRing })
+  const replyFrom = await build(
+    t,
+    { env: { ...RELAXED_LIMITS, ...env, PROXY_DIRECT_GET: 'false' }, redis: direct.redis, keyRing: direct.keyRing }
+  )
   return { direct, replyFrom }
 }
 
@@ -90,7 +99,8 @@ async function same (t: Test, gw: { direct: Harness, replyFrom: Harness }, c: Ca
   return a
 }
 
-const header = (a: Answer, name: string): string[] => a.headers.filter((l) => l.startsWith(name + ': ')).map((l) => l.slice(name.length + 2))
+const header = (a: Answer, name: string): string[] =>
+  a.headers.filter((l) => l.startsWith(name + ': ')).map((l) => l.slice(name.length + 2))
 
 t.test('every kind of upstream answer on the orders upstream, GET, HEAD and POST', async (t) => {
   const fixture = await startFixture(t)
@@ -111,9 +121,25 @@ t.test('every kind of upstream answer on the orders upstream, GET, HEAD and POST
   const { access } = await gw.direct.login('alice')
 
   for (const prefix of ['/api/orders/p']) {
-    for (const kind of ['small', 'large', 'chunked', 'untyped', 'empty', 'not-modified', 'redirect', 'error', 'busy', 'missing', 'echo?q=1&q=2']) {
+    for (const kind of [
+      'small',
+      'large',
+      'chunked',
+      'untyped',
+      'empty',
+      'not-modified',
+      'redirect',
+      'error',
+      'busy',
+      'missing',
+      'echo?q=1&q=2'
+    ]) {
       for (const method of ['GET', 'HEAD', 'POST'] as const) {
-        const answer = await same(t, gw, { method, path: `${prefix}/${kind}`, token: access, ...(method === 'POST' ? { body: '{"n":1}' } : {}) })
+        const answer = await same(
+          t,
+          gw,
+          { method, path: `${prefix}/${kind}`, token: access, ...(method === 'POST' ? { body: '{"n":1}' } : {}) }
+        )
         if (kind === 'small') {
           t.same(header(answer, 'set-cookie'), ['theme=dark; Path=/'], `${method} ${prefix}: the gateway's own cookie never passes`)
           t.same(header(answer, 'x-request-id'), [`parity-${ids}`], 'the gateway\'s request id, not the upstream\'s')
@@ -123,7 +149,13 @@ t.test('every kind of upstream answer on the orders upstream, GET, HEAD and POST
           t.same(header(answer, 'x-upstream'), ['kept'], 'other headers pass')
         }
         if (kind.startsWith('echo') && method !== 'HEAD') {
-          const seen = JSON.parse(answer.body) as { method: string, url: string, headers: Record<string, string>, assertion: boolean, body: string }
+          const seen = JSON.parse(answer.body) as {
+            method: string,
+            url: string,
+            headers: Record<string, string>,
+            assertion: boolean,
+            body: string
+          }
           t.equal(seen.method, method)
           t.equal(seen.url, `${prefix}/echo?q=1&q=2`, 'path and query reach the upstream unchanged')
           t.equal(seen.headers['x-user-id'], '1001', 'a forged identity header is replaced')
@@ -176,7 +208,12 @@ t.test('the users and orders services as processes: answers, a stopped upstream,
     { method: 'GET', path: '/api/users/me', token: alice },
     { method: 'HEAD', path: '/api/users/me', token: alice },
     { method: 'GET', path: '/api/users/9999', token: admin },
-    { method: 'POST', path: '/api/users/me/password', token: alice, body: '{"current_password":"wrong-password","new_password":"another-password-1"}' },
+    {
+      method: 'POST',
+      path: '/api/users/me/password',
+      token: alice,
+      body: '{"current_password":"wrong-password","new_password":"another-password-1"}'
+    },
     { method: 'GET', path: '/api/orders', token: alice },
     { method: 'HEAD', path: '/api/orders', token: alice },
     { method: 'GET', path: '/api/orders/no-such-order', token: alice },

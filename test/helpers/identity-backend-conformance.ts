@@ -147,7 +147,15 @@ export async function runScenarios (s: ConformanceSubject): Promise<Array<Exchan
       ['factor stored', one, 'PUT', `${mine}/f1`, 200, write(), record],
       ['factors listed', list, 'GET', mine, 200, sign({ scope: 'factors:read' })],
       ['factor replaced', one, 'PUT', `${mine}/f1`, 200, write(), record],
-      ['factor with an unknown type', one, 'PUT', `${mine}/f2`, 400, write(), JSON.stringify({ type: 'sms', status: 'active', created_at: '2026-01-01T00:00:00Z', data: 'x' })],
+      [
+        'factor with an unknown type',
+        one,
+        'PUT',
+        `${mine}/f2`,
+        400,
+        write(),
+        JSON.stringify({ type: 'sms', status: 'active', created_at: '2026-01-01T00:00:00Z', data: 'x' })
+      ],
       ['factor of an unknown user', one, 'PUT', '/internal/users/987654321/factors/f1', 404, write(), record],
       ['factor stored with the read scope', one, 'PUT', `${mine}/f1`, 403, sign({ scope: 'factors:read' }), record],
       ['factor stored without an assertion', one, 'PUT', `${mine}/f1`, 401, null, record],
@@ -170,7 +178,16 @@ export async function runScenarios (s: ConformanceSubject): Promise<Array<Exchan
     const text = await res.text()
     let parsed: unknown = text
     try { parsed = text === '' && res.status === 204 ? null : JSON.parse(text) } catch { /* not JSON: the schema check will say so */ }
-    results.push({ name, method, path, templatePath, expected, status: res.status, body: parsed, contentType: res.headers.get('content-type') ?? '' })
+    results.push({
+      name,
+      method,
+      path,
+      templatePath,
+      expected,
+      status: res.status,
+      body: parsed,
+      contentType: res.headers.get('content-type') ?? ''
+    })
   }
   return results
 }

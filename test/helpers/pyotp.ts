@@ -15,14 +15,27 @@ export function pyotpMissing (): string | null {
 
 /** The code of a base32 secret for the time step `step` (seconds / 30). */
 export function totpAt (secret: string, step: number): string {
-  const r = spawnSync(PYTHON, ['-c', 'import pyotp, sys; print(pyotp.TOTP(sys.argv[1]).at(int(sys.argv[2]) * 30))', secret, String(step)], { encoding: 'utf8' })
+  const r = spawnSync(
+    PYTHON,
+    ['-c', 'import pyotp, sys; print(pyotp.TOTP(sys.argv[1]).at(int(sys.argv[2]) * 30))', secret, String(step)],
+    { encoding: 'utf8' }
+  )
   if (r.status !== 0) throw new Error(`pyotp failed: ${r.stderr}`)
   return r.stdout.trim()
 }
 
 /** pyotp's own otpauth URI parser: the secret and issuer an authenticator app would read from the QR code. */
 export function parseUri (uri: string): { secret: string, issuer: string, name: string } {
-  const r = spawnSync(PYTHON, ['-c', 'import pyotp, sys, json; t = pyotp.parse_uri(sys.argv[1]); print(json.dumps({"secret": t.secret, "issuer": t.issuer, "name": t.name}))', uri], { encoding: 'utf8' })
+  const r = spawnSync(
+    PYTHON,
+    [
+      '-c',
+      'import pyotp, sys, json; t = pyotp.parse_uri(sys.argv[1]); print(json.dumps({"secret": t.secret, "issuer": t.issuer, "name": ' +
+        't.name}))',
+      uri
+    ],
+    { encoding: 'utf8' }
+  )
   if (r.status !== 0) throw new Error(`pyotp failed: ${r.stderr}`)
   return JSON.parse(r.stdout) as { secret: string, issuer: string, name: string }
 }

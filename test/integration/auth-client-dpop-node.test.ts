@@ -22,7 +22,12 @@ t.test('dpop: true in memory mode', async (t) => {
   const recording: typeof fetch = async (input, init) => {
     const request = new Request(input, init)
     const response = await fetch(request)
-    sent.push({ path: new URL(request.url).pathname, authorization: request.headers.get('authorization'), dpop: request.headers.get('dpop'), status: response.status })
+    sent.push({
+      path: new URL(request.url).pathname,
+      authorization: request.headers.get('authorization'),
+      dpop: request.headers.get('dpop'),
+      status: response.status
+    })
     const auth = request.headers.get('authorization')
     if (auth?.startsWith('DPoP ') === true) lastAccess = auth.slice(5)
     return response

@@ -9,7 +9,11 @@ const APP_ORIGIN = 'https://app.example'
 /** The fingerprint cookie (docs/dpop.md): cookie-mode access tokens are accepted only with it. */
 const FGP = '__Host-gw_fgp'
 
-async function cookieLogin (t: Test, h: Harness, username = 'alice'): Promise<{ access: string, cookie: ParsedCookie, fgp: ParsedCookie, res: HttpResult }> {
+async function cookieLogin (
+  t: Test,
+  h: Harness,
+  username = 'alice'
+): Promise<{ access: string, cookie: ParsedCookie, fgp: ParsedCookie, res: HttpResult }> {
   const res = await h.request('POST', '/auth/login', { body: { username, password: `${username}-password`, cookie: true } })
   t.equal(res.status, 200, 'cookie login: 200')
   const cookie = setCookieOf(res, 'refresh_token')
@@ -145,12 +149,19 @@ t.test('cookie mode with secure cookies and CORS_ORIGINS', async (t) => {
     t.equal(reuse.body.code, 'token_reused')
     const cleared = setCookieOf(reuse, 'refresh_token')
     t.equal(cleared?.value, '', 'the cookie is cleared')
-    t.equal((await h0.request('GET', '/auth/sessions', { token: access, headers: { cookie: `${FGP}=${fgp.value}` } })).body.code, 'token_revoked')
+    t.equal(
+      (await h0.request('GET', '/auth/sessions', { token: access, headers: { cookie: `${FGP}=${fgp.value}` } })).body.code,
+      'token_revoked'
+    )
   })
 
   t.test('logout with the cookie clears it', async (t) => {
     const { cookie, access, fgp } = await cookieLogin(t, h)
-    const res = await h.request('POST', '/auth/logout', { token: access, headers: { cookie: `refresh_token=${cookie.value}; ${FGP}=${fgp.value}` } })
+    const res = await h.request(
+      'POST',
+      '/auth/logout',
+      { token: access, headers: { cookie: `refresh_token=${cookie.value}; ${FGP}=${fgp.value}` } }
+    )
     t.equal(res.status, 204)
     const cleared = setCookieOf(res, 'refresh_token')
     t.equal(cleared?.value, '', 'the cookie is cleared')

@@ -28,19 +28,35 @@ t.test('oauth4webapi: client credentials with DPoP, nonces, a protected resource
   const h = await build(t, { env })
   const other = await build(t, { env, redis: h.redis, keyRing: h.keyRing })
   const admin = await h.login('admin')
-  const created = await h.request('POST', '/admin/clients', { token: admin.access, body: { name: 'bound worker', scopes: ['orders:read'], dpop_bound: true } })
+  const created = await h.request(
+    'POST',
+    '/admin/clients',
+    { token: admin.access, body: { name: 'bound worker', scopes: ['orders:read'], dpop_bound: true } }
+  )
   t.equal(created.status, 201)
   t.equal(created.body.dpop_bound, true, 'registered as dpop_bound')
   const listed = await h.request('GET', '/admin/clients', { token: admin.access })
-  t.equal((listed.body.clients as Array<{ client_id: string, dpop_bound: boolean }>).find((c) => c.client_id === created.body.client_id)?.dpop_bound, true, 'listed as dpop_bound')
+  t.equal(
+    (listed.body.clients as Array<{ client_id: string, dpop_bound: boolean }>)
+      .find((c) => c.client_id === created.body.client_id)?.dpop_bound,
+    true,
+    'listed as dpop_bound'
+  )
 
-  const as = await oauth.processDiscoveryResponse(new URL(ISSUER), await oauth.discoveryRequest(new URL(h.url), { algorithm: 'oauth2', ...insecure }))
+  const as = await oauth.processDiscoveryResponse(
+    new URL(ISSUER),
+    await oauth.discoveryRequest(new URL(h.url), { algorithm: 'oauth2', ...insecure })
+  )
   t.ok(as.dpop_signing_alg_values_supported?.includes('ES256'), 'the metadata names ES256 for proofs')
   const client: oauth.Client = { client_id: created.body.client_id }
   const basic = oauth.ClientSecretBasic(created.body.client_secret)
 
   await t.test('without a proof a dpop_bound client gets no token', async (t) => {
-    const err = await oauth.processClientCredentialsResponse(as, client, await oauth.clientCredentialsGrantRequest(as, client, basic, { scope: 'orders:read' }, insecure)).then(() => null, (e: unknown) => e)
+    const err = await oauth.processClientCredentialsResponse(
+      as,
+      client,
+      await oauth.clientCredentialsGrantRequest(as, client, basic, { scope: 'orders:read' }, insecure)
+    ).then(() => null, (e: unknown) => e)
     t.ok(err instanceof oauth.ResponseBodyError, 'an OAuth error')
     t.equal((err as oauth.ResponseBodyError).error, 'invalid_dpop_proof')
     t.equal((err as oauth.ResponseBodyError).status, 400)
@@ -57,7 +73,14 @@ t.test('oauth4webapi: client credentials with DPoP, nonces, a protected resource
     t.match(jkt, /^[\w-]{43}$/, 'cnf.jkt in the token')
 
     // The other replica is another origin to the library: it learns that replica's demand for a nonce there.
-    const call = async (base: string): Promise<Response> => await oauth.protectedResourceRequest(grant.value.access_token, 'GET', new URL(`${base}/api/orders`), undefined, undefined, { ...insecure, DPoP })
+    const call = async (base: string): Promise<Response> => await oauth.protectedResourceRequest(
+      grant.value.access_token,
+      'GET',
+      new URL(`${base}/api/orders`),
+      undefined,
+      undefined,
+      { ...insecure, DPoP }
+    )
     const onOther = await withNonceRetry(async () => await call(other.url))
     t.ok(onOther.retried, 'the resource asked for a nonce (401 use_dpop_nonce), the library retried')
     t.equal(onOther.value.status, 200, 'the bound token reaches the proxied route')

@@ -23,7 +23,13 @@ async function boundLogin (t: Test, h: Harness, key: DpopKey, username = 'alice'
   return res.body
 }
 
-async function dpopGet (h: Harness, key: DpopKey, token: string, path: string, extra: Parameters<DpopKey['proof']>[0] extends infer O ? Partial<O> : never = {}): Promise<HttpResult> {
+async function dpopGet (
+  h: Harness,
+  key: DpopKey,
+  token: string,
+  path: string,
+  extra: Parameters<DpopKey['proof']>[0] extends infer O ? Partial<O> : never = {}
+): Promise<HttpResult> {
   const proof = await key.proof({ method: 'GET', url: `${h.url}${path}`, token, ...extra })
   return await h.request('GET', path, { headers: dpopHeaders(token, proof) })
 }
@@ -61,7 +67,11 @@ t.test('DPoP-bound sessions', async (t) => {
     t.equal(me.status, 200, 'proxied route')
     t.equal(me.body.username, 'alice')
     t.equal((await dpopGet(b, key, bound.access, '/api/users/me')).status, 200, 'the other replica too')
-    const withQuery = await a.request('GET', '/api/users/me?x=1', { headers: dpopHeaders(bound.access, await key.proof({ method: 'GET', url: `${a.url}/api/users/me`, token: bound.access })) })
+    const withQuery = await a.request(
+      'GET',
+      '/api/users/me?x=1',
+      { headers: dpopHeaders(bound.access, await key.proof({ method: 'GET', url: `${a.url}/api/users/me`, token: bound.access })) }
+    )
     t.equal(withQuery.status, 200, 'htu names the URL without its query')
   })
 
@@ -74,11 +84,27 @@ t.test('DPoP-bound sessions', async (t) => {
     const asBearer = await a.request('GET', '/api/users/me', { token })
     t.equal(asBearer.status, 401, 'a bound token as Bearer: 401')
     t.equal(asBearer.body.code, 'token_invalid')
-    t.equal((await a.request('GET', '/api/users/me', { headers: { authorization: `DPoP ${token}` } })).body.code, 'invalid_dpop_proof', 'DPoP without a proof')
+    t.equal(
+      (await a.request('GET', '/api/users/me', { headers: { authorization: `DPoP ${token}` } })).body.code,
+      'invalid_dpop_proof',
+      'DPoP without a proof'
+    )
 
     assertProofRefused(t, await dpopGet(a, thief, token, '/api/users/me'), 'a proof of another key')
-    assertProofRefused(t, await a.request('GET', '/api/users/me', { headers: dpopHeaders(token, await key.proof({ method: 'POST', url, token })) }), 'wrong htm')
-    assertProofRefused(t, await a.request('GET', '/api/users/me', { headers: dpopHeaders(token, await key.proof({ method: 'GET', url: `${a.url}/api/orders`, token })) }), 'wrong htu (path)')
+    assertProofRefused(
+      t,
+      await a.request('GET', '/api/users/me', { headers: dpopHeaders(token, await key.proof({ method: 'POST', url, token })) }),
+      'wrong htm'
+    )
+    assertProofRefused(
+      t,
+      await a.request(
+        'GET',
+        '/api/users/me',
+        { headers: dpopHeaders(token, await key.proof({ method: 'GET', url: `${a.url}/api/orders`, token })) }
+      ),
+      'wrong htu (path)'
+    )
     assertProofRefused(t, await a.request('GET', '/api/users/me', { headers: dpopHeaders(token, await key.proof({ method: 'GET', url: 'http://evil.example/api/users/me', token })) }), 'wrong htu (host)')
     assertProofRefused(t, await dpopGet(a, key, token, '/api/users/me', { token: 'another-token' }), 'wrong ath')
     assertProofRefused(t, await dpopGet(a, key, token, '/api/users/me', { omit: ['ath'] }), 'no ath')
@@ -88,13 +114,22 @@ t.test('DPoP-bound sessions', async (t) => {
     assertProofRefused(t, await dpopGet(a, key, token, '/api/users/me', { header: { typ: 'JWT' } }), 'typ JWT')
 
     const claims = { htm: 'GET', htu: url, iat: now, jti: 'none-1', ath: ath(token) }
-    const none = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'dpop+jwt', jwk: key.jwk }))}.${base64url.encode(JSON.stringify(claims))}.`
+    const none =
+      `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'dpop+jwt', jwk: key.jwk }))}.${base64url.encode(JSON.stringify(claims))}.`
     assertProofRefused(t, await a.request('GET', '/api/users/me', { headers: dpopHeaders(token, none) }), 'alg none')
-    const hs = await new SignJWT({ ...claims, jti: 'hs-1' }).setProtectedHeader({ alg: 'HS256', typ: 'dpop+jwt', jwk: key.jwk }).sign(new TextEncoder().encode('secret'))
+    const hs = await new SignJWT({ ...claims, jti: 'hs-1' }).setProtectedHeader({
+      alg: 'HS256',
+      typ: 'dpop+jwt',
+      jwk: key.jwk
+    }).sign(new TextEncoder().encode('secret'))
     assertProofRefused(t, await a.request('GET', '/api/users/me', { headers: dpopHeaders(token, hs) }), 'HS256')
     const { privateKey } = await generateKeyPair('ES256', { extractable: true })
     const privateJwk = await exportJWK(privateKey)
-    const withPrivate = await new SignJWT({ ...claims, jti: 'priv-1' }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: privateJwk }).sign(privateKey)
+    const withPrivate = await new SignJWT({ ...claims, jti: 'priv-1' }).setProtectedHeader({
+      alg: 'ES256',
+      typ: 'dpop+jwt',
+      jwk: privateJwk
+    }).sign(privateKey)
     assertProofRefused(t, await a.request('GET', '/api/users/me', { headers: dpopHeaders(token, withPrivate) }), 'a private key in jwk')
 
     // Replays: the same proof twice, on the same replica and on the other.
@@ -147,7 +182,14 @@ t.test('DPoP-bound sessions', async (t) => {
   })
 
   await t.test('token endpoint: a bad proof is 400 invalid_dpop_proof; a replayed login proof too', async (t) => {
-    const bad = await a.request('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' }, headers: { dpop: await key.proof({ method: 'POST', url: `${a.url}/auth/refresh` }) } })
+    const bad = await a.request(
+      'POST',
+      '/auth/login',
+      {
+        body: { username: 'alice', password: 'alice-password' },
+        headers: { dpop: await key.proof({ method: 'POST', url: `${a.url}/auth/refresh` }) }
+      }
+    )
     t.equal(bad.status, 400)
     t.equal(bad.body.code, 'invalid_dpop_proof')
     t.match(bad.headers.get('content-type'), /^application\/problem\+json/)
@@ -160,11 +202,22 @@ t.test('DPoP-bound sessions', async (t) => {
   })
 
   await t.test('simplejwt endpoints bind too', async (t) => {
-    const res = await a.request('POST', '/api/token/', { body: { username: 'alice', password: 'alice-password' }, headers: { dpop: await key.proof({ method: 'POST', url: `${a.url}/api/token/` }) } })
+    const res = await a.request(
+      'POST',
+      '/api/token/',
+      {
+        body: { username: 'alice', password: 'alice-password' },
+        headers: { dpop: await key.proof({ method: 'POST', url: `${a.url}/api/token/` }) }
+      }
+    )
     t.equal(res.status, 200)
     t.equal(res.body.token_type, 'DPoP')
     t.same(claimsOf(res.body.access).cnf, { jkt: key.jkt })
-    const refreshed = await a.request('POST', '/api/token/refresh/', { body: { refresh: res.body.refresh }, headers: { dpop: await key.proof({ method: 'POST', url: `${a.url}/api/token/refresh/` }) } })
+    const refreshed = await a.request(
+      'POST',
+      '/api/token/refresh/',
+      { body: { refresh: res.body.refresh }, headers: { dpop: await key.proof({ method: 'POST', url: `${a.url}/api/token/refresh/` }) } }
+    )
     t.equal(refreshed.status, 200)
     t.equal(refreshed.body.token_type, 'DPoP')
     const stolen = await a.request('POST', '/api/token/refresh/', { body: { refresh: refreshed.body.refresh } })
@@ -177,12 +230,24 @@ t.test('DPoP-bound sessions', async (t) => {
     t.ok((meta.body.dpop_signing_alg_values_supported as string[]).includes('ES256'))
     t.notOk((meta.body.dpop_signing_alg_values_supported as string[]).includes('HS256'))
     const admin = await a.login('admin')
-    const created = await a.request('POST', '/admin/clients', { token: admin.access, body: { name: 'introspector', scopes: ['tokens:introspect'] } })
+    const created = await a.request(
+      'POST',
+      '/admin/clients',
+      { token: admin.access, body: { name: 'introspector', scopes: ['tokens:introspect'] } }
+    )
     const bound = await boundLogin(t, a, key)
     const basic = 'Basic ' + Buffer.from(`${created.body.client_id as string}:${created.body.client_secret as string}`).toString('base64')
-    const answer = await a.request('POST', '/oauth/introspect', { rawBody: `token=${bound.access}`, contentType: 'application/x-www-form-urlencoded', headers: { authorization: basic } })
+    const answer = await a.request(
+      'POST',
+      '/oauth/introspect',
+      { rawBody: `token=${bound.access}`, contentType: 'application/x-www-form-urlencoded', headers: { authorization: basic } }
+    )
     t.match(answer.body, { active: true, token_type: 'DPoP', cnf: { jkt: key.jkt } })
-    const refresh = await a.request('POST', '/oauth/introspect', { rawBody: `token=${bound.refresh}`, contentType: 'application/x-www-form-urlencoded', headers: { authorization: basic } })
+    const refresh = await a.request(
+      'POST',
+      '/oauth/introspect',
+      { rawBody: `token=${bound.refresh}`, contentType: 'application/x-www-form-urlencoded', headers: { authorization: basic } }
+    )
     t.match(refresh.body, { active: true, token_type: 'refresh_token', cnf: { jkt: key.jkt } })
   })
 
@@ -206,26 +271,46 @@ t.test('DPOP_REQUIRED and DPOP_NONCE', async (t) => {
   t.equal(noProof.status, 400, 'DPOP_REQUIRED: a login without a proof is 400')
   t.equal(noProof.body.code, 'invalid_dpop_proof')
 
-  const noNonce = await a.request('POST', '/auth/login', { body, headers: { dpop: await key.proof({ method: 'POST', url: `${a.url}/auth/login` }) } })
+  const noNonce = await a.request(
+    'POST',
+    '/auth/login',
+    { body, headers: { dpop: await key.proof({ method: 'POST', url: `${a.url}/auth/login` }) } }
+  )
   t.equal(noNonce.status, 400, 'a proof without the nonce: 400')
   t.equal(noNonce.body.code, 'use_dpop_nonce')
   const nonce = noNonce.headers.get('dpop-nonce')
   t.ok(nonce, 'the answer hands out the nonce')
 
-  const login = await a.request('POST', '/auth/login', { body, headers: { dpop: await key.proof({ method: 'POST', url: `${a.url}/auth/login`, nonce: nonce! }) } })
+  const login = await a.request(
+    'POST',
+    '/auth/login',
+    { body, headers: { dpop: await key.proof({ method: 'POST', url: `${a.url}/auth/login`, nonce: nonce! }) } }
+  )
   t.equal(login.status, 200, 'with the nonce: 200')
   t.equal(login.body.token_type, 'DPoP')
   const token = login.body.access as string
 
-  const withoutNonce = await b.request('GET', '/api/users/me', { headers: dpopHeaders(token, await key.proof({ method: 'GET', url: `${b.url}/api/users/me`, token })) })
+  const withoutNonce = await b.request(
+    'GET',
+    '/api/users/me',
+    { headers: dpopHeaders(token, await key.proof({ method: 'GET', url: `${b.url}/api/users/me`, token })) }
+  )
   t.equal(withoutNonce.status, 401, 'a protected request without the nonce: 401')
   t.equal(withoutNonce.body.code, 'use_dpop_nonce')
   t.match(withoutNonce.headers.get('www-authenticate'), /^DPoP .*error="use_dpop_nonce"/)
   t.ok(withoutNonce.headers.get('dpop-nonce'), 'with the nonce to use')
-  const ok = await b.request('GET', '/api/users/me', { headers: dpopHeaders(token, await key.proof({ method: 'GET', url: `${b.url}/api/users/me`, token, nonce: nonce! })) })
+  const ok = await b.request(
+    'GET',
+    '/api/users/me',
+    { headers: dpopHeaders(token, await key.proof({ method: 'GET', url: `${b.url}/api/users/me`, token, nonce: nonce! })) }
+  )
   t.equal(ok.status, 200, 'the nonce replica a issued works on replica b')
   t.ok(ok.headers.get('dpop-nonce'), 'a successful answer names the nonce too')
-  const forged = await b.request('GET', '/api/users/me', { headers: dpopHeaders(token, await key.proof({ method: 'GET', url: `${b.url}/api/users/me`, token, nonce: 'made-up' })) })
+  const forged = await b.request(
+    'GET',
+    '/api/users/me',
+    { headers: dpopHeaders(token, await key.proof({ method: 'GET', url: `${b.url}/api/users/me`, token, nonce: 'made-up' })) }
+  )
   t.equal(forged.body.code, 'use_dpop_nonce', 'a made-up nonce is refused')
 })
 
@@ -233,7 +318,10 @@ t.test('forward authentication checks the proof against the client\'s request', 
   const h = await build(t, { env: { ...RELAXED_LIMITS, FORWARD_AUTH_PROXIES: '127.0.0.2=traefik' } })
   const key = await dpopKey()
   const bound = await boundLogin(t, h, key)
-  const asked = async (proofUrl: string, proof?: string): Promise<Awaited<ReturnType<typeof askFrom>>> => await askFrom(h.url, '127.0.0.2', 'GET', '/auth/check', {
+  const asked = async (
+    proofUrl: string,
+    proof?: string
+  ): Promise<Awaited<ReturnType<typeof askFrom>>> => await askFrom(h.url, '127.0.0.2', 'GET', '/auth/check', {
     'x-forwarded-method': 'GET',
     'x-forwarded-uri': '/api/users/me?page=1',
     'x-forwarded-proto': 'https',
@@ -250,7 +338,13 @@ t.test('forward authentication checks the proof against the client\'s request', 
   const proof = await key.proof({ method: 'GET', url: 'https://app.example/api/users/me', token: bound.access })
   t.equal((await asked('', proof)).status, 200, 'first use')
   t.equal((await asked('', proof)).body?.code, 'invalid_dpop_proof', 'a replay through the proxy')
-  const bearer = await askFrom(h.url, '127.0.0.2', 'GET', '/auth/check', { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/api/users/me', authorization: `Bearer ${bound.access}` })
+  const bearer = await askFrom(
+    h.url,
+    '127.0.0.2',
+    'GET',
+    '/auth/check',
+    { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/api/users/me', authorization: `Bearer ${bound.access}` }
+  )
   t.equal(bearer.status, 401, 'the bound token as Bearer through the proxy')
   t.equal(bearer.body?.code, 'token_invalid')
 })

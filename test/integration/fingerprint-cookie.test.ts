@@ -25,7 +25,11 @@ t.test('fingerprint cookie with secure cookies', async (t) => {
   t.match(fgp!.value, /^[\w-]{43}$/, '256 random bits')
   const access = login.body.access as string
   t.equal(claimsOf(access).fgp, sha256(fgp!.value), 'the access token carries the cookie\'s SHA-256')
-  t.equal(claimsOf(setCookieOf(login, 'refresh_token')!.value).fgp, sha256(fgp!.value), 'so does the refresh token (the next refresh keeps the value)')
+  t.equal(
+    claimsOf(setCookieOf(login, 'refresh_token')!.value).fgp,
+    sha256(fgp!.value),
+    'so does the refresh token (the next refresh keeps the value)'
+  )
 
   const withCookie = { cookie: `__Host-gw_fgp=${fgp!.value}` }
   const stolen = await h.request('GET', '/api/users/me', { token: access })
@@ -37,23 +41,43 @@ t.test('fingerprint cookie with secure cookies', async (t) => {
   t.equal((await h.request('GET', '/auth/sessions', { token: access, headers: withCookie })).status, 200, 'with its cookie: the own routes')
 
   const refreshCookie = setCookieOf(login, 'refresh_token')!.value
-  const refreshed = await h.request('POST', '/auth/refresh', { headers: { origin: h.url, cookie: `refresh_token=${refreshCookie}; ${withCookie.cookie}` } })
+  const refreshed = await h.request(
+    'POST',
+    '/auth/refresh',
+    { headers: { origin: h.url, cookie: `refresh_token=${refreshCookie}; ${withCookie.cookie}` } }
+  )
   t.equal(refreshed.status, 200)
   const renewed = setCookieOf(refreshed, '__Host-gw_fgp')
   t.ok(renewed !== undefined, 'a cookie refresh sets the fingerprint cookie again')
   t.equal(renewed!.attributes['max-age'], '604800', 'its lifetime renewed')
   t.equal(renewed!.value, fgp!.value, 'the session keeps its value: tabs sharing the cookie never race')
   t.equal(claimsOf(refreshed.body.access).fgp, sha256(fgp!.value), 'the new access token names it')
-  t.equal((await h.request('GET', '/api/users/me', { token: access, headers: withCookie })).status, 200, 'a call in flight with the token before still works')
-  t.equal((await h.request('GET', '/api/users/me', { token: refreshed.body.access, headers: withCookie })).status, 200, 'and with the new token')
+  t.equal(
+    (await h.request('GET', '/api/users/me', { token: access, headers: withCookie })).status,
+    200,
+    'a call in flight with the token before still works'
+  )
+  t.equal(
+    (await h.request('GET', '/api/users/me', { token: refreshed.body.access, headers: withCookie })).status,
+    200,
+    'and with the new token'
+  )
 
   // A refresh without the fingerprint cookie (lost, or a copied refresh cookie): a new fingerprint.
-  const lost = await h.request('POST', '/auth/refresh', { headers: { origin: h.url, cookie: `refresh_token=${setCookieOf(refreshed, 'refresh_token')!.value}` } })
+  const lost = await h.request(
+    'POST',
+    '/auth/refresh',
+    { headers: { origin: h.url, cookie: `refresh_token=${setCookieOf(refreshed, 'refresh_token')!.value}` } }
+  )
   t.equal(lost.status, 200)
   const fresh = setCookieOf(lost, '__Host-gw_fgp')
   t.not(fresh?.value, fgp!.value, 'a new fingerprint value')
   t.equal(claimsOf(lost.body.access).fgp, sha256(fresh!.value))
-  t.equal((await h.request('GET', '/api/users/me', { token: lost.body.access, headers: withCookie })).status, 401, 'the new token with the old cookie: 401')
+  t.equal(
+    (await h.request('GET', '/api/users/me', { token: lost.body.access, headers: withCookie })).status,
+    401,
+    'the new token with the old cookie: 401'
+  )
 
   const failed = await h.request('POST', '/auth/refresh', { headers: { origin: h.url, cookie: 'refresh_token=garbage' } })
   t.equal(failed.status, 401)

@@ -165,7 +165,11 @@ t.test('forward authentication, asked directly', async (t) => {
     const scripts = checks.filter((c) => c === 'evalsha' || c === 'eval').length
     if (process.env.SESSION_CACHE === 'off') t.equal(scripts, 10, 'one script per check')
     else t.ok(scripts <= 10, `at most one script per check: ${scripts}`)
-    t.same(checks.filter((c) => c !== 'evalsha' && c !== 'eval' && (process.env.SESSION_CACHE === 'off' || c !== 'ping')), [], 'and no other command')
+    t.same(
+      checks.filter((c) => c !== 'evalsha' && c !== 'eval' && (process.env.SESSION_CACHE === 'off' || c !== 'ping')),
+      [],
+      'and no other command'
+    )
   })
 
   t.test('machine clients: scopes by the original method, client headers', async (t) => {

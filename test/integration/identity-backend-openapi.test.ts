@@ -13,10 +13,15 @@ t.test('the users stub answers as the identity backend document says', async (t)
   const doc = loadIdentityBackendDocument()
   const operations = documentedOperations(doc)
   t.same(operations.map((o) => `${o.method} ${o.path}`).sort(), [
-    'DELETE /internal/users/{id}/factors/{factor_id}', 'GET /internal/users', 'GET /internal/users/{id}', 'GET /internal/users/{id}/factors',
+    'DELETE /internal/users/{id}/factors/{factor_id}', 'GET /internal/users', 'GET /internal/users/{id}',
+    'GET /internal/users/{id}/factors',
     'POST /internal/credentials/check', 'PUT /internal/users/{id}/factors/{factor_id}'
   ], 'the calls of docs/identity-backend.md, the search by name and the factor records')
-  t.same(operations.map((o) => o.scope).sort(), ['credentials:check', 'factors:read', 'factors:write', 'factors:write', 'users:read', 'users:read'], 'each call names its scope')
+  t.same(
+    operations.map((o) => o.scope).sort(),
+    ['credentials:check', 'factors:read', 'factors:write', 'factors:write', 'users:read', 'users:read'],
+    'each call names its scope'
+  )
 
   for (const op of operations) {
     t.ok(h.users.hasRoute({ method: op.method as 'GET', url: op.path.replace(/\{(\w+)\}/g, ':$1') }),

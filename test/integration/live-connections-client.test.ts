@@ -12,7 +12,14 @@ import { buildClient } from '../../scripts/build-client.mjs'
 import type * as ClientModule from '../../client/src/index.js'
 
 await buildClient()
-const { createAuthClient } = await import(pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', 'client', 'auth-client.js')).href) as typeof ClientModule
+const { createAuthClient } = await import(pathToFileURL(join(
+  import.meta.dirname,
+  '..',
+  '..',
+  'dist',
+  'client',
+  'auth-client.js'
+)).href) as typeof ClientModule
 
 t.test('websocket(path): a ticket, the socket, and the session ends with it', async (t) => {
   const h = await build(t)

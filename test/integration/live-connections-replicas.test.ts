@@ -52,6 +52,9 @@ t.test('a Redis outage while sockets are open: they stay; sessions lost meanwhil
   await h.redis.restart()
   t.same(await sock.waitClosed(15_000), { code: 1008, reason: 'session_revoked' }, 'ended once Redis is back')
   await waitFor(() => stream.ended, 'the stream to end', 15_000)
-  await waitFor(async () => sample((await h.request('GET', '/metrics')).text, 'gateway_live_connections', 'kind="websocket"') === 0, 'no socket registered')
+  await waitFor(
+    async () => sample((await h.request('GET', '/metrics')).text, 'gateway_live_connections', 'kind="websocket"') === 0,
+    'no socket registered'
+  )
   t.equal(h.gateway.live.registry.count('websocket') + h.gateway.live.registry.count('stream'), 0, 'nothing is left registered')
 })

@@ -76,7 +76,11 @@ t.test('WebSockets through the gateway', async (t) => {
     t.equal(issued.headers.get('cache-control'), 'no-store')
     const ticket: string = issued.body.ticket
     const sock = mustOpen(await openWs(h.url, `/api/orders/ws?a=1&ticket=${ticket}&b=2`, { origin: h.url }))
-    t.same(JSON.parse(await sock.next((m) => m.includes('hello'), 'hello')), { hello: 'alice', url: '/api/orders/ws?a=1&b=2' }, 'the ticket never reaches the upstream')
+    t.same(
+      JSON.parse(await sock.next((m) => m.includes('hello'), 'hello')),
+      { hello: 'alice', url: '/api/orders/ws?a=1&b=2' },
+      'the ticket never reaches the upstream'
+    )
     sock.ws.close()
     await sock.waitClosed()
     const again = refused(await openWs(h.url, `/api/orders/ws?ticket=${ticket}`))
@@ -130,7 +134,10 @@ t.test('WebSockets through the gateway', async (t) => {
     const text = await metrics(h)
     t.ok((sample(text, 'gateway_live_connections_ended_total', 'kind="websocket",reason="session_revoked"') ?? 0) >= 1, 'counted by reason')
     t.ok((sample(text, 'gateway_live_connections_ended_total', 'kind="stream",reason="session_revoked"') ?? 0) >= 1)
-    t.ok(logs.lines.some((l) => l.includes('"event":"live_connection_closed"') && l.includes('"reason":"session_revoked"')), 'the event live_connection_closed')
+    t.ok(
+      logs.lines.some((l) => l.includes('"event":"live_connection_closed"') && l.includes('"reason":"session_revoked"')),
+      'the event live_connection_closed'
+    )
     stays.ws.close()
     await stays.waitClosed()
   })
@@ -148,7 +155,11 @@ t.test('WebSockets through the gateway', async (t) => {
     t.equal((await h.request('POST', '/auth/refresh', { body: { refresh: s3.refresh } })).status, 200)
     t.equal((await h.request('POST', '/auth/refresh', { body: { refresh: s3.refresh } })).status, 200, 'grace replay')
     // The grace window is not waited out here: an older token (the first of a longer chain) is reuse at once.
-    const r2 = await h.request('POST', '/auth/refresh', { body: { refresh: (await h.request('POST', '/auth/refresh', { body: { refresh: s3.refresh } })).body.refresh } })
+    const r2 = await h.request(
+      'POST',
+      '/auth/refresh',
+      { body: { refresh: (await h.request('POST', '/auth/refresh', { body: { refresh: s3.refresh } })).body.refresh } }
+    )
     t.equal(r2.status, 200)
     t.equal((await h.request('POST', '/auth/refresh', { body: { refresh: s3.refresh } })).status, 401, 'reuse detected')
     t.same((await c.waitClosed(5000)).reason, 'session_revoked')

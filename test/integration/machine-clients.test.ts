@@ -46,7 +46,10 @@ t.test('machine clients', async (t) => {
     t.equal(list.status, 200)
     t.equal(list.headers.get('cache-control'), 'no-store')
     const listed = (list.body.clients as Array<Record<string, unknown>>).find((c) => c.client_id === reader.client_id)
-    t.same(listed, { client_id: reader.client_id, name: 'reporting job', scopes: ['orders:read'], created_at: reader.created_at, dpop_bound: false })
+    t.same(
+      listed,
+      { client_id: reader.client_id, name: 'reporting job', scopes: ['orders:read'], created_at: reader.created_at, dpop_bound: false }
+    )
     t.notOk(list.text.includes(reader.client_secret) || list.text.includes('secret'), 'the list shows no secret')
 
     const redis = h.redis.client()

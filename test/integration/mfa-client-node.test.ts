@@ -15,7 +15,11 @@ import type * as ClientModule from '../../client/src/index.js'
 
 const DIST = join(import.meta.dirname, '..', '..', 'dist')
 await buildClient({ outDir: DIST })
-const { createAuthClient, AuthError, stepUpChallenge } = await import(pathToFileURL(join(DIST, 'client', 'auth-client.js')).href) as typeof ClientModule
+const {
+  createAuthClient,
+  AuthError,
+  stepUpChallenge
+} = await import(pathToFileURL(join(DIST, 'client', 'auth-client.js')).href) as typeof ClientModule
 
 t.test('the client completes a two-step login and steps up for a route', { skip: pyotpMissing() ?? false }, async (t) => {
   const routes = ROUTE_TABLE.map((r) => r.path === '/api/orders' ? { ...r, stepUpMaxAge: 120 } : r)
@@ -24,7 +28,14 @@ t.test('the client completes a two-step login and steps up for a route', { skip:
   const password = await h.login('alice')
   const started = await h.request('POST', '/auth/mfa/totp', { token: password.access })
   const secret: string = started.body.secret
-  t.equal((await h.request('POST', '/auth/mfa/totp/confirm', { token: password.access, body: { factor_id: started.body.factor_id, code: totpAt(secret, step - 1) } })).status, 200)
+  t.equal(
+    (await h.request(
+      'POST',
+      '/auth/mfa/totp/confirm',
+      { token: password.access, body: { factor_id: started.body.factor_id, code: totpAt(secret, step - 1) } }
+    )).status,
+    200
+  )
 
   const auth = createAuthClient({ baseUrl: h.url, mode: 'memory' })
   t.teardown(() => auth.close())

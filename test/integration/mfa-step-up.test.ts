@@ -17,7 +17,11 @@ const skip = pyotpMissing()
 async function enrolTotp (h: Harness, access: string, step: number): Promise<{ secret: string, factorId: string }> {
   const started = await h.request('POST', '/auth/mfa/totp', { token: access })
   if (started.status !== 200) throw new Error(`enrolment: ${started.status} ${started.text}`)
-  const confirmed = await h.request('POST', '/auth/mfa/totp/confirm', { token: access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step) } })
+  const confirmed = await h.request(
+    'POST',
+    '/auth/mfa/totp/confirm',
+    { token: access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step) } }
+  )
   if (confirmed.status !== 200) throw new Error(`confirmation: ${confirmed.status} ${confirmed.text}`)
   return { secret: started.body.secret, factorId: started.body.factor_id }
 }
@@ -58,7 +62,8 @@ t.test('a step-up route needs a second factor used within its max age (RFC 9470)
   t.equal(wrong.body.code, 'mfa_code_invalid', 'a used code does not step up again')
 })
 
-t.test('removing a factor needs a fresh second factor; an admin resets a user with the own fresh factor', { skip: skip ?? false }, async (t) => {
+t.test('removing a factor needs a fresh second factor; an admin resets a user with the own fresh factor', { skip: skip ?? false },
+  async (t) => {
   const h = await build(t, { env: { MFA_ENCRYPTION_KEY: mfaKey() } })
   const step = await freshStep()
   const password = await h.login('alice')
@@ -86,7 +91,11 @@ t.test('removing a factor needs a fresh second factor; an admin resets a user wi
   t.equal(reset.status, 200)
   t.equal(reset.body.removed, 2)
   t.same(directoryOf(h.users).factors('1001'), [], 'the backend has none left')
-  t.equal((await h.request('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })).status, 200, 'alice logs in with the password again')
+  t.equal(
+    (await h.request('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })).status,
+    200,
+    'alice logs in with the password again'
+  )
 
   const events = await h.request('GET', '/admin/events?event=mfa_removed', { token: admin.access })
   t.ok(events.body.events.some((e: any) => e.user_id === '1001' && e.by === '1003'), 'the reset is an event naming the admin')
@@ -101,7 +110,8 @@ t.test('removing a factor needs a fresh second factor; an admin resets a user wi
   t.same(directoryOf(h.users).factors('1002'), [], 'the recovery codes go with the last factor')
 })
 
-t.test('ADMIN_MFA=required: admin routes need a second factor; an admin without one can still sign in and enrol', { skip: skip ?? false }, async (t) => {
+t.test('ADMIN_MFA=required: admin routes need a second factor; an admin without one can still sign in and enrol', { skip: skip ?? false },
+  async (t) => {
   const h = await build(t, { env: { MFA_ENCRYPTION_KEY: mfaKey(), ADMIN_MFA: 'required' } })
   const password = await h.login('admin')
   const refused = await h.request('GET', '/admin/blocks', { token: password.access })
@@ -130,5 +140,9 @@ t.test('factors configured without MFA_ENCRYPTION_KEY stop start-up', async (t) 
   t.match(stepUpWithoutFactors(routes, loadConfig({})), [/route \/api\/orders: step_up_max_age needs second factors/], 'a step-up route without the key stops start-up')
   t.same(stepUpWithoutFactors(routes, loadConfig({ MFA_ENCRYPTION_KEY: mfaKey() })), [], 'with the key it is fine')
   const off = await build(t)
-  t.equal((await off.request('POST', '/auth/mfa/totp', { token: (await off.login('alice')).access })).status, 404, 'no key: no factor routes')
+  t.equal(
+    (await off.request('POST', '/auth/mfa/totp', { token: (await off.login('alice')).access })).status,
+    404,
+    'no key: no factor routes'
+  )
 })

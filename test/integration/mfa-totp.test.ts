@@ -12,15 +12,28 @@ import { freshStep, mfaKey, parseUri, pyotpMissing, totpAt } from '../helpers/py
 const skip = pyotpMissing()
 
 /** Enrols TOTP for a user through the API; the code comes from pyotp at `step`. */
-async function enrolTotp (h: Harness, access: string, step: number): Promise<{ secret: string, recoveryCodes: string[], factorId: string }> {
+async function enrolTotp (
+  h: Harness,
+  access: string,
+  step: number
+): Promise<{ secret: string, recoveryCodes: string[], factorId: string }> {
   const started = await h.request('POST', '/auth/mfa/totp', { token: access })
   if (started.status !== 200) throw new Error(`enrolment: ${started.status} ${started.text}`)
-  const confirmed = await h.request('POST', '/auth/mfa/totp/confirm', { token: access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step) } })
+  const confirmed = await h.request(
+    'POST',
+    '/auth/mfa/totp/confirm',
+    { token: access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step) } }
+  )
   if (confirmed.status !== 200) throw new Error(`confirmation: ${confirmed.status} ${confirmed.text}`)
   return { secret: started.body.secret, recoveryCodes: confirmed.body.recovery_codes, factorId: started.body.factor_id }
 }
 
-async function passwordStep (h: Harness, username: string, password: string, extra: Record<string, unknown> = {}): Promise<{ mfa_token: string, methods: string[] }> {
+async function passwordStep (
+  h: Harness,
+  username: string,
+  password: string,
+  extra: Record<string, unknown> = {}
+): Promise<{ mfa_token: string, methods: string[] }> {
   const res = await h.request('POST', '/auth/login', { body: { username, password, ...extra } })
   if (res.status !== 403) throw new Error(`expected mfa_required, got ${res.status} ${res.text}`)
   return res.body
@@ -46,11 +59,19 @@ t.test('TOTP enrolment, login with pyotp codes across a Redis flush, each code o
   t.equal((await h.request('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })).status, 200)
 
   const step = await freshStep()
-  const wrong = await h.request('POST', '/auth/mfa/totp/confirm', { token: alice.access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step + 5) } })
+  const wrong = await h.request(
+    'POST',
+    '/auth/mfa/totp/confirm',
+    { token: alice.access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step + 5) } }
+  )
   t.equal(wrong.status, 401)
   t.equal(wrong.body.code, 'mfa_code_invalid')
   // One step of drift: the previous step's code confirms.
-  const confirmed = await h.request('POST', '/auth/mfa/totp/confirm', { token: alice.access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step - 1) } })
+  const confirmed = await h.request(
+    'POST',
+    '/auth/mfa/totp/confirm',
+    { token: alice.access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step - 1) } }
+  )
   t.equal(confirmed.status, 200)
   const codes: string[] = confirmed.body.recovery_codes
   t.equal(codes.length, 10)
@@ -58,7 +79,11 @@ t.test('TOTP enrolment, login with pyotp codes across a Redis flush, each code o
 
   // The identity backend holds only ciphertext.
   const records = directoryOf(h.users).factors('1001')
-  t.same(records.map((r) => [r.id, r.type, r.status]).sort(), [[started.body.factor_id, 'totp', 'active'], ['recovery-codes', 'recovery_codes', 'active']].sort(), 'the backend keeps the TOTP factor and the recovery codes')
+  t.same(
+    records.map((r) => [r.id, r.type, r.status]).sort(),
+    [[started.body.factor_id, 'totp', 'active'], ['recovery-codes', 'recovery_codes', 'active']].sort(),
+    'the backend keeps the TOTP factor and the recovery codes'
+  )
   t.ok(records.every((r) => r.data.startsWith('v1.')), 'sealed')
   const stored = JSON.stringify(records)
   t.notMatch(stored, started.body.secret, 'no plaintext secret in the backend')
@@ -79,7 +104,11 @@ t.test('TOTP enrolment, login with pyotp codes across a Redis flush, each code o
   const claims = claimsOf(verified.body.access)
   t.same(claims.amr, ['pwd', 'otp', 'mfa'])
   t.ok(Math.abs((claims.auth_time as number) - Date.now() / 1000) < 60, 'auth_time is now')
-  t.equal((await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: pending.mfa_token, code } })).body.code, 'mfa_token_invalid', 'the mfa_token is single use')
+  t.equal(
+    (await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: pending.mfa_token, code } })).body.code,
+    'mfa_token_invalid',
+    'the mfa_token is single use'
+  )
 
   // The same code again, with a new mfa_token: refused (its step was used).
   const again = await passwordStep(h, 'alice', 'alice-password')
@@ -87,8 +116,19 @@ t.test('TOTP enrolment, login with pyotp codes across a Redis flush, each code o
   t.equal(replay.status, 401)
   t.equal(replay.body.code, 'mfa_code_invalid', 'a replayed code is refused')
   // The step before the used one is refused too; the next one passes.
-  t.equal((await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: again.mfa_token, code: totpAt(started.body.secret, step - 1) } })).body.code, 'mfa_code_invalid')
-  const next = await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: again.mfa_token, code: totpAt(started.body.secret, step + 1) } })
+  t.equal(
+    (await h.request(
+      'POST',
+      '/auth/mfa/verify',
+      { body: { mfa_token: again.mfa_token, code: totpAt(started.body.secret, step - 1) } }
+    )).body.code,
+    'mfa_code_invalid'
+  )
+  const next = await h.request(
+    'POST',
+    '/auth/mfa/verify',
+    { body: { mfa_token: again.mfa_token, code: totpAt(started.body.secret, step + 1) } }
+  )
   t.equal(next.status, 200, 'the next step passes (one step of drift)')
 
   // amr and auth_time are kept across refresh.
@@ -100,16 +140,31 @@ t.test('TOTP enrolment, login with pyotp codes across a Redis flush, each code o
 
   // A recovery code works once.
   const third = await passwordStep(h, 'alice', 'alice-password')
-  const byCode = await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: third.mfa_token, recovery_code: codes[0]!.toUpperCase() } })
+  const byCode = await h.request(
+    'POST',
+    '/auth/mfa/verify',
+    { body: { mfa_token: third.mfa_token, recovery_code: codes[0]!.toUpperCase() } }
+  )
   t.equal(byCode.status, 200, 'a recovery code completes a login (case does not matter)')
   const fourth = await passwordStep(h, 'alice', 'alice-password')
-  t.equal((await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: fourth.mfa_token, recovery_code: codes[0] } })).body.code, 'mfa_code_invalid', 'a used recovery code is refused')
+  t.equal(
+    (await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: fourth.mfa_token, recovery_code: codes[0] } })).body.code,
+    'mfa_code_invalid',
+    'a used recovery code is refused'
+  )
   const list = await h.request('GET', '/auth/mfa', { token: byCode.body.access })
-  t.same(list.body.factors.map((f: any) => [f.type, f.status, f.remaining]).sort(), [['recovery_codes', 'active', 9], ['totp', 'active', undefined]])
+  t.same(
+    list.body.factors.map((f: any) => [f.type, f.status, f.remaining]).sort(),
+    [['recovery_codes', 'active', 9], ['totp', 'active', undefined]]
+  )
   t.notMatch(list.text, started.body.secret, 'the list shows no secret')
 
   // Bad bodies.
-  t.equal((await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: fourth.mfa_token, code: '123456', recovery_code: 'x' } })).status, 400, 'two proofs at once')
+  t.equal(
+    (await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: fourth.mfa_token, code: '123456', recovery_code: 'x' } })).status,
+    400,
+    'two proofs at once'
+  )
   t.equal((await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: fourth.mfa_token } })).status, 400, 'no proof')
   t.equal((await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: 'forged', code: '123456' } })).body.code, 'mfa_token_invalid')
 })
@@ -127,7 +182,11 @@ t.test('a stolen mfa_token takes 5 tries; wrong codes count in the lockout', { s
   t.equal(sixth.status, 401)
   t.equal(sixth.body.code, 'mfa_token_invalid', 'after 5 tries even the right code is refused: the token is gone')
   const fresh = await passwordStep(h, 'alice', 'alice-password')
-  t.equal((await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: fresh.mfa_token, code: totpAt(secret, step) } })).status, 200, 'a new login works')
+  t.equal(
+    (await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: fresh.mfa_token, code: totpAt(secret, step) } })).status,
+    200,
+    'a new login works'
+  )
 })
 
 t.test('wrong codes lock the account like wrong passwords', { skip: skip ?? false }, async (t) => {
@@ -136,7 +195,14 @@ t.test('wrong codes lock the account like wrong passwords', { skip: skip ?? fals
   const { secret } = await enrolTotp(h, (await h.login('bob')).access, step - 1)
   const pending = await passwordStep(h, 'bob', 'bob-password')
   for (let i = 1; i <= 3; i++) {
-    t.equal((await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: pending.mfa_token, code: totpAt(secret, step + 10 + i) } })).body.code, 'mfa_code_invalid')
+    t.equal(
+      (await h.request(
+        'POST',
+        '/auth/mfa/verify',
+        { body: { mfa_token: pending.mfa_token, code: totpAt(secret, step + 10 + i) } }
+      )).body.code,
+      'mfa_code_invalid'
+    )
   }
   // A right password no longer clears the count: the attacker knows it.
   const locked = await h.request('POST', '/auth/login', { body: { username: 'bob', password: 'bob-password' } })
@@ -158,7 +224,11 @@ t.test('the simplejwt login answers mfa_required in its own dialect', { skip: sk
   const done = await h.request('POST', '/auth/mfa/verify', { body: { mfa_token: res.body.mfa_token, code: totpAt(secret, step) } })
   t.equal(done.status, 200)
   t.type(done.body.refresh, 'string', 'simplejwt clients get access and refresh')
-  t.equal((await h.request('POST', '/api/token/', { body: { username: 'bob', password: 'bob-password' } })).status, 200, 'a user without a factor: as before')
+  t.equal(
+    (await h.request('POST', '/api/token/', { body: { username: 'bob', password: 'bob-password' } })).status,
+    200,
+    'a user without a factor: as before'
+  )
 })
 
 t.test('cookie mode carries over to the second step', { skip: skip ?? false }, async (t) => {

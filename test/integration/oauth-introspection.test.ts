@@ -34,7 +34,11 @@ t.test('metadata document', async (t) => {
   t.same(m.grant_types_supported, ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'])
   t.same(m.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post'])
   t.same(m.introspection_signing_alg_values_supported, ['ES256'])
-  t.same(m.scopes_supported, ['orders:read', 'orders:write', 'tokens:introspect', 'token-exchange'], 'the route table\'s scopes and the OAuth endpoints\'')
+  t.same(
+    m.scopes_supported,
+    ['orders:read', 'orders:write', 'tokens:introspect', 'token-exchange'],
+    'the route table\'s scopes and the OAuth endpoints\''
+  )
   t.ok((m.dpop_signing_alg_values_supported as string[]).includes('ES256'), 'DPoP proofs: ES256 among the algorithms (docs/dpop.md)')
   // Every advertised endpoint answers at that URL.
   t.equal((await fetch(m.jwks_uri)).status, 200, 'jwks_uri answers')

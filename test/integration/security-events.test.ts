@@ -73,7 +73,12 @@ t.test('security events are logged with their context and without secrets', asyn
   const currentCookie = latest.get('refresh_token')!
   t.not(currentCookie, cookie, 'the cookie rotated')
   // A cookie-mode access token goes with its fingerprint cookie (docs/dpop.md).
-  const logout = await send('evt-logout', 'POST', '/auth/logout', { token: cookieRefresh.body.access, headers: { cookie: `refresh_token=${currentCookie}; ${fingerprint[0]}=${fingerprint[1]}` } })
+  const logout = await send(
+    'evt-logout',
+    'POST',
+    '/auth/logout',
+    { token: cookieRefresh.body.access, headers: { cookie: `refresh_token=${currentCookie}; ${fingerprint[0]}=${fingerprint[1]}` } }
+  )
   t.equal(logout.status, 204)
 
   // The per-user API limit, then logout-all.

@@ -75,7 +75,8 @@ t.test(`revoked through replica a, refused by replica b at once: ${ROUNDS} round
   t.same(failures, [], `every revoked session refused by the other replica at the next request (${ROUNDS} rounds)`)
 })
 
-t.test(`machine clients: a token revoked or a client deleted through a, refused by b at once: ${Math.ceil(ROUNDS / 5)} rounds`, async (t) => {
+t.test(`machine clients: a token revoked or a client deleted through a, refused by b at once: ${Math.ceil(ROUNDS / 5)} rounds`,
+  async (t) => {
   const [a, b] = await replicas(t)
   const admin = await a.login('admin')
   const failures: string[] = []

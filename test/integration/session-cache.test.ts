@@ -77,7 +77,8 @@ t.test('a machine client\'s token: no Redis command once cached; one per request
   else t.ok(used >= 30, `30 requests ran ${used} scripts in Redis (one each)`)
 })
 
-t.test('a lost invalidation connection: Redis is asked at every request until tracking is back', { skip: !cacheOn && 'the cache is off' }, async (t) => {
+t.test('a lost invalidation connection: Redis is asked at every request until tracking is back', { skip: !cacheOn && 'the cache is off' },
+  async (t) => {
   const h = await build(t, { env: RELAXED_LIMITS })
   const redis = inspector(t, h) as Redis
   const [alice, again] = [await h.login('alice'), await h.login('alice')]
@@ -133,9 +134,16 @@ t.test('the per-user limit across two replicas: never below it, at most (replica
   await Promise.all([a, b].map(async (h) => {
     let refusedInARow = 0
     while (refusedInARow < 20) {
-      const batch = await Promise.all(Array.from({ length: 4 }, async () => (await h.request('GET', '/api/orders', { token: alice.access })).status))
+      const batch = await Promise.all(Array.from(
+        { length: 4 },
+        async () => (await h.request('GET', '/api/orders', { token: alice.access })).status
+      ))
       for (const s of batch) {
-        if (s === 200) { allowed++; refusedInARow = 0 } else if (s === 429) { limited++; refusedInARow++ } else throw new Error(`status ${s}`)
+        if (s === 200) {
+          allowed++; refusedInARow = 0
+        } else if (s === 429) {
+          limited++; refusedInARow++
+        } else throw new Error(`status ${s}`)
       }
     }
   }))

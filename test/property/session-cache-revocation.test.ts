@@ -18,8 +18,19 @@ type Op =
 const SESSIONS = 3
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('request' as const), replica: fc.nat({ max: 1 }), session: fc.nat({ max: SESSIONS - 1 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('revoke' as const), replica: fc.nat({ max: 1 }), session: fc.nat({ max: SESSIONS - 1 }), how: fc.constantFrom('logout' as const, 'delete' as const, 'admin' as const) }) }
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('request' as const), replica: fc.nat({ max: 1 }), session: fc.nat({ max: SESSIONS - 1 }) })
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('revoke' as const),
+      replica: fc.nat({ max: 1 }),
+      session: fc.nat({ max: SESSIONS - 1 }),
+      how: fc.constantFrom('logout' as const, 'delete' as const, 'admin' as const)
+    })
+  }
 )
 
 function sidOf (access: string): string {
@@ -60,7 +71,8 @@ t.test('no session is accepted after the call revoking it returned, on either re
         const revoked = revokedAt[o.session]
         if (res.status === 200) {
           accepted++
-          if (revoked !== undefined && revoked < sentAt) throw new Error(`session ${o.session} accepted by replica ${o.replica} after its revocation returned`)
+          if (revoked !== undefined
+            && revoked < sentAt) throw new Error(`session ${o.session} accepted by replica ${o.replica} after its revocation returned`)
         } else if (res.status === 401 && (res.body as { code?: string }).code === 'token_revoked') {
           if (revoked !== undefined && revoked < sentAt) refusedAfter++
         } else {
@@ -69,5 +81,8 @@ t.test('no session is accepted after the call revoking it returned, on either re
       }))
     }
   }), { numRuns: Number(process.env.PROPERTY_RUNS ?? 40) })
-  t.ok(accepted > 0 && refusedAfter > 0, `the plans exercised both sides (${accepted} accepted, ${refusedAfter} refused after a revocation)`)
+  t.ok(
+    accepted > 0 && refusedAfter > 0,
+    `the plans exercised both sides (${accepted} accepted, ${refusedAfter} refused after a revocation)`
+  )
 })

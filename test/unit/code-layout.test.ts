@@ -53,7 +53,15 @@ t.test('docs/code-layout.md names every folder of the repository, and only real 
 })
 
 t.test('the check notices a missing row and a folder that does not exist', async (t) => {
-  const required = foldersToMap(new Set(['src/', 'src/routes/', 'src/routes/new-area/', 'deploy/', 'deploy/edge/', 'deploy/edge/nginx/', '.ci/']))
+  const required = foldersToMap(new Set([
+    'src/',
+    'src/routes/',
+    'src/routes/new-area/',
+    'deploy/',
+    'deploy/edge/',
+    'deploy/edge/nginx/',
+    '.ci/'
+  ]))
   t.same(required, ['deploy/', 'deploy/edge/', 'src/', 'src/routes/', 'src/routes/new-area/'],
     'every depth of src/, two levels elsewhere, no hidden folder')
   const mapped = mappedFolders()

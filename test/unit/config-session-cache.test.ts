@@ -12,13 +12,19 @@ t.test('SESSION_CACHE', async (t) => {
   t.equal(loadConfig({}).sessionCache, true, 'on by default')
   t.equal(loadConfig({ SESSION_CACHE: 'on' }).sessionCache, true)
   t.equal(loadConfig({ SESSION_CACHE: 'off' }).sessionCache, false)
-  for (const bad of ['true', 'OFF', '0', 'yes']) t.ok(refused({ SESSION_CACHE: bad }, 'SESSION_CACHE'), `${bad} is refused naming the variable`)
+  for (const bad of ['true', 'OFF', '0', 'yes']) t.ok(
+    refused({ SESSION_CACHE: bad }, 'SESSION_CACHE'),
+    `${bad} is refused naming the variable`
+  )
 })
 
 t.test('LIMIT_SYNC_MS', async (t) => {
   t.equal(loadConfig({}).limitSyncMs, 1000, 'default 1000')
   t.equal(loadConfig({ LIMIT_SYNC_MS: '50' }).limitSyncMs, 50)
-  for (const bad of ['0', '9', '10001', '1.5', 'soon']) t.ok(refused({ LIMIT_SYNC_MS: bad }, 'LIMIT_SYNC_MS'), `${bad} is refused naming the variable`)
+  for (const bad of ['0', '9', '10001', '1.5', 'soon']) t.ok(
+    refused({ LIMIT_SYNC_MS: bad }, 'LIMIT_SYNC_MS'),
+    `${bad} is refused naming the variable`
+  )
 })
 
 t.test('the unconfirmed allowance per replica: 1% of the limit, none under 100', async (t) => {

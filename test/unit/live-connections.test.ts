@@ -15,8 +15,22 @@ import type { AccessClaims, ClientAccessClaims } from '../../src/tokens/claims.j
 const user = (roles: string[]): AccessClaims => ({ sub: '1001', sid: 's1', roles, username: 'alice' }) as unknown as AccessClaims
 const client = (scope: string): ClientAccessClaims => ({ sub: 'client:c1', client_id: 'c1', scope }) as unknown as ClientAccessClaims
 
-function conn (path: string, route: ProxyRoute, owner: Partial<LiveConnection['owner']>, kind: LiveConnection['kind'] = 'websocket'): LiveConnection {
-  return { kind, owner: { user: null, client: null, ...owner }, ownerKey: userKey('1001'), path, route, ip: '127.0.0.1', requestId: 'r', end: () => {} }
+function conn (
+  path: string,
+  route: ProxyRoute,
+  owner: Partial<LiveConnection['owner']>,
+  kind: LiveConnection['kind'] = 'websocket'
+): LiveConnection {
+  return {
+    kind,
+    owner: { user: null, client: null, ...owner },
+    ownerKey: userKey('1001'),
+    path,
+    route,
+    ip: '127.0.0.1',
+    requestId: 'r',
+    end: () => {}
+  }
 }
 
 t.test('the registry counts per owner and refuses one more', async (t) => {
@@ -51,7 +65,10 @@ t.test('re-judging a connection against the table and the live roles', async (t)
   const stream = conn('/api/orders/events', orders, { client: client('orders:read') }, 'stream')
   t.ok(stillAllowed(stream, table, null), 'a client with the scope')
   t.notOk(stillAllowed(stream, new RouteTable([{ ...orders, scopes: { GET: ['orders:admin'] } }]), null), 'a tightened scope')
-  t.notOk(stillAllowed(conn('/api/orders/events', orders, {}, 'stream'), table, null), 'admitted on a public route that is no longer public')
+  t.notOk(
+    stillAllowed(conn('/api/orders/events', orders, {}, 'stream'), table, null),
+    'admitted on a public route that is no longer public'
+  )
 })
 
 t.test('the ticket never reaches the upstream', async (t) => {
@@ -63,7 +80,8 @@ t.test('the ticket never reaches the upstream', async (t) => {
 })
 
 t.test('only a GET asking for websocket is taken as an upgrade', async (t) => {
-  const req = (method: string, upgrade?: string): IncomingMessage => ({ method, headers: upgrade === undefined ? {} : { upgrade } }) as unknown as IncomingMessage
+  const req = (method: string, upgrade?: string): IncomingMessage =>
+    ({ method, headers: upgrade === undefined ? {} : { upgrade } }) as unknown as IncomingMessage
   t.ok(isWebSocketUpgrade(req('GET', 'websocket')))
   t.ok(isWebSocketUpgrade(req('GET', 'WebSocket')))
   t.notOk(isWebSocketUpgrade(req('GET', 'h2c')), 'h2c stays an ordinary request')

@@ -56,7 +56,10 @@ function trackedTextFiles (): string[] {
 
 t.test('no tracked file cites the contract outside the repository', async (t) => {
   const files = trackedTextFiles()
-  t.ok(files.includes('README.md') && files.includes('src/app.ts') && files.some((f) => f.startsWith('docs/')), 'the tracked files are found')
+  t.ok(
+    files.includes('README.md') && files.includes('src/app.ts') && files.some((f) => f.startsWith('docs/')),
+    'the tracked files are found'
+  )
   const offenders: string[] = []
   for (const file of files) {
     const lines = readFileSync(join(root, file), 'utf8').split('\n')

@@ -72,7 +72,11 @@ t.test('a valid file: defaults, JSON as well as YAML, `${NAME}` of a *_URL varia
     routes: [{ path: '/api/b', upstream: 'billing', body_limit: 5 }] })
   const fromJson = parseRoutesText('r.json', json, { vars: VARS })
   t.same(fromJson.upstreams.get('billing'), { name: 'billing', url: 'https://billing.internal:8443/base', timeoutMs: 5000 })
-  t.equal(parseRoutesText('r.yaml', HEAD + '  - { path: /api/b/ws, upstream: billing, websocket: true }', { vars: VARS }).routes[0]?.websocket, true, 'websocket: true is a route property')
+  t.equal(
+    parseRoutesText('r.yaml', HEAD + '  - { path: /api/b/ws, upstream: billing, websocket: true }', { vars: VARS }).routes[0]?.websocket,
+    true,
+    'websocket: true is a route property'
+  )
   t.equal(fromJson.routes[0]?.bodyLimit, 5)
 })
 
@@ -103,8 +107,16 @@ t.test('invalid files: each problem names the file, the line, the route or upstr
     const problems = problemsOf(HEAD + routes)
     t.ok(problems.some((p) => expected.test(p)), `${name}: ${problems.join(' | ')}`)
   }
-  t.same(problemsOf(HEAD + '  - { path: /api/b, upstream: billing }\n  - { path: /api/b, exact: true, upstream: users }'), [], 'the same path once exact and once not is no duplicate')
-  t.same(problemsOf(HEAD + '  - { path: /api/b, upstream: billing, roles: [admin], step_up_max_age: 300 }'), [], 'step_up_max_age is accepted')
+  t.same(
+    problemsOf(HEAD + '  - { path: /api/b, upstream: billing }\n  - { path: /api/b, exact: true, upstream: users }'),
+    [],
+    'the same path once exact and once not is no duplicate'
+  )
+  t.same(
+    problemsOf(HEAD + '  - { path: /api/b, upstream: billing, roles: [admin], step_up_max_age: 300 }'),
+    [],
+    'step_up_max_age is accepted'
+  )
   t.same(problemsOf('upstreams: {}\nroutes: []\nextra: 1\n').length, 2, 'no upstream, and an unknown top-level field')
 })
 

@@ -2,7 +2,19 @@
  * The security dashboard (docs/audit-and-dashboard.md). Plain DOM, no framework: every value from the API
  * is put in with textContent, never as HTML. All API calls go through auth.ts.
  */
-import { AuthError, authFetch, login, logout, onChange, ready, stepUp, stepUpChallenge, verifyMfa, type MfaProof, type SignedInUser } from './auth.js'
+import {
+  AuthError,
+  authFetch,
+  login,
+  logout,
+  onChange,
+  ready,
+  stepUp,
+  stepUpChallenge,
+  verifyMfa,
+  type MfaProof,
+  type SignedInUser
+} from './auth.js'
 import { drawChart, type Series } from './chart.js'
 
 interface AuditEvent { id: string, time: string, event: string, user_id?: string, ip: string, request_id: string, [k: string]: unknown }
@@ -293,7 +305,18 @@ async function loadClients (): Promise<void> {
       api(`/admin/clients/${encodeURIComponent(c.client_id)}`, { method: 'DELETE' }).then(loadClients, failed)
     })
     return h('li', { 'data-client': c.client_id },
-      h('span', { class: 'what' }, c.name, h('small', {}, `${c.client_id} · since ${when(c.created_at)}`), h('span', { class: 'chips' }, ...c.scopes.map(scopeChip), ...(c.dpop_bound === true ? [h('span', { class: 'chip dpop', title: 'Tokens only with a DPoP proof' }, 'DPoP-bound')] : []))),
+      h(
+        'span',
+        { class: 'what' },
+        c.name,
+        h('small', {}, `${c.client_id} · since ${when(c.created_at)}`),
+        h(
+          'span',
+          { class: 'chips' },
+          ...c.scopes.map(scopeChip),
+          ...(c.dpop_bound === true ? [h('span', { class: 'chip dpop', title: 'Tokens only with a DPoP proof' }, 'DPoP-bound')] : [])
+        )
+      ),
       revoke)
   }))
 }
@@ -317,7 +340,13 @@ async function registerClient (): Promise<void> {
   if (scopes.length === 0) { error.textContent = 'Pick at least one scope.'; return }
   try {
     const created = await api<Client & { client_secret: string }>('/admin/clients', {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: $<HTMLInputElement>('client-name').value, scopes, dpop_bound: $<HTMLInputElement>('client-dpop').checked })
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: $<HTMLInputElement>('client-name').value,
+        scopes,
+        dpop_bound: $<HTMLInputElement>('client-dpop').checked
+      })
     })
     secret.textContent = `Client ${created.client_id} registered. Its secret, shown this once: ${created.client_secret}`
     secret.hidden = false
@@ -456,7 +485,8 @@ async function factorsOf (u: UserAnswer['user']): Promise<HTMLElement> {
   if (!res.ok) return h('p', { hidden: '' })
   const { factors } = await res.json() as { factors: Array<{ id: string, type: string, status: string, remaining?: number }> }
   const active = factors.filter((f) => f.status === 'active')
-  const text = active.length === 0 ? 'No second factor.' : `Second factors: ${active.map((f) => f.type === 'recovery_codes' ? `recovery codes (${f.remaining ?? 0} left)` : f.type).join(', ')}`
+  const text = active.length === 0 ? 'No second factor.' : `Second factors: ` +
+    `${active.map((f) => f.type === 'recovery_codes' ? `recovery codes (${f.remaining ?? 0} left)` : f.type).join(', ')}`
   const note = h('p', { class: 'factors' }, text)
   if (factors.length === 0) return note
   const reset = h('button', { type: 'button', class: 'small danger' }, 'Reset second factors')
@@ -527,7 +557,10 @@ function init (): void {
       ? verifyMfa(pendingMfa, proofOf(code))
       : login($<HTMLInputElement>('username').value, $<HTMLInputElement>('password').value)
     step
-      .then(() => { $<HTMLInputElement>('password').value = ''; $<HTMLInputElement>('mfa-code').value = ''; pendingMfa = null; $('mfa-code-row').hidden = true })
+      .then(() => {
+        $<HTMLInputElement>('password').value = ''; $<HTMLInputElement>('mfa-code').value = ''
+        pendingMfa = null; $('mfa-code-row').hidden = true
+      })
       .catch((err: Error) => {
         // A user with a second factor: the password was right, a code comes next.
         if (err instanceof AuthError && err.code === 'mfa_required' && err.mfaToken !== undefined) {

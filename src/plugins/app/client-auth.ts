@@ -15,7 +15,12 @@ import type { ProofJtiClaim } from '../../dpop/proof-jti.js'
 declare module 'fastify' {
   interface FastifyInstance {
     /** Checks a verified client token's client and counts the request (401 / 429). Sets request.client. */
-    authenticateClient: (request: FastifyRequest, reply: FastifyReply, claims: ClientAccessClaims, proofJti?: ProofJtiClaim) => Promise<void>
+    authenticateClient: (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      claims: ClientAccessClaims,
+      proofJti?: ProofJtiClaim
+    ) => Promise<void>
   }
   interface FastifyRequest {
     /** The verified access token's claims when the caller is a machine client; set by authentication. */
@@ -27,7 +32,12 @@ export default fp(async (fastify) => {
   fastify.decorateRequest('client', null)
   const limit = fastify.config.limits.apiPerClient
 
-  fastify.decorate('authenticateClient', async (request: FastifyRequest, reply: FastifyReply, claims: ClientAccessClaims, proofJti?: ProofJtiClaim) => {
+  fastify.decorate('authenticateClient', async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    claims: ClientAccessClaims,
+    proofJti?: ProofJtiClaim
+  ) => {
     const result = await fastify.clients.checkCounted(claims.client_id, LIMIT_WINDOW_MS, claims.jti, proofJti)
     if (result.replayed === true) throw fastify.dpop.replayed(request, claims.sub)
     if (!result.alive) {

@@ -13,7 +13,10 @@ declare module 'fastify' {
 
 export default fp(async (fastify) => {
   const local = fastify.localState
-  fastify.decorate('clients', new ClientStore(fastify.redis, local === null ? undefined : { ...local, apiLimit: fastify.config.limits.apiPerClient }))
+  fastify.decorate(
+    'clients',
+    new ClientStore(fastify.redis, local === null ? undefined : { ...local, apiLimit: fastify.config.limits.apiPerClient })
+  )
   // Wrong client secrets count per client IP like failed logins (LOGIN_IP_LIMIT a minute).
   fastify.decorate('clientAuthFailures', new ClientAuthFailures(fastify.redis, fastify.config.limits.loginPerIp, LIMIT_WINDOW_MS))
 }, { name: 'client-store', dependencies: ['config', 'redis-store', 'session-store'] })

@@ -38,7 +38,11 @@ export interface DpopService {
    * proof's `jti` to claim in the request's Redis script (undefined for an unbound token).
    * Throws the 401 to answer.
    */
-  checkSender: (request: FastifyRequest, presented: PresentedAccess, claims: AccessClaims | ClientAccessClaims) => Promise<ProofJtiClaim | undefined>
+  checkSender: (
+    request: FastifyRequest,
+    presented: PresentedAccess,
+    claims: AccessClaims | ClientAccessClaims
+  ) => Promise<ProofJtiClaim | undefined>
   /** The refusal of a proof whose jti the request's script found already used. */
   replayed: (request: FastifyRequest, subject: string) => Error
   /**
@@ -69,17 +73,29 @@ export default fp(async (fastify) => {
   // Every answer to a request with a proof names the nonce to use next (RFC 9449 section 8).
   if (nonces !== undefined) {
     fastify.addHook('onSend', async (request, reply) => {
-      if (request.headers.dpop !== undefined || reply.getHeader('dpop-nonce') !== undefined) reply.header('dpop-nonce', await nonces.current())
+      if (request.headers.dpop !== undefined
+        || reply.getHeader('dpop-nonce') !== undefined) reply.header('dpop-nonce', await nonces.current())
     })
   }
 
-  async function refusal (request: FastifyRequest, err: unknown, at: 'resource' | 'token', fields: Record<string, unknown>): Promise<Error> {
+  async function refusal (
+    request: FastifyRequest,
+    err: unknown,
+    at: 'resource' | 'token',
+    fields: Record<string, unknown>
+  ): Promise<Error> {
     if (!(err instanceof ProofRefusal)) return err as Error
     securityEvent(request, 'dpop_proof_rejected', { ...fields, reason: err.reason })
     return proofError(err.code, err.reason, at, err.code === 'use_dpop_nonce' && nonces !== undefined ? await nonces.current() : undefined)
   }
 
-  async function verified (request: FastifyRequest, proof: string, at: 'resource' | 'token', accessToken: string | undefined, fields: Record<string, unknown>): Promise<VerifiedProof> {
+  async function verified (
+    request: FastifyRequest,
+    proof: string,
+    at: 'resource' | 'token',
+    accessToken: string | undefined,
+    fields: Record<string, unknown>
+  ): Promise<VerifiedProof> {
     const target = at === 'resource' ? proofTarget(request) : { method: request.method, url: ownUrl(request) }
     try {
       return await verifyProof(proof, {
@@ -116,7 +132,12 @@ export default fp(async (fastify) => {
       const proof = proofHeader(request)
       if (proof === undefined) throw await refusal(request, new ProofRefusal('invalid_dpop_proof', 'no DPoP proof'), 'resource', subject)
       const checked = await verified(request, proof, 'resource', presented.token, subject)
-      if (checked.jkt !== jkt) throw await refusal(request, new ProofRefusal('invalid_dpop_proof', 'the proof is not signed by the token\'s key'), 'resource', subject)
+      if (checked.jkt !== jkt) throw await refusal(
+        request,
+        new ProofRefusal('invalid_dpop_proof', 'the proof is not signed by the token\'s key'),
+        'resource',
+        subject
+      )
       return proofJtiKey(client ? `c:${claims.client_id}` : `u:${claims.sub}`, checked.jti, proofWindow)
     },
 

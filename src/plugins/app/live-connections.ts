@@ -24,7 +24,16 @@ import type { ProxyRoute } from '../../proxy/route-table.js'
 import type { RouteMatcher } from '../../proxy/decide.js'
 import { openLiveChannel, type LiveNotice } from '../../live/live-channel.js'
 import { judgeOwner, stillAllowed } from '../../live/live-judge.js'
-import { clientKey, ipKey, LiveRegistry, userKey, type EndedBy, type EndReason, type LiveConnection, type LiveKind } from '../../live/live-registry.js'
+import {
+  clientKey,
+  ipKey,
+  LiveRegistry,
+  userKey,
+  type EndedBy,
+  type EndReason,
+  type LiveConnection,
+  type LiveKind
+} from '../../live/live-registry.js'
 import { WebSocketRelay, type UpstreamTarget } from '../../live/ws-proxy.js'
 import { TicketStore } from '../../live/ws-ticket.js'
 import { checkHandshake, handshakeOf, listenForHandshakes } from '../../live/ws-upgrade.js'
@@ -86,7 +95,8 @@ export default fp(async (fastify) => {
   })
   const ended = new Counter({
     name: 'gateway_live_connections_ended_total',
-    help: 'Live connections ended, by kind and reason (session_revoked, user_inactive, forbidden, shutting_down, message_too_large: ended by the gateway; closed: by the client or upstream)',
+    help: 'Live connections ended, by kind and reason (session_revoked, user_inactive, forbidden, shutting_down, message_too_large: ' +
+      'ended by the gateway; closed: by the client or upstream)',
     labelNames: ['kind', 'reason'] as const,
     registers: [fastify.metrics.registry]
   })
@@ -120,7 +130,10 @@ export default fp(async (fastify) => {
       endAll(await judgeOwner(conns, { sessions: fastify.sessions, clients: fastify.clients, table }))
     } catch (err) {
       // Redis cannot tell now: the connections stay; the sweep tries again.
-      fastify.log.warn({ err: { message: (err as Error).message }, owner: ownerKey.slice(0, 2) }, 'live connections not judged: Redis did not answer')
+      fastify.log.warn(
+        { err: { message: (err as Error).message }, owner: ownerKey.slice(0, 2) },
+        'live connections not judged: Redis did not answer'
+      )
       throw err
     }
   }

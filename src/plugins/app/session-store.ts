@@ -23,8 +23,16 @@ export default fp(async (fastify) => {
     // (docs/session-cache.md), and only the counters are batched.
     const cache = redis.clusterNodes.length > 0
       ? undefined
-      : new SessionCache((onInvalidate) => new InvalidationTracker(redis.url, redisClientOptions(redis.commandTimeoutMs), onInvalidate, fastify.log))
-    const counter = new BatchedWindowCounter(fastify.redis, { windowMs: LIMIT_WINDOW_MS, syncMs: fastify.config.limitSyncMs, log: fastify.log })
+      : new SessionCache((onInvalidate) => new InvalidationTracker(
+        redis.url,
+        redisClientOptions(redis.commandTimeoutMs),
+        onInvalidate,
+        fastify.log
+      ))
+    const counter = new BatchedWindowCounter(
+      fastify.redis,
+      { windowMs: LIMIT_WINDOW_MS, syncMs: fastify.config.limitSyncMs, log: fastify.log }
+    )
     local = { cache, counter, apiLimit: limits.apiPerUser }
     cache?.tracker.start()
     fastify.addHook('onClose', async () => {

@@ -152,7 +152,10 @@ export default fp(async (fastify) => {
 
   /** `/internal/users/{id}/factors[/{factor_id}]`. */
   const factorsUrl = (userId: string, factorId?: string): URL =>
-    new URL(`${USER_PATH}${encodeURIComponent(userId)}/factors${factorId !== undefined ? '/' + encodeURIComponent(factorId) : ''}`, fastify.config.upstreams.users)
+    new URL(
+      `${USER_PATH}${encodeURIComponent(userId)}/factors${factorId !== undefined ? '/' + encodeURIComponent(factorId) : ''}`,
+      fastify.config.upstreams.users
+    )
 
   const users: UsersClient = {
     async checkCredentials (username, password, requestId) {
@@ -185,13 +188,25 @@ export default fp(async (fastify) => {
       const res = await call(factorsUrl(userId), 'factors:read', requestId, { method: 'GET' })
       if (res.status === 404) {
         if (await errorCode(res) === 'not_found') return null
-        throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'factors:read', 'a 404 without code not_found', 404)
+        throw new IdentityBackendError(
+          'upstream_unavailable',
+          'identity_backend_error',
+          'factors:read',
+          'a 404 without code not_found',
+          404
+        )
       }
       if (res.status !== 200) throw await unexpected('factors:read', res)
       let body: unknown
       try { body = await res.json() } catch { body = undefined }
       const records = factorRecords(body)
-      if (records === undefined) throw new IdentityBackendError('upstream_unavailable', 'identity_backend_error', 'factors:read', 'malformed factor list', 200)
+      if (records === undefined) throw new IdentityBackendError(
+        'upstream_unavailable',
+        'identity_backend_error',
+        'factors:read',
+        'malformed factor list',
+        200
+      )
       return records
     },
 

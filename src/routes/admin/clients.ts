@@ -32,7 +32,13 @@ const adminClients: FastifyPluginAsyncTypebox = async (fastify) => {
       `reserved for the gateway's own identity-backend calls: ${reserved.join(', ')}`)
     const clientId = newId()
     const secret = newClientSecret()
-    const client = { client_id: clientId, name: request.body.name, scopes: request.body.scopes, created_at: new Date().toISOString(), dpop_bound: request.body.dpop_bound === true }
+    const client = {
+      client_id: clientId,
+      name: request.body.name,
+      scopes: request.body.scopes,
+      created_at: new Date().toISOString(),
+      dpop_bound: request.body.dpop_bound === true
+    }
     await fastify.clients.create(client, secretDigest(clientId, secret))
     securityEvent(request, 'client_created', { user_id: request.auth!.sub, client_id: clientId, scopes: client.scopes })
     return reply.code(201).send({ ...client, client_secret: secret })

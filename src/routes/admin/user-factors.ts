@@ -14,11 +14,19 @@ import { adminOnly } from './admin-only.js'
 
 const userFactors: FastifyPluginAsyncTypebox = async (fastify) => {
   const mfa = fastify.mfa as Mfa
-  const schema = { tags: ['admin'], security: [{ bearer: [] }], params: Type.Object({ userId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) }) }
+  const schema = {
+    tags: ['admin'],
+    security: [{ bearer: [] }],
+    params: Type.Object({ userId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) })
+  }
 
   fastify.get('/admin/users/:userId/factors', {
     preHandler: adminOnly(fastify),
-    schema: { ...schema, summary: "A user's second factors (role admin)", response: { 200: FactorListSchema, ...problems(400, 401, 403, 429, 502, 503, 504) } }
+    schema: {
+      ...schema,
+      summary: "A user's second factors (role admin)",
+      response: { 200: FactorListSchema, ...problems(400, 401, 403, 429, 502, 503, 504) }
+    }
   }, async (request) => {
     const factors = await mfa.factors.list(request.params.userId, request.id)
     return { factors: factors.map(describeFactor) }

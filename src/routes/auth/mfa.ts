@@ -37,7 +37,8 @@ const FactorView = Type.Object({
 export const FactorListSchema = Type.Object({ factors: Type.Array(FactorView) })
 
 /** The factors that make a user "have a second factor" (recovery codes only back them up). */
-export const hasActiveFactor = (factors: readonly Factor[]): boolean => factors.some((f) => f.status === 'active' && f.type !== 'recovery_codes')
+export const hasActiveFactor = (factors: readonly Factor[]): boolean => factors.some((f) => f.status === 'active'
+  && f.type !== 'recovery_codes')
 
 const mfaRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const mfa = fastify.mfa as Mfa
@@ -74,7 +75,13 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     // Single use: of two requests that both passed, one gets the session.
     if (!await mfa.state.consumeToken(token)) throw gatewayError('mfa_token_invalid')
     const identity = { userId: pending.userId, username: pending.username, roles: pending.roles }
-    const session = await startSession(request, identity, pending.checkedAt, bound.binding, { amr: ['pwd', method, 'mfa'], authTime: nowSeconds() })
+    const session = await startSession(
+      request,
+      identity,
+      pending.checkedAt,
+      bound.binding,
+      { amr: ['pwd', method, 'mfa'], authTime: nowSeconds() }
+    )
     securityEvent(request, 'mfa_succeeded', { user_id: pending.userId, method, session_id: session.sessionId })
     securityEvent(request, 'login_succeeded', { user_id: pending.userId, session_id: session.sessionId, amr: ['pwd', method, 'mfa'] })
     return loginAnswer(reply, session, pending.cookie, bound)
@@ -87,7 +94,11 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'A second factor for a signed-in session: a new access token with amr mfa and auth_time now (RFC 9470 step-up)',
       body: Type.Object(ProofFields),
       response: {
-        200: Type.Object({ access: Type.String(), token_type: Type.Union([Type.Literal('Bearer'), Type.Literal('DPoP')]), expires_in: Type.Integer() }),
+        200: Type.Object({
+          access: Type.String(),
+          token_type: Type.Union([Type.Literal('Bearer'), Type.Literal('DPoP')]),
+          expires_in: Type.Integer()
+        }),
         ...problems(400, 401, 403, 429, 502, 503, 504)
       }
     }
@@ -100,12 +111,20 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const access = await fastify.tokens.signAccess({ userId: claims.sub, username: claims.username, roles: claims.roles }, claims.sid,
       { jkt: claims.cnf?.jkt, fgp: claims.fgp }, { amr, authTime: nowSeconds() })
     securityEvent(request, 'mfa_succeeded', { user_id: claims.sub, method, session_id: claims.sid, step_up: true })
-    return { access: access.token, token_type: claims.cnf?.jkt !== undefined ? 'DPoP' as const : 'Bearer' as const, expires_in: jwt.accessTtl }
+    return {
+      access: access.token,
+      token_type: claims.cnf?.jkt !== undefined ? 'DPoP' as const : 'Bearer' as const,
+      expires_in: jwt.accessTtl
+    }
   })
 
   fastify.get('/auth/mfa', {
     preHandler: [authenticated, userOnly],
-    schema: { ...bearer, summary: "The caller's second factors (never a secret)", response: { 200: FactorListSchema, ...problems(401, 403, 429, 502, 503, 504) } }
+    schema: {
+      ...bearer,
+      summary: "The caller's second factors (never a secret)",
+      response: { 200: FactorListSchema, ...problems(401, 403, 429, 502, 503, 504) }
+    }
   }, async (request) => {
     const factors = await mfa.factors.list(request.auth!.sub, request.id)
     return { factors: factors.map(describeFactor) }
@@ -129,7 +148,14 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     // An enrolment never confirmed is replaced, so abandoned secrets do not pile up.
     for (const f of factors) if (f.type === 'totp' && f.status === 'pending') await mfa.factors.remove(claims.sub, f.id, request.id)
     const totp = await newTotp(jwt.issuer, claims.username)
-    const factor: TotpFactor = { id: newId(), type: 'totp', status: 'pending', createdAt: new Date().toISOString(), secret: totp.secret, lastStep: 0 }
+    const factor: TotpFactor = {
+      id: newId(),
+      type: 'totp',
+      status: 'pending',
+      createdAt: new Date().toISOString(),
+      secret: totp.secret,
+      lastStep: 0
+    }
     await mfa.factors.save(claims.sub, factor, request.id)
     return { factor_id: factor.id, secret: totp.secret, otpauth_uri: totp.uri, qr_svg: totp.qrSvg }
   })
@@ -140,7 +166,10 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       ...bearer,
       summary: 'Activate a TOTP enrolment with a code from the app: 10 recovery codes, shown this once',
       body: Type.Object({ factor_id: Type.String({ minLength: 1, maxLength: 64 }), code: Type.String({ minLength: 1, maxLength: 16 }) }),
-      response: { 200: Type.Object({ recovery_codes: Type.Array(Type.String(), { minItems: 10, maxItems: 10 }) }), ...problems(400, 401, 403, 404, 429, 502, 503, 504) }
+      response: {
+        200: Type.Object({ recovery_codes: Type.Array(Type.String(), { minItems: 10, maxItems: 10 }) }),
+        ...problems(400, 401, 403, 404, 429, 502, 503, 504)
+      }
     }
   }, async (request) => {
     const claims = request.auth!
@@ -151,7 +180,13 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (step === null || !await mfa.state.claimOnce(claims.sub, `totp:${factor.id}:${step}`, 120)) throw gatewayError('mfa_code_invalid')
     await mfa.factors.save(claims.sub, { ...factor, status: 'active', lastStep: step }, request.id)
     const { codes, stored } = newRecoveryCodes()
-    const recovery: RecoveryFactor = { id: RECOVERY_FACTOR_ID, type: 'recovery_codes', status: 'active', createdAt: new Date().toISOString(), codes: stored }
+    const recovery: RecoveryFactor = {
+      id: RECOVERY_FACTOR_ID,
+      type: 'recovery_codes',
+      status: 'active',
+      createdAt: new Date().toISOString(),
+      codes: stored
+    }
     await mfa.factors.save(claims.sub, recovery, request.id)
     securityEvent(request, 'mfa_enrolled', { user_id: claims.sub, factor_id: factor.id, type: 'totp' })
     return { recovery_codes: codes }

@@ -39,7 +39,9 @@ const IntrospectRequestSchema = Type.Object({
 
 const IntrospectResponseSchema = Type.Object({
   active: Type.Boolean(),
-  token_type: Type.Optional(Type.String({ description: '`Bearer` or `DPoP` (bound) for an access token, `refresh_token` for a refresh token' })),
+  token_type: Type.Optional(Type.String({
+    description: '`Bearer` or `DPoP` (bound) for an access token, `refresh_token` for a refresh token'
+  })),
   sub: Type.Optional(Type.String()),
   exp: Type.Optional(Type.Integer()),
   iat: Type.Optional(Type.Integer()),
@@ -53,7 +55,10 @@ const IntrospectResponseSchema = Type.Object({
   scope: Type.Optional(Type.String()),
   act: Type.Optional(Type.Object({ sub: Type.String() }, { description: 'A delegated token (token exchange): who acts for the user' })),
   upstream: Type.Optional(Type.String({ description: 'A delegated token: the one upstream it reaches' })),
-  cnf: Type.Optional(Type.Object({ jkt: Type.String() }, { description: 'A DPoP-bound token: the thumbprint of its key (RFC 9449 section 6.2)' }))
+  cnf: Type.Optional(Type.Object(
+    { jkt: Type.String() },
+    { description: 'A DPoP-bound token: the thumbprint of its key (RFC 9449 section 6.2)' }
+  ))
 }, { description: 'RFC 7662 answer; `{"active": false}` alone for anything that is not live' })
 
 type Introspection = Record<string, unknown> & { active: boolean }
@@ -84,12 +89,33 @@ const introspectRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     if (type === 'refresh') {
       const { claims } = await verifyLiveToken(fastify, token)
       const c = claims as RefreshClaims
-      return { active: true, token_type: 'refresh_token', sub: c.sub, exp: c.exp, iat: c.iat, iss: c.iss, aud: c.aud, jti: c.jti, sid: c.sid, ...(c.cnf !== undefined ? { cnf: c.cnf } : {}) }
+      return {
+        active: true,
+        token_type: 'refresh_token',
+        sub: c.sub,
+        exp: c.exp,
+        iat: c.iat,
+        iss: c.iss,
+        aud: c.aud,
+        jti: c.jti,
+        sid: c.sid,
+        ...(c.cnf !== undefined ? { cnf: c.cnf } : {})
+      }
     }
     const live = await fastify.acceptAccessToken(request, token, { record: false })
     const c = live.claims
     const bound = c.cnf !== undefined ? { cnf: { jkt: c.cnf.jkt } } : {}
-    const common = { active: true, token_type: c.cnf !== undefined ? 'DPoP' : 'Bearer', sub: c.sub, exp: c.exp, iat: c.iat, iss: c.iss, aud: c.aud, jti: c.jti, ...bound }
+    const common = {
+      active: true,
+      token_type: c.cnf !== undefined ? 'DPoP' : 'Bearer',
+      sub: c.sub,
+      exp: c.exp,
+      iat: c.iat,
+      iss: c.iss,
+      aud: c.aud,
+      jti: c.jti,
+      ...bound
+    }
     if (live.kind === 'client') return { ...common, client_id: live.claims.client_id, scope: live.claims.scope }
     const user = live.claims
     return {

@@ -65,8 +65,17 @@ const tokenRoute: FastifyPluginAsyncTypebox = async (fastify) => {
 
     const scope = scopes.join(' ')
     const access = await fastify.tokens.signClientAccess(presented.clientId, scope, jkt)
-    securityEvent(request, 'client_token_issued', { client_id: presented.clientId, scope, jti: access.jti, ...(jkt !== undefined ? { dpop: true } : {}) })
-    return { access_token: access.token, token_type: jkt !== undefined ? 'DPoP' as const : 'Bearer' as const, expires_in: jwt.accessTtl, scope }
+    securityEvent(
+      request,
+      'client_token_issued',
+      { client_id: presented.clientId, scope, jti: access.jti, ...(jkt !== undefined ? { dpop: true } : {}) }
+    )
+    return {
+      access_token: access.token,
+      token_type: jkt !== undefined ? 'DPoP' as const : 'Bearer' as const,
+      expires_in: jwt.accessTtl,
+      scope
+    }
   })
 }
 

@@ -15,7 +15,10 @@ export const VerifyBody = Type.Object({ token: form('An access or refresh token'
 export const TokenPair = Type.Object({
   refresh: Type.String(),
   access: Type.String(),
-  token_type: Type.Optional(Type.Literal('DPoP', { description: 'Present when the request carried a DPoP proof: both tokens are bound to its key (docs/dpop.md)' }))
+  token_type: Type.Optional(Type.Literal(
+    'DPoP',
+    { description: 'Present when the request carried a DPoP proof: both tokens are bound to its key (docs/dpop.md)' }
+  ))
 })
 export const Empty = Type.Object({}, { description: '{}' })
 

@@ -18,9 +18,22 @@ import { charFields, DrfError, drfErrorOf, sendDrf } from '../../lib/drf-errors.
 import { securityEvent } from '../../lib/security-events.js'
 import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
 import { toGatewayError } from '../../lib/problem.js'
-import { DrfDetail, DrfMfaRequired, drfErrors, Empty, OptionalRefreshBody, RefreshBody, TokenObtainBody, TokenPair, VerifyBody } from './schemas.js'
+import {
+  DrfDetail,
+  DrfMfaRequired,
+  drfErrors,
+  Empty,
+  OptionalRefreshBody,
+  RefreshBody,
+  TokenObtainBody,
+  TokenPair,
+  VerifyBody
+} from './schemas.js'
 
-/** RFC 9745 `Deprecation` of the legacy alias: deprecated since the gateway's first release of the simplejwt-compatible API (docs/simplejwt-api.md). */
+/**
+ * RFC 9745 `Deprecation` of the legacy alias: deprecated since the gateway's first release of the simplejwt-compatible API
+ * (docs/simplejwt-api.md).
+ */
 export const LEGACY_ALIAS_DEPRECATED_AT = Date.UTC(2026, 0, 1) / 1000
 export const LEGACY_ALIAS = '/api-token-auth/'
 
