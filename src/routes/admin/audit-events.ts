@@ -124,9 +124,11 @@ const auditEvents: FastifyPluginAsyncTypebox = async (fastify) => {
     } catch (err) {
       throw storeUnavailable(err)
     }
-    const slot = await fastify.streamSlots.take(claims.sub, claims.sid)
-    if (slot === null) throw gatewayError('rate_limited', `at most ${fastify.streamSlots.max} open event streams per session`,
-      { 'retry-after': '5' })
+    // A HEAD holds nothing open: it takes no stream slot.
+    const slot = request.method === 'HEAD' ? null : await fastify.streamSlots.take(claims.sub, claims.sid)
+    if (slot === null && request.method !== 'HEAD') {
+      throw gatewayError('rate_limited', `at most ${fastify.streamSlots.max} open event streams per session`, { 'retry-after': '5' })
+    }
     const res = reply.raw
     // The security headers set so far (helmet, request id) go out with the stream's own.
     const headers: Record<string, string> = {}
@@ -139,10 +141,9 @@ const auditEvents: FastifyPluginAsyncTypebox = async (fastify) => {
       'x-accel-buffering': 'no',
       connection: 'keep-alive'
     })
-    if (request.method === 'HEAD') {
-      // The headers only: a HEAD has no body to stream.
+    if (slot === null) {
+      // HEAD: the headers only, there is no body to stream.
       res.end()
-      void slot.release().catch(() => { /* the slot goes stale */ })
       return
     }
     res.write('retry: 2000\n: connected\n\n')
