@@ -9,6 +9,7 @@ import { claimsOf, RELAXED_LIMITS } from '../helpers/auth.js'
 import { waitFor } from '../helpers/redis-server.js'
 import { clientToken, registerClient, type RawResult, type RegisteredClient } from '../helpers/machine-clients.js'
 import { ACCESS_TOKEN_TYPE, exchange, formPost, JWT_TOKEN_TYPE, TOKEN_EXCHANGE } from '../helpers/oauth-standard.js'
+import { dpopKey } from '../helpers/dpop.js'
 
 function assertOAuthError (t: Test, res: RawResult, status: number, error: string, what: string): void {
   t.equal(res.status, status, `${what}: status ${status}`)
@@ -60,6 +61,19 @@ t.test('token exchange', async (t) => {
       ['audience', 'users']]), 400, 'invalid_request', 'a delegated token as subject (no chains)')
     assertOAuthError(t, await grant(service, [['subject_token', alice.access], ['subject_token_type', JWT_TOKEN_TYPE],
       ['audience', 'users']]), 400, 'invalid_request', 'an access token presented as an assertion')
+    // A sender-constrained token: its key or cookie is not the exchanging client's (docs/dpop.md).
+    const key = await dpopKey()
+    const bound = await h.request('POST', '/auth/login', {
+      body: { username: 'alice', password: 'alice-password' },
+      headers: { dpop: await key.proof({ method: 'POST', url: `${h.url}/auth/login` }) }
+    })
+    t.equal(bound.body.token_type, 'DPoP', 'a DPoP-bound login')
+    assertOAuthError(t, await grant(service, [['subject_token', bound.body.access], ['subject_token_type', ACCESS_TOKEN_TYPE],
+      ['audience', 'users']]), 400, 'invalid_request', 'a DPoP-bound subject token')
+    const cookieLogin = await h.request('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password', cookie: true } })
+    t.ok(claimsOf(cookieLogin.body.access).fgp, 'a cookie-mode token carries its fingerprint')
+    assertOAuthError(t, await grant(service, [['subject_token', cookieLogin.body.access], ['subject_token_type', ACCESS_TOKEN_TYPE],
+      ['audience', 'users']]), 400, 'invalid_request', 'a fingerprinted subject token')
     await h.request('POST', '/auth/logout', { token: alice.access })
     assertOAuthError(t, await grant(service, good), 400, 'invalid_request', 'a revoked subject token')
   })

@@ -54,6 +54,11 @@ async function subjectOf (fastify: FastifyInstance, request: FastifyRequest, tok
     const live = await fastify.acceptAccessToken(request, token, { record: false })
     if (live.kind === 'client') throw oauthErrors.invalidRequest('subject_token must be a user\'s access token')
     if (live.claims.act !== undefined) throw oauthErrors.invalidRequest('subject_token is already a delegated token')
+    // A sender-constrained token is good only with its key or cookie, which the exchanging client
+    // does not hold: it exchanges the gateway assertion of the user's request instead (docs/dpop.md).
+    if (live.claims.cnf !== undefined || live.claims.fgp !== undefined) {
+      throw oauthErrors.invalidRequest('subject_token is sender-constrained (DPoP or fingerprint cookie): exchange the gateway assertion')
+    }
     return live.claims
   } catch (err) {
     // A refused token (401) is the client's error; Redis or user-state failures stay 503.
