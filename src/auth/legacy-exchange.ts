@@ -40,7 +40,7 @@ function refuse (request: FastifyRequest, reason: string, error: GatewayError = 
   throw error
 }
 
-export async function exchangeLegacyRefresh (request: FastifyRequest, token: string): Promise<RefreshedTokens> {
+export async function exchangeLegacyRefresh (request: FastifyRequest, token: string, jkt?: string): Promise<RefreshedTokens> {
   const { config, redis, users } = request.server
   const legacy = config.legacy
   if (legacy === null) refuse(request, 'not_enabled')
@@ -82,7 +82,8 @@ export async function exchangeLegacyRefresh (request: FastifyRequest, token: str
   const first = await orStoreUnavailable(redis.set(legacyJtiKey(payload.jti), '1', 'EX', ttl, 'NX'))
   if (first !== 'OK') refuse(request, 'already_exchanged', undefined, userId)
 
-  const session = await startSession(request, { userId: user.id, username: user.username, roles: user.roles }, checkedAt)
+  // With a DPoP proof, the new session is bound to its key as a login's would be.
+  const session = await startSession(request, { userId: user.id, username: user.username, roles: user.roles }, checkedAt, { jkt })
   securityEvent(request, 'legacy_token_exchanged', { user_id: user.id, session_id: session.sessionId })
-  return { access: session.access.token, refresh: session.refresh.token, bound: false }
+  return { access: session.access.token, refresh: session.refresh.token, bound: jkt !== undefined }
 }

@@ -62,7 +62,7 @@ async function rotateOrExchange (
   presented: string,
   binding: RefreshBinding
 ): Promise<RefreshedTokens> {
-  if (looksLikeLegacyToken(presented)) return await exchangeLegacyRefresh(request, presented)
+  if (looksLikeLegacyToken(presented)) return await exchangeLegacyRefresh(request, presented, binding.jkt)
   const { tokens, sessions, config } = request.server
 
   const claims = await tokens.verify(presented, 'refresh')

@@ -8,6 +8,7 @@ import { build } from '../helper.js'
 import { claimsOf, RELAXED_LIMITS, assertTokenRefused } from '../helpers/auth.js'
 import { LEGACY_KEY, legacyToken, metricValue } from '../helpers/simplejwt.js'
 import { signEs256 } from '../helpers/jwt-craft.js'
+import { dpopKey } from '../helpers/dpop.js'
 import { legacyJtiKey } from '../../src/auth/legacy-exchange.js'
 
 const TOKEN_NOT_VALID = { detail: 'Token is invalid or expired', code: 'token_not_valid' }
@@ -49,6 +50,18 @@ t.test('legacy refresh tokens during the window', async (t) => {
     t.equal(res.status, 200)
     t.equal(res.body.token_type, 'Bearer')
     t.equal(claimsOf(res.body.access).username, 'bob')
+  })
+
+  t.test('with a DPoP proof, the new session is bound to its key (docs/dpop.md)', async (t) => {
+    const key = await dpopKey()
+    const proof = await key.proof({ method: 'POST', url: `${h.url}/auth/refresh` })
+    const res = await h.request('POST', '/auth/refresh', { body: { refresh: legacyToken({ user_id: 1002 }) }, headers: { dpop: proof } })
+    t.equal(res.status, 200)
+    t.equal(res.body.token_type, 'DPoP')
+    t.same(claimsOf(res.body.access).cnf, { jkt: key.jkt }, 'the access token is bound')
+    t.same(claimsOf(res.body.refresh).cnf, { jkt: key.jkt }, 'and the refresh token')
+    const bearer = await h.request('GET', '/api/users/me', { token: res.body.access })
+    t.equal(bearer.status, 401, 'the bound token is refused as Bearer')
   })
 
   t.test('refused: wrong key, other algorithms, wrong type, expired, unknown or inactive users', async (t) => {
