@@ -10,12 +10,12 @@
  * Environment: BENCH_AB_ROUNDS (12), BENCH_DURATION (s, 4), BENCH_WARMUP (s, 1),
  * BENCH_CONNECTIONS (50). Only 127.0.0.1 is contacted. It prints a table and writes nothing.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { availableParallelism, loadavg } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import autocannon, { type Result } from 'autocannon'
 import { generatePrivateJwk } from '../src/tokens/key-ring.js'
-import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
+import type { ParentMessage, ServerSpec } from './bench-servers.js'
+import { nextMessage, startServer as startChild, type ServerRole } from './bench-children.js'
 import { startRedis } from '../dev-tools/redis-server.js'
 import { envInt } from '../dev-tools/env-int.js'
 
@@ -25,35 +25,7 @@ const DURATION = envInt('BENCH_DURATION', 4, 1)
 const WARMUP = envInt('BENCH_WARMUP', 1, 0)
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50, 1)
 
-const serversScript = fileURLToPath(new URL('./bench-servers.js', import.meta.url))
-const children: ChildProcess[] = []
-process.once('exit', () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-})
-
-function nextMessage (child: ChildProcess, name: string, type: ChildMessage['type']): Promise<ChildMessage> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: ChildMessage): void => {
-      if (message.type === 'error') { cleanup(); reject(new Error(`${name}: ${message.message}`)); return }
-      if (message.type === type) { cleanup(); resolve(message) }
-    }
-    const onExit = (code: number | null): void => { cleanup(); reject(new Error(`${name} exited (${String(code)}) before '${type}'`)) }
-    const cleanup = (): void => { child.off('message', onMessage); child.off('exit', onExit) }
-    child.on('message', onMessage)
-    child.once('exit', onExit)
-  })
-}
-
-async function startServer (
-  name: string,
-  role: 'upstream' | 'gateway',
-  spec: ServerSpec = {}
-): Promise<{ name: string, child: ChildProcess, url: string }> {
-  const child = fork(serversScript, [role, JSON.stringify(spec)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  children.push(child)
-  const ready = await nextMessage(child, name, 'ready') as { url: string }
-  return { name, child, url: ready.url }
-}
+const startServer = (name: string, role: ServerRole, spec: ServerSpec = {}): ReturnType<typeof startChild> => startChild(name, role, spec)
 
 async function cpuMicros (child: ChildProcess, name: string): Promise<number> {
   const reply = nextMessage(child, name, 'cpu')

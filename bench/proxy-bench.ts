@@ -23,14 +23,15 @@
  * BENCH_WRITE=1 (write BENCHMARKS.md), BENCH_CPU_PROF=<dir> (--cpu-prof of every server process).
  * Any connection error or non-2xx answer makes the run invalid: it exits 1.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem, release, availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import autocannon, { type Result } from 'autocannon'
 import { Redis } from 'ioredis'
 import { generatePrivateJwk } from '../src/tokens/key-ring.js'
-import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
+import type { ParentMessage, ServerSpec } from './bench-servers.js'
+import { nextMessage, startServer as startChild, stopServer, type ServerRole } from './bench-children.js'
 import { startRedis } from '../dev-tools/redis-server.js'
 import { envInt } from '../dev-tools/env-int.js'
 import { startBenchNginx } from './edge-nginx.js'
@@ -82,45 +83,11 @@ interface Run {
 // ---------------------------------------------------------------------------------------------
 // Child processes
 
-const children: ChildProcess[] = []
-const serversScript = fileURLToPath(new URL('./bench-servers.js', import.meta.url))
-
-function killChildren (): void {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-}
-process.once('exit', killChildren)
-
-function nextMessage (child: ChildProcess, name: string, type: ChildMessage['type']): Promise<ChildMessage> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: ChildMessage): void => {
-      if (message.type === 'error') { cleanup(); reject(new Error(`${name}: ${message.message}`)); return }
-      if (message.type === type) { cleanup(); resolve(message) }
-    }
-    const onExit = (code: number | null): void => { cleanup(); reject(new Error(`${name} exited (${String(code)}) before '${type}'`)) }
-    const cleanup = (): void => { child.off('message', onMessage); child.off('exit', onExit) }
-    child.on('message', onMessage)
-    child.once('exit', onExit)
-  })
-}
-
-async function startServer (name: string, role: 'upstream' | 'bare' | 'bare-check' | 'lean-check' | 'gateway' | 'orders' | 'users',
-  spec: ServerSpec = {}): Promise<{ child: ChildProcess, url: string }> {
+async function startServer (name: string, role: ServerRole, spec: ServerSpec = {}): Promise<{ child: ChildProcess, url: string }> {
   const execArgv = CPU_PROF_DIR !== undefined
     ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR, '--cpu-prof-name', `${name.replace(/\W+/g, '-')}.cpuprofile`]
     : []
-  const child = fork(serversScript, [role, JSON.stringify(spec)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  children.push(child)
-  const ready = await nextMessage(child, name, 'ready') as { url: string }
-  return { child, url: ready.url }
-}
-
-async function stopServer (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  child.send({ type: 'stop' } satisfies ParentMessage)
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-  await exited
-  clearTimeout(timer)
+  return await startChild(name, role, spec, execArgv)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,7 +95,7 @@ async function stopServer (child: ChildProcess): Promise<void> {
 
 function invalid (message: string): never {
   console.error(`\nINVALID RUN: ${message}`)
-  killChildren()
+  // process.exit kills the server processes (bench/bench-children.ts).
   process.exit(1)
 }
 
@@ -735,6 +702,6 @@ async function main (): Promise<void> {
 
 main().catch((err: Error) => {
   console.error(err)
-  killChildren()
+  // process.exit kills the server processes (bench/bench-children.ts).
   process.exit(1)
 })

@@ -1,0 +1,50 @@
+/**
+ * The benchmarks' server processes (bench/bench-servers.ts, forked): started, awaited by message,
+ * stopped, and killed when the benchmark's process exits. Shared by bench/proxy-bench.ts and
+ * bench/direct-path-ab.ts.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
+
+export type ServerRole = 'upstream' | 'bare' | 'bare-check' | 'lean-check' | 'gateway' | 'orders' | 'users'
+
+const children: ChildProcess[] = []
+const serversScript = fileURLToPath(new URL('./bench-servers.js', import.meta.url))
+
+process.once('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+})
+
+/** The child's next message of `type`; rejects on its error message or its exit. */
+export function nextMessage (child: ChildProcess, name: string, type: ChildMessage['type']): Promise<ChildMessage> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: ChildMessage): void => {
+      if (message.type === 'error') { cleanup(); reject(new Error(`${name}: ${message.message}`)); return }
+      if (message.type === type) { cleanup(); resolve(message) }
+    }
+    const onExit = (code: number | null): void => { cleanup(); reject(new Error(`${name} exited (${String(code)}) before '${type}'`)) }
+    const cleanup = (): void => { child.off('message', onMessage); child.off('exit', onExit) }
+    child.on('message', onMessage)
+    child.once('exit', onExit)
+  })
+}
+
+/** Forks a server of `role` and waits until it listens. */
+export async function startServer (name: string, role: ServerRole, spec: ServerSpec = {}, execArgv: string[] = []):
+  Promise<{ name: string, child: ChildProcess, url: string }> {
+  const child = fork(serversScript, [role, JSON.stringify(spec)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  children.push(child)
+  const ready = await nextMessage(child, name, 'ready') as { url: string }
+  return { name, child, url: ready.url }
+}
+
+/** Asks a server to stop; kills it after 5 s. */
+export async function stopServer (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.send({ type: 'stop' } satisfies ParentMessage)
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+  await exited
+  clearTimeout(timer)
+}
