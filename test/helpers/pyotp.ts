@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { PYTHON } from './django.js'
 import { waitFor } from './redis-server.js'
+import type { Harness } from '../helper.js'
 
 /** Why pyotp cannot run here, or null. */
 export function pyotpMissing (): string | null {
@@ -53,3 +54,20 @@ export async function freshStep (margin = 10): Promise<number> {
 
 /** 32 random bytes, base64: an MFA_ENCRYPTION_KEY. */
 export const mfaKey = (): string => randomBytes(32).toString('base64')
+
+/** Enrols TOTP for a user through the API; the confirming code comes from pyotp at `step`. */
+export async function enrolTotp (
+  h: Harness,
+  access: string,
+  step: number
+): Promise<{ secret: string, recoveryCodes: string[], factorId: string }> {
+  const started = await h.request('POST', '/auth/mfa/totp', { token: access })
+  if (started.status !== 200) throw new Error(`enrolment: ${started.status} ${started.text}`)
+  const confirmed = await h.request(
+    'POST',
+    '/auth/mfa/totp/confirm',
+    { token: access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step) } }
+  )
+  if (confirmed.status !== 200) throw new Error(`confirmation: ${confirmed.status} ${confirmed.text}`)
+  return { secret: started.body.secret, recoveryCodes: confirmed.body.recovery_codes, factorId: started.body.factor_id }
+}

@@ -6,25 +6,13 @@
 import t from 'tap'
 import { build, type Harness } from '../helper.js'
 import { claimsOf } from '../helpers/auth.js'
-import { freshStep, mfaKey, pyotpMissing, totpAt } from '../helpers/pyotp.js'
+import { enrolTotp, freshStep, mfaKey, pyotpMissing, totpAt } from '../helpers/pyotp.js'
 import { ROUTE_TABLE } from '../../src/proxy/route-table.js'
 import { loadConfig } from '../../src/config.js'
 import { stepUpWithoutFactors } from '../../src/mfa/step-up.js'
 import { directoryOf } from '../../services/users/app.js'
 
 const skip = pyotpMissing()
-
-async function enrolTotp (h: Harness, access: string, step: number): Promise<{ secret: string, factorId: string }> {
-  const started = await h.request('POST', '/auth/mfa/totp', { token: access })
-  if (started.status !== 200) throw new Error(`enrolment: ${started.status} ${started.text}`)
-  const confirmed = await h.request(
-    'POST',
-    '/auth/mfa/totp/confirm',
-    { token: access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step) } }
-  )
-  if (confirmed.status !== 200) throw new Error(`confirmation: ${confirmed.status} ${confirmed.text}`)
-  return { secret: started.body.secret, factorId: started.body.factor_id }
-}
 
 /** A login with password and TOTP code; the access token. */
 async function mfaLogin (h: Harness, username: string, secret: string, step: number): Promise<{ access: string, refresh: string }> {

@@ -7,26 +7,9 @@ import t from 'tap'
 import { build, type Harness } from '../helper.js'
 import { directoryOf } from '../../services/users/app.js'
 import { claimsOf, refresh } from '../helpers/auth.js'
-import { freshStep, mfaKey, parseUri, pyotpMissing, totpAt } from '../helpers/pyotp.js'
+import { enrolTotp, freshStep, mfaKey, parseUri, pyotpMissing, totpAt } from '../helpers/pyotp.js'
 
 const skip = pyotpMissing()
-
-/** Enrols TOTP for a user through the API; the code comes from pyotp at `step`. */
-async function enrolTotp (
-  h: Harness,
-  access: string,
-  step: number
-): Promise<{ secret: string, recoveryCodes: string[], factorId: string }> {
-  const started = await h.request('POST', '/auth/mfa/totp', { token: access })
-  if (started.status !== 200) throw new Error(`enrolment: ${started.status} ${started.text}`)
-  const confirmed = await h.request(
-    'POST',
-    '/auth/mfa/totp/confirm',
-    { token: access, body: { factor_id: started.body.factor_id, code: totpAt(started.body.secret, step) } }
-  )
-  if (confirmed.status !== 200) throw new Error(`confirmation: ${confirmed.status} ${confirmed.text}`)
-  return { secret: started.body.secret, recoveryCodes: confirmed.body.recovery_codes, factorId: started.body.factor_id }
-}
 
 async function passwordStep (
   h: Harness,
