@@ -48,7 +48,9 @@ t.test('on a terminal: pino-pretty lines; Ctrl-C stops the stack', async (t) => 
   t.teardown(() => killGroup(child))
   const output = collect(child)
   await waitFor(() => answers(`${url}/healthz`), 'the gateway of the stack', 60_000)
-  await waitFor(() => /Server listening/.test(output()), 'the gateway\'s listening line')
+  // The stubs print a listening line too: wait for the gateway's own (its URL).
+  await waitFor(() => output().replace(ANSI, '').split(/\r?\n/).some((l) => l.includes('Server listening') && l.includes(url)),
+    'the gateway\'s listening line')
   const lines = output().replace(ANSI, '').split(/\r?\n/)
   const listening = lines.find((l) => l.includes('Server listening') && l.includes(url))
   t.match(listening, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO.*: Server listening at http:\/\/127\.0\.0\.1:\d+/, `a pretty line: ${listening}`)
