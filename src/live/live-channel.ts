@@ -51,7 +51,9 @@ export function openLiveChannel (
   log: FastifyBaseLogger,
   handlers: ChannelHandlers
 ): LiveChannel {
-  const subscriber = createRedisClient(config)
+  // Subscribed again by the 'ready' handler below: ioredis's own resubscription leaves its promise
+  // unhandled, which rejects when the connection closes right after a reconnect (shutdown).
+  const subscriber = createRedisClient(config, { autoResubscribe: false })
   let up = false
   let closed = false
   subscriber.on('error', () => { /* the publishing client logs Redis errors; the state is `up` */ })

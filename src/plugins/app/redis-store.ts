@@ -29,17 +29,17 @@ export function redisClientOptions (commandTimeoutMs: number): RedisOptions {
   }
 }
 
-export function createRedisClient (redis: Config['redis']): RedisClient {
+export function createRedisClient (redis: Config['redis'], extra: RedisOptions = {}): RedisClient {
   if (redis.clusterNodes.length > 0) {
     return new Cluster(redis.clusterNodes, {
       enableAutoPipelining: true,
       enableOfflineQueue: false,
-      redisOptions: redisClientOptions(redis.commandTimeoutMs),
+      redisOptions: { ...redisClientOptions(redis.commandTimeoutMs), ...extra },
       clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
       lazyConnect: true
     })
   }
-  return new Redis(redis.url, redisClientOptions(redis.commandTimeoutMs))
+  return new Redis(redis.url, { ...redisClientOptions(redis.commandTimeoutMs), ...extra })
 }
 
 /** Resolves once the client is ready, or after `ms` (start-up goes on; /readyz tells). */
