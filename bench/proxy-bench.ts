@@ -149,6 +149,20 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 interface CpuReading { micros: number, gcMicros: number, allocatedBytes: number }
 
+/** A measured run: throughput, latency, and the gateway's CPU, GC and allocation per request between two readings. */
+function runOf (result: Result, before: CpuReading, after: CpuReading): Run {
+  const completed = result.requests.total
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    completed,
+    cpuPerRequest: (after.micros - before.micros) / completed,
+    gcMsPer1000: (after.gcMicros - before.gcMicros) / completed,
+    allocKbPerRequest: (after.allocatedBytes - before.allocatedBytes) / completed / 1024
+  }
+}
+
 async function cpuReading (target: Target): Promise<CpuReading> {
   const reply = nextMessage(target.child, target.label, 'cpu')
   target.child.send({ type: 'cpu' } satisfies ParentMessage)
@@ -165,18 +179,9 @@ async function measure (target: Target, redis: Redis): Promise<Run> {
   const readingBefore = await cpuReading(target)
   const result = await load(target, DURATION)
   const reading = await cpuReading(target)
-  const cpu = reading.micros - readingBefore.micros
   const redisCpu = await redisCpuMicros(redis) - redisCpuBefore
   const completed = result.requests.total
-  const run: Run = {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    completed,
-    cpuPerRequest: cpu / completed,
-    gcMsPer1000: (reading.gcMicros - readingBefore.gcMicros) / completed,
-    allocKbPerRequest: (reading.allocatedBytes - readingBefore.allocatedBytes) / completed / 1024
-  }
+  const run = runOf(result, readingBefore, reading)
   if (before !== undefined) {
     await sleep(200)
     run.redisCommands = diff(await commandStats(redis), before)
@@ -622,16 +627,7 @@ async function main (): Promise<void> {
       const before = await cpuReading(target)
       const result = await load(target, DURATION, undefined, 1)
       const after = await cpuReading(target)
-      const completed = result.requests.total
-      const run: Run = {
-        rps: result.requests.average,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        completed,
-        cpuPerRequest: (after.micros - before.micros) / completed,
-        gcMsPer1000: (after.gcMicros - before.gcMicros) / completed,
-        allocKbPerRequest: (after.allocatedBytes - before.allocatedBytes) / completed / 1024
-      }
+      const run = runOf(result, before, after)
       single.set(target.id, [...(single.get(target.id) ?? []), run])
       console.log(`1 connection, round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ` +
         `${run.p99} ms, GC ${(run.gcMsPer1000 ?? 0).toFixed(1)} ms/1000 req, ${(run.allocKbPerRequest ?? 0).toFixed(1)} KB/req`)
