@@ -27,6 +27,8 @@ error_log ${dir}/error.log error;
 events { worker_connections 4096; }
 http {
     access_log off;
+    # the bench's connections stay open for the whole run (nginx closes one after 1,000 requests by default)
+    keepalive_requests 100000000;
     client_body_temp_path ${dir}/body;
     proxy_temp_path ${dir}/proxy;
     fastcgi_temp_path ${dir}/fastcgi;
