@@ -37,6 +37,8 @@ export interface ReloaderOptions {
   swap: (spec: RoutesSpec) => void
   counted: (result: 'success' | 'failure') => void
   pools: () => { live: number, retiring: number, closing: number }
+  /** Problems of a valid file that the running gateway cannot apply (checked at start-up too). */
+  refuse?: (spec: RoutesSpec) => readonly string[]
 }
 
 export function routesReloader (fastify: FastifyInstance, opts: ReloaderOptions): RoutesControl {
@@ -48,6 +50,8 @@ export function routesReloader (fastify: FastifyInstance, opts: ReloaderOptions)
     let spec: RoutesSpec
     try {
       spec = readRoutesFileSync(opts.file, { vars: opts.vars })
+      const refused = opts.refuse?.(spec) ?? []
+      if (refused.length > 0) throw new RoutesFileError(refused)
     } catch (err) {
       const problems = err instanceof RoutesFileError ? err.problems : [`${opts.file}: file: ${String(err)}`]
       for (const line of problems) fastify.log.error({ trigger, problem: line }, `routes file refused, the current table stays: ${line}`)

@@ -75,6 +75,25 @@ t.test('forward authentication, asked directly', async (t) => {
   })
 
   t.test('refusals are the own proxy\'s', async (t) => {
+    // Whole answers: the status, the problem body (its request_id aside) and the headers a client reads.
+    const withoutId = (body: Record<string, unknown> | null): Record<string, unknown> | null => {
+      if (body === null) return null
+      const { request_id: _id, ...rest } = body
+      return rest
+    }
+    for (const [what, token, path] of [['no token', undefined, '/api/orders'], ['not a token', 'not.a.token', '/api/orders'],
+      ['a user without the role', alice.access, '/api/users']] as const) {
+      const own = await h.request('GET', path, token === undefined ? {} : { token })
+      for (const from of [TRAEFIK, ENVOY, CADDY, INGRESS]) {
+        const checked = await ask(from, 'GET', path, token === undefined ? {} : bearer(token))
+        t.equal(checked.status, own.status, `${what} (${from}): the status`)
+        t.same(withoutId(checked.body), withoutId(own.body), `${what} (${from}): the problem body`)
+        for (const name of ['content-type', 'cache-control', 'www-authenticate']) {
+          t.equal(checked.headers[name] ?? null, own.headers.get(name), `${what} (${from}): ${name}`)
+        }
+      }
+    }
+
     const own = await h.request('GET', '/api/users', { token: alice.access })
     const checked = await ask(TRAEFIK, 'GET', '/api/users', bearer(alice.access))
     t.equal(checked.status, 403)

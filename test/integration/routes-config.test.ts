@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap'
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http'
-import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
@@ -26,9 +26,13 @@ const MiB = 1024 * 1024
 
 interface Seen { method: string, url: string, headers: IncomingHttpHeaders, bytes: number }
 
-/** The team's service: records what arrives (the body only counted, never kept) and answers JSON. */
-async function startBilling (t: Test): Promise<{ url: string, seen: Seen[], server: Server }> {
+/**
+ * The team's service: records what arrives (the body only counted, never kept) and answers JSON.
+ * A path containing `/held` waits for `release()`.
+ */
+async function startBilling (t: Test): Promise<{ url: string, seen: Seen[], server: Server, release: () => void }> {
   const seen: Seen[] = []
+  const held: Array<() => void> = []
   const server = createServer((req, res) => {
     const entry: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bytes: 0 }
     seen.push(entry)
@@ -37,12 +41,14 @@ async function startBilling (t: Test): Promise<{ url: string, seen: Seen[], serv
       const answer = (): void => { res.writeHead(200, { 'content-type': 'application/json' }).end(
         JSON.stringify({ service: 'billing', bytes: entry.bytes })) }
       if (req.url?.startsWith('/api/billing/slow') === true) setTimeout(answer, 3_000).unref()
+      else if (req.url?.includes('/held') === true) held.push(answer)
       else answer()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, seen, server }
+  const release = (): void => { for (const answer of held.splice(0)) answer() }
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, seen, server, release }
 }
 
 /** Sends `size` bytes (in 64 KiB writes, chunked when asked) and resolves with the status. */
@@ -238,8 +244,8 @@ t.test('live reload: on file change, while requests run; an invalid file keeps t
   })()
 
   // Added: a public route; removed: the admin route.
-  await writeFile(routesFile, file(billing.url, ['  - { path: /api/billing/new, exact: true, upstream: billing, public: true }'],
-    { admin: false }))
+  const applied = file(billing.url, ['  - { path: /api/billing/new, exact: true, upstream: billing, public: true }'], { admin: false })
+  await writeFile(routesFile, applied)
   await waitFor(async () => (await h.request('GET', '/api/billing/new')).status === 200, 'the new public route')
   t.equal((await h.request('GET', '/api/billing/admin/x', { token: alice.access })).status, 200,
     'the admin route is gone: the prefix route decides now')
@@ -270,13 +276,57 @@ t.test('live reload: on file change, while requests run; an invalid file keeps t
     t.equal((await h.gateway.routesControl.reload('signal')).result, 'failure')
     t.equal((await h.request('GET', '/api/billing/new')).status, 200, 'the previous table stays')
   }
+  // Refused on reload as at start-up: a step-up route while second factors are off (no
+  // MFA_ENCRYPTION_KEY here), and a file that others may write.
+  await writeFile(routesFile, file(billing.url, ['  - { path: /api/billing/new, upstream: billing, step_up_max_age: 300 }']))
+  const stepUp = await h.gateway.routesControl.reload('signal')
+  t.equal(stepUp.result, 'failure')
+  t.match(stepUp.problems, [/route \/api\/billing\/new: step_up_max_age needs second factors \(MFA_ENCRYPTION_KEY is unset\)/])
+  t.equal((await h.request('GET', '/api/billing/new')).status, 200, 'the previous table stays')
+  // The table in use, but writable by others (and back to 0644 afterwards: `unchanged`).
+  await writeFile(routesFile, applied)
+  await chmod(routesFile, 0o666)
+  const writable = await h.gateway.routesControl.reload('signal')
+  t.equal(writable.result, 'failure')
+  t.match(writable.problems, [/routes\.yaml: file: writable by group or others/])
+  t.equal((await h.request('GET', '/api/billing/new')).status, 200, 'the previous table stays')
+  await chmod(routesFile, 0o644)
+
   const text = (await h.request('GET', '/metrics')).text
   t.equal(metric(text, 'gateway_routes_reloads_total', 'result="success"'), 1)
-  t.ok(metric(text, 'gateway_routes_reloads_total', 'result="failure"') >= 6, 'failures counted')
+  t.ok(metric(text, 'gateway_routes_reloads_total', 'result="failure"') >= 8, 'failures counted')
 
   running = false
   await load
   t.same([...statuses.keys()], [200], `every request during the reloads answered 200 (${JSON.stringify([...statuses])})`)
+})
+
+t.test('a request in flight finishes on its table when a reload removes its route and its upstream', async (t) => {
+  const { h, billing, routesFile } = await setup(t)
+  const moved = await startBilling(t)
+  const alice = await h.login('alice')
+  const admin = await h.login('admin')
+  t.equal((await h.request('GET', '/api/billing/admin/x', { token: alice.access })).status, 403, 'the admin route decides')
+
+  // Admitted on the admin route, and waiting at the service for its answer.
+  const inFlight = h.request('GET', '/api/billing/admin/held', { token: admin.access })
+  await waitFor(() => billing.seen.some((s) => s.url === '/api/billing/admin/held'), 'the request reached the service')
+
+  // The new table has no admin route, and billing at another origin: the old one's pool is retired.
+  await writeFile(routesFile, file(moved.url, [], { admin: false }))
+  const { result } = await h.gateway.routesControl.reload('signal')
+  t.ok(result === 'success' || result === 'unchanged', `applied (by the signal or the file watch): ${result}`)
+  const after = await h.request('GET', '/api/billing/admin/x', { token: alice.access })
+  t.equal(after.status, 200, 'the new table decides: the prefix route now')
+  t.equal(moved.seen.at(-1)?.url, '/api/billing/admin/x', 'at the new origin')
+  const pools = h.gateway.routesControl.pools()
+  t.ok(pools.retiring >= 1, `the old origin's pool is retiring: ${JSON.stringify(pools)}`)
+
+  billing.release()
+  const done = await inFlight
+  t.equal(done.status, 200, 'the request admitted on the old table finished')
+  t.equal(done.body.service, 'billing')
+  t.notOk(moved.seen.some((s) => s.url === '/api/billing/admin/held'), 'on the upstream it started with')
 })
 
 t.test('a Kubernetes ConfigMap update (the ..data symlink swap) is seen', async (t) => {

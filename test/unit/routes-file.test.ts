@@ -113,9 +113,10 @@ t.test('invalid files: each problem names the file, the line, the route or upstr
     'the same path once exact and once not is no duplicate'
   )
   t.same(
-    problemsOf(HEAD + '  - { path: /api/b, upstream: billing, roles: [admin], step_up_max_age: 300 }'),
-    [],
-    'step_up_max_age is accepted'
+    parseRoutesText('routes.yaml', HEAD + '  - { path: /api/b, upstream: billing, roles: [admin], step_up_max_age: 300 }', { vars: VARS })
+      .routes[0]?.stepUpMaxAge,
+    300,
+    'step_up_max_age is accepted and reaches the route (enforced by src/proxy/decide.ts)'
   )
   t.same(problemsOf('upstreams: {}\nroutes: []\nextra: 1\n').length, 2, 'no upstream, and an unknown top-level field')
 })
@@ -144,6 +145,10 @@ t.test('upstream urls: http(s) only, no userinfo, `${NAME}` of *_URL variables o
   }
   t.match(problemsOf('upstreams:\n  x: { url: "http://a", timeout_ms: 5, url2: "${SECRET}" }\nroutes: []\n', vars)[0],
     /unknown field "url2"/, '`${NAME}` anywhere else is an unknown field, never interpolated')
+  const literal = parseRoutesText('routes.yaml', HEAD + '  - { path: /api/b, upstream: billing, roles: ["${BILLING_URL}", "${SECRET}"] }',
+    { vars })
+  t.same(literal.routes[0]?.roles, ['${BILLING_URL}', '${SECRET}'], '`${NAME}` outside url is plain text, never interpolated')
+  t.notOk(JSON.stringify(literal.routes).includes(secret))
   t.match(problemsOf('upstreams:\n  Billing: { url: "http://a" }\nroutes: []\n')[0], /upstream Billing: invalid upstream name/)
   t.match(problemsOf('upstreams:\n  users: { url: "http://elsewhere:1" }\nroutes: []\n')[0],
     /upstream users: users is the identity backend/, 'users is always USERS_URL')

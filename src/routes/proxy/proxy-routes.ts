@@ -25,6 +25,7 @@ import { watchRoutesFile, routesReloader, type RoutesControl } from '../../proxy
 import { upstreamErrorHandler } from '../../proxy/upstream-errors.js'
 import { UpstreamPools } from '../../proxy/upstream-pools.js'
 import { userChanges } from '../../proxy/user-changes.js'
+import { stepUpWithoutFactors } from '../../mfa/step-up.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -75,7 +76,9 @@ export default fp(async function proxyRoutes (fastify: FastifyInstance, opts: { 
       pools.keepOnly(originsOf(next))
     },
     counted: (result) => reloads.inc({ result }),
-    pools: () => pools.size
+    pools: () => pools.size,
+    // As at start-up (src/app.ts): a step-up route while second factors are off is refused.
+    refuse: (spec) => stepUpWithoutFactors(spec.routes, fastify.config)
   })
   fastify.decorate('routesControl', control)
   fastify.decorate('proxyRouteTable', () => current.table)
