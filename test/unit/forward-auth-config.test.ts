@@ -17,9 +17,18 @@ t.test('off by default; addresses and ranges with their styles', async (t) => {
   t.equal(styleOf(proxies, undefined), undefined)
 })
 
+t.test('overlapping entries of one style, and disjoint ones, are accepted', async (t) => {
+  const proxies = loadConfig({ FORWARD_AUTH_PROXIES: '10.0.0.0/8=nginx,10.1.2.3=nginx,11.0.0.0/8=caddy,::1=caddy,127.0.0.1=envoy' })
+    .forwardAuthProxies
+  t.equal(proxies.length, 5)
+  t.equal(styleOf(proxies, '10.1.2.3'), 'nginx')
+  t.equal(styleOf(proxies, '11.1.1.1'), 'caddy')
+})
+
 t.test('a bad entry refuses start-up with a one-line message naming the variable', async (t) => {
   for (const bad of ['127.0.0.1', '127.0.0.1=apache', '=nginx', '300.1.1.1=nginx', '10.0.0.0/33=nginx', 'example.com=caddy',
-    '127.0.0.1=nginx,10.0.0.1=Traefik']) {
+    '127.0.0.1=nginx,10.0.0.1=Traefik', '10.0.0.0/8=nginx,10.1.2.3=traefik', '10.1.0.0/16=caddy,10.0.0.0/8=envoy',
+    '127.0.0.1=nginx,::ffff:127.0.0.1=caddy', '::ffff:10.0.0.0/104=nginx,10.1.1.1=caddy']) {
     let caught: unknown
     try { loadConfig({ FORWARD_AUTH_PROXIES: bad }) } catch (err) { caught = err }
     t.ok(caught instanceof ConfigError && caught.variable === 'FORWARD_AUTH_PROXIES' && caught.message.startsWith('FORWARD_AUTH_PROXIES: ')
