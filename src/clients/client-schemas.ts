@@ -49,7 +49,10 @@ export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 export const ExchangeResponseSchema = Type.Object({
   access_token: Type.String({ description: 'A delegated JWT access token for the user, acting client in `act`' }),
   issued_token_type: Type.Literal(ACCESS_TOKEN_TYPE),
-  token_type: Type.Literal('Bearer'),
+  token_type: Type.Union(
+    [Type.Literal('Bearer'), Type.Literal('DPoP')],
+    { description: '`DPoP` when the request carried a DPoP proof: the delegated token is bound to its key' }
+  ),
   expires_in: Type.Integer(),
   scope: Type.Optional(Type.String({ description: 'Present when the token was narrowed to scopes' }))
 }, { description: 'Token exchange answer (RFC 8693 section 2.2.1)' })

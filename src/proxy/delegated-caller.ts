@@ -1,5 +1,5 @@
 /**
- * A delegated token (token exchange, src/auth/token-exchange.ts) on a proxied route: it is the
+ * A delegated token (token exchange, src/routes/oauth/token-exchange.ts) on a proxied route: it is the
  * user's, so the route's roles apply as to the user's own token, and on top of them it reaches only
  * the routes of its one upstream and, when it was narrowed to scopes, only the routes and methods
  * that grant one of them (as a machine client's token). It can never do more than the user.

@@ -31,7 +31,7 @@ export const AccessClaimsSchema = Type.Object({
   user_id: Type.Optional(Id),
   username: Type.String(),
   roles: Type.Array(Type.String()),
-  /** A delegated token (token exchange, src/auth/token-exchange.ts): the client acting for the user. */
+  /** A delegated token (token exchange, src/routes/oauth/token-exchange.ts): the client acting for the user. */
   act: Type.Optional(Type.Object({ sub: Type.String({ pattern: '^client:[A-Za-z0-9_-]{1,64}$' }) })),
   /** A delegated token: the one upstream whose routes it may use. */
   upstream: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),

@@ -130,11 +130,13 @@ export class TokenService {
   }
 
   /**
-   * A delegated access token (token exchange, src/auth/token-exchange.ts): the user's identity and
+   * A delegated access token (token exchange, src/routes/oauth/token-exchange.ts): the user's identity and
    * session, `act` naming the client that acts, `upstream` the one upstream it may reach, an optional
-   * narrowing `scope`; `ttl` seconds. No refresh token ever descends from it.
+   * narrowing `scope`, `cnf.jkt` when the exchange carried a DPoP proof; `ttl` seconds. No refresh
+   * token ever descends from it.
    */
-  signDelegated (subject: AccessClaims, delegation: { clientId: string, upstream: string, scope?: string | undefined },
+  signDelegated (subject: AccessClaims,
+    delegation: { clientId: string, upstream: string, scope?: string | undefined, jkt?: string | undefined },
     ttl: number): Promise<IssuedToken> {
     return this.#sign({
       sub: subject.sub,
@@ -147,7 +149,8 @@ export class TokenService {
       ...(subject.auth_time !== undefined ? { auth_time: subject.auth_time } : {}),
       act: { sub: `client:${delegation.clientId}` },
       upstream: delegation.upstream,
-      ...(delegation.scope !== undefined ? { scope: delegation.scope } : {})
+      ...(delegation.scope !== undefined ? { scope: delegation.scope } : {}),
+      ...bindingClaims({ jkt: delegation.jkt })
     }, this.#opts.audience, ttl)
   }
 

@@ -1,10 +1,11 @@
 /**
  * We speak OAuth 2.0, not just our reading of it: a resource server written with Python's authlib
  * (Debian's python3-authlib) validates the metadata document with authlib's RFC 8414 validators,
- * introspects a user's access and refresh token, its own client token, a delegated, an expired and
- * a forged token, and revokes a user's token, its own token and (refused) another client's, with
- * client authentication by HTTP Basic and by body credentials. Debian's Python packages belong to
- * /usr/bin/python3, not to the python3 first on PATH.
+ * introspects a user's access and refresh token, its own client token, a delegated, an expired, a
+ * forged and a DPoP-bound token (and a revoked one, after revoking it), and revokes a user's token,
+ * its own token and (refused) another client's, with client authentication by HTTP Basic and by
+ * body credentials. Debian's Python packages belong to /usr/bin/python3, not to the python3 first
+ * on PATH.
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
@@ -17,6 +18,7 @@ import { claimsOf, RELAXED_LIMITS } from '../helpers/auth.js'
 import { ROOT } from '../helpers/processes.js'
 import { clientToken, registerClient } from '../helpers/machine-clients.js'
 import { exchange } from '../helpers/oauth-standard.js'
+import { dpopKey } from '../helpers/dpop.js'
 
 const run = promisify(execFile)
 const PYTHON = '/usr/bin/python3'
@@ -37,6 +39,12 @@ t.test('authlib against the gateway', async (t) => {
   const expired = await new SignJWT({ ...claimsOf(alice.access), iat: now - 120, exp: now - 60 })
     .setProtectedHeader({ alg: 'ES256', kid: h.keyRing.signing.kid, typ: 'JWT' })
     .sign(h.keyRing.signing.privateKey)
+  const key = await dpopKey()
+  const bound = await h.request('POST', '/auth/login', {
+    body: { username: 'alice', password: 'alice-password' },
+    headers: { dpop: await key.proof({ method: 'POST', url: `${h.url}/auth/login` }) }
+  })
+  t.equal(bound.body.token_type, 'DPoP', 'a DPoP-bound login')
 
   const { stdout } = await run(PYTHON, [join(ROOT, 'test/fixtures/authlib-client.py')], {
     env: {
@@ -50,7 +58,8 @@ t.test('authlib against the gateway', async (t) => {
       USER2_ACCESS: bob.access,
       DELEGATED: delegated,
       EXPIRED: expired,
-      OTHER_CLIENT_TOKEN: otherToken
+      OTHER_CLIENT_TOKEN: otherToken,
+      DPOP_BOUND: bound.body.access as string
     },
     timeout: 60_000
   })
@@ -64,6 +73,8 @@ t.test('authlib against the gateway', async (t) => {
   t.match(i.delegated, { status: 200, body: { active: true, sub: alice.user.id, act: { sub: `client:${exchanger.client_id}` } } })
   t.same(i.expired, { status: 200, body: { active: false } }, 'expired: inactive')
   t.same(i.forged, { status: 200, body: { active: false } }, 'forged: inactive')
+  t.match(i.dpop_bound, { status: 200, body: { active: true, token_type: 'DPoP', cnf: { jkt: key.jkt }, username: 'alice' } },
+    'DPoP-bound: token_type DPoP and the key\'s thumbprint')
   t.match(i.user_access_post, { status: 200, body: { active: true } }, 'with body credentials too')
   t.same(out.introspect_sent, { basic: { basic: true, secret_in_body: false }, post: { basic: false, secret_in_body: true } },
     'authlib used HTTP Basic, then the body')

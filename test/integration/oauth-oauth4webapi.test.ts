@@ -3,13 +3,18 @@
  * certified OAuth client library) discovers the gateway from its metadata document (RFC 8414),
  * gets a token by client credentials, exchanges a user's token (RFC 8693), introspects tokens as
  * JSON and as signed JWTs (RFC 7662, RFC 9701; the library checks the signature against the
- * gateway's jwks_uri) and revokes them (RFC 7009), with HTTP Basic and body credentials.
+ * gateway's jwks_uri) and revokes them (RFC 7009), with HTTP Basic and body credentials. The
+ * tokens introspected: a user's access and refresh token, a client's, a forged, an expired, a
+ * DPoP-bound, an exchanged and a revoked one; the exchanged token also tries another audience and
+ * a refresh through the library, and is introspected again once its session is gone.
  */
 import t from 'tap'
 import * as oauth from 'oauth4webapi'
+import { SignJWT } from 'jose'
 import { build } from '../helper.js'
-import { RELAXED_LIMITS } from '../helpers/auth.js'
+import { claimsOf, RELAXED_LIMITS } from '../helpers/auth.js'
 import { clientToken, registerClient } from '../helpers/machine-clients.js'
+import { dpopKey } from '../helpers/dpop.js'
 
 const ISSUER = 'https://auth.example.test'
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -24,6 +29,16 @@ async function bodyError (promise: Promise<unknown>): Promise<{ error: string, s
     return null
   } catch (err) {
     return err instanceof oauth.ResponseBodyError ? { error: err.error, status: err.status } : null
+  }
+}
+
+/** The status of a protected resource request made by the library (a 401 comes back as its challenge error). */
+async function resourceStatus (token: string, url: string): Promise<number> {
+  try {
+    return (await oauth.protectedResourceRequest(token, 'GET', new URL(url), undefined, undefined, insecure)).status
+  } catch (err) {
+    if (err instanceof oauth.WWWAuthenticateChallengeError) return err.status
+    throw err
   }
 }
 
@@ -69,9 +84,31 @@ t.test('oauth4webapi against the gateway', async (t) => {
     }, insecure))
     t.equal(exchanged.issued_token_type, ACCESS_TOKEN_TYPE, 'token exchange through the library')
     t.match(await introspect(exchanged.access_token), { active: true, act: { sub: `client:${registered.client_id}` }, upstream: 'orders' })
+    t.equal(await resourceStatus(exchanged.access_token, `${h.url}/api/orders`), 200, 'the exchanged token on its audience\'s route')
+    t.equal(await resourceStatus(exchanged.access_token, `${h.url}/api/users/me`), 403, 'another audience: 403')
+    t.same(await bodyError(oauth.processRefreshTokenResponse(as, client,
+      await oauth.refreshTokenGrantRequest(as, client, basic, exchanged.access_token, insecure))),
+    { error: 'unsupported_grant_type', status: 400 }, 'the exchanged token cannot be refreshed')
+
+    const now = Math.floor(Date.now() / 1000)
+    const expired = await new SignJWT({ ...claimsOf(alice.access), iat: now - 120, exp: now - 60 })
+      .setProtectedHeader({ alg: 'ES256', kid: h.keyRing.signing.kid, typ: 'JWT' })
+      .sign(h.keyRing.signing.privateKey)
+    t.same(await introspect(expired), { active: false }, 'expired (the gateway\'s own key, the session alive)')
+
+    const key = await dpopKey()
+    const bound = await h.request('POST', '/auth/login', {
+      body: { username: 'bob', password: 'bob-password' },
+      headers: { dpop: await key.proof({ method: 'POST', url: `${h.url}/auth/login` }) }
+    })
+    t.equal(bound.body.token_type, 'DPoP', 'a DPoP-bound login')
+    t.match(await introspect(bound.body.access as string), { active: true, token_type: 'DPoP', cnf: { jkt: key.jkt }, username: 'bob' },
+      'DPoP-bound: token_type DPoP and the key\'s thumbprint')
+
     await h.request('POST', '/auth/logout', { token: alice.access })
     t.same(await introspect(alice.access), { active: false }, 'revoked (logout)')
     t.same(await introspect(exchanged.access_token), { active: false }, 'the exchanged token died with the session')
+    t.equal(await resourceStatus(exchanged.access_token, `${h.url}/api/orders`), 401, 'and the proxy refuses it')
   })
 
   t.test('the signed answer, verified by the library against jwks_uri', async (t) => {

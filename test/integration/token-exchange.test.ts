@@ -1,7 +1,8 @@
 /**
  * Token exchange (RFC 8693) over real HTTP: every error of the grant; the delegated token's shape;
- * that it reaches only its audience's routes, never the gateway's own endpoints, is never
- * refreshable, dies with the user's session and can never do more than the user (route by route).
+ * that it reaches only its audience's routes (on the own proxy and at forward authentication),
+ * never the gateway's own endpoints, is never refreshable, dies with the user's session and can
+ * never do more than the user (route by route).
  */
 import t, { type Test } from 'tap'
 import { build, type Harness } from '../helper.js'
@@ -9,7 +10,8 @@ import { claimsOf, RELAXED_LIMITS } from '../helpers/auth.js'
 import { waitFor } from '../helpers/redis-server.js'
 import { clientToken, registerClient, type RawResult, type RegisteredClient } from '../helpers/machine-clients.js'
 import { ACCESS_TOKEN_TYPE, exchange, formPost, JWT_TOKEN_TYPE, TOKEN_EXCHANGE } from '../helpers/oauth-standard.js'
-import { dpopKey } from '../helpers/dpop.js'
+import { dpopHeaders, dpopKey } from '../helpers/dpop.js'
+import { askFrom } from '../helpers/forward-auth.js'
 
 function assertOAuthError (t: Test, res: RawResult, status: number, error: string, what: string): void {
   t.equal(res.status, status, `${what}: status ${status}`)
@@ -133,6 +135,39 @@ t.test('token exchange', async (t) => {
     t.equal(after.body.code, 'token_revoked')
   })
 
+  t.test('a DPoP proof binds the delegated token; a dpop_bound client must send one', async (t) => {
+    const created = await h.request('POST', '/admin/clients',
+      { token: admin.access, body: { name: 'bound exchanger', scopes: ['token-exchange'], dpop_bound: true } })
+    t.equal(created.status, 201)
+    const bound = created.body as RegisteredClient
+    const alice = await h.login('alice')
+    const form: Array<[string, string]> = [['subject_token', alice.access], ['subject_token_type', ACCESS_TOKEN_TYPE],
+      ['audience', 'orders']]
+    const without = await grant(bound, form)
+    t.equal(without.status, 400, 'a dpop_bound client without a proof: 400')
+    t.equal(without.body?.error, 'invalid_dpop_proof')
+
+    const key = await dpopKey()
+    const withProof = await formPost(h.url, '/oauth/token', { client: bound, form: [['grant_type', TOKEN_EXCHANGE], ...form],
+      headers: { dpop: await key.proof({ method: 'POST', url: `${h.url}/oauth/token` }) } })
+    t.equal(withProof.status, 200, 'with a proof: 200')
+    t.equal(withProof.body.token_type, 'DPoP', 'answered as DPoP')
+    const token = withProof.body.access_token as string
+    t.match(claimsOf(token), { cnf: { jkt: key.jkt }, act: { sub: `client:${bound.client_id}` }, upstream: 'orders' },
+      'bound to the proof\'s key')
+    t.equal((await h.request('GET', '/api/orders', { token })).status, 401, 'as Bearer it is refused')
+    const url = `${h.url}/api/orders`
+    const used = await h.request('GET', '/api/orders',
+      { headers: dpopHeaders(token, await key.proof({ method: 'GET', url, token })) })
+    t.equal(used.status, 200, 'with a proof of its key it reaches its audience')
+
+    const plainWithProof = await formPost(h.url, '/oauth/token', { client: service, form: [['grant_type', TOKEN_EXCHANGE], ...form],
+      headers: { dpop: await key.proof({ method: 'POST', url: `${h.url}/oauth/token` }) } })
+    t.equal(plainWithProof.body.token_type, 'DPoP', 'any client that sends a proof gets a bound token')
+    t.equal((await h.request('GET', '/api/orders', { token: plainWithProof.body.access_token as string })).status, 401,
+      'refused as Bearer too')
+  })
+
   t.test('a narrowed scope', async (t) => {
     const alice = await h.login('alice')
     const res = await grant(service, [['subject_token', alice.access], ['subject_token_type', ACCESS_TOKEN_TYPE], ['audience', 'orders'],
@@ -186,6 +221,23 @@ t.test('token exchange', async (t) => {
       'the role taken from the user: taken from the delegate at once')
     t.equal((await h.request('GET', '/api/users/me', { token: bob.access })).status, 200)
   })
+})
+
+t.test('forward authentication applies the same audience restriction', async (t) => {
+  const proxy = '127.0.0.2'
+  const h: Harness = await build(t, { env: { ...RELAXED_LIMITS, API_CLIENT_LIMIT: '10000', FORWARD_AUTH_PROXIES: `${proxy}=traefik` } })
+  const admin = await h.login('admin')
+  const service = await registerClient(h.url, admin.access, ['token-exchange'], 'orders service')
+  const alice = await h.login('alice')
+  const forOrders = await exchange(h.url, service, alice.access, 'orders')
+  const check = (method: string, uri: string): ReturnType<typeof askFrom> => askFrom(h.url, proxy, 'GET', '/auth/check',
+    { authorization: `Bearer ${forOrders}`, 'x-forwarded-method': method, 'x-forwarded-uri': uri })
+  const allowed = await check('GET', '/api/orders')
+  t.equal(allowed.status, 200, 'its audience\'s route: allowed')
+  t.equal(allowed.headers['x-user-id'], alice.user.id, 'as the user')
+  t.equal((await check('GET', '/api/users/me')).status, 403, 'another audience\'s route: 403')
+  t.equal((await h.request('POST', '/auth/logout', { token: alice.access })).status, 204)
+  t.equal((await check('GET', '/api/orders')).status, 401, 'dead with the user\'s session')
 })
 
 t.test('exchanges count against the client\'s limit', async (t) => {

@@ -114,7 +114,8 @@ const auditEvents: FastifyPluginAsyncTypebox = async (fastify) => {
       security,
       summary: 'New security events as Server-Sent Events (role admin)',
       description: 'text/event-stream: one `data:` JSON event per message with its stream id as `id:`, and `: heartbeat` comments. 503 ' +
-        'when Redis is away.',
+        'when Redis is away. The stream ends within 5 s once its session is revoked or its user deactivated or no longer an admin; ' +
+          `at most ${fastify.streamSlots.max} open streams per session (429 beyond). HEAD answers the headers only.`,
       response: { 200: Type.String({ description: 'text/event-stream' }), ...problems(401, 403, 429, 503) }
     }
   }, async (request, reply) => {

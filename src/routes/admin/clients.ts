@@ -23,6 +23,8 @@ const adminClients: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       ...admin,
       summary: 'Register a machine client (role admin); the secret is in this answer only',
+      description: `The identity backend's scopes (${[...RESERVED_SCOPES].join(', ')}) are reserved for the gateway's own calls: ` +
+        'a body naming one is 400 `invalid_request`.',
       body: CreateClientBodySchema,
       response: { 201: CreatedClientSchema, ...problems(400, 401, 403, 429, 503) }
     }

@@ -10,6 +10,8 @@
  *   "client:<id>"}`, `upstream` = the audience, and the narrowed `scope` when one was asked for;
  * - short-lived (DELEGATED_TOKEN_MAX_TTL, never past ACCESS_TOKEN_TTL nor a subject access token's `exp`),
  *   no refresh token;
+ * - bound to the key of the request's DPoP proof (`cnf.jkt`, answered as `token_type: DPoP`) when it
+ *   carries one, as every token of /oauth/token is; a `dpop_bound` client must send one;
  * - checked on every request like the user's own token (session alive, user active, live roles),
  *   so it dies with the user's session; on top of that the proxy lets it reach only the audience's
  *   routes (src/proxy/delegated-caller.ts), and the gateway's own endpoints refuse it.
@@ -96,6 +98,8 @@ export async function tokenExchange (fastify: FastifyInstance, request: FastifyR
     scope = tokens.join(' ')
   }
 
+  // A proof binds the delegated token to its key, as at the client credentials grant; a bound client must bring one.
+  const jkt = await fastify.dpop.tokenProof(request, { required: client.dpopBound })
   // Exchanges count against the client's limit like its token requests.
   await countClientRequest(fastify, request, reply, client.clientId)
   const subject = await subjectOf(fastify, request, subjectToken, subjectType)
@@ -103,15 +107,15 @@ export async function tokenExchange (fastify: FastifyInstance, request: FastifyR
   // Never past an access token it was exchanged from (an assertion lives a minute: the session decides).
   const ttl = subjectType === ACCESS_TOKEN_TYPE ? Math.min(fastify.delegation().ttl, subject.exp - nowSeconds()) : fastify.delegation().ttl
   if (ttl < 1) throw oauthErrors.invalidRequest('subject_token is not a live access token')
-  const issued = await fastify.tokens.signDelegated(subject, { clientId: client.clientId, upstream: audience, scope }, ttl)
+  const issued = await fastify.tokens.signDelegated(subject, { clientId: client.clientId, upstream: audience, scope, jkt }, ttl)
   securityEvent(request, 'token_exchanged', {
     user_id: subject.sub, client_id: client.clientId, audience, subject_type: subjectType, session_id: subject.sid, jti: issued.jti,
-      ...(scope !== undefined ? { scope } : {})
+      ...(scope !== undefined ? { scope } : {}), ...(jkt !== undefined ? { dpop: true } : {})
   })
   return {
     access_token: issued.token,
     issued_token_type: ACCESS_TOKEN_TYPE,
-    token_type: 'Bearer',
+    token_type: jkt !== undefined ? 'DPoP' : 'Bearer',
     expires_in: ttl,
     ...(scope !== undefined ? { scope } : {})
   }
