@@ -4,15 +4,15 @@
  * verification) through a CDP session: a passkey registered on the page, Redis flushed, a sign-in
  * with the passkey alone, then as the second step after a password, a recovery code shown once and
  * used once; an authenticator app enrolled on the page (QR code, codes from Debian's pyotp).
- * The page is opened as http://localhost:<port> (an RP ID must be a domain): a TCP forwarder on a
- * port chosen first, so WEBAUTHN_ORIGINS can name it. Screenshots go to test/artifacts/.
+ * The page is opened as http://localhost:<port> (test/helpers/passkeys-browser.ts). Screenshots go
+ * to test/artifacts/.
  */
 import t, { type Test } from 'tap'
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
 import type { Page } from 'playwright-core'
 import { build } from '../helper.js'
 import { RELAXED_LIMITS } from '../helpers/auth.js'
 import { launchBrowser, screenshot } from '../helpers/browser.js'
+import { localhostForwarder, virtualAuthenticator } from '../helpers/passkeys-browser.js'
 import { freshStep, mfaKey, pyotpMissing, totpAt } from '../helpers/pyotp.js'
 import { directoryOf } from '../../services/users/app.js'
 import { buildClient } from '../../scripts/build-client.mjs'
@@ -22,28 +22,6 @@ t.setTimeout(240_000)
 
 const WAIT = { timeout: 30_000 }
 const ALICE = '1001'
-
-/** A TCP forwarder on localhost: listening before the gateway exists, pointed at it once it does. */
-async function forwarder (t: { teardown: (fn: () => unknown) => void }): Promise<{ port: number, target: (port: number) => void }> {
-  let targetPort = 0
-  const sockets = new Set<Socket>()
-  const server = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1')
-    for (const s of [client, upstream]) {
-      sockets.add(s)
-      s.on('close', () => sockets.delete(s))
-      s.on('error', () => { client.destroy(); upstream.destroy() })
-    }
-    client.pipe(upstream)
-    upstream.pipe(client)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => {
-    for (const s of sockets) s.destroy()
-    await new Promise((resolve) => server.close(resolve))
-  })
-  return { port: (server.address() as AddressInfo).port, target: (port) => { targetPort = port } }
-}
 
 async function status (page: Page, text: string): Promise<void> {
   await page.waitForFunction(
@@ -75,7 +53,7 @@ async function passwordStep (page: Page): Promise<void> {
 
 /** A gateway with passkeys for http://localhost:<port>, chromium with a virtual authenticator, the demo page open. */
 async function demo (t: Test) {
-  const forward = await forwarder(t)
+  const forward = await localhostForwarder(t)
   const origin = `http://localhost:${forward.port}`
   const h = await build(t, {
     env: { ...RELAXED_LIMITS, DEMO_PAGE: 'true', MFA_ENCRYPTION_KEY: mfaKey(), WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: origin }
@@ -88,18 +66,7 @@ async function demo (t: Test) {
   const problems: string[] = []
   page.on('pageerror', (e) => problems.push(e.message))
 
-  const cdp = await context.newCDPSession(page)
-  await cdp.send('WebAuthn.enable', { enableUI: false })
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true
-    }
-  })
+  const { cdp, authenticatorId } = await virtualAuthenticator(context, page)
 
   await page.goto(`${origin}/demo/`)
   await page.locator('#login-form input[name=username]').fill('alice')
