@@ -221,12 +221,18 @@ view.orderForm.addEventListener('submit', (event) => {
  * through @simplewebauthn/browser; the gateway's options are the JSON forms it takes as they are.
  */
 let pendingMfa: string | null = null
+/** What the gateway offers (the page is served with it): '' (no second factors), 'totp', 'totp webauthn'. */
+const secondFactors = (document.body.dataset.secondFactors ?? '').split(' ').filter((f) => f !== '')
+const passkeys = secondFactors.includes('webauthn')
+$('factors-view').hidden = secondFactors.length === 0
+$('passkey-login-row').hidden = !passkeys
+view.passkeyRegister.hidden = !passkeys
 
 function askSecondFactor (mfaToken: string, methods: string[]): void {
   pendingMfa = mfaToken
   view.loginForm.hidden = true
   view.mfaForm.hidden = false
-  view.mfaPasskey.hidden = !methods.includes('webauthn')
+  view.mfaPasskey.hidden = !passkeys || !methods.includes('webauthn')
   view.mfaError.textContent = ''
   view.mfaCode.focus()
 }
@@ -290,12 +296,12 @@ interface FactorView { id: string, type: string, status: string, remaining?: num
 const FACTOR_NAMES: Record<string, string> = { totp: 'authenticator app', webauthn: 'passkey', recovery_codes: 'recovery codes' }
 
 async function loadFactors (): Promise<void> {
+  if (secondFactors.length === 0) return
   const response = await call('GET', '/auth/mfa').catch(() => null)
   if (response === null || !response.ok) {
     view.factorsStatus.textContent = response?.status === 404
       ? 'Second factors are not enabled on this gateway.'
       : 'Could not load second factors.'
-    view.totpStart.hidden = view.passkeyRegister.hidden = response?.status === 404
     return
   }
   const { factors } = await response.json() as { factors: FactorView[] }
