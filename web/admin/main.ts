@@ -611,7 +611,7 @@ function init (): void {
         if (err instanceof AuthError && err.code === 'mfa_required' && err.mfaToken !== undefined) {
           pendingMfa = err.mfaToken
           $('mfa-code-row').hidden = false
-          $('mfa-passkey').hidden = !(err.methods ?? []).includes('webauthn')
+          $('mfa-passkey').hidden = document.body.dataset.passkeys !== 'on' || !(err.methods ?? []).includes('webauthn')
           $<HTMLInputElement>('mfa-code').focus()
           error.textContent = 'Enter the code from your authenticator app (or a recovery code).'
           return
@@ -639,6 +639,10 @@ function init (): void {
       .then(async (response) => await loginWithPasskey(response))
       .catch((err: unknown) => { $('sign-in-error').textContent = passkeyError(err) })
   })
+  // Passkey buttons only when the gateway has passkeys (the page is served with data-passkeys).
+  const passkeys = document.body.dataset.passkeys === 'on'
+  $('passkey-add').hidden = !passkeys
+  $('passkey-sign-in').hidden = !passkeys
   $('passkey-add').addEventListener('click', () => {
     addPasskey().catch((err: unknown) => { $('totp-error').textContent = passkeyError(err) })
   })
