@@ -41,6 +41,7 @@ import delegation from './plugins/app/delegation.js'
 import dpop from './plugins/app/dpop.js'
 import mfa from './plugins/app/mfa.js'
 import mfaRoutes from './routes/auth/mfa.js'
+import webauthnRoutes from './routes/auth/webauthn.js'
 import userFactorRoutes from './routes/admin/user-factors.js'
 import liveConnections from './plugins/app/live-connections.js'
 
@@ -127,6 +128,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     if (opts.config.mfa.key !== null) {
       await auth.register(mfaRoutes)
       await auth.register(userFactorRoutes)
+      // Passkeys with WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS.
+      if (opts.config.mfa.rpId !== null) await auth.register(webauthnRoutes)
     }
   })
   await fastify.register(oauthTokenRoute)

@@ -31,6 +31,7 @@ export const ERROR_CATALOGUE = {
   mfa_required: { status: 403, title: 'Second factor required' },
   mfa_token_invalid: { status: 401, title: 'Second-factor token invalid or expired' },
   mfa_code_invalid: { status: 401, title: 'Second-factor code invalid' },
+  passkey_invalid: { status: 401, title: 'Passkey not accepted' },
   insufficient_user_authentication: { status: 401, title: 'A fresher or stronger authentication is needed' }
 } as const satisfies Record<string, { status: number, title: string }>
 

@@ -73,3 +73,83 @@ export const SessionSchema = Type.Object({
 export const SessionListSchema = Type.Object({ sessions: Type.Array(SessionSchema) })
 
 export const NoContent = Type.Null({ description: 'No content' })
+
+/*
+ * The WebAuthn JSON forms (WebAuthn Level 3, as @simplewebauthn produces and reads them), for the
+ * passkey routes (docs/mfa.md#passkeys). Options are answered as the library makes them (members
+ * this schema does not name pass through); responses are checked for their shape here and for
+ * everything else by the library.
+ */
+const loose = { additionalProperties: true }
+const Base64Url = Type.String({ pattern: '^[A-Za-z0-9_-]*$', maxLength: 16384 })
+const CredentialDescriptor = Type.Object({
+  id: Type.String(),
+  type: Type.String({ description: 'public-key' }),
+  transports: Type.Optional(Type.Array(Type.String()))
+}, loose)
+const ClientExtensionResults = Type.Object({
+  appid: Type.Optional(Type.Boolean()),
+  credProps: Type.Optional(Type.Object({ rk: Type.Optional(Type.Boolean()) }, loose)),
+  hmacCreateSecret: Type.Optional(Type.Boolean())
+}, loose)
+const Attachment = Type.Optional(Type.Union([Type.Literal('platform'), Type.Literal('cross-platform')]))
+
+export const CreationOptionsSchema = Type.Object({
+  rp: Type.Object({ name: Type.String(), id: Type.Optional(Type.String()) }, loose),
+  user: Type.Object({ id: Type.String(), name: Type.String(), displayName: Type.String() }, loose),
+  challenge: Type.String(),
+  pubKeyCredParams: Type.Array(Type.Object({ alg: Type.Integer(), type: Type.Literal('public-key') }, loose)),
+  timeout: Type.Optional(Type.Integer()),
+  excludeCredentials: Type.Optional(Type.Array(CredentialDescriptor)),
+  authenticatorSelection: Type.Optional(Type.Object({}, loose)),
+  hints: Type.Optional(Type.Array(Type.String())),
+  attestation: Type.Optional(Type.String()),
+  attestationFormats: Type.Optional(Type.Array(Type.String())),
+  extensions: Type.Optional(Type.Object({}, loose))
+}, {
+  ...loose,
+  description: 'PublicKeyCredentialCreationOptionsJSON, for navigator.credentials.create (or @simplewebauthn/browser startRegistration)'
+})
+
+export const RequestOptionsSchema = Type.Object({
+  challenge: Type.String(),
+  timeout: Type.Optional(Type.Integer()),
+  rpId: Type.Optional(Type.String()),
+  allowCredentials: Type.Optional(Type.Array(CredentialDescriptor)),
+  userVerification: Type.Optional(Type.String()),
+  hints: Type.Optional(Type.Array(Type.String())),
+  extensions: Type.Optional(Type.Object({}, loose))
+}, {
+  ...loose,
+  description: 'PublicKeyCredentialRequestOptionsJSON, for navigator.credentials.get (or @simplewebauthn/browser startAuthentication)'
+})
+
+export const RegistrationResponseSchema = Type.Object({
+  id: Base64Url,
+  rawId: Base64Url,
+  response: Type.Object({
+    clientDataJSON: Base64Url,
+    attestationObject: Base64Url,
+    authenticatorData: Type.Optional(Base64Url),
+    transports: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 16 })),
+    publicKeyAlgorithm: Type.Optional(Type.Integer()),
+    publicKey: Type.Optional(Base64Url)
+  }, loose),
+  authenticatorAttachment: Attachment,
+  clientExtensionResults: ClientExtensionResults,
+  type: Type.Literal('public-key')
+}, { ...loose, description: 'RegistrationResponseJSON, as navigator.credentials.create gives it (toJSON)' })
+
+export const AuthenticationResponseSchema = Type.Object({
+  id: Base64Url,
+  rawId: Base64Url,
+  response: Type.Object({
+    clientDataJSON: Base64Url,
+    authenticatorData: Base64Url,
+    signature: Base64Url,
+    userHandle: Type.Optional(Base64Url)
+  }, loose),
+  authenticatorAttachment: Attachment,
+  clientExtensionResults: ClientExtensionResults,
+  type: Type.Literal('public-key')
+}, { ...loose, description: 'AuthenticationResponseJSON, as navigator.credentials.get gives it (toJSON)' })

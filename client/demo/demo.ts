@@ -2,7 +2,13 @@
  * The demo page (/demo/): everything goes through the client served by the gateway. No inline
  * script or style (the page's CSP forbids both); the DOM is filled with textContent only.
  */
-import { createAuthClient, AuthError, type AuthUser } from '/client/auth-client.js'
+import {
+  startAuthentication,
+  startRegistration,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON
+} from '@simplewebauthn/browser'
+import { createAuthClient, AuthError, type AuthUser, type MfaProof } from '/client/auth-client.js'
 
 interface Order { id: string, item: string, quantity: number, created_at: string }
 
@@ -31,7 +37,23 @@ const view = {
   ordersEmpty: $('orders-empty'),
   activity: $<HTMLOListElement>('activity'),
   feedStatus: $('feed-status'),
-  feed: $<HTMLOListElement>('feed')
+  feed: $<HTMLOListElement>('feed'),
+  mfaForm: $<HTMLFormElement>('mfa-form'),
+  mfaCode: $<HTMLInputElement>('mfa-code'),
+  mfaPasskey: $<HTMLButtonElement>('mfa-passkey'),
+  mfaError: $('mfa-error'),
+  passkeyLogin: $<HTMLButtonElement>('passkey-login'),
+  factorsStatus: $('factors-status'),
+  factorsError: $('factors-error'),
+  totpStart: $<HTMLButtonElement>('totp-start'),
+  passkeyRegister: $<HTMLButtonElement>('passkey-register'),
+  totpEnrol: $('totp-enrol'),
+  totpQr: $('totp-qr'),
+  totpSecret: $('totp-secret'),
+  totpForm: $<HTMLFormElement>('totp-form'),
+  totpCode: $<HTMLInputElement>('totp-code'),
+  recovery: $('recovery'),
+  recoveryCodes: $<HTMLOListElement>('recovery-codes')
 }
 
 /** The client's fetch, with a line per call in the activity list: the page sees every status it gets. */
@@ -75,6 +97,7 @@ function render (user: AuthUser | null): void {
   view.username.textContent = user.username
   view.roles.textContent = user.roles.length > 0 ? `(${user.roles.join(', ')})` : ''
   void loadOrders()
+  void loadFactors()
   void openFeed()
 }
 
@@ -166,6 +189,10 @@ view.loginForm.addEventListener('submit', (event) => {
   auth.login(String(form.get('username')), String(form.get('password')))
     .then(() => { view.loginForm.reset() })
     .catch((err: unknown) => {
+      if (err instanceof AuthError && err.code === 'mfa_required' && err.mfaToken !== undefined) {
+        askSecondFactor(err.mfaToken, err.methods ?? [])
+        return
+      }
       view.loginError.textContent = err instanceof AuthError && err.code === 'invalid_credentials'
         ? 'Wrong username or password.'
         : err instanceof AuthError ? `Sign-in refused: ${err.message}` : 'The gateway cannot be reached.'
@@ -186,6 +213,171 @@ view.orderForm.addEventListener('submit', (event) => {
       await loadOrders()
     })
     .catch(() => { view.ordersError.textContent = 'The gateway cannot be reached.' })
+})
+
+/*
+ * Second factors (docs/mfa.md): the second step of a login (a code, a recovery code or a passkey),
+ * a passkey sign-in, and enrolment of an authenticator app or a passkey. The WebAuthn ceremonies go
+ * through @simplewebauthn/browser; the gateway's options are the JSON forms it takes as they are.
+ */
+let pendingMfa: string | null = null
+/** What the gateway offers (the page is served with it): '' (no second factors), 'totp', 'totp webauthn'. */
+const secondFactors = (document.body.dataset.secondFactors ?? '').split(' ').filter((f) => f !== '')
+const passkeys = secondFactors.includes('webauthn')
+$('factors-view').hidden = secondFactors.length === 0
+$('passkey-login-row').hidden = !passkeys
+view.passkeyRegister.hidden = !passkeys
+
+function askSecondFactor (mfaToken: string, methods: string[]): void {
+  pendingMfa = mfaToken
+  view.loginForm.hidden = true
+  view.mfaForm.hidden = false
+  view.mfaPasskey.hidden = !passkeys || !methods.includes('webauthn')
+  view.mfaError.textContent = ''
+  view.mfaCode.focus()
+}
+
+function endSecondStep (): void {
+  pendingMfa = null
+  view.mfaForm.reset()
+  view.mfaForm.hidden = true
+  view.loginForm.hidden = false
+  view.loginForm.reset()
+}
+
+function secondStepFailed (err: unknown): void {
+  if (err instanceof AuthError && err.code === 'mfa_token_invalid') {
+    endSecondStep()
+    view.loginError.textContent = 'That sign-in expired or had too many tries; start again with the password.'
+    return
+  }
+  view.mfaError.textContent = err instanceof AuthError
+    ? (err.code === 'mfa_code_invalid' ? 'That did not match; try again.' : `Refused: ${err.message}`)
+    : err instanceof Error && err.name === 'NotAllowedError' ? 'The passkey prompt was cancelled.' : 'The gateway cannot be reached.'
+}
+
+function completeSecondStep (proof: MfaProof): void {
+  if (pendingMfa === null) return
+  auth.verifyMfa(pendingMfa, proof).then(endSecondStep, secondStepFailed)
+}
+
+view.mfaForm.addEventListener('submit', (event) => {
+  event.preventDefault()
+  const code = view.mfaCode.value.trim()
+  if (code === '') return
+  // Six digits are an authenticator code; anything else is a recovery code.
+  completeSecondStep(/^\d{6}$/.test(code) ? { code } : { recovery_code: code })
+})
+
+view.mfaPasskey.addEventListener('click', () => {
+  if (pendingMfa === null) return
+  auth.passkeyOptions({ mfaToken: pendingMfa })
+    // The gateway answers PublicKeyCredentialRequestOptionsJSON as @simplewebauthn/server makes it.
+    .then(async (options) => await startAuthentication({ optionsJSON: options as PublicKeyCredentialRequestOptionsJSON }))
+    .then((response) => { completeSecondStep({ webauthn: response }) }, secondStepFailed)
+})
+
+view.passkeyLogin.addEventListener('click', () => {
+  view.loginError.textContent = ''
+  view.passkeyLogin.disabled = true
+  auth.passkeyOptions()
+    .then(async (options) => await startAuthentication({ optionsJSON: options as PublicKeyCredentialRequestOptionsJSON }))
+    .then(async (response) => await auth.loginWithPasskey(response))
+    .then(() => { view.loginForm.reset() })
+    .catch((err: unknown) => {
+      view.loginError.textContent = err instanceof AuthError
+        ? (err.code === 'passkey_invalid' ? 'That passkey was not accepted.' : `Sign-in refused: ${err.message}`)
+        : err instanceof Error && err.name === 'NotAllowedError' ? 'The passkey prompt was cancelled.' : 'Passkeys cannot be used here.'
+    })
+    .finally(() => { view.passkeyLogin.disabled = false })
+})
+
+interface FactorView { id: string, type: string, status: string, remaining?: number }
+const FACTOR_NAMES: Record<string, string> = { totp: 'authenticator app', webauthn: 'passkey', recovery_codes: 'recovery codes' }
+
+async function loadFactors (): Promise<void> {
+  if (secondFactors.length === 0) return
+  const response = await call('GET', '/auth/mfa').catch(() => null)
+  if (response === null || !response.ok) {
+    view.factorsStatus.textContent = response?.status === 404
+      ? 'Second factors are not enabled on this gateway.'
+      : 'Could not load second factors.'
+    return
+  }
+  const { factors } = await response.json() as { factors: FactorView[] }
+  const active = factors.filter((f) => f.status === 'active')
+  view.factorsStatus.textContent = active.length === 0 ? 'No second factor yet.' : 'Second factors: ' + active.map((f) =>
+    f.type === 'recovery_codes' ? `recovery codes (${f.remaining ?? 0} left)` : FACTOR_NAMES[f.type] ?? f.type).join(', ')
+  view.factorsStatus.dataset.types = active.map((f) => f.type).sort().join(',')
+}
+
+/** Codes shown once: the gateway keeps only their hashes. */
+function showRecoveryCodes (codes: string[]): void {
+  view.recoveryCodes.replaceChildren(...codes.map((code) => {
+    const item = document.createElement('li')
+    item.textContent = code
+    return item
+  }))
+  view.recovery.hidden = false
+}
+
+async function factorRefusal (response: Response, what: string): Promise<string> {
+  const body = await response.json().catch(() => ({})) as { code?: string }
+  return body.code === 'insufficient_user_authentication'
+    ? 'Adding another factor needs a sign-in that used your second factor: sign out and in again with it.'
+    : `Could not ${what} (${response.status}${body.code !== undefined ? ` ${body.code}` : ''}).`
+}
+
+let enrolling: string | null = null
+view.totpStart.addEventListener('click', () => {
+  view.factorsError.textContent = ''
+  void call('POST', '/auth/mfa/totp').then(async (response) => {
+    if (!response.ok) { view.factorsError.textContent = await factorRefusal(response, 'start the enrolment'); return }
+    const started = await response.json() as { factor_id: string, secret: string, qr_svg: string }
+    enrolling = started.factor_id
+    // The QR code is an SVG drawn by the gateway; parsed as SVG, never as HTML.
+    const svg = new DOMParser().parseFromString(started.qr_svg, 'image/svg+xml').documentElement
+    view.totpQr.replaceChildren(document.importNode(svg, true))
+    view.totpSecret.textContent = started.secret
+    view.recovery.hidden = true
+    view.totpEnrol.hidden = false
+    view.totpCode.focus()
+  }, () => { view.factorsError.textContent = 'The gateway cannot be reached.' })
+})
+
+view.totpForm.addEventListener('submit', (event) => {
+  event.preventDefault()
+  if (enrolling === null) return
+  void call('POST', '/auth/mfa/totp/confirm', { factor_id: enrolling, code: view.totpCode.value.trim() }).then(async (response) => {
+    if (!response.ok) { view.factorsError.textContent = 'That code did not match; try the next one.'; return }
+    const { recovery_codes: codes } = await response.json() as { recovery_codes: string[] }
+    enrolling = null
+    view.totpForm.reset()
+    view.totpEnrol.hidden = true
+    view.totpQr.replaceChildren()
+    view.factorsError.textContent = ''
+    showRecoveryCodes(codes)
+    await loadFactors()
+  }, () => { view.factorsError.textContent = 'The gateway cannot be reached.' })
+})
+
+view.passkeyRegister.addEventListener('click', () => {
+  view.factorsError.textContent = ''
+  void (async () => {
+    const options = await call('POST', '/auth/mfa/webauthn/register/options')
+    if (!options.ok) { view.factorsError.textContent = await factorRefusal(options, 'start adding a passkey'); return }
+    // PublicKeyCredentialCreationOptionsJSON as @simplewebauthn/server makes it.
+    const optionsJSON = await options.json() as PublicKeyCredentialCreationOptionsJSON
+    const credential = await startRegistration({ optionsJSON })
+    const verified = await call('POST', '/auth/mfa/webauthn/register/verify', credential)
+    if (!verified.ok) { view.factorsError.textContent = await factorRefusal(verified, 'add the passkey'); return }
+    const body = await verified.json() as { factor_id: string, recovery_codes?: string[] }
+    if (body.recovery_codes !== undefined) showRecoveryCodes(body.recovery_codes)
+    await loadFactors()
+  })().catch((err: unknown) => {
+    view.factorsError.textContent = err instanceof Error && err.name === 'NotAllowedError'
+      ? 'The passkey prompt was cancelled.' : 'Passkeys cannot be used here.'
+  })
 })
 
 $('reload-orders').addEventListener('click', () => { void loadOrders() })

@@ -14,6 +14,7 @@ import {
   type AuthClientOptions,
   type AuthUser,
   type MfaProof,
+  type PasskeyJSON,
   type StepUpChallenge
 } from './types.js'
 
@@ -310,7 +311,7 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
    * when the client has a key, and under the tabs' lock, so a refresh of the old cookie cannot land
    * after the new login's.
    */
-  async function startSession (path: string, fields: Record<string, unknown>): Promise<AuthUser> {
+  async function startSession (path: string, fields: object): Promise<AuthUser> {
     await ready
     const attempt = async (): Promise<AuthUser> => {
       const issuedAt = Date.now()
@@ -336,6 +337,24 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
   /** The login's cookie flag carried over at the gateway: the answer has the same shape as a login's. */
   async function verifyMfa (mfaToken: string, proof: MfaProof): Promise<AuthUser> {
     return await startSession('/auth/mfa/verify', { mfa_token: mfaToken, ...proof })
+  }
+
+  async function passkeyOptions (opts: { mfaToken?: string } = {}): Promise<PasskeyJSON> {
+    await ready
+    const body = opts.mfaToken !== undefined ? { mfa_token: opts.mfaToken } : (cookieMode ? { cookie: true } : {})
+    const response = await fetchImpl(authUrl('/auth/webauthn/options'), {
+      method: 'POST',
+      credentials,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body)
+    })
+    if (!response.ok) throw await authError(response)
+    return await response.json() as PasskeyJSON
+  }
+
+  /** The cookie flag went with the options (the gateway keeps it with their challenge). */
+  async function loginWithPasskey (response: PasskeyJSON): Promise<AuthUser> {
+    return await startSession('/auth/webauthn/verify', response)
   }
 
   async function stepUp (proof: MfaProof): Promise<void> {
@@ -394,6 +413,8 @@ export function createAuthClient (options: AuthClientOptions = {}): AuthClient {
     login,
     verifyMfa,
     stepUp,
+    passkeyOptions,
+    loginWithPasskey,
     logout: async () => { await endAtGateway('/auth/logout') },
     logoutAll: async () => { await endAtGateway('/auth/logout-all') },
     fetch: authFetch,

@@ -14,4 +14,6 @@
  */
 export { createAuthClient, stepUpChallenge } from './auth-client.js'
 export { AuthError } from './types.js'
-export type { AuthClient, AuthClientOptions, AuthChangeListener, AuthMode, AuthUser, MfaProof, StepUpChallenge } from './types.js'
+export type {
+  AuthClient, AuthClientOptions, AuthChangeListener, AuthMode, AuthUser, MfaProof, PasskeyJSON, StepUpChallenge
+} from './types.js'

@@ -62,6 +62,19 @@ export interface AuthClient {
    * challenge (see `stepUpChallenge`). Rejects with an AuthError (`mfa_code_invalid`, ...).
    */
   stepUp (proof: MfaProof): Promise<void>
+  /**
+   * PublicKeyCredentialRequestOptionsJSON from `POST /auth/webauthn/options`, to hand to
+   * `navigator.credentials.get` (or `startAuthentication` of @simplewebauthn/browser): for a
+   * sign-in with a passkey alone (with this client's cookie flag), for the second step of a login
+   * (`{ mfaToken }`: the user's passkeys), or for a step-up.
+   */
+  passkeyOptions (opts?: { mfaToken?: string }): Promise<PasskeyJSON>
+  /**
+   * Signs in with a passkey alone: the AuthenticationResponseJSON of options from
+   * `passkeyOptions()`. Resolves with the user as `login` does; rejects with an AuthError
+   * (`passkey_invalid`, `account_locked`, ...).
+   */
+  loginWithPasskey (response: PasskeyJSON): Promise<AuthUser>
   /** The signed-in user, or null. */
   user (): AuthUser | null
   /** Subscribes to sign-in and sign-out; returns the function that unsubscribes. */
@@ -101,8 +114,14 @@ export class AuthError extends Error {
   }
 }
 
-/** A proof of a second factor (docs/mfa.md): a TOTP code or one of the recovery codes. */
-export type MfaProof = { code: string } | { recovery_code: string }
+/** A WebAuthn JSON form (options or a response), passed through as it is. */
+export type PasskeyJSON = object
+
+/**
+ * A proof of a second factor (docs/mfa.md): a TOTP code, one of the recovery codes, or a passkey's
+ * AuthenticationResponseJSON (of options from `passkeyOptions`).
+ */
+export type MfaProof = { code: string } | { recovery_code: string } | { webauthn: PasskeyJSON }
 
 /**
  * What a 401 `insufficient_user_authentication` (RFC 9470) asks for: a second factor used within

@@ -41,6 +41,7 @@ export type SecurityEvent =
   | 'mfa_enrolled'
   | 'mfa_succeeded'
   | 'mfa_failed'
+  | 'passkey_counter_regressed'
   | 'mfa_removed'
   | 'recovery_code_used'
 

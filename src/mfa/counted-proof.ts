@@ -3,7 +3,7 @@
  * the (username, client IP) pair, so guessing codes is as slow as guessing passwords.
  */
 import type { FastifyRequest } from 'fastify'
-import { gatewayError } from '../errors.js'
+import { gatewayError, type ErrorCode } from '../errors.js'
 import { securityEvent } from '../lib/security-events.js'
 import { clientBucket } from '../limits/client-ip.js'
 import type { Factor } from './factors.js'
@@ -18,6 +18,20 @@ export async function countedProof (
   factors: Factor[],
   proof: FactorProof
 ): Promise<ProofMethod> {
+  return await countedCheck(request, user, async () => await checkProof(request, user.userId, factors, proof), 'mfa_code_invalid')
+}
+
+/**
+ * Any check of a user's proof under the lockout (a second factor, a passkey sign-in): its result,
+ * or `failure` (counted as a failed login, event `mfa_failed`) when it gives null.
+ * @throws GatewayError `account_locked`, `failure`, and the check's own errors
+ */
+export async function countedCheck<T> (
+  request: FastifyRequest,
+  user: { userId: string, username: string },
+  check: () => Promise<T | null>,
+  failure: ErrorCode
+): Promise<T> {
   const { lockout } = request.server
   const reservation = await lockout.reserve(user.username, clientBucket(request.ip))
   if (reservation.locked) {
@@ -28,9 +42,9 @@ export async function countedProof (
       { 'retry-after': String(reservation.retryAfterSeconds) }
     )
   }
-  let method: ProofMethod | null
+  let method: T | null
   try {
-    method = await checkProof(request, user.userId, factors, proof)
+    method = await check()
   } catch (err) {
     await lockout.release(reservation.key)
     throw err
@@ -42,7 +56,7 @@ export async function countedProof (
       'account_locked',
       { user_id: user.userId, attempt: reservation.attempt }
     )
-    throw gatewayError('mfa_code_invalid')
+    throw gatewayError(failure)
   }
   await lockout.succeeded(reservation.key)
   return method

@@ -74,6 +74,13 @@ export class MfaState {
     return data === null ? null : JSON.parse(data) as PendingLogin
   }
 
+  /** The pending login of a token without counting a try (passkey options for its second step), or null. */
+  async peekToken (token: string): Promise<PendingLogin | null> {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return null
+    const data = await orStoreUnavailable(this.#redis.hget(MfaState.tokenKey(token), 'login'))
+    return data === null ? null : JSON.parse(data) as PendingLogin
+  }
+
   /** Ends the token; false when another request ended it first (it is single use). */
   async consumeToken (token: string): Promise<boolean> {
     return await orStoreUnavailable(this.#redis.del(MfaState.tokenKey(token))) === 1

@@ -5,6 +5,7 @@
  * Redis first so two requests with the same proof cannot both pass.
  */
 import type { FastifyRequest } from 'fastify'
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
 import { gatewayError } from '../errors.js'
 import { securityEvent } from '../lib/security-events.js'
 import type { Factor, RecoveryFactor, TotpFactor } from './factors.js'
@@ -16,7 +17,7 @@ import { checkPasskeyAssertion } from './webauthn.js'
 export interface FactorProof {
   code?: string | undefined
   recovery_code?: string | undefined
-  webauthn?: unknown
+  webauthn?: AuthenticationResponseJSON | undefined
 }
 
 /** The RFC 8176 method of a passed proof. */

@@ -1,7 +1,9 @@
 /**
  * The auth client's second-factor surface (docs/mfa.md) on Node, memory mode, against a real
  * gateway: `mfa_required` as an AuthError with its token, `verifyMfa`, the step-up challenge of a
- * route read by `stepUpChallenge`, and `stepUp`. Codes come from Debian's pyotp.
+ * route read by `stepUpChallenge`, and `stepUp`. Codes come from Debian's pyotp. Passkeys:
+ * `passkeyOptions`, `loginWithPasskey` and `verifyMfa` with `{ webauthn }`, answered by the software
+ * authenticator of test/helpers/soft-authenticator.ts.
  */
 import t from 'tap'
 import { join } from 'node:path'
@@ -9,6 +11,7 @@ import { pathToFileURL } from 'node:url'
 import { build } from '../helper.js'
 import { claimsOf } from '../helpers/auth.js'
 import { freshStep, mfaKey, pyotpMissing, totpAt } from '../helpers/pyotp.js'
+import { SoftAuthenticator } from '../helpers/soft-authenticator.js'
 import { ROUTE_TABLE } from '../../src/proxy/route-table.js'
 import { buildClient } from '../../scripts/build-client.mjs'
 import type * as ClientModule from '../../client/src/index.js'
@@ -74,3 +77,42 @@ t.test('the client completes a two-step login and steps up for a route', { skip:
   t.equal((replay as InstanceType<typeof AuthError>).code, 'mfa_code_invalid', 'the same code does not step up twice')
   t.type(claimsOf(password.access).amr, Array)
 })
+
+t.test('the client signs in with a passkey alone and uses one as the second step', async (t) => {
+  const origin = 'http://localhost:8080'
+  const h = await build(t, { env: { MFA_ENCRYPTION_KEY: mfaKey(), WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: origin } })
+  const passkey = new SoftAuthenticator({ origin, rpId: 'localhost' })
+  const { access } = await h.login('alice')
+  const options = await h.request('POST', '/auth/mfa/webauthn/register/options', { token: access })
+  const registered = await h.request('POST', '/auth/mfa/webauthn/register/verify',
+    { token: access, body: passkey.register(options.body) })
+  t.equal(registered.status, 200, registered.text)
+
+  const auth = createAuthClient({ baseUrl: h.url, mode: 'memory' })
+  t.teardown(() => auth.close())
+  const user = await auth.loginWithPasskey(passkey.assert(await auth.passkeyOptions() as { challenge: string }))
+  t.equal(user.username, 'alice', 'signed in with the passkey alone')
+  t.equal((await auth.fetch('/api/users/me')).status, 200)
+  const replayed = await auth.loginWithPasskey(passkey.assert({ challenge: 'A'.repeat(43) })).then(() => null, (err: unknown) => err)
+  t.equal((replayed as InstanceType<typeof AuthError>).code, 'passkey_invalid', 'a refusal is an AuthError')
+
+  // The access token the client sends, seen by its fetch.
+  let sent = ''
+  const recording = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const request = new Request(input, init)
+    sent = request.headers.get('authorization') ?? sent
+    return await fetch(request)
+  }
+  const second = createAuthClient({ baseUrl: h.url, mode: 'memory', fetch: recording })
+  t.teardown(() => second.close())
+  const required = await second.login('alice', 'alice-password')
+    .then(() => null, (err: unknown) => err) as InstanceType<typeof AuthError>
+  t.same(required.methods, ['webauthn', 'recovery_code'])
+  const stepOptions = await second.passkeyOptions({ mfaToken: required.mfaToken! }) as
+    { challenge: string, allowCredentials: Array<{ id: string }> }
+  t.same(stepOptions.allowCredentials.map((c) => c.id), [passkey.id])
+  t.equal((await second.verifyMfa(required.mfaToken!, { webauthn: passkey.assert(stepOptions) })).username, 'alice')
+  t.equal((await second.fetch('/api/users/me')).status, 200)
+  t.same(claimsOf(sent.replace(/^Bearer /, '')).amr, ['pwd', 'hwk', 'mfa'], 'password and passkey')
+})
+

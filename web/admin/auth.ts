@@ -17,6 +17,9 @@ export const login = client.login
 export const verifyMfa = client.verifyMfa
 /** A fresh second factor for this session (an admin's reset of a user's factors needs one). */
 export const stepUp = client.stepUp
+/** Passkeys (docs/mfa.md#passkeys): request options, and a sign-in with a passkey alone. */
+export const passkeyOptions = client.passkeyOptions
+export const loginWithPasskey = client.loginWithPasskey
 export const logout = client.logout
 /** fetch with the Bearer token, kept fresh by the client. */
 export const authFetch = client.fetch

@@ -3,11 +3,19 @@
  * is put in with textContent, never as HTML. All API calls go through auth.ts.
  */
 import {
+  startAuthentication,
+  startRegistration,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON
+} from '@simplewebauthn/browser'
+import {
   AuthError,
   authFetch,
   login,
+  loginWithPasskey,
   logout,
   onChange,
+  passkeyOptions,
   ready,
   stepUp,
   stepUpChallenge,
@@ -468,6 +476,43 @@ async function confirmTotp (): Promise<void> {
   $('recovery').hidden = false
 }
 
+/**
+ * Adds a passkey to the signed-in admin (docs/mfa.md#passkeys): the gateway's creation options
+ * through @simplewebauthn/browser and back. A first factor comes with recovery codes, shown once.
+ */
+async function addPasskey (): Promise<void> {
+  $('totp-error').textContent = ''
+  $('passkey-added').hidden = true
+  const options = await authFetch('/auth/mfa/webauthn/register/options', { method: 'POST' })
+  if (!options.ok) {
+    const body = await options.json().catch(() => ({})) as { detail?: string, title?: string }
+    $('totp-error').textContent = body.detail ?? body.title ?? `HTTP ${options.status}`
+    return
+  }
+  // PublicKeyCredentialCreationOptionsJSON as @simplewebauthn/server makes it.
+  const optionsJSON = await options.json() as PublicKeyCredentialCreationOptionsJSON
+  const credential = await startRegistration({ optionsJSON })
+  const res = await authFetch('/auth/mfa/webauthn/register/verify', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(credential)
+  })
+  if (!res.ok) { $('totp-error').textContent = 'The passkey was not accepted.'; return }
+  const body = await res.json() as { recovery_codes?: string[] }
+  if (body.recovery_codes !== undefined) {
+    $('recovery-codes').replaceChildren(...body.recovery_codes.map((c) => h('li', {}, c)))
+    $('recovery').hidden = false
+  }
+  $('passkey-added').hidden = false
+}
+
+/** An assertion for options of the gateway (PublicKeyCredentialRequestOptionsJSON, as the library makes them). */
+const assertion = async (options: object): Promise<object> =>
+  await startAuthentication({ optionsJSON: options as PublicKeyCredentialRequestOptionsJSON })
+
+const passkeyError = (err: unknown): string => err instanceof AuthError ? err.message
+  : err instanceof Error && err.name === 'NotAllowedError' ? 'The passkey prompt was cancelled.' : 'Passkeys cannot be used here.'
+
 /** The mfa_token of a login waiting for its second factor. */
 let pendingMfa: string | null = null
 
@@ -559,13 +604,14 @@ function init (): void {
     step
       .then(() => {
         $<HTMLInputElement>('password').value = ''; $<HTMLInputElement>('mfa-code').value = ''
-        pendingMfa = null; $('mfa-code-row').hidden = true
+        pendingMfa = null; $('mfa-code-row').hidden = true; $('mfa-passkey').hidden = true
       })
       .catch((err: Error) => {
         // A user with a second factor: the password was right, a code comes next.
         if (err instanceof AuthError && err.code === 'mfa_required' && err.mfaToken !== undefined) {
           pendingMfa = err.mfaToken
           $('mfa-code-row').hidden = false
+          $('mfa-passkey').hidden = document.body.dataset.passkeys !== 'on' || !(err.methods ?? []).includes('webauthn')
           $<HTMLInputElement>('mfa-code').focus()
           error.textContent = 'Enter the code from your authenticator app (or a recovery code).'
           return
@@ -573,6 +619,32 @@ function init (): void {
         if (err instanceof AuthError && err.code === 'mfa_token_invalid') { pendingMfa = null; $('mfa-code-row').hidden = true }
         error.textContent = err.message
       })
+  })
+  $('mfa-passkey').addEventListener('click', () => {
+    const token = pendingMfa
+    if (token === null) return
+    passkeyOptions({ mfaToken: token })
+      .then(assertion)
+      .then(async (response) => { await verifyMfa(token, { webauthn: response }) })
+      .then(() => {
+        pendingMfa = null; $('mfa-code-row').hidden = true; $('mfa-passkey').hidden = true
+        $<HTMLInputElement>('password').value = ''
+      })
+      .catch((err: unknown) => { $('sign-in-error').textContent = passkeyError(err) })
+  })
+  $('passkey-sign-in').addEventListener('click', () => {
+    $('sign-in-error').textContent = ''
+    passkeyOptions()
+      .then(assertion)
+      .then(async (response) => await loginWithPasskey(response))
+      .catch((err: unknown) => { $('sign-in-error').textContent = passkeyError(err) })
+  })
+  // Passkey buttons only when the gateway has passkeys (the page is served with data-passkeys).
+  const passkeys = document.body.dataset.passkeys === 'on'
+  $('passkey-add').hidden = !passkeys
+  $('passkey-sign-in').hidden = !passkeys
+  $('passkey-add').addEventListener('click', () => {
+    addPasskey().catch((err: unknown) => { $('totp-error').textContent = passkeyError(err) })
   })
   $('sign-out').addEventListener('click', () => { void logout() })
   $('totp-start').addEventListener('click', () => { void startTotp() })

@@ -38,7 +38,9 @@ const dashboard: FastifyPluginAsync<{ root?: string }> = async (fastify, opts) =
   }
   // Paths are normalized before routing (a trailing slash goes): `/admin/` arrives as `/admin`.
   // The page links its files by absolute path, so it works under either spelling.
-  const page = readFileSync(join(root, 'index.html'))
+  // The page shows passkey buttons only when this gateway has passkeys (docs/mfa.md#passkeys).
+  const passkeys = fastify.config.mfa.rpId !== null ? 'on' : ''
+  const page = readFileSync(join(root, 'index.html'), 'utf8').replace('<body data-passkeys="">', `<body data-passkeys="${passkeys}">`)
   fastify.get('/admin', {
     schema: { tags: ['admin'], summary: 'The security dashboard (HTML; its API calls need role admin)',
       response: { 200: Type.String({ description: 'text/html' }) } }

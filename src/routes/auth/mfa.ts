@@ -15,7 +15,7 @@ import { newRecoveryCodes } from '../../mfa/recovery-codes.js'
 import { oneProof } from '../../mfa/second-factor.js'
 import { requireFreshFactor, requireSecondFactor, usedSecondFactor } from '../../mfa/step-up.js'
 import { checkTotp, newTotp } from '../../mfa/totp.js'
-import { LoginResponseSchema, NoContent, problems } from '../../schemas.js'
+import { AuthenticationResponseSchema, LoginResponseSchema, NoContent, problems } from '../../schemas.js'
 import { newId, nowSeconds } from '../../tokens/token-service.js'
 import type { Mfa } from '../../plugins/app/mfa.js'
 
@@ -25,7 +25,7 @@ export const REMOVAL_MAX_AGE = 300
 const ProofFields = {
   code: Type.Optional(Type.String({ minLength: 1, maxLength: 16, description: 'A TOTP code' })),
   recovery_code: Type.Optional(Type.String({ minLength: 1, maxLength: 32, description: 'One of the recovery codes' })),
-  webauthn: Type.Optional(Type.Unknown({ description: 'An AuthenticationResponseJSON of a registered passkey' }))
+  webauthn: Type.Optional(AuthenticationResponseSchema)
 }
 const FactorView = Type.Object({
   id: Type.String(),

@@ -69,7 +69,11 @@ const clientFiles: FastifyPluginAsync<ClientFilesOptions> = async (fastify, opts
 
   if (!fastify.config.demoPage) return
   const demoDir = join(distDir, 'demo')
-  const page = await readFile(join(demoDir, 'index.html'))
+  // The page shows second-factor screens only for the factors this gateway has (docs/mfa.md).
+  const { key, rpId } = fastify.config.mfa
+  const secondFactors = key === null ? '' : rpId === null ? 'totp' : 'totp webauthn'
+  const page = (await readFile(join(demoDir, 'index.html'), 'utf8'))
+    .replace('<body data-second-factors="">', `<body data-second-factors="${secondFactors}">`)
   await fastify.register(async (demo) => {
     // After helmet's hook (registered on the root): the demo page runs its own script and style.
     demo.addHook('onRequest', async (_request, reply) => {
