@@ -94,9 +94,10 @@ export class ClientStore {
   }
 
   /** After a deletion or revocation, before it is answered: see SessionStore's #invalidationsSent. */
-  async #invalidationsSent (): Promise<void> {
-    if (this.#local?.cache === undefined) return
-    await orStoreUnavailable(this.#redis.ping())
+  async #invalidationsSent (clientId: string): Promise<void> {
+    const cache = this.#local?.cache
+    if (cache === undefined) return
+    await orStoreUnavailable(cache.tracker.settle(this.#redis, clientKeys.record(clientId)))
   }
 
   /** Token liveness from the replica's cache, else from Redis (cached when the read was tracked). */
@@ -106,8 +107,9 @@ export class ClientStore {
     if (cache !== undefined && cache.get(revoked) !== undefined) {
       await nextTurn()
       const hit = cache.get(revoked)
-      if (hit !== undefined) return hit.alive
+      if (hit !== undefined) { cache.stats.hits++; return hit.alive }
     }
+    if (cache !== undefined) cache.stats.misses++
     const placeholder = cache?.reserve(revoked, record)
     const client = placeholder !== undefined && this.#tracked !== undefined ? this.#tracked : this.#redis
     let live: number
@@ -170,7 +172,7 @@ export class ClientStore {
       this.#redis.hdel(clientKeys.index, clientId)
     ]))
     if (record > 0) this.onClientChange?.(clientId)
-    await this.#invalidationsSent()
+    await this.#invalidationsSent(clientId)
     return record + entry > 0
   }
 
@@ -192,7 +194,7 @@ export class ClientStore {
   async revokeToken (clientId: string, jti: string, exp: number): Promise<void> {
     await orStoreUnavailable(this.#redis.set(clientKeys.revokedToken(clientId, jti), '1', 'PXAT', Math.max(exp * 1000, Date.now() + 1000)))
     this.onClientChange?.(clientId)
-    await this.#invalidationsSent()
+    await this.#invalidationsSent(clientId)
   }
 
   /**

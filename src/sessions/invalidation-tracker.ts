@@ -14,6 +14,8 @@
  */
 import { Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
+import type { RedisClient } from '../lib/redis-client.js'
+import type { CacheTracker } from './session-cache.js'
 
 const CHANNEL = '__redis__:invalidate'
 const HEARTBEAT_MS = 250
@@ -23,7 +25,7 @@ const LOST_MS = 2000
 /** Keys that changed, or null: everything (a flush, or a lost connection). */
 export type InvalidationListener = (keys: string[] | null) => void
 
-export class InvalidationTracker {
+export class InvalidationTracker implements CacheTracker {
   /** The connection whose reads are tracked: only cache-filling reads go through it. */
   readonly data: Redis
   readonly #inv: Redis
@@ -81,6 +83,17 @@ export class InvalidationTracker {
   /** True while tracking is on in the generation of `gen` (a fill read in `gen` may be kept). */
   stillValid (gen: number): boolean {
     return this.#tracking && this.#generation === gen
+  }
+
+  /**
+   * Redis queues the invalidations of a change while it runs it and writes them, with the change's
+   * own reply, before it reads the next commands: a PING answered after that reply proves they are
+   * in every replica's socket.
+   */
+  get trackedNodes (): number { return this.#tracking ? 1 : 0 }
+
+  async settle (main: RedisClient): Promise<void> {
+    await main.ping()
   }
 
   async close (): Promise<void> {

@@ -8,7 +8,40 @@
  * placeholder, and the answer is then used for that request only. Losing the invalidation
  * connection drops everything. See docs/session-cache.md.
  */
-import { InvalidationTracker } from './invalidation-tracker.js'
+import type { RedisClient } from '../lib/redis-client.js'
+
+/**
+ * What the cache needs of Redis client-side caching: one Redis (src/sessions/invalidation-tracker.ts)
+ * or every node of a Redis Cluster (src/sessions/cluster-invalidation-tracker.ts).
+ */
+export interface CacheTracker {
+  /** The client whose reads Redis tracks: only cache-filling reads go through it. */
+  readonly data: RedisClient
+  start: () => void
+  close: () => Promise<void>
+  /** The current generation while tracked reads may fill the cache and it may be trusted; else null. */
+  generation: (now?: number) => number | null
+  /** True while tracking is on in the generation of `gen` (a fill read in `gen` may be kept). */
+  stillValid: (gen: number) => boolean
+  /**
+   * After a change of `key` made through `main`, before the change is answered: resolves once no
+   * replica can serve a cached answer the change replaced (docs/session-cache.md, "The race with
+   * another replica").
+   */
+  settle: (main: RedisClient, key: string) => Promise<void>
+  /** Redis nodes whose invalidations arrive now (for /metrics). */
+  readonly trackedNodes: number
+}
+
+/** Counts since start, for /metrics. */
+export interface CacheStats {
+  /** Checks answered from the cache. */
+  hits: number
+  /** Checks sent to Redis while the cache was on (not cached, too old, or not trusted at that moment). */
+  misses: number
+  /** Times the whole cache was dropped (a lost connection, a flush of Redis, a cluster topology change). */
+  flushes: number
+}
 
 /** Cached answers are read again at least this often (the session's `last used` is written then too). */
 export const MAX_AGE_MS = 30_000
@@ -28,12 +61,13 @@ interface Entry { value: CachedCheck, at: number, userKey: string }
 interface Placeholder { gen: number, userKey: string }
 
 export class SessionCache {
-  readonly tracker: InvalidationTracker
+  readonly tracker: CacheTracker
+  readonly stats: CacheStats = { hits: 0, misses: 0, flushes: 0 }
   readonly #entries = new Map<string, Entry | Placeholder>()
   /** The user's state key -> the session record keys cached for the user. */
   readonly #byUser = new Map<string, Set<string>>()
 
-  constructor (makeTracker: (onInvalidate: (keys: string[] | null) => void) => InvalidationTracker) {
+  constructor (makeTracker: (onInvalidate: (keys: string[] | null) => void) => CacheTracker) {
     this.tracker = makeTracker((keys) => { this.#invalidate(keys) })
   }
 
@@ -90,6 +124,7 @@ export class SessionCache {
 
   #invalidate (keys: string[] | null): void {
     if (keys === null) {
+      this.stats.flushes++
       this.#entries.clear()
       this.#byUser.clear()
       return

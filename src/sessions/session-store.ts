@@ -96,7 +96,7 @@ type CheckReply = [number, number, number, number, number, string, string?]
 
 /** What a replica keeps in memory instead of a round trip per request (SESSION_CACHE=on). */
 export interface LocalState {
-  /** Session checks cached per replica, invalidated by Redis (standalone Redis only). */
+  /** Session checks cached per replica, invalidated by Redis (one Redis, or every node of a Redis Cluster). */
   cache?: SessionCache
   /** The per-user request counters, counted locally and sent in batches. */
   counter: BatchedWindowCounter
@@ -236,7 +236,7 @@ export class SessionStore {
     const results = await orStoreUnavailable(pipeline.exec())
     const failed = results?.find(([err]) => err !== null)?.[0]
     if (failed !== undefined && failed !== null) throw storeUnavailable(failed)
-    await this.#invalidationsSent()
+    await this.#invalidationsSent(userId)
     const first = results?.[0]?.[1]
     this.onUserChange?.(userId)
     return Array.isArray(first) ? Number(first[2]) : Number(first)
@@ -245,13 +245,14 @@ export class SessionStore {
   /**
    * After a change that revokes or changes a user's access, and before it is answered: resolves
    * once Redis has written the invalidations of that change to every replica's invalidation
-   * connection. Redis queues them while it runs the change and writes them, with the change's own
-   * reply, before it reads the next commands; a PING answered after that reply proves it did.
-   * (docs/session-cache.md: why another replica then cannot serve the revoked session.)
+   * connection, and (Redis Cluster) no replica can still trust a node that stopped owning the
+   * user's slot (src/sessions/session-cache.ts, CacheTracker's settle; docs/session-cache.md: why
+   * another replica then cannot serve the revoked session).
    */
-  async #invalidationsSent (): Promise<void> {
-    if (this.#local?.cache === undefined) return
-    await orStoreUnavailable(this.#redis.ping())
+  async #invalidationsSent (userId: string): Promise<void> {
+    const cache = this.#local?.cache
+    if (cache === undefined) return
+    await orStoreUnavailable(cache.tracker.settle(this.#redis, sessionKeys.state(userId)))
   }
 
   /** When the user last revoked all sessions (ms), as recorded during the legacy exchange window; null when never. */
@@ -314,10 +315,12 @@ export class SessionStore {
       const hit = cache.get(record)
       if (hit !== undefined) {
         const phase = this.#phaseOf(hit.checked)
+        if (!hit.alive || phase === 0) cache.stats.hits++
         if (!hit.alive) return { alive: false, count: 0, ttlMs: 0, state: snapshot(0, 0, '') }
         if (phase === 0) return { alive: true, count: 0, ttlMs: 0, state: snapshot(0, 0, hit.roles) }
       }
     }
+    if (cache !== undefined) cache.stats.misses++
     const stateKey = sessionKeys.state(userId)
     const placeholder = cache?.reserve(record, stateKey)
     const client = placeholder !== undefined && this.#tracked !== undefined ? this.#tracked : this.#redis
@@ -395,7 +398,7 @@ export class SessionStore {
     const previousRoles = parseRoles(previous)
     const changed = written === 1 && (!state.active || previousRoles === null || previousRoles.join('\n') !== state.roles.join('\n'))
     if (revoked > 0 || changed) this.onUserChange?.(userId)
-    await this.#invalidationsSent()
+    await this.#invalidationsSent(userId)
     return { written: written === 1, previousRoles, revoked }
   }
 
@@ -417,7 +420,7 @@ export class SessionStore {
   /** Forgets the user's recorded state: the next request must read it from the users service. */
   async forgetUserState (userId: string): Promise<void> {
     await orStoreUnavailable(this.#redis.del(sessionKeys.state(userId)))
-    await this.#invalidationsSent()
+    await this.#invalidationsSent(userId)
   }
 
   /** Is this refresh token the session's current one (or its predecessor within the grace window, as in rotate-refresh.ts)? */
@@ -439,7 +442,7 @@ export class SessionStore {
       jti, next.jti, sealSuccessor(next.token, presented, sessionId), Date.now(), this.#graceMs, this.#refreshTtl, sessionId,
       this.#refreshLimit.max, this.#refreshLimit.windowMs
     ))
-    if (outcome === 'reused') await this.#invalidationsSent()
+    if (outcome === 'reused') await this.#invalidationsSent(userId)
     if (outcome === 'rotated' || outcome === 'grace') {
       // A grace replay presents the token of the rotation, so it opens the seal the rotation made.
       const refresh = outcome === 'rotated' ? next.token : openSuccessor(sealed as string, presented, sessionId)
@@ -466,7 +469,7 @@ export class SessionStore {
       sessionKeys.index(userId),
       sessionId
     ))
-    await this.#invalidationsSent()
+    await this.#invalidationsSent(userId)
     if (n === 1) this.onUserChange?.(userId)
     return n === 1
   }

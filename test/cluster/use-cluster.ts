@@ -1,6 +1,6 @@
 /**
  * The Redis Cluster variants of the integration suites. A variant runs the suite's own file
- * (test/integration/<suite>.test.ts) in a child process whose environment says TEST_REDIS=cluster,
+ * (test/integration/<suite>.test.ts, or test/property/) in a child process whose environment says TEST_REDIS=cluster,
  * so every build(t) in it starts a real three-master Redis Cluster (dev-tools/redis-cluster.ts)
  * and points the gateway at it with REDIS_CLUSTER_NODES. The child's TAP output is this file's
  * subtest: a failure there fails here.
@@ -8,8 +8,8 @@
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
 
-export function clusterVariant (suite: string): void {
-  const file = fileURLToPath(new URL(`../integration/${suite}.test.ts`, import.meta.url))
+export function clusterVariant (suite: string, folder: 'integration' | 'property' = 'integration'): void {
+  const file = fileURLToPath(new URL(`../${folder}/${suite}.test.ts`, import.meta.url))
   // process.execArgv carries tap's loaders (TypeScript, coverage) into the child.
   void t.spawn(process.execPath, [...process.execArgv, file], { env: { ...process.env, TEST_REDIS: 'cluster' } },
     `${suite} on a Redis Cluster`)

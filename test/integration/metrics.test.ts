@@ -1,7 +1,8 @@
 /** GET /metrics: Prometheus text with requests, latency, security events, Redis and upstream errors. */
 import t from 'tap'
 import { build } from '../helper.js'
-import { freePort } from '../helpers/redis-server.js'
+import type { Redis } from 'ioredis'
+import { freePort, waitFor } from '../helpers/redis-server.js'
 import { sample } from '../helpers/metrics.js'
 
 
@@ -45,4 +46,26 @@ t.test('metrics', async (t) => {
   t.equal(sample(down, 'gateway_redis_ping_seconds'), -1, 'Redis away: the PING gauge says -1')
   t.equal(sample(down, 'gateway_redis_up'), 0, 'Redis away: gateway_redis_up 0')
   t.ok((sample(down, 'gateway_redis_errors_total') ?? 0) >= 1, 'Redis errors are counted')
+})
+
+t.test('session cache metrics: hits and misses, entries, tracking, a flush when invalidations are lost',
+  { skip: process.env.SESSION_CACHE === 'off' && 'the cache is off' }, async (t) => {
+  const h = await build(t)
+  const metrics = async (): Promise<string> => (await h.request('GET', '/metrics')).text
+  await waitFor(async () => sample(await metrics(), 'gateway_session_cache_tracking') === 1, 'tracking on')
+  const alice = await h.login('alice')
+  for (let i = 0; i < 5; i++) t.equal((await h.request('GET', '/api/orders', { token: alice.access })).status, 200)
+  const text = await metrics()
+  t.ok((sample(text, 'gateway_session_cache_requests_total', 'result="miss"') ?? 0) >= 1, 'the first check went to Redis')
+  t.ok((sample(text, 'gateway_session_cache_requests_total', 'result="hit"') ?? 0) >= 4, 'the next four were served from the cache')
+  t.ok((sample(text, 'gateway_session_cache_entries') ?? 0) >= 1, 'the session is cached')
+  t.equal(sample(text, 'gateway_session_cache_tracked_nodes'), 1, 'one Redis tracked')
+  const flushes = sample(text, 'gateway_session_cache_flushes_total') ?? 0
+
+  const redis = h.redis.client() as Redis
+  t.teardown(() => redis.quit())
+  t.ok(Number(await redis.client('KILL', 'TYPE', 'pubsub')) >= 1, 'invalidation connection killed')
+  await waitFor(async () => (sample(await metrics(), 'gateway_session_cache_flushes_total') ?? 0) > flushes, 'the flush counted')
+  await waitFor(async () => sample(await metrics(), 'gateway_session_cache_tracking') === 1, 'tracking back')
+  t.pass('tracking on again after the loss')
 })

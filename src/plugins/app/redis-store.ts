@@ -4,7 +4,7 @@
  * queue, bounded command and connect timeouts, and reconnection at most a second apart.
  */
 import fp from 'fastify-plugin'
-import { Redis, Cluster, type RedisOptions } from 'ioredis'
+import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { RedisClient } from '../../lib/redis-client.js'
 import type { Config } from '../../config.js'
 
@@ -29,14 +29,15 @@ export function redisClientOptions (commandTimeoutMs: number): RedisOptions {
   }
 }
 
-export function createRedisClient (redis: Config['redis'], extra: RedisOptions = {}): RedisClient {
+export function createRedisClient (redis: Config['redis'], extra: RedisOptions = {}, clusterExtra: ClusterOptions = {}): RedisClient {
   if (redis.clusterNodes.length > 0) {
     return new Cluster(redis.clusterNodes, {
       enableAutoPipelining: true,
       enableOfflineQueue: false,
       redisOptions: { ...redisClientOptions(redis.commandTimeoutMs), ...extra },
       clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
-      lazyConnect: true
+      lazyConnect: true,
+      ...clusterExtra
     })
   }
   return new Redis(redis.url, { ...redisClientOptions(redis.commandTimeoutMs), ...extra })
