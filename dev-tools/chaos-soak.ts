@@ -88,7 +88,7 @@ async function loginWorks (replica: number): Promise<boolean> {
   const res = await call(replica, 'POST', '/auth/login', { body: { username: 'admin', password: PASSWORDS.admin }, probe: true })
   return res.status === 200
 }
-/** Service is back: both replicas ready (Redis reachable) and a login goes through. */
+/** Service is back: both replicas ready (serving; readiness leaves Redis out) and a login goes through (Redis reachable). */
 let probeReplica = 0
 const serviceBack = async (): Promise<boolean> =>
   (await Promise.all(replicaUrls.map((u) => ready(`${u}/readyz`)))).every(Boolean) && await loginWorks(probeReplica++ % 2)

@@ -2,7 +2,8 @@
  * The audit trail under attack and the admin event stream after the admin loses access:
  * - refused traffic without a token cannot grow the trail without bound: past 20 per client IP
  *   and minute, refused tokens and 429s become one aggregated event per IP and minute with the
- *   count, and the Stream is capped by length (AUDIT_MAX_EVENTS);
+ *   count (which, like every event, renews the Stream's expiry), and the Stream is capped by
+ *   length (AUDIT_MAX_EVENTS);
  * - every event has an `ip`, also one written after a proxied body (a wrong current password),
  *   and old entries without one do not break GET /admin/events;
  * - malformed `cursor`/`until` are 400, not a Redis outage;
@@ -57,9 +58,15 @@ t.test('a flood of bogus tokens: at most 20 entries per IP and minute, then one 
   t.ok(before.every((e) => typeof e.ip === 'string' && e.ip.length > 0), 'every entry has an ip')
   t.ok(before.length < 60, `the Stream did not grow with the flood (${before.length} entries for ${total} events)`)
 
+  // As if the trail's last event were days old: the flush's append must push its expiry out again.
+  const redis = h.redis.client()
+  t.teardown(() => redis.disconnect())
+  await redis.expire(AUDIT_STREAM, 100)
   // Once the minute is over (here: its flush is asked for as if it were), one event per IP and minute.
   const appended = await h.gateway.audit.flushAggregated(Date.now() + 70_000)
   t.ok(appended >= 1 && appended <= 2, `one aggregated event per minute the flood spanned (${appended})`)
+  const ttl = await redis.ttl(AUDIT_STREAM)
+  t.ok(ttl > 7 * 86_400 - 60 && ttl <= 7 * 86_400, `the aggregated events renew the Stream's expiry (TTL ${ttl} s)`)
   const aggregated = (await entries(h)).filter((e) => e.event === AGGREGATE_EVENT)
   t.equal(aggregated.length, appended)
   t.ok(aggregated.every((e) => e.ip === '127.0.0.1' && typeof e.minute === 'string' && typeof e.request_id === 'string'),

@@ -7,6 +7,7 @@ import { build, httpRequest, type HttpResult } from '../helper.js'
 import { startEcho } from '../helpers/echo-upstream.js'
 import { startCaddy } from '../helpers/edge-proxies.js'
 import { waitFor } from '../helpers/redis-server.js'
+import { redisUp } from '../helpers/metrics.js'
 
 t.test('Caddy in front, the gateway as its auth service', async (t) => {
   const h = await build(t, { env: { FORWARD_AUTH_PROXIES: '127.0.0.1=caddy', TRUST_PROXY: '127.0.0.1', API_USER_LIMIT: '40' } })
@@ -83,7 +84,7 @@ t.test('Caddy in front, the gateway as its auth service', async (t) => {
     await h.redis.kill()
     t.teardown(async () => {
       await h.redis.restart()
-      await waitFor(async () => (await h.request('GET', '/readyz')).status === 200, 'Redis back')
+      await waitFor(() => redisUp(h.url), 'the gateway back on Redis (readiness ignores Redis)')
     })
     const res = await via('GET', '/api/orders', { token: alice.access })
     t.equal(res.status, 503)

@@ -9,6 +9,7 @@ import { build, httpRequest, type HttpResult } from '../helper.js'
 import { startEcho } from '../helpers/echo-upstream.js'
 import { startNginx } from '../helpers/edge-proxies.js'
 import { waitFor } from '../helpers/redis-server.js'
+import { redisUp } from '../helpers/metrics.js'
 
 t.test('nginx in front, the gateway as its auth service', async (t) => {
   const h = await build(t, { env: { FORWARD_AUTH_PROXIES: '127.0.0.1=nginx', TRUST_PROXY: '127.0.0.1', API_USER_LIMIT: '40' } })
@@ -115,7 +116,7 @@ t.test('nginx in front, the gateway as its auth service', async (t) => {
     await h.redis.kill()
     t.teardown(async () => {
       await h.redis.restart()
-      await waitFor(async () => (await h.request('GET', '/readyz')).status === 200, 'Redis back')
+      await waitFor(() => redisUp(h.url), 'the gateway back on Redis (readiness ignores Redis)')
     })
     const res = await via('GET', '/api/orders', { token: alice.access })
     t.equal(res.status, 503)

@@ -3,16 +3,22 @@
  * certificates are always verified. A throwaway CA (openssl) signs the upstream's certificate:
  * with that CA the gateway proxies (both proxy paths: the direct GET path and reply-from for a
  * POST); with another CA, or none (Node's public roots), it answers 502 upstream_unavailable and
- * the upstream never receives the request. A bundle that cannot be read or holds no certificate
- * stops start-up naming the variable.
+ * the upstream never receives the request. The identity backend (USERS_URL) and a WebSocket
+ * upstream (wss) behind the same CA: logins and sockets work with that CA; with another, both are
+ * 502 upstream_unavailable. A bundle that cannot be read or holds no certificate stops start-up
+ * naming the variable.
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:https'
+import { connect, type Socket } from 'node:net'
+import { createServer as createTlsServer } from 'node:tls'
+import type { FastifyInstance } from 'fastify'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from '../helper.js'
+import { mustOpen, openWs } from '../helpers/ws-client.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 
 function openssl (cwd: string, ...args: string[]): void {
@@ -85,6 +91,75 @@ t.test('https upstream behind a private CA', async (t) => {
       t.same(received, [], 'the upstream received no request')
     })
   }
+})
+
+/**
+ * TLS in front of a plain-http server of the harness (a stub): each connection whose handshake
+ * completes is piped to it byte for byte, so HTTP and WebSocket upgrades pass alike.
+ */
+interface TlsFront { url: string, to: (port: number) => void, connections: () => number }
+async function tlsFront (t: { teardown: (fn: () => unknown) => void }, pki: { key: string, cert: string }): Promise<TlsFront> {
+  let target = 0
+  let connections = 0
+  const sockets = new Set<Socket>()
+  const front = createTlsServer({ key: pki.key, cert: pki.cert }, (clear) => {
+    connections++
+    const plain = connect(target, '127.0.0.1')
+    for (const s of [clear, plain]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => { clear.destroy(); plain.destroy() })
+    }
+    clear.pipe(plain).pipe(clear)
+  })
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); front.close(() => resolve()) }))
+  return { url: `https://127.0.0.1:${(front.address() as { port: number }).port}`, to: (port) => { target = port },
+    connections: () => connections }
+}
+
+const portOf = (server: FastifyInstance): number => (server.server.address() as { port: number }).port
+
+t.test('the identity backend and a WebSocket upstream behind a private CA', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gw-tls-front-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const pki = await throwawayPki(dir)
+  const users = await tlsFront(t, pki)
+  const orders = await tlsFront(t, pki)
+
+  t.test('the right CA: logins over https, WebSockets over wss', async (t) => {
+    const h = await build(t, { env: { USERS_URL: users.url, ORDERS_URL: orders.url, UPSTREAM_CA_FILE: pki.ca } })
+    users.to(portOf(h.users))
+    orders.to(portOf(h.orders))
+    const before = users.connections()
+    const alice = await h.login('alice')
+    t.ok(users.connections() > before, 'the credential check went through the TLS front')
+    const sock = mustOpen(await openWs(h.url, '/api/orders/ws', { token: alice.access }))
+    t.same(JSON.parse(await sock.next((m) => m.includes('hello'), 'hello')), { hello: 'alice', url: '/api/orders/ws' },
+      'the WebSocket reached the orders stub over wss')
+    sock.ws.close()
+    await sock.waitClosed()
+  })
+
+  t.test('another CA: the login and the WebSocket are 502 upstream_unavailable', async (t) => {
+    const h = await build(t, { env: { USERS_URL: users.url, UPSTREAM_CA_FILE: pki.otherCa } })
+    users.to(portOf(h.users))
+    const usersBefore = users.connections()
+    const login = await h.request('POST', '/auth/login', { body: { username: 'alice', password: 'alice-password' } })
+    t.same([login.status, login.body.code], [502, 'upstream_unavailable'], 'the backend\'s certificate is refused')
+    t.equal(users.connections(), usersBefore, 'no connection to the identity backend completed its handshake')
+
+    // The identity backend in plain http here, so that alice has a session to open the WebSocket with.
+    const h2 = await build(t, { env: { ORDERS_URL: orders.url, UPSTREAM_CA_FILE: pki.otherCa } })
+    orders.to(portOf(h2.orders))
+    const alice = await h2.login('alice')
+    const ordersBefore = orders.connections()
+    const ws = await openWs(h2.url, '/api/orders/ws', { token: alice.access })
+    if (ws.ok) ws.ws.terminate()
+    t.notOk(ws.ok, 'no 101')
+    if (!ws.ok) t.same([ws.status, ws.body.code], [502, 'upstream_unavailable'], 'the wss upstream\'s certificate is refused')
+    t.equal(orders.connections(), ordersBefore, 'no connection to the orders upstream completed its handshake')
+  })
 })
 
 t.test('UPSTREAM_CA_FILE that cannot be used stops start-up naming the variable', async (t) => {

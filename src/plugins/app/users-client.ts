@@ -9,8 +9,10 @@
  * client's: a 502/504 with a security event, so it is never counted as a failed login.
  * No retries: a credential check is sent once (a retry would double the hashing work a guess
  * costs the backend) and the timeout is UPSTREAM_TIMEOUT_MS.
+ * An https backend is verified against UPSTREAM_CA_FILE when set (as every upstream), else Node's roots.
  */
 import fp from 'fastify-plugin'
+import { Agent } from 'undici'
 import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { GatewayError, type ErrorCode } from '../../errors.js'
@@ -136,13 +138,19 @@ async function unexpected (call: IdentityCall, res: Response): Promise<IdentityB
 export default fp(async (fastify) => {
   const url = new URL(CREDENTIALS_PATH, fastify.config.upstreams.users)
   const timeoutMs = fastify.config.upstreamTimeoutMs
+  // The same trust as the proxied upstreams (src/proxy/upstream-pool.ts): UPSTREAM_CA_FILE's
+  // certificates for an https backend, always verified; without it fetch's default (Node's roots).
+  const ca = fastify.config.upstreamCa
+  const dispatcher = ca === undefined ? undefined : new Agent({ connect: { rejectUnauthorized: true, ca: [...ca] } })
+  if (dispatcher !== undefined) fastify.addHook('onClose', async () => { await dispatcher.close() })
   /** One call to the identity backend with an assertion naming its scope; network failures mapped to 502/504. */
   async function call (target: URL, scope: IdentityCall, requestId: string, init: { method: string, body?: string }): Promise<Response> {
     const assertion = await fastify.tokens.signAssertion('users', fastify.config.jwt.issuer, { scope })
     const headers: Record<string, string> = { 'x-gateway-assertion': assertion, 'x-request-id': requestId, accept: 'application/json' }
     if (init.body !== undefined) headers['content-type'] = 'application/json'
     try {
-      return await fetch(target, { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) })
+      return await fetch(target, { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs),
+        ...(dispatcher !== undefined ? { dispatcher } : {}) })
     } catch (err) {
       const timedOut = (err as Error).name === 'TimeoutError'
       throw new IdentityBackendError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', 'identity_backend_error', scope, timedOut
