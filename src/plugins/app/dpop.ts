@@ -35,14 +35,15 @@ export interface DpopService {
   /**
    * The sender constraints of a verified access token on a protected request: a bound token only
    * as `DPoP` with a valid proof of its key, a fingerprinted one only with its cookie. Returns the
-   * proof's `jti` to claim in the request's Redis script (undefined for an unbound token).
+   * proof's `jti` to claim in the request's Redis script, a promise of it, as a proof is verified;
+   * for an unbound token undefined, at once (the common path takes no promise).
    * Throws the 401 to answer.
    */
   checkSender: (
     request: FastifyRequest,
     presented: PresentedAccess,
     claims: AccessClaims | ClientAccessClaims
-  ) => Promise<ProofJtiClaim | undefined>
+  ) => Promise<ProofJtiClaim> | undefined
   /** The refusal of a proof whose jti the request's script found already used. */
   replayed: (request: FastifyRequest, subject: string) => Error
   /**
@@ -110,8 +111,28 @@ export default fp(async (fastify) => {
     }
   }
 
+  /** A bound token's proof: signed by the token's key (`jkt`), for this request; its jti to claim under `owner`. */
+  async function proofOfKey (
+    request: FastifyRequest,
+    presented: PresentedAccess,
+    jkt: string,
+    owner: string,
+    subject: Record<string, unknown>
+  ): Promise<ProofJtiClaim> {
+    const proof = proofHeader(request)
+    if (proof === undefined) throw await refusal(request, new ProofRefusal('invalid_dpop_proof', 'no DPoP proof'), 'resource', subject)
+    const checked = await verified(request, proof, 'resource', presented.token, subject)
+    if (checked.jkt !== jkt) throw await refusal(
+      request,
+      new ProofRefusal('invalid_dpop_proof', 'the proof is not signed by the token\'s key'),
+      'resource',
+      subject
+    )
+    return proofJtiKey(owner, checked.jti, proofWindow)
+  }
+
   const service: DpopService = {
-    async checkSender (request, presented, claims) {
+    checkSender (request, presented, claims) {
       const client = isClientClaims(claims)
       const subject = client ? { client_id: claims.client_id } : { user_id: claims.sub }
       if (!client && claims.fgp !== undefined && !fingerprintMatches(request, cookieSecure, claims.fgp)) {
@@ -129,16 +150,7 @@ export default fp(async (fastify) => {
         securityEvent(request, 'token_unbound_use', { ...subject, reason: 'bearer_scheme' })
         throw gatewayError('token_invalid', 'a DPoP-bound token is accepted only with the DPoP scheme and a proof')
       }
-      const proof = proofHeader(request)
-      if (proof === undefined) throw await refusal(request, new ProofRefusal('invalid_dpop_proof', 'no DPoP proof'), 'resource', subject)
-      const checked = await verified(request, proof, 'resource', presented.token, subject)
-      if (checked.jkt !== jkt) throw await refusal(
-        request,
-        new ProofRefusal('invalid_dpop_proof', 'the proof is not signed by the token\'s key'),
-        'resource',
-        subject
-      )
-      return proofJtiKey(client ? `c:${claims.client_id}` : `u:${claims.sub}`, checked.jti, proofWindow)
+      return proofOfKey(request, presented, jkt, client ? `c:${claims.client_id}` : `u:${claims.sub}`, subject)
     },
 
     replayed (request, subject) {
