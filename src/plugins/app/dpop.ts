@@ -22,13 +22,20 @@ import { isClientClaims, type AccessClaims, type ClientAccessClaims } from '../.
 /** How an access token came: `Authorization: Bearer <token>` or `Authorization: DPoP <token>`. */
 export interface PresentedAccess { scheme: 'Bearer' | 'DPoP', token: string }
 
+const PRESENTED = /^(?:Bearer|DPoP) +[^\s]+ *$/i
+const SPACE = 32
+
 /** The token of an `Authorization: Bearer|DPoP <token>` header, with its scheme; undefined for anything else. */
 export function presentedAccess (request: FastifyRequest): PresentedAccess | undefined {
   const header = request.headers.authorization
-  if (typeof header !== 'string') return undefined
-  const match = /^(Bearer|DPoP) +([^\s]+) *$/i.exec(header)
-  if (match === null) return undefined
-  return { scheme: match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', token: match[2]! }
+  // Tested, then cut by hand: no match array and no scheme string per request.
+  if (typeof header !== 'string' || !PRESENTED.test(header)) return undefined
+  const dpop = header.charCodeAt(0) === 68 || header.charCodeAt(0) === 100 // D or d
+  let start = dpop ? 4 : 6
+  while (header.charCodeAt(start) === SPACE) start++
+  let end = header.length
+  while (header.charCodeAt(end - 1) === SPACE) end--
+  return { scheme: dpop ? 'DPoP' : 'Bearer', token: header.slice(start, end) }
 }
 
 export interface DpopService {
