@@ -93,7 +93,10 @@ class DirectExchange implements Dispatcher.DispatchHandler {
       this.#fail(new Error(`the upstream answered with status ${this.#status}`))
       return false
     }
-    this.#reply.headers(this.#headers).send(body)
+    // One by one: `reply.headers` would make an array of the names per request.
+    const headers = this.#headers
+    for (const name in headers) this.#reply.header(name, headers[name])
+    this.#reply.send(body)
     return true
   }
 
