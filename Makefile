@@ -14,7 +14,7 @@ help:
 	@echo "make check  - the contributor's tier (minutes): type-check, lint, unit and property tests, integration tests on real Redis"
 	@echo "              (needs only redis-server; no browser, nginx, Caddy, Python, promtool, podman, Django, image or cluster runs)"
 	@echo "make test   - install, type-check, lint, validate deploy files and run the tap suite against real redis-server processes"
-	@echo "make bench  - proxy benchmark (autocannon): upstream direct vs bare proxy vs the session-check floors vs gateway vs nginx + /auth/check vs the full chain"
+	@echo "make bench  - proxy benchmark (autocannon, wrk): upstream direct vs bare proxy vs the session-check floors vs gateway vs nginx + /auth/check vs the full chain"
 	@echo "make bench-direct - the direct GET path against reply-from only (PROXY_DIRECT_GET), interleaved A/B (BENCH_AB_ROUNDS)"
 	@echo "make bench-jwt - access-token verification: jose (today) vs fast-jwt / @fastify/jwt, cache on and off, bad tokens"
 	@echo "make soak   - memory soak (SOAK_SECONDS, default 600): the gateway's RSS must stay under 150 MB and flat"
@@ -92,7 +92,9 @@ chaos: build-tools redis-server
 bench-direct: build-tools redis-server
 	node dist/bench/direct-path-ab.js
 
+# nginx (the nginx + /auth/check target) and wrk (latency in microseconds at 1 and 8 connections) from Debian's packages
 bench: build-tools redis-server
+	@bash scripts/ensure-packages.sh /usr/sbin/nginx=nginx wrk=wrk
 	node dist/bench/proxy-bench.js
 
 # The gateway's peak RSS during one UPLOAD_MB (default 100) MB upload through a route's body_limit (BENCHMARKS.md)

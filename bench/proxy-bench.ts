@@ -1,23 +1,28 @@
 /**
- * `make bench`: the proxy benchmark. One run measures, interleaved, nine targets behind the same
+ * `make bench`: the proxy benchmark. One run measures, interleaved, eleven targets behind the same
  * upstream, each in its own process (autocannon runs here, alone on its event loop):
  *
  *   upstream         the upstream directly (node:http, GET /api/orders → small JSON)
  *   bare proxy       @fastify/http-proxy in front of it and nothing else
  *   floor (bare)     the bare proxy + the gateway's session check (SessionStore.isAliveCounted, one EVALSHA)
  *   floor (lean)     an undici dispatch proxy (bench/lean-proxy.ts) + the same check
- *   gateway cached   the gateway (buildGateway) with a valid token, verified-token cache on (default)
+ *   gateway cached   the gateway (buildGateway) with a valid token, verified-token cache and session cache on (defaults)
+ *   SESSION_CACHE=off the same gateway with the per-request session check in Redis
+ *   DPoP-bound       the cached gateway with a DPoP-bound token and a new proof per request
  *   nginx + check    nginx (deploy/edge/nginx/auth-gateway.conf) asking a gateway's /auth/check, then
  *                    forwarding to the upstream itself; CPU per request is that gateway's
  *   gateway uncached the same with TOKEN_CACHE_SIZE=0 (an ES256 verification per request)
- *   orders stub     the real orders stub alone, called with a valid gateway assertion
- *   full chain      the gateway (cached) in front of the real orders stub, as `make run` runs them
+ *   orders stub      the real orders stub alone, called with a valid gateway assertion
+ *   full chain       the gateway (cached) in front of the real orders stub, as `make run` runs them
  *
- * After the rounds: the latency the gateway adds at half of its peak rate (gateway vs upstream at
- * the same fixed rate), and logins/s and refreshes/s through the full chain (argon2id-bound).
- * Each round runs every target once (warm-up, then the measured run); the report shows the median
- * round of each target, the ratios gateway/bare proxy, and the Redis commands per proxied request
- * (INFO commandstats before and after each gateway run, and a MONITOR audit of round trips).
+ * After the rounds: latency with microsecond resolution at 1 and 8 connections (wrk, or the undici
+ * client of bench/latency-client.ts without it) for the bare proxy and the gateway with the session
+ * cache on and off, interleaved over the rounds; the latency the gateway adds at half of its peak
+ * rate (gateway vs upstream at the same fixed rate); logins/s and refreshes/s through the full
+ * chain (argon2id-bound). Each round runs every target once (warm-up, then the measured run); the
+ * report shows the median round of each target, the ratios gateway/bare proxy, the Redis commands
+ * per proxied request (INFO commandstats before and after each gateway run, and a MONITOR audit of
+ * round trips), and each server process's CPU, GC pause and allocation per request.
  *
  * Environment: BENCH_DURATION (s, 5), BENCH_WARMUP (s, 2), BENCH_CONNECTIONS (50), BENCH_ROUNDS (3),
  * BENCH_WRITE=1 (write BENCHMARKS.md), BENCH_CPU_PROF=<dir> (--cpu-prof of every server process).
@@ -36,6 +41,7 @@ import { startRedis } from '../dev-tools/redis-server.js'
 import { envInt } from '../dev-tools/env-int.js'
 import { startBenchNginx } from './edge-nginx.js'
 import { dpopProver } from './dpop-prover.js'
+import { hasWrk, undiciRun, wrkRun, type LatencyResult } from './latency-client.js'
 
 const ORDERS_PATH = '/api/orders'
 
@@ -47,6 +53,13 @@ const WRITE = process.env.BENCH_WRITE === '1'
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF
 const AUDIT_REQUESTS = 100
 const TARGET_RATIO = 0.8
+/** The performance issue's other goals: Redis round trips per proxied request, p99 against the bare proxy, allocation. */
+const TARGET_ROUND_TRIPS = 0.05
+const TARGET_P99_FACTOR = 1.5
+const TARGET_EXTRA_KB = 10
+/** Connections of the latency runs (wrk -t1 -cN), and the targets they compare. */
+const LATENCY_CONNECTIONS = [1, 8] as const
+const LATENCY_TARGETS = ['bare', 'cached', 'sessionOff'] as const
 
 type TargetId = 'upstream' | 'bare' | 'bareCheck' | 'leanCheck' | 'cached' | 'sessionOff' | 'dpop' | 'nginxCheck' | 'uncached' | 'stub'
   | 'chain'
@@ -149,18 +162,21 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 interface CpuReading { micros: number, gcMicros: number, allocatedBytes: number }
 
-/** A measured run: throughput, latency, and the gateway's CPU, GC and allocation per request between two readings. */
-function runOf (result: Result, before: CpuReading, after: CpuReading): Run {
-  const completed = result.requests.total
+/** The target process's CPU (µs), GC pause (ms per 1,000 requests) and allocation (KB) per request between two readings. */
+function perRequestOf (before: CpuReading, after: CpuReading, completed: number):
+  { cpuPerRequest: number, gcMsPer1000: number, allocKbPerRequest: number } {
   return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    completed,
     cpuPerRequest: (after.micros - before.micros) / completed,
     gcMsPer1000: (after.gcMicros - before.gcMicros) / completed,
     allocKbPerRequest: (after.allocatedBytes - before.allocatedBytes) / completed / 1024
   }
+}
+
+/** A measured run: throughput, latency, and the gateway's CPU, GC and allocation per request between two readings. */
+function runOf (result: Result, before: CpuReading, after: CpuReading): Run {
+  const completed = result.requests.total
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, completed,
+    ...perRequestOf(before, after, completed) }
 }
 
 async function cpuReading (target: Target): Promise<CpuReading> {
@@ -217,6 +233,31 @@ async function auditRoundTrips (target: Target, redisUrl: string): Promise<Audit
   monitor.disconnect()
   client.disconnect()
   return { requests: AUDIT_REQUESTS, roundTrips, inScripts }
+}
+
+type LatencyTargetId = typeof LATENCY_TARGETS[number]
+/** A latency run (microseconds) with the target process's CPU, GC pause and allocation per request. */
+type LatencyRun = LatencyResult & { cpuPerRequest: number, gcMsPer1000: number, allocKbPerRequest: number }
+
+/**
+ * The latency a client sees at `connections` connections, each sending its next request when the
+ * last answer is in: wrk -t1 when installed, else the undici client (bench/latency-client.ts).
+ */
+async function latencyRun (target: Target, connections: number, useWrk: boolean): Promise<LatencyRun> {
+  const run = useWrk ? wrkRun : undiciRun
+  const url = target.url + ORDERS_PATH
+  const valid = (result: LatencyResult): LatencyResult => {
+    if (result.non2xx > 0 || result.socketErrors > 0 || result.requests === 0) {
+      invalid(`${target.label}, ${connections} connection(s): ${result.non2xx} non-2xx, ${result.socketErrors} socket errors, ` +
+        `${result.requests} requests (${result.tool})`)
+    }
+    return result
+  }
+  if (WARMUP > 0) valid(await run(url, target.headers, connections, WARMUP))
+  const before = await cpuReading(target)
+  const result = valid(await run(url, target.headers, connections, DURATION))
+  const after = await cpuReading(target)
+  return { ...result, ...perRequestOf(before, after, result.requests) }
 }
 
 interface AddedLatency { rate: number, upstream: Run, gateway: Run }
@@ -305,6 +346,8 @@ function machine (redisVersion: string, loadBefore: number): Record<string, stri
 }
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+/** A difference with its sign. */
+const signed = (n: number, digits = 0): string => `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), digits)}`
 const perRequest = (counts: Record<string, number>, requests: number): string =>
   Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name.toUpperCase()} ${(n / requests).toFixed(2)}`).join(', ')
     || 'none'
@@ -314,28 +357,94 @@ interface Report {
   runs: Map<TargetId, Run[]>
   audits: Map<TargetId, Audit>
   latency: AddedLatency
+  /** The bare proxy at the same fixed rate (half of the gateway's peak). */
+  bareAtHalf: Run
+  /** Latency runs by target and connections (`${id}@${connections}`), one per round. */
+  lowLoad: Map<string, LatencyRun[]>
+  latencyTool: 'wrk' | 'undici'
   auth: AuthRates
 }
 
-/** The figures the performance issue sets goals for, each a ratio or a figure of this one run. */
-function goals ({ targets, runs, latency, auth }: Report): string {
+/** The latency runs of a target at `connections` (one per round). */
+function lowLoadOf ({ lowLoad }: Report, id: LatencyTargetId, connections: number): LatencyRun[] {
+  return lowLoad.get(`${id}@${connections}`) ?? []
+}
+
+/** A figure of the latency runs, the median over the rounds. */
+function lowLoadMedian (report: Report, id: LatencyTargetId, connections: number, figure: (r: LatencyRun) => number): number {
+  return medianOf(lowLoadOf(report, id, connections).map(figure))
+}
+
+/** Every Redis command over a target's measured runs, per completed request (commands run inside Lua scripts included). */
+function commandsPerRequest (runs: Run[]): number {
+  const commands = runs.reduce((acc, r) => acc + sum(r.redisCommands ?? {}), 0)
+  return commands / runs.reduce((acc, r) => acc + r.completed, 0)
+}
+
+/** Round trips per request in a MONITOR audit, without the PINGs (the invalidation connection's time-based heartbeat). */
+function auditTrips (audit: Audit): { all: number, withoutPing: number, pings: number } {
+  const pings = audit.roundTrips.ping ?? 0
+  const all = sum(audit.roundTrips)
+  return { all: all / audit.requests, withoutPing: (all - pings) / audit.requests, pings: pings / audit.requests }
+}
+
+/** The median of the rounds' figure of a target. */
+function runsMedian (runs: Map<TargetId, Run[]>, id: TargetId, figure: (r: Run) => number): number {
+  return medianOf(runs.get(id)!.map(figure))
+}
+
+/** The figures the performance issues set goals for, each a ratio or a figure of this one run. */
+function goals (report: Report): string {
+  const { targets, runs, latency, bareAtHalf, auth, audits, latencyTool } = report
   const rps = (id: TargetId): number => median(runs.get(id)!).rps
-  const cpuOf = (id: TargetId): number => medianOf(runs.get(id)!.map((r) => r.cpuPerRequest))
+  const cpuOf = (id: TargetId): number => runsMedian(runs, id, (r) => r.cpuPerRequest)
+  const kbOf = (id: TargetId): number => runsMedian(runs, id, (r) => r.allocKbPerRequest ?? 0)
+  const gcOf = (id: TargetId): number => runsMedian(runs, id, (r) => r.gcMsPer1000 ?? 0)
   const cpu = cpuOf('cached')
   const chain = rps('chain') / rps('cached')
   const bare = rps('cached') / rps('bare')
+  const trips = commandsPerRequest(runs.get('cached')!)
   const p99Added = latency.gateway.p99 - latency.upstream.p99
   const mark = (ok: boolean): string => ok ? 'met' : '**not met**'
+  const p99Row = (connections: number): string => {
+    const bareP99 = lowLoadMedian(report, 'bare', connections, (r) => r.p99)
+    const gatewayP99 = lowLoadMedian(report, 'cached', connections, (r) => r.p99)
+    const factor = gatewayP99 / bareP99
+    return `| p99 at ${connections} connection${connections === 1 ? '' : 's'} (${latencyTool}): gateway (cache on) ≤ ` +
+      `${TARGET_P99_FACTOR} × bare proxy | ${fmt(gatewayP99)} µs / ${fmt(bareP99)} µs = ${factor.toFixed(3)} × | ` +
+      `${mark(factor <= TARGET_P99_FACTOR)} |`
+  }
+  const extraKb = kbOf('cached') - kbOf('bare')
+  const extraKbAt = (connections: number): string => {
+    const kb = (id: LatencyTargetId): number => lowLoadMedian(report, id, connections, (r) => r.allocKbPerRequest)
+    return `${signed(kb('cached') - kb('bare'), 1)} KB (${fmt(kb('cached'), 1)} − ${fmt(kb('bare'), 1)})`
+  }
+  const dpop = audits.get('dpop')
   return [
     '| Goal | Figure | |',
     '|---|---:|---|',
-    `| full chain (gateway → orders stub) / gateway → node:http ≥ ${TARGET_RATIO} | ${chain.toFixed(2)} | ${mark(chain >= TARGET_RATIO)} |`,
-    `| gateway (token cache on) / bare proxy ≥ ${TARGET_RATIO} | ${bare.toFixed(2)} | ${mark(bare >= TARGET_RATIO)} |`,
+    `| full chain (gateway → orders stub) / gateway → node:http ≥ ${TARGET_RATIO} | ${chain.toFixed(3)} | ${mark(chain >= TARGET_RATIO)} |`,
+    `| gateway (token cache on) / bare proxy ≥ ${TARGET_RATIO} | ${bare.toFixed(3)} | ${mark(bare >= TARGET_RATIO)} |`,
+    `| Redis round trips per proxied request ≤ ${TARGET_ROUND_TRIPS}, gateway (cache on), steady state: every command over the ` +
+      `measured runs / requests (an upper bound) | ${trips.toFixed(3)} | ${mark(trips <= TARGET_ROUND_TRIPS)} |`,
+    ...(dpop !== undefined
+      ? [`| DPoP-bound requests (the exception: the proof's \`jti\`), Redis round trips per request (audit, heartbeat PINGs left out) ` +
+        `| ${auditTrips(dpop).withoutPing.toFixed(2)} | figure |`]
+      : []),
+    ...LATENCY_CONNECTIONS.map(p99Row),
+    `| allocation per proxied request, gateway (cache on) − bare proxy ≤ ${TARGET_EXTRA_KB} KB (${CONNECTIONS} connections) | ` +
+      `${signed(extraKb, 2)} KB (${fmt(kbOf('cached'), 1)} − ${fmt(kbOf('bare'), 1)}) | ${mark(extraKb <= TARGET_EXTRA_KB)} |`,
+    ...LATENCY_CONNECTIONS.map((c) => `| allocation per proxied request, gateway (cache on) − bare proxy, ${c} ` +
+      `connection${c === 1 ? '' : 's'} | ${extraKbAt(c)} | figure |`),
+    `| GC pause per 1,000 requests (${CONNECTIONS} connections): bare proxy / gateway (cache on) / SESSION_CACHE=off | ` +
+      `${fmt(gcOf('bare'), 1)} / ${fmt(gcOf('cached'), 1)} / ${fmt(gcOf('sessionOff'), 1)} ms | figure |`,
     `| gateway CPU per proxied request ≤ 130 µs | ${fmt(cpu)} µs | ${mark(cpu <= 130)} |`,
     ...targets.filter((t) => t.id === 'bareCheck' || t.id === 'leanCheck').map((t) =>
       `| ${t.label}, CPU per request (× bare proxy) | ${fmt(cpuOf(t.id))} µs (${(rps(t.id) / rps('bare')).toFixed(2)}) | figure |`),
     `| p50 / p99 added at half of peak (${fmt(latency.rate)} req/s), p99 added ≤ 2 ms ` +
       `| ${fmt(latency.gateway.p50 - latency.upstream.p50, 1)} / ${fmt(p99Added, 1)} ms | ${mark(p99Added <= 2)} |`,
+    `| p50 / p99 at half of the gateway's peak (${fmt(latency.rate)} req/s, autocannon, whole ms): bare proxy / gateway (cache on) ` +
+      `| ${fmt(bareAtHalf.p50)} / ${fmt(bareAtHalf.p99)} ms, ${fmt(latency.gateway.p50)} / ${fmt(latency.gateway.p99)} ms | figure |`,
     `| logins/s through the full chain (${auth.workers} workers; argon2id m=19 MiB, t=2, p=1) | ${fmt(auth.loginsPerSecond, 1)} | figure |`,
     `| refreshes/s through the full chain (${auth.workers} sessions) | ${fmt(auth.refreshesPerSecond, 1)} | figure |`
   ].join('\n')
@@ -347,21 +456,42 @@ function table ({ targets, runs }: Report): string {
     const all = runs.get(t.id)!
     const m = median(all)
     const range = `${fmt(Math.min(...all.map((r) => r.rps)))}–${fmt(Math.max(...all.map((r) => r.rps)))}`
-    let redis = '–'
-    if (t.redis) {
-      const commands = all.reduce((acc, r) => acc + sum(r.redisCommands ?? {}), 0)
-      const completed = all.reduce((acc, r) => acc + r.completed, 0)
-      redis = (commands / completed).toFixed(2)
-    }
+    const redis = t.redis ? commandsPerRequest(all).toFixed(2) : '–'
     const cpu = medianOf(all.map((r) => r.cpuPerRequest))
     const redisCpu = t.redis ? fmt(medianOf(all.map((r) => r.redisCpuPerRequest ?? 0))) : '–'
+    const gc = fmt(medianOf(all.map((r) => r.gcMsPer1000 ?? 0)), 1)
+    const kb = fmt(medianOf(all.map((r) => r.allocKbPerRequest ?? 0)), 1)
     return `| ${t.label} | ${fmt(m.rps)} | ${range} | ${fmt(m.p50, 0)} | ${fmt(m.p99, 0)} | 0 / 0 | ${(m.rps / bare).toFixed(2)} ` +
-      `| ${fmt(cpu)} | ${redisCpu} | ${redis} |`
+      `| ${fmt(cpu)} | ${redisCpu} | ${redis} | ${gc} | ${kb} |`
   })
   return [
     '| Target | req/s (median round) | req/s (all rounds) | p50 ms | p99 ms | errors / non-2xx | × bare proxy | CPU µs / request ' +
-      '(target) | CPU µs / request (redis-server) | Redis commands / request |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '(target) | CPU µs / request (redis-server) | Redis commands / request | GC pause ms / 1,000 requests (target) | KB allocated / ' +
+      'request (target) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows
+  ].join('\n')
+}
+
+/** The latency runs at 1 and 8 connections: each figure is the median of the rounds, taken on its own. */
+function latencyTable (report: Report): string {
+  const rows: string[] = []
+  for (const connections of LATENCY_CONNECTIONS) {
+    for (const id of LATENCY_TARGETS) {
+      const all = lowLoadOf(report, id, connections)
+      if (all.length === 0) continue
+      const m = (figure: (r: LatencyRun) => number): number => medianOf(all.map(figure))
+      const label = report.targets.find((t) => t.id === id)!.label
+      rows.push(`| ${label} | ${connections} | ${fmt(m((r) => r.rps))} | ${fmt(m((r) => r.p50))} | ${fmt(m((r) => r.p90))} | ` +
+        `${fmt(m((r) => r.p99))} | ${all.map((r) => fmt(r.p99)).join(', ')} | ${fmt(m((r) => r.max))} | ` +
+        `${fmt(m((r) => r.cpuPerRequest))} | ` +
+        `${fmt(m((r) => r.gcMsPer1000), 1)} | ${fmt(m((r) => r.allocKbPerRequest), 1)} |`)
+    }
+  }
+  return [
+    '| Target | connections | req/s | p50 µs | p90 µs | p99 µs | p99 µs (all rounds) | max µs | CPU µs / request | GC pause ms / 1,000 ' +
+      'requests | KB allocated / request |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows
   ].join('\n')
 }
@@ -374,49 +504,80 @@ function redisSection ({ targets, runs, audits }: Report): string {
     for (const r of all) for (const [name, n] of Object.entries(r.redisCommands ?? {})) commands[name] = (commands[name] ?? 0) + n
     const completed = all.reduce((acc, r) => acc + r.completed, 0)
     const audit = audits.get(t.id)!
-    const trips = sum(audit.roundTrips) / audit.requests
-    lines.push(`- **${t.label}**: ${(sum(commands) / completed).toFixed(2)} commands per request over ${fmt(completed)} requests ` +
+    const trips = auditTrips(audit)
+    lines.push(`- **${t.label}**: ${(sum(commands) / completed).toFixed(3)} commands per request over ${fmt(completed)} requests ` +
       `(INFO commandstats, commands run inside Lua scripts included: ${perRequest(commands, completed)}); ` +
-      `**${trips.toFixed(2)} round trip(s) per request** (MONITOR, ${audit.requests} sequential requests: ` +
-      `sent ${perRequest(audit.roundTrips, audit.requests)}; inside the script ${perRequest(audit.inScripts, audit.requests)}).`)
+      `**${trips.all.toFixed(2)} round trip(s) per request**, ${trips.withoutPing.toFixed(2)} without the PINGs (MONITOR, ` +
+      `${audit.requests} sequential requests: sent ${perRequest(audit.roundTrips, audit.requests)}; inside the script ` +
+      `${perRequest(audit.inScripts, audit.requests)}).`)
   }
   return lines.join('\n')
 }
 
-function interpretation ({ runs, audits }: Report, loadBefore: number): string {
-  const cpu = (id: TargetId): number => medianOf(runs.get(id)!.map((r) => r.cpuPerRequest))
-  const redisCpu = (id: TargetId): number => medianOf(runs.get(id)!.map((r) => r.redisCpuPerRequest ?? 0))
+function interpretation (report: Report, loadBefore: number): string {
+  const { runs, audits, latencyTool } = report
+  const cpu = (id: TargetId): number => runsMedian(runs, id, (r) => r.cpuPerRequest)
+  const redisCpu = (id: TargetId): number => runsMedian(runs, id, (r) => r.redisCpuPerRequest ?? 0)
+  const kb = (id: TargetId): number => runsMedian(runs, id, (r) => r.allocKbPerRequest ?? 0)
+  const gc = (id: TargetId): number => runsMedian(runs, id, (r) => r.gcMsPer1000 ?? 0)
   const bare = median(runs.get('bare')!).rps
   const upstream = median(runs.get('upstream')!).rps
-  const cached = median(runs.get('cached')!).rps / bare
-  const uncached = median(runs.get('uncached')!).rps / bare
-  const trips = Math.max(...[...audits.values()].map((a) => sum(a.roundTrips) / a.requests))
+  const ratio = (id: TargetId): number => median(runs.get(id)!).rps / bare
   const verdict = (r: number): string => r >= TARGET_RATIO ? `meets the ${TARGET_RATIO} target` : `is below the ${TARGET_RATIO} target`
+  const cachedTrips = commandsPerRequest(runs.get('cached')!)
+  const cachedAudit = auditTrips(audits.get('cached')!)
+  const offAudit = auditTrips(audits.get('sessionOff')!)
+  const dpopAudit = auditTrips(audits.get('dpop')!)
+  const p99 = (id: LatencyTargetId, c: number): number => lowLoadMedian(report, id, c, (r) => r.p99)
+  const p50 = (id: LatencyTargetId, c: number): number => lowLoadMedian(report, id, c, (r) => r.p50)
+  const lowKb = (id: LatencyTargetId, c: number): number => lowLoadMedian(report, id, c, (r) => r.allocKbPerRequest)
+  const latencyLine = (c: number): string =>
+    `at ${c} connection${c === 1 ? '' : 's'}, p50 / p99 bare proxy ${fmt(p50('bare', c))} / ${fmt(p99('bare', c))} µs, ` +
+    'gateway (cache on) ' +
+    `${fmt(p50('cached', c))} / ${fmt(p99('cached', c))} µs (p99 ${(p99('cached', c) / p99('bare', c)).toFixed(3)} × the bare proxy's), ` +
+    `SESSION_CACHE=off ${fmt(p50('sessionOff', c))} / ${fmt(p99('sessionOff', c))} µs`
   return [
     `- The bare proxy reaches ${(bare / upstream * 100).toFixed(0)} % of the upstream's own rate: that is the price of one extra HTTP ` +
-      'hop ' +
-      '(and of a fourth busy process on the same cores), the same for every proxy.',
-    `- Gateway / bare proxy: **${cached.toFixed(2)}** with the verified-token cache (${verdict(cached)}), ` +
-      `**${uncached.toFixed(2)}** with TOKEN_CACHE_SIZE=0 (${verdict(uncached)}). On top of the bare proxy the gateway does, per ` +
-        'request: ' +
-      'path normalization, security headers, request id, token verification (a Map lookup when cached, an ES256 signature check when ' +
-        'not), ' +
-      'the session check and per-user counter in Redis, the identity headers and assertion (reused from its cache), and the metrics.',
-    `- CPU per request (median round): bare proxy ${fmt(cpu('bare'))} µs; gateway ${fmt(cpu('cached'))} µs with the token cache and ` +
-      `${fmt(cpu('uncached'))} µs without it, plus ${fmt(redisCpu('cached'))} µs in redis-server. With two cores shared by autocannon, ` +
-      'the target, the upstream and Redis, throughput follows the CPU per request of all of them; bare CPU / (gateway CPU + Redis CPU) ' +
-      `is ${(cpu('bare') / (cpu('cached') + redisCpu('cached'))).toFixed(2)} (cached), and the throughput ratio is higher because ` +
-      'autocannon and the upstream cost the same for every target. Reaching 0.8 needs the gateway\'s CPU per request to come down.',
-    `- Floors: the contract's one Redis round trip per authenticated request (the session check and the user's counter), alone in ` +
-      `front of the bare proxy, costs ${fmt(cpu('bareCheck'))} µs per request (${fmt(cpu('bareCheck') - cpu('bare'))} µs over the bare ` +
-        `proxy; ` +
-      `${(median(runs.get('bareCheck')!).rps / bare).toFixed(2)} of its throughput); in front of the lean undici ` +
-        `path ${fmt(cpu('leanCheck'))} µs ` +
-      `(${(median(runs.get('leanCheck')!).rps / bare).toFixed(2)}). The gateway spends ${fmt(cpu('cached') - cpu('bareCheck'))} µs per ` +
-        `request ` +
-      'beyond the first floor: token, route, roles, headers both ways, assertion, limits, security headers, request id and metrics.',
-    `- Redis: ${trips.toFixed(2)} round trip(s) per proxied request: the session check and the per-user counter are one EVALSHA; ` +
-      'the extra commands counted by INFO commandstats are those the script runs inside Redis (HGET, INCR, PTTL), not network round trips.',
+      'hop (and of a fourth busy process on the same cores), the same for every proxy.',
+    `- Gateway / bare proxy: **${ratio('cached').toFixed(3)}** with the verified-token and session caches (${verdict(ratio('cached'))}), ` +
+      `${ratio('sessionOff').toFixed(3)} with SESSION_CACHE=off, ${ratio('uncached').toFixed(3)} with TOKEN_CACHE_SIZE=0. On top of ` +
+      'the bare proxy the gateway does, per request: path normalization, security headers, request id, token verification (a Map ' +
+      'lookup when cached, an ES256 signature check when not), the session check (from the replica\'s session cache, invalidated by ' +
+      'Redis; one Redis round trip with SESSION_CACHE=off), the per-user counter (counted on the replica and sent in batches), the ' +
+      'identity headers and assertion (reused from its cache), limit headers and the metrics.',
+    `- CPU per request (median round): bare proxy ${fmt(cpu('bare'))} µs; gateway ${fmt(cpu('cached'))} µs with the caches, ` +
+      `${fmt(cpu('sessionOff'))} µs with SESSION_CACHE=off and ${fmt(cpu('uncached'))} µs with TOKEN_CACHE_SIZE=0; redis-server ` +
+      `${fmt(redisCpu('cached'))} µs per request for the cached gateway, ${fmt(redisCpu('sessionOff'))} µs with SESSION_CACHE=off. With ` +
+      'two cores shared by autocannon, the target, the upstream and Redis, throughput follows the CPU per request of all of them; ' +
+      `bare CPU / (gateway CPU + Redis CPU) is ${(cpu('bare') / (cpu('cached') + redisCpu('cached'))).toFixed(2)} (cached), and the ` +
+      'throughput ratio is higher because autocannon and the upstream cost the same for every target.' +
+      (ratio('cached') >= TARGET_RATIO ? '' : ' Reaching 0.8 needs the gateway\'s CPU per request to come down.'),
+    `- Floors: the contract's per-request check (the session and the user's counter in one Redis round trip), alone in front of the ` +
+      `bare proxy, costs ${fmt(cpu('bareCheck'))} µs per request (${signed(cpu('bareCheck') - cpu('bare'))} µs over the bare proxy; ` +
+      `${ratio('bareCheck').toFixed(2)} of its throughput); in front of the lean undici path ${fmt(cpu('leanCheck'))} µs ` +
+      `(${ratio('leanCheck').toFixed(2)}). The gateway with SESSION_CACHE=off pays the same round trip as the first floor and ` +
+      `spends ${signed(cpu('sessionOff') - cpu('bareCheck'))} µs per request beyond it: token, route, roles, headers both ways, ` +
+      'assertion, limit headers, security headers, request id and metrics. The session cache saves ' +
+      `${fmt(cpu('sessionOff') - cpu('cached'))} µs of the gateway's CPU and ${fmt(redisCpu('sessionOff') - redisCpu('cached'))} µs of ` +
+      `redis-server's per request; with it the gateway costs ${signed(cpu('cached') - cpu('bare'))} µs over the bare proxy.`,
+    `- Redis: with the session cache, ${cachedTrips.toFixed(3)} commands per proxied request over the measured runs (every command ` +
+      'counted, those inside Lua scripts too, so an upper bound on round trips). The MONITOR audit\'s ' +
+      `${cachedAudit.all.toFixed(2)} round trips per request are ${cachedAudit.pings.toFixed(2)} PINGs and ` +
+      `${cachedAudit.withoutPing.toFixed(2)} others: the PINGs are the invalidation connection's heartbeat (every 250 ms) and the ` +
+      'counters go to Redis in a batch every LIMIT_SYNC_MS: both are per unit of time, not per request, so their share per request ' +
+      'shrinks with the rate (the audit\'s sequential requests are slow). A counter is also sent at once after floor(limit / 100) ' +
+      'unconfirmed hits, which the bench\'s limit (100,000,000 per minute) never reaches. With SESSION_CACHE=off ' +
+      `${offAudit.withoutPing.toFixed(2)} round trips per request, the session check and the counter in one EVALSHA; DPoP-bound ` +
+      `requests ${dpopAudit.withoutPing.toFixed(2)} (the proof's jti must be unique across replicas). The commands that INFO ` +
+      'commandstats counts inside a script (HGET, INCR, PTTL) are not network round trips.',
+    `- Latency (${latencyTool}, each connection sending its next request when the last answer is in): ${latencyLine(1)}; ` +
+      `${latencyLine(8)}.`,
+    `- Allocation: the gateway (cache on) allocates ${fmt(kb('cached'), 1)} KB per proxied request at ${CONNECTIONS} connections, ` +
+      `${signed(kb('cached') - kb('bare'), 1)} KB over the bare proxy's ${fmt(kb('bare'), 1)} KB (at 1 connection ` +
+      `${signed(lowKb('cached', 1) - lowKb('bare', 1), 1)} KB, at 8 ${signed(lowKb('cached', 8) - lowKb('bare', 8), 1)} KB); ` +
+      `SESSION_CACHE=off ${fmt(kb('sessionOff'), 1)} KB. GC pauses per 1,000 requests: bare proxy ${fmt(gc('bare'), 1)} ms, gateway ` +
+      `${fmt(gc('cached'), 1)} ms, SESSION_CACHE=off ${fmt(gc('sessionOff'), 1)} ms. Allocation per request hardly depends on the ` +
+      'load; it is the figure to compare on a busy machine.',
     '- Everything runs on one machine: autocannon, the target, the upstream and Redis share the cores, so the absolute numbers are ' +
       'a floor, and the ratios are what compares. Rounds are interleaved so that drift of the machine affects every target alike.',
     ...(loadBefore > availableParallelism() / 2
@@ -445,7 +606,7 @@ function markdown (report: Report, info: Record<string, string>, loadBefore: num
 ### How to run
 
 \`\`\`sh
-make bench                          # build, make sure redis-server exists, run bench/proxy-bench.ts
+make bench                          # build, make sure redis-server, nginx and wrk exist, run bench/proxy-bench.ts
 BENCH_WRITE=1 make bench            # ... and rewrite this file with the results
 BENCH_DURATION=10 BENCH_CONNECTIONS=100 BENCH_ROUNDS=5 make bench
 BENCH_CPU_PROF=.profiles make bench # also write a V8 CPU profile of each server process
@@ -474,8 +635,9 @@ One run starts its own redis-server (free port, no persistence) and the servers,
   the request to an undici Pool with a dispatch handler writing the answer straight to the client (no body stream, no
   @fastify/reply-from; GET only). The least a gateway on Fastify, undici and ioredis can cost;
 - **gateway (cached)**: \`buildGateway\` with the route \`/api/orders\` → the upstream, \`LOG_LEVEL=silent\`, limits out of the way,
-  the default \`TOKEN_CACHE_SIZE\`, and a valid access token (a session from \`SessionStore.create\` and a token from
-  \`TokenService.signAccess\`, built in the gateway's process from its config, key and Redis);
+  the default \`TOKEN_CACHE_SIZE\` and \`SESSION_CACHE=on\` (docs/session-cache.md), and a valid access token (a session from
+  \`SessionStore.create\` and a token from \`TokenService.signAccess\`, built in the gateway's process from its config, key and Redis);
+- **gateway, SESSION_CACHE=off**: the same gateway with the per-request session check, one Redis round trip per request;
 - **nginx + /auth/check**: Debian's nginx with the shipped \`deploy/edge/nginx/auth-gateway.conf\` in front of the upstream, asking
   a fourth gateway (\`FORWARD_AUTH_PROXIES=127.0.0.1=nginx\`) about every request (forward authentication); its CPU column is that
   gateway's process, nginx's own CPU is not counted;
@@ -488,8 +650,12 @@ One run starts its own redis-server (free port, no persistence) and the servers,
 - **full chain**: a third gateway (token cache on) whose \`/api/orders\` upstream is that orders stub and whose users upstream is the
   real users stub: the chain as \`make run\` starts it.
 
-After the rounds, the gateway (cached) and the upstream alone each run once more at a fixed rate of half the gateway's peak
-(autocannon \`overallRate\`) to give the latency the gateway adds; then logins/s and refreshes/s through the full chain.
+After the rounds, the bare proxy and the gateway with the session cache on and off run at 1 and at 8 connections, interleaved over
+${ROUNDS} rounds, under Debian's wrk (\`wrk -t1 -c1\` and \`-c8\`, \`--latency\`, the token in \`-H\`), whose latency
+distribution has microsecond resolution (autocannon's is in whole milliseconds); without wrk, a client of the same shape in the bench
+process (undici, one loop per connection; \`bench/latency-client.ts\`). Then the gateway (cached) and the upstream alone each run
+once more at a fixed rate of half the gateway's peak (autocannon \`overallRate\`) to give the latency the gateway adds; then logins/s
+and refreshes/s through the full chain.
 
 Both gateways share one signing key and one Redis, so the same token works for both. Each round runs the targets in this order,
 each with a warm-up and then a measured run; the table shows, per target, the round with the median requests/s (its p50 and p99 with it)
@@ -498,7 +664,9 @@ CPU per request is the target process's own CPU time (\`process.cpuUsage()\`, us
 redis-server's (INFO cpu), divided by the requests completed: on a shared machine it is steadier than requests/s.
 Redis commands per request are INFO commandstats (all commands but INFO) before and after each measured gateway run, divided by the
 requests that run completed; round trips per request come from a MONITOR audit of ${AUDIT_REQUESTS} sequential requests per gateway,
-which tells the commands a client sent from those a Lua script ran.
+which tells the commands a client sent from those a Lua script ran. GC pause per 1,000 requests and KB allocated per request are the
+target process's (\`v8.GCProfiler\`: the time of every collection, and the heap used before each collection minus the heap the
+previous one left) over the same measured run.
 
 ### Machine
 
@@ -514,6 +682,10 @@ ${table(report)}
 Redis per proxied request:
 
 ${redisSection(report)}
+
+Latency at 1 and 8 connections (${report.latencyTool}; each figure is the median of the ${ROUNDS} rounds, taken on its own):
+
+${latencyTable(report)}
 
 ### Goals (performance issue)
 
@@ -619,26 +791,23 @@ async function main (): Promise<void> {
       `over ${audit.requests} sequential requests)`)
   }
 
-  // One connection: the latency a lone client sees, bare proxy and gateway (cache on and off), interleaved.
-  const single = new Map<TargetId, Run[]>()
+  // Latency at 1 and 8 connections with microsecond resolution: bare proxy and gateway (session cache on and off), interleaved.
+  const useWrk = await hasWrk()
+  if (!useWrk) console.warn('wrk is not installed (Debian package wrk): latency runs use the undici client of bench/latency-client.ts')
+  const lowLoad = new Map<string, LatencyRun[]>()
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const target of targets.filter((t) => ['bare', 'cached', 'sessionOff'].includes(t.id))) {
-      if (WARMUP > 0) await load(target, WARMUP, undefined, 1)
-      const before = await cpuReading(target)
-      const result = await load(target, DURATION, undefined, 1)
-      const after = await cpuReading(target)
-      const run = runOf(result, before, after)
-      single.set(target.id, [...(single.get(target.id) ?? []), run])
-      console.log(`1 connection, round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  p50 ${run.p50} ms  p99 ` +
-        `${run.p99} ms, GC ${(run.gcMsPer1000 ?? 0).toFixed(1)} ms/1000 req, ${(run.allocKbPerRequest ?? 0).toFixed(1)} KB/req`)
+    for (const connections of LATENCY_CONNECTIONS) {
+      for (const target of targets.filter((t) => (LATENCY_TARGETS as readonly string[]).includes(t.id))) {
+        const run = await latencyRun(target, connections, useWrk)
+        const key = `${target.id}@${connections}`
+        lowLoad.set(key, [...(lowLoad.get(key) ?? []), run])
+        console.log(`${connections} connection(s), round ${round}  ${target.label.padEnd(28)} ${fmt(run.rps).padStart(8)} req/s  ` +
+          `p50 ${fmt(run.p50)} µs  p90 ${fmt(run.p90)} µs  p99 ${fmt(run.p99)} µs  max ${fmt(run.max)} µs, ${fmt(run.cpuPerRequest)} µs ` +
+          `CPU/request, GC ${run.gcMsPer1000.toFixed(1)} ms/1000 req, ${run.allocKbPerRequest.toFixed(1)} KB/req (${run.tool})`)
+      }
     }
   }
-  for (const [id, list] of single) {
-    const m = median(list)
-    console.log(`1 connection, median round: ${id.padEnd(11)} ${fmt(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms (p99 of all rounds: ` +
-      `${list.map((r) => r.p99).join(', ')})`)
-  }
-  for (const id of ['bare', 'cached', 'sessionOff'] as const) {
+  for (const id of LATENCY_TARGETS) {
     const list = runs.get(id)!
     console.log(`${CONNECTIONS} connections, ${id.padEnd(11)} GC ${medianOf(list.map((r) => r.gcMsPer1000 ?? 0)).toFixed(1)} ms per 1000 ` +
       `requests, ${medianOf(list.map((r) => r.allocKbPerRequest ?? 0)).toFixed(1)} KB allocated per request (median of rounds)`)
@@ -661,12 +830,14 @@ async function main (): Promise<void> {
     `logins/s ${fmt(authFigures.loginsPerSecond, 1)}, refreshes/s ${fmt(authFigures.refreshesPerSecond, 1)} (${authFigures.workers} ` +
       `workers, full chain)`)
 
-  const report: Report = { targets, runs, audits, latency, auth: authFigures }
+  const report: Report = { targets, runs, audits, latency, bareAtHalf: bareAtHalf.gateway, lowLoad, latencyTool: useWrk ? 'wrk' : 'undici',
+    auth: authFigures }
   const info = machine(redisVersion, loadBefore)
   const bareRps = median(runs.get('bare')!).rps
   console.log('\n' + table(report) + '\n')
-  console.log(`ratio gateway (cached) / bare proxy:   ${(median(runs.get('cached')!).rps / bareRps).toFixed(2)}`)
-  console.log(`ratio gateway (uncached) / bare proxy: ${(median(runs.get('uncached')!).rps / bareRps).toFixed(2)}`)
+  console.log(`ratio gateway (cached) / bare proxy:   ${(median(runs.get('cached')!).rps / bareRps).toFixed(3)}`)
+  console.log(`ratio gateway (uncached) / bare proxy: ${(median(runs.get('uncached')!).rps / bareRps).toFixed(3)}`)
+  console.log('\n' + latencyTable(report))
   console.log('\nRedis per proxied request:\n' + redisSection(report))
   console.log('\nGoals:\n' + goals(report))
   console.log('\n' + Object.entries(info).map(([k, v]) => `${k}: ${v}`).join('\n'))

@@ -5,15 +5,27 @@
  */
 export class ExpiringLru<T extends { exp: number }> {
   readonly #entries = new Map<string, T>()
+  /**
+   * The key set or used last, which is the Map's last entry while it is there: used again, it
+   * stays put (moving it would shrink and grow a small Map's table, garbage on every hit).
+   */
+  #newest: string | undefined
 
   constructor (readonly maxEntries: number) {}
 
   get (key: string, nowSeconds: number): T | undefined {
     const entry = this.#entries.get(key)
     if (entry === undefined) return undefined
-    this.#entries.delete(key)
-    if (entry.exp <= nowSeconds) return undefined
-    this.#entries.set(key, entry) // most recently used goes last
+    if (entry.exp <= nowSeconds) {
+      this.#entries.delete(key)
+      return undefined
+    }
+    if (key !== this.#newest) {
+      // most recently used goes last
+      this.#entries.delete(key)
+      this.#entries.set(key, entry)
+      this.#newest = key
+    }
     return entry
   }
 
@@ -21,6 +33,7 @@ export class ExpiringLru<T extends { exp: number }> {
     if (this.maxEntries === 0) return
     this.#entries.delete(key)
     this.#entries.set(key, entry)
+    this.#newest = key
     if (this.#entries.size > this.maxEntries) {
       const oldest = this.#entries.keys().next().value as string
       this.#entries.delete(oldest)

@@ -25,6 +25,11 @@ export class AssertionCache {
     this.#entries = new ExpiringLru(maxEntries)
   }
 
+  /** The cached assertion of `key`, if it is still to be reused. */
+  peek (key: string, nowSeconds: number): string | undefined {
+    return this.#entries.get(key, nowSeconds)?.token
+  }
+
   async get (key: string, nowSeconds: number, sign: () => Promise<string>): Promise<string> {
     const hit = this.#entries.get(key, nowSeconds)
     if (hit !== undefined) return hit.token

@@ -95,7 +95,8 @@ export function proxyDecision (fastify: FastifyInstance): ProxyDecision {
           securityEvent(request, 'rate_limited', { user_id: caller, limit: 'concurrency' })
           throw gatewayError('rate_limited', 'too many requests in flight', { 'retry-after': '1' })
         }
-        reply.raw.once('close', () => concurrency.release(caller))
+        // 'close' comes once per response: `on` spares the wrapper `once` makes per request.
+        reply.raw.on('close', () => concurrency.release(caller))
       }
     }
     if (route.limit === 'public') await publicLimit(request, reply)

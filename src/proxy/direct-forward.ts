@@ -43,94 +43,128 @@ class ClientGoneError extends Error {
   constructor () { super('the client closed the connection') }
 }
 
-/** Forwards `request` to `path` (with its query) on the upstream and answers through `reply`. */
-export function forwardDirect (request: AnyRequest, reply: AnyReply, path: string, opts: DirectForward): void {
-  let controller: Dispatcher.DispatchController | null = null
-  // The client has its answer (or its error): nothing else may be sent.
-  let answered = false
-  // undici is done with this request (answer complete or failed).
-  let upstreamDone = false
-  let stream: PassThrough | null = null
-  let status = 0
-  let headers: OutgoingHttpHeaders = {}
-  const chunks: Buffer[] = []
+/** The head of an answer not yet started (never changed: a started answer gets its own object). */
+const NO_HEADERS: OutgoingHttpHeaders = {}
+
+/**
+ * One request on the direct path: undici's dispatch handler and the state both sides share. A
+ * class rather than a handler literal with closures: this runs on every proxied GET, and one object
+ * per request is less garbage than a closure per callback.
+ */
+class DirectExchange implements Dispatcher.DispatchHandler {
+  readonly #reply: AnyReply
+  readonly #opts: DirectForward
+  #controller: Dispatcher.DispatchController | null = null
+  /** The client has its answer (or its error): nothing else may be sent. */
+  #answered = false
+  /** undici is done with this request (answer complete or failed). */
+  #upstreamDone = false
+  #stream: PassThrough | null = null
+  #status = 0
+  #headers: OutgoingHttpHeaders = NO_HEADERS
+  /** The body collected so far (most answers come in one chunk). */
+  #first: Buffer | null = null
+  #more: Buffer[] | null = null
+  readonly #deadline: NodeJS.Timeout
+
+  constructor (reply: AnyReply, opts: DirectForward) {
+    this.#reply = reply
+    this.#opts = opts
+    this.#deadline = startDeadline(opts.timeoutMs, (error) => {
+      this.#controller?.abort(error)
+      this.#fail(error)
+    })
+    // 'close' comes once per response: `on` spares the wrapper `once` makes per request.
+    reply.raw.on('close', () => {
+      if (this.#upstreamDone) return
+      this.#answered = true
+      clearTimeout(this.#deadline)
+      this.#controller?.abort(new ClientGoneError())
+    })
+  }
 
   /** Sends the answer's head with `body`; false when the upstream's status is not one Fastify sends (then 502). */
-  const answer = (body: Buffer | PassThrough | undefined): boolean => {
-    answered = true
+  #answer (body: Buffer | PassThrough | undefined): boolean {
+    this.#answered = true
     try {
-      reply.code(status)
+      this.#reply.code(this.#status)
     } catch {
-      answered = false
-      fail(new Error(`the upstream answered with status ${status}`))
+      this.#answered = false
+      this.#fail(new Error(`the upstream answered with status ${this.#status}`))
       return false
     }
-    reply.headers(headers).send(body)
+    // One by one: `reply.headers` would make an array of the names per request.
+    const headers = this.#headers
+    for (const name in headers) this.#reply.header(name, headers[name])
+    this.#reply.send(body)
     return true
   }
-  const fail = (error: Error): void => {
-    clearTimeout(deadline)
-    if (answered) return
-    answered = true
-    opts.onError(reply, { error })
-  }
-  const deadline = startDeadline(opts.timeoutMs, (error) => {
-    controller?.abort(error)
-    fail(error)
-  })
-  reply.raw.once('close', () => {
-    if (upstreamDone) return
-    answered = true
-    clearTimeout(deadline)
-    controller?.abort(new ClientGoneError())
-  })
 
-  const handler: Dispatcher.DispatchHandler = {
-    // undici takes a handler for its controller API only when it has onRequestStart.
-    onRequestStart (c) {
-      controller = c
-      if (answered) c.abort(new ClientGoneError())
-    },
-    onResponseStart (c, statusCode, upstreamHeaders) {
-      // An interim answer (100, 102, 103 Early Hints) is dropped: the client gets the final one,
-      // and the deadline still runs for it.
-      if (statusCode < 200) return
-      clearTimeout(deadline)
-      if (answered) return
-      status = statusCode
-      headers = opts.responseHeaders(upstreamHeaders)
-      const length = Number(upstreamHeaders['content-length'])
-      // Fastify would label a buffer without a Content-Type as application/octet-stream.
-      if (length <= DIRECT_BUFFER_LIMIT && (length === 0 || upstreamHeaders['content-type'] !== undefined)) return
-      const body = new PassThrough()
-      if (!answer(body)) {
-        c.abort(new Error('unusable upstream status'))
-        return
-      }
-      stream = body
-      body.on('drain', () => c.resume())
-    },
-    onResponseData (c, chunk) {
-      if (stream === null) chunks.push(chunk)
-      else if (!stream.write(chunk)) c.pause()
-    },
-    onResponseEnd () {
-      upstreamDone = true
-      if (stream !== null) {
-        stream.end()
-        return
-      }
-      if (!answered) answer(chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
-    },
-    onResponseError (_c, error) {
-      upstreamDone = true
-      if (stream !== null) stream.destroy(error)
-      else fail(error)
+  #fail (error: Error): void {
+    clearTimeout(this.#deadline)
+    if (this.#answered) return
+    this.#answered = true
+    this.#opts.onError(this.#reply, { error })
+  }
+
+  // undici takes a handler for its controller API only when it has onRequestStart.
+  onRequestStart (c: Dispatcher.DispatchController): void {
+    this.#controller = c
+    if (this.#answered) c.abort(new ClientGoneError())
+  }
+
+  onResponseStart (c: Dispatcher.DispatchController, statusCode: number, upstreamHeaders: IncomingHttpHeaders): void {
+    // An interim answer (100, 102, 103 Early Hints) is dropped: the client gets the final one,
+    // and the deadline still runs for it.
+    if (statusCode < 200) return
+    clearTimeout(this.#deadline)
+    if (this.#answered) return
+    this.#status = statusCode
+    this.#headers = this.#opts.responseHeaders(upstreamHeaders)
+    const length = Number(upstreamHeaders['content-length'])
+    // Fastify would label a buffer without a Content-Type as application/octet-stream.
+    if (length <= DIRECT_BUFFER_LIMIT && (length === 0 || upstreamHeaders['content-type'] !== undefined)) return
+    const body = new PassThrough()
+    if (!this.#answer(body)) {
+      c.abort(new Error('unusable upstream status'))
+      return
+    }
+    this.#stream = body
+    body.on('drain', () => c.resume())
+  }
+
+  onResponseData (c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#stream !== null) {
+      if (!this.#stream.write(chunk)) c.pause()
+    } else if (this.#first === null) {
+      this.#first = chunk
+    } else {
+      (this.#more ??= [this.#first]).push(chunk)
     }
   }
+
+  onResponseEnd (): void {
+    this.#upstreamDone = true
+    if (this.#stream !== null) {
+      this.#stream.end()
+      return
+    }
+    if (!this.#answered) this.#answer(this.#more !== null ? Buffer.concat(this.#more) : this.#first ?? undefined)
+  }
+
+  onResponseError (_c: Dispatcher.DispatchController, error: Error): void {
+    this.#upstreamDone = true
+    if (this.#stream !== null) this.#stream.destroy(error)
+    else this.#fail(error)
+  }
+}
+
+/** Forwards `request` to `path` (with its query) on the upstream and answers through `reply`. */
+export function forwardDirect (request: AnyRequest, reply: AnyReply, path: string, opts: DirectForward): void {
+  const exchange = new DirectExchange(reply, opts)
   // An event stream may stay quiet longer than the timeout: the timeout bounds only the wait for
   // its head (docs/live-connections.md), and its session bounds its life.
   const bodyTimeout = request.headers.accept?.includes('text/event-stream') === true ? 0 : opts.timeoutMs
   opts.pool.dispatch({ path, method: 'GET', headers: opts.requestHeaders(request), headersTimeout: opts.timeoutMs,
-    bodyTimeout }, handler)
+    bodyTimeout }, exchange)
 }

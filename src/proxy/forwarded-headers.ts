@@ -5,16 +5,36 @@
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AnyRequest } from '../lib/request-types.js'
-import { upstreamHeaders } from './upstream-headers.js'
+import type { AccessClaims } from '../tokens/claims.js'
+import { identityHeaders, upstreamHeaders, type IdentityHeaders } from './upstream-headers.js'
 
 /**
  * The X-Forwarded-For an upstream gets: the hops that TRUST_PROXY vouches for, then the peer.
  * Fastify's `request.ips` is [peer, ...forwarded addresses, nearest first] up to the first
- * untrusted one, so whatever a client wrote before that point is dropped.
+ * untrusted one, so whatever a client wrote before that point is dropped. Without TRUST_PROXY
+ * there is no `ips`: the peer alone.
  */
 export function forwardedChain (request: AnyRequest): string {
-  const ips = request.ips ?? [request.socket.remoteAddress ?? '']
-  return [...ips].reverse().join(', ')
+  const ips = request.ips
+  if (ips === undefined) return request.socket.remoteAddress ?? ''
+  let chain = ips.at(-1) ?? ''
+  for (let i = ips.length - 2; i >= 0; i--) chain += ', ' + ips[i]!
+  return chain
+}
+
+/**
+ * The identity headers of a user's claims, encoded once per claims object: the verified-token
+ * cache hands the same object to every request of a token (live roles that differ from the
+ * token's make a new one), so the hot path does not encode them again.
+ */
+const encoded = new WeakMap<AccessClaims, IdentityHeaders>()
+function identityOf (auth: AccessClaims): IdentityHeaders {
+  let headers = encoded.get(auth)
+  if (headers === undefined) {
+    headers = identityHeaders({ userId: auth.sub, username: auth.username, roles: auth.roles })
+    encoded.set(auth, headers)
+  }
+  return headers
 }
 
 /** The upstream's request headers (reply-from's `rewriteRequestHeaders`; it sets Host itself). */
@@ -25,7 +45,7 @@ export function forwardedHeaders (request: AnyRequest, headers: IncomingHttpHead
     proto: request.protocol,
     host: request.host,
     assertion: request.upstreamAssertion ?? '',
-    identity: request.auth === null ? null : { userId: request.auth.sub, username: request.auth.username, roles: request.auth.roles },
+    identity: request.auth === null ? null : identityOf(request.auth),
     client: request.client === null ? null : { clientId: request.client.client_id, scopes: request.client.scope.split(' ') }
   })
 }

@@ -14,20 +14,30 @@ import { delegationClaims } from './delegated-caller.js'
 /** Forward authentication binds the assertion to the request it was asked about. */
 export interface AssertionBinding { method: string, path: string }
 
-/** The assertion for an authenticated caller (request.auth or request.client set by the decision). */
-export async function identityAssertion (fastify: FastifyInstance, cache: AssertionCache, upstream: string, request: FastifyRequest,
-  binding?: AssertionBinding): Promise<string> {
+/**
+ * The assertion for an authenticated caller (request.auth or request.client set by the decision):
+ * the string itself when the cache has it (the hot path takes no promise), else a promise of the
+ * new one.
+ */
+export function identityAssertion (fastify: FastifyInstance, cache: AssertionCache, upstream: string, request: FastifyRequest,
+  binding?: AssertionBinding): string | Promise<string> {
   const auth = request.auth
   const client = request.client
   const bound = binding === undefined ? '' : `|${binding.method} ${binding.path}`
-  const extra = binding === undefined ? {} : { method: binding.method, path: binding.path }
+  const now = nowSeconds()
   if (client !== null) {
-    return await cache.get(`${upstream}|${client.jti}${bound}`, nowSeconds(), () =>
-      fastify.tokens.signAssertion(upstream, client.sub, { ...clientAssertionClaims(client), ...extra }))
+    const key = `${upstream}|${client.jti}${bound}`
+    return cache.peek(key, now) ?? cache.get(key, now, () =>
+      fastify.tokens.signAssertion(upstream, client.sub, { ...clientAssertionClaims(client), ...bindingClaims(binding) }))
   }
-  if (auth === null) throw new TypeError('an identity assertion needs an authenticated caller')
+  if (auth === null) return Promise.reject(new TypeError('an identity assertion needs an authenticated caller'))
   // Keyed by the live roles too: a role change applies to the assertion at once.
-  return await cache.get(`${upstream}|${auth.jti}|${auth.roles.join(',')}${bound}`, nowSeconds(), () =>
+  const key = `${upstream}|${auth.jti}|${auth.roles.join(',')}${bound}`
+  return cache.peek(key, now) ?? cache.get(key, now, () =>
     fastify.tokens.signAssertion(upstream, auth.sub,
-      { roles: auth.roles, username: auth.username, sid: auth.sid, ...delegationClaims(auth), ...extra }))
+      { roles: auth.roles, username: auth.username, sid: auth.sid, ...delegationClaims(auth), ...bindingClaims(binding) }))
+}
+
+function bindingClaims (binding: AssertionBinding | undefined): Record<string, unknown> {
+  return binding === undefined ? {} : { method: binding.method, path: binding.path }
 }

@@ -43,6 +43,12 @@ export function splitUrl (url: string): { path: string, query: string } {
   return q === -1 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q) }
 }
 
+/** The path of a request URL, without its query string (splitUrl's `path`, without an object per request). */
+export function pathOf (url: string): string {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
 const kInvalidPath = Symbol('invalidPath')
 /** Where a refused path is routed: nowhere, so the not-found handler answers (400, see below). */
 export const INVALID_PATH_ROUTE = '/.invalid-path'
@@ -54,13 +60,13 @@ export const INVALID_PATH_ROUTE = '/.invalid-path'
  */
 export function rewriteToNormalizedUrl (req: { url?: string }): string {
   const url = req.url ?? '/'
-  const { path, query } = splitUrl(url)
+  const path = pathOf(url)
   const normalized = normalizePath(path)
   if (normalized === null) {
     (req as Record<symbol, boolean>)[kInvalidPath] = true
     return INVALID_PATH_ROUTE
   }
-  return normalized === path ? url : normalized + query
+  return normalized === path ? url : normalized + url.slice(path.length)
 }
 
 export function wasRefusedPath (req: object): boolean {

@@ -15,14 +15,22 @@ declare module 'fastify' {
   }
 }
 
-/** Sets `request.upstreamAssertion` for an admitted request on `route`. */
-export type AssertRequest = (request: FastifyRequest, route: ProxyRoute) => Promise<void>
+/**
+ * Sets `request.upstreamAssertion` for an admitted request on `route`: at once when the assertion
+ * is cached or none is needed (undefined), else a promise of it being set.
+ */
+export type AssertRequest = (request: FastifyRequest, route: ProxyRoute) => Promise<void> | undefined
 
 export function proxyAssertions (fastify: FastifyInstance): AssertRequest {
   const cache = new AssertionCache()
-  return async (request, route) => {
+  return (request, route) => {
     // A public route forwards no identity: no assertion either.
-    if (route.public === true) return
-    request.upstreamAssertion = await identityAssertion(fastify, cache, route.upstream, request)
+    if (route.public === true) return undefined
+    const assertion = identityAssertion(fastify, cache, route.upstream, request)
+    if (typeof assertion === 'string') {
+      request.upstreamAssertion = assertion
+      return undefined
+    }
+    return assertion.then((signed) => { request.upstreamAssertion = signed })
   }
 }

@@ -11,7 +11,7 @@ import { handshakeOf } from '../live/ws-upgrade.js'
 import { enforceBodyLimit } from './body-limit.js'
 import type { CompiledRoute, LiveTable } from './compiled-routes.js'
 import type { ProxyDecision } from './decide.js'
-import { splitUrl, wasRefusedPath } from './normalize-path.js'
+import { pathOf, wasRefusedPath } from './normalize-path.js'
 import type { AssertRequest } from './proxy-assertion.js'
 import type { UserChanges } from './user-changes.js'
 
@@ -24,12 +24,11 @@ declare module 'fastify' {
   }
 }
 
-/** The compiled route of a normalized path on a table, and its metrics label. */
-export function matchRoute (live: LiveTable, path: string): { compiled: CompiledRoute | undefined, label: string } {
+/** The metrics label of a normalized path on a table: its route's mount point, or `unmatched`. */
+export function metricsLabel (live: LiveTable, path: string): string {
   const matched = live.table.match(path)
   const compiled = matched === undefined ? undefined : live.compiled.get(matched)
-  const label = compiled === undefined ? 'unmatched' : path === compiled.mount ? compiled.mount : compiled.mountBelow
-  return { compiled, label }
+  return compiled === undefined ? 'unmatched' : path === compiled.mount ? compiled.mount : compiled.mountBelow
 }
 
 export interface GuardOptions {
@@ -44,8 +43,8 @@ export interface GuardOptions {
 export function proxyGuard (opts: GuardOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
   return async function guard (request, reply) {
     const live = opts.current()
-    const path = splitUrl(request.url).path
-    request.proxyMetricsLabel = matchRoute(live, path).label
+    const path = pathOf(request.url)
+    request.proxyMetricsLabel = metricsLabel(live, path)
     // A WebSocket handshake (src/live/ws-upgrade.ts): its ticket, Origin and route flag first; it
     // holds no upstream pool connection, and LIVE_CONNECTIONS_PER_USER bounds it instead.
     const handshake = handshakeOf(request) !== undefined
@@ -63,6 +62,7 @@ export function proxyGuard (opts: GuardOptions): (request: FastifyRequest, reply
     if (route.upstream === 'users') pinClientIp(request)
     if (route.passwordCheck === true && request.auth !== null && request.client === null) await opts.changes.reserveAttempt(request)
     enforceBodyLimit(request, reply, request.proxyRoute.bodyLimit)
-    await opts.assert(request, route)
+    const signing = opts.assert(request, route)
+    if (signing !== undefined) await signing
   }
 }

@@ -6,9 +6,11 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { encodeIdentityList, encodeIdentityValue } from './identity-encoding.js'
 
+const NONE: readonly string[] = Object.freeze([])
+
 /** The header names a Connection header lists (RFC 9110 7.6.1: they concern that hop only), in lower case. */
-export function connectionNamed (connection: string | string[] | undefined): string[] {
-  if (typeof connection !== 'string') return []
+export function connectionNamed (connection: string | string[] | undefined): readonly string[] {
+  if (typeof connection !== 'string') return NONE
   return connection.includes(',')
     ? connection.toLowerCase().split(',').map((s) => s.trim()).filter((s) => s.length > 0)
     : [connection.trim().toLowerCase()]
@@ -28,12 +30,28 @@ const REMOVED = new Set([
   'expect'
 ])
 
-const REMOVED_PREFIXES = ['x-user-', 'x-gateway-']
+/** Removed too: any name with one of these prefixes (`x-user-`, `x-gateway-`). */
+const removedByPrefix = (name: string): boolean => name.startsWith('x-user-') || name.startsWith('x-gateway-')
 
 export interface UpstreamIdentity {
   userId: string
   username: string
-  roles: string[]
+  roles: readonly string[]
+}
+
+/** The identity headers' values, percent-encoded UTF-8 (src/proxy/identity-encoding.ts): never raw non-ASCII bytes. */
+export interface IdentityHeaders {
+  readonly id: string
+  readonly name: string
+  readonly roles: string
+}
+
+export function identityHeaders (identity: UpstreamIdentity): IdentityHeaders {
+  return {
+    id: encodeIdentityValue(identity.userId),
+    name: encodeIdentityValue(identity.username),
+    roles: encodeIdentityList(identity.roles)
+  }
 }
 
 export interface ForwardingFacts {
@@ -43,7 +61,8 @@ export interface ForwardingFacts {
   proto: string
   host: string
   assertion: string
-  identity: UpstreamIdentity | null
+  /** The user's identity headers (identityHeaders), or null. */
+  identity: IdentityHeaders | null
   /** A machine client instead of a user (docs/machine-clients.md). */
   client?: { clientId: string, scopes: string[] } | null
 }
@@ -53,18 +72,17 @@ export function upstreamHeaders (incoming: IncomingHttpHeaders, facts: Forwardin
   // The names the client's Connection header lists go first, before the gateway adds its own.
   const named = connectionNamed(incoming.connection)
   // Node gives header names in lower case. This loop runs on every proxied request: no allocation
-  // but for names with an underscore.
+  // (no closure either) but for names with an underscore.
   for (const name in incoming) {
     // CGI-style upstreams (WSGI, Rack, PHP) read `X_User_Id` as `X-User-Id`: underscores count as dashes.
     const canonical = name.includes('_') ? name.toLowerCase().replaceAll('_', '-') : name.toLowerCase()
-    if (REMOVED.has(canonical) || REMOVED_PREFIXES.some((p) => canonical.startsWith(p)) || named.includes(canonical)) continue
+    if (REMOVED.has(canonical) || removedByPrefix(canonical) || named.includes(canonical)) continue
     out[name] = incoming[name]
   }
   if (facts.identity !== null) {
-    // Percent-encoded UTF-8 (src/proxy/identity-encoding.ts): never raw non-ASCII bytes.
-    out['x-user-id'] = encodeIdentityValue(facts.identity.userId)
-    out['x-user-name'] = encodeIdentityValue(facts.identity.username)
-    out['x-user-roles'] = encodeIdentityList(facts.identity.roles)
+    out['x-user-id'] = facts.identity.id
+    out['x-user-name'] = facts.identity.name
+    out['x-user-roles'] = facts.identity.roles
   }
   if (facts.client != null) {
     out['x-client-id'] = facts.client.clientId

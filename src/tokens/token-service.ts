@@ -4,7 +4,7 @@
  * the configured iss/aud, every required claim, no future nbf/iat; header members such as jwk,
  * jku and x5u are ignored because the key comes from the key ring by kid alone.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import { SignJWT, jwtVerify, errors as joseErrors, type JWTHeaderParameters } from 'jose'
 import { gatewayError } from '../errors.js'
 import { claimsCheckers, isClientClaims, type AccessClaims, type ClaimsOf, type ClientAccessClaims, type RefreshClaims,
@@ -79,7 +79,8 @@ export function checkedClaims (payload: unknown, expected: TokenType, now: numbe
  * header a token sliced from it keeps alive), and the cache holds no usable bearer token.
  */
 function cacheKey (token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
+  // One-shot: no Hash object per request.
+  return hash('sha256', token, 'base64url')
 }
 
 export class TokenService {
@@ -228,6 +229,16 @@ export class TokenService {
    */
   verifyAccess (token: string): Promise<AccessClaims | ClientAccessClaims> {
     return this.#verified(token, 'access') as Promise<AccessClaims | ClientAccessClaims>
+  }
+
+  /**
+   * The claims of an access token that verifyAccess accepted before and the cache still holds
+   * (unexpired), at once and without a promise; undefined otherwise (then verifyAccess decides).
+   */
+  cachedAccess (token: string): AccessClaims | ClientAccessClaims | undefined {
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return undefined
+    const cached = this.#cache.get(cacheKey(token), nowSeconds())
+    return cached === undefined || cached.token_type !== 'access' ? undefined : cached
   }
 
   async #verified (token: string, expected: TokenType): Promise<AccessClaims | RefreshClaims | ClientAccessClaims> {

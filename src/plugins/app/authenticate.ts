@@ -69,6 +69,13 @@ export function bearerToken (request: FastifyRequest): string | undefined {
   return match?.[1]
 }
 
+/** The verified claims may be shared by the token cache: never changed in place, a copy when the roles differ. */
+function claimsWithRoles (claims: AccessClaims, roles: string[]): AccessClaims {
+  if (roles.length !== claims.roles.length) return { ...claims, roles }
+  for (let i = 0; i < roles.length; i++) if (roles[i] !== claims.roles[i]) return { ...claims, roles }
+  return claims
+}
+
 export default fp(async (fastify) => {
   fastify.decorateRequest('auth', null)
   const apiLimit = fastify.config.limits.apiPerUser
@@ -87,19 +94,24 @@ export default fp(async (fastify) => {
     throw gatewayError('token_revoked')
   }
 
-  /** The claims with the user's live roles (docs/live-user-state.md): a token minted before a role change gets the new ones. */
-  async function withLiveRoles (request: FastifyRequest, claims: AccessClaims, state: StateSnapshot): Promise<AccessClaims> {
-    const roles = await fastify.userState.currentRoles(request, claims, state)
-    // The verified claims may be shared by the token cache: never changed in place.
-    return roles.length === claims.roles.length && roles.every((r, i) => r === claims.roles[i]) ? claims : { ...claims, roles }
+  /**
+   * The claims with the user's live roles (docs/live-user-state.md): a token minted before a role
+   * change gets the new ones. At once when the session check's snapshot is trusted (the common
+   * path takes no promise), else a promise.
+   */
+  function withLiveRoles (request: FastifyRequest, claims: AccessClaims, state: StateSnapshot): AccessClaims | Promise<AccessClaims> {
+    const roles = fastify.userState.currentRoles(request, claims, state)
+    return Array.isArray(roles) ? claimsWithRoles(claims, roles) : roles.then((live) => claimsWithRoles(claims, live))
   }
 
   async function acceptAccessToken (request: FastifyRequest, token: string, opts: AcceptOptions = {}): Promise<LiveAccess> {
     const record = opts.record !== false
-    const claims = await verifiedClaims(request, token, record)
+    // A token verified before comes from the cache at once (the common path takes no promise here).
+    const claims = fastify.tokens.cachedAccess(token) ?? await verifiedClaims(request, token, record)
     const reply = opts.countOn
     if (isClientClaims(claims) && opts.usersOnly === true) throw gatewayError('forbidden', 'not for machine clients')
-    const proofJti = opts.presented === undefined ? undefined : await fastify.dpop.checkSender(request, opts.presented, claims)
+    const proof = opts.presented === undefined ? undefined : fastify.dpop.checkSender(request, opts.presented, claims)
+    const proofJti = proof === undefined ? undefined : await proof
     if (isClientClaims(claims)) {
       if (reply !== undefined) {
         await fastify.authenticateClient(request, reply, claims, proofJti)
@@ -120,7 +132,8 @@ export default fp(async (fastify) => {
       : await fastify.sessions.check(claims.sub, claims.sid, opts.proofJti === undefined ? {} : { proofJti: opts.proofJti })
     if (result.replayed === true) throw fastify.dpop.replayed(request, claims.sub)
     if (!result.alive) refuseRevoked(request, claims, record)
-    const live = await withLiveRoles(request, claims, result.state)
+    const withRoles = withLiveRoles(request, claims, result.state)
+    const live = withRoles instanceof Promise ? await withRoles : withRoles
     if (reply !== undefined) {
       const limited = applyWindowCount(reply, { limit: apiLimit, count: result.count, ttlMs: result.ttlMs })
       if (limited !== null) {

@@ -29,10 +29,12 @@ export type StateSource = 'change' | 'refresh'
 
 export interface UserStateService {
   /**
-   * The roles the request is authorized with, from the session check's snapshot; refreshes the
-   * state when due. Throws 401 `token_revoked` for a user found inactive, 503 when no state can be trusted.
+   * The roles the request is authorized with, from the session check's snapshot (at once, no
+   * promise, while the snapshot can be trusted), refreshing the state in the background when due;
+   * else a promise of the state read again. Throws (or rejects with) 401 `token_revoked` for a
+   * user found inactive, 503 when no state can be trusted.
    */
-  currentRoles: (request: FastifyRequest, claims: AccessClaims, state: StateSnapshot) => Promise<string[]>
+  currentRoles: (request: FastifyRequest, claims: AccessClaims, state: StateSnapshot) => string[] | Promise<string[]>
   /**
    * Reads the user from the users service and records the state; an inactive or unknown user
    * loses every session. Throws the users client's 502/504 when the users service fails.
@@ -86,11 +88,16 @@ export default fp(async (fastify) => {
     throw gatewayError('user_state_unavailable', 'the user\'s state cannot be confirmed right now', { 'retry-after': '1' })
   }
 
-  const currentRoles: UserStateService['currentRoles'] = async (request, claims, state) => {
+  const currentRoles: UserStateService['currentRoles'] = (request, claims, state) => {
     if (state.roles !== null && state.phase !== 'unusable') {
       if (state.phase === 'refresh-due' && state.leased) refreshInBackground(request, claims.sub)
       return state.roles
     }
+    return rolesReadAgain(request, claims, state)
+  }
+
+  /** The roles when the snapshot cannot be trusted: read again here (lease held) or by the replica that holds it. */
+  async function rolesReadAgain (request: FastifyRequest, claims: AccessClaims, state: StateSnapshot): Promise<string[]> {
     let fresh: UserState
     if (state.leased) {
       try {
