@@ -35,10 +35,15 @@ if [ -z "${JWT_KEYS_FILE:-}" ]; then
   export JWT_KEYS_FILE=keys/dev-jwks.json
 fi
 
-export PORT="${PORT:-8080}" HOST="${HOST:-127.0.0.1}"
-export USERS_PORT="${USERS_PORT:-3001}" ORDERS_PORT="${ORDERS_PORT:-3002}"
-export USERS_URL="${USERS_URL:-http://127.0.0.1:$USERS_PORT}" ORDERS_URL="${ORDERS_URL:-http://127.0.0.1:$ORDERS_PORT}"
-export GATEWAY_JWKS_URL="${GATEWAY_JWKS_URL:-http://127.0.0.1:$PORT/.well-known/jwks.json}"
+# The default host and ports are those of src/lib/defaults.ts (the gateway's and the stubs' config
+# schemas take theirs from it too); set here so that a PORT, USERS_PORT or ORDERS_PORT of the caller
+# also moves the URLs the other programs use to reach that one.
+read -r default_host default_port default_users_port default_orders_port < <(node --input-type=module -e \
+  "import { DEFAULT_HOST as h, DEFAULT_PORTS as p } from './dist/src/lib/defaults.js'; console.log(h, p.gateway, p.users, p.orders)")
+export PORT="${PORT:-$default_port}" HOST="${HOST:-$default_host}"
+export USERS_PORT="${USERS_PORT:-$default_users_port}" ORDERS_PORT="${ORDERS_PORT:-$default_orders_port}"
+export USERS_URL="${USERS_URL:-http://$default_host:$USERS_PORT}" ORDERS_URL="${ORDERS_URL:-http://$default_host:$ORDERS_PORT}"
+export GATEWAY_JWKS_URL="${GATEWAY_JWKS_URL:-http://$default_host:$PORT/.well-known/jwks.json}"
 # Plain http on localhost: the refresh cookie cannot be Secure here.
 export COOKIE_SECURE="${COOKIE_SECURE:-false}"
 # The demo page of the browser client (/demo/); off unless set, on in the dev stack.

@@ -1,7 +1,8 @@
 // `make run`: waits for the gateway, signs in as the demo admin and registers the orders service's
 // machine client (scope token-exchange). Prints "<client_id> <client_secret>" on stdout.
 // Usage: node scripts/register-orders-client.mjs http://127.0.0.1:8080
-const base = process.argv[2] ?? 'http://127.0.0.1:8080'
+const base = process.argv[2]
+if (base === undefined) throw new Error('usage: node scripts/register-orders-client.mjs <gateway URL>')
 const deadline = Date.now() + 30_000
 
 async function ready () {

@@ -12,6 +12,14 @@ passed=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary")
 failed=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$summary")
 passed=${passed:-0}
 failed=${failed:-0}
+# A subtest that ran and asserted nothing could not have failed: each one counts as a failure.
+empty=$(node scripts/empty-subtests.mjs .tap/output.tap)
+if [ -n "$empty" ]; then
+  echo "# subtests that asserted nothing (scripts/empty-subtests.mjs):"
+  sed 's/^/#   /' <<<"$empty"
+  failed=$((failed + $(wc -l <<<"$empty")))
+  status=1
+fi
 # A run that failed without a failing assertion (a crash, a timeout) still counts as a failure.
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 if [ -z "$summary" ] && [ "$status" -eq 0 ]; then status=1; failed=1; fi

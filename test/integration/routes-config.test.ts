@@ -21,6 +21,7 @@ import { captureLogLines } from '../helpers/log-capture.js'
 import { REDACTED_PATHS } from '../../src/server-options.js'
 import { ensureBuilt, start, stop, waitUntilAnswering } from '../helpers/processes.js'
 import { startTestRedis } from '../helpers/redis-cluster.js'
+import { makeTestOnly } from '../helpers/tiers.js'
 
 const MiB = 1024 * 1024
 
@@ -350,7 +351,7 @@ t.test('a Kubernetes ConfigMap update (the ..data symlink swap) is seen', async 
   t.pass('reloaded after the symlink swap')
 })
 
-t.test('1,000 reloads: pools, listeners and heap stay put', async (t) => {
+t.test('1,000 reloads: pools, listeners and heap stay put', makeTestOnly('a soak of 1,000 reloads'), async (t) => {
   const { h, billing, routesFile } = await setup(t)
   const alice = await h.login('alice')
   setFlagsFromString('--expose-gc')
