@@ -73,3 +73,38 @@ t.test('an admin adds a passkey on the dashboard and signs in with it, alone and
   t.pass('signed in with the password and the passkey')
   t.same(problems, [], 'no page errors')
 })
+
+t.test('ADMIN_MFA=required: an admin without a factor adds a passkey on the factor screen and continues with it', async (t) => {
+  const forward = await localhostForwarder(t)
+  const h = await build(t, {
+    env: {
+      COOKIE_SECURE: 'false',
+      MFA_ENCRYPTION_KEY: mfaKey(),
+      ADMIN_MFA: 'required',
+      WEBAUTHN_RP_ID: 'localhost',
+      WEBAUTHN_ORIGINS: forward.origin
+    }
+  })
+  forward.target(Number(new URL(h.url).port))
+  const browser = await launchBrowser(t)
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  const page = await context.newPage()
+  await virtualAuthenticator(context, page)
+  const problems: string[] = []
+  page.on('pageerror', (e) => problems.push(e.message))
+
+  await page.goto(`${forward.origin}/admin/`)
+  await page.getByLabel('Username').fill('admin')
+  await page.getByLabel('Password').fill('admin-password')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByText('your account has none yet').waitFor(WAIT)
+  t.ok(await page.locator('#dashboard').isHidden(), 'the dashboard waits for a factor')
+  await page.getByRole('button', { name: 'Add a passkey' }).click()
+  await page.getByRole('button', { name: 'Continue with a passkey' }).waitFor(WAIT)
+  t.equal(await page.locator('#recovery-codes li').count(), 10, 'recovery codes shown once')
+  await screenshot(page, 'admin-passkey-required-continue')
+  await page.getByRole('button', { name: 'Continue with a passkey' }).click()
+  await page.locator('#feed-status', { hasText: 'live' }).waitFor(WAIT)
+  t.pass('after the passkey step-up the admin APIs answer')
+  t.same(problems, [], 'no page errors')
+})

@@ -60,16 +60,22 @@ const BLOCK_EVENTS = new Set(['account_locked', 'ip_blocked', 'block_lifted'])
 const LEGACY_EVENT = 'legacy_endpoint_used'
 
 class Forbidden extends Error {}
+/** An admin call refused for want of a second factor in this session (ADMIN_MFA=required, docs/mfa.md). */
+class NeedsFactor extends Error {}
 
 let stopped = true
 let streamAbort: AbortController | null = null
 let timers: number[] = []
 const seen = new Set<string>()
 
-/** GET/DELETE an admin API; 401/403 end the dashboard. */
+/**
+ * GET/DELETE an admin API; 403 ends the dashboard, a 401 asking for a second factor leads to the
+ * factor screen (the session stays), any other 401 signs out.
+ */
 async function api<T> (path: string, init: RequestInit = {}): Promise<T> {
   const res = await authFetch(path, init)
   if (res.status === 403) throw new Forbidden()
+  if (stepUpChallenge(res) !== null) throw new NeedsFactor()
   if (res.status === 401) { await logout(); throw new Error('signed out') }
   if (!res.ok) {
     const body = await res.json().catch(() => ({})) as { detail?: string, title?: string }
@@ -78,8 +84,15 @@ async function api<T> (path: string, init: RequestInit = {}): Promise<T> {
   return res.status === 204 ? (undefined as T) : await res.json() as T
 }
 
+/** Handles the refusals that end the dashboard view: true when err was one of them. */
+function refused (err: unknown): boolean {
+  if (err instanceof Forbidden) { showForbidden(); return true }
+  if (err instanceof NeedsFactor) { void askForFactor(); return true }
+  return false
+}
+
 function failed (err: unknown): void {
-  if (err instanceof Forbidden) showForbidden()
+  refused(err)
 }
 
 const clock = (iso: string): string => new Date(iso).toLocaleTimeString([], { hour12: false })
@@ -127,6 +140,7 @@ async function followStream (): Promise<void> {
     try {
       const res = await authFetch('/admin/events/stream', { headers: { accept: 'text/event-stream' }, signal: streamAbort.signal })
       if (res.status === 403) throw new Forbidden()
+      if (stepUpChallenge(res) !== null) throw new NeedsFactor()
       if (res.status === 401) { await logout(); return }
       if (!res.ok || res.body === null) throw new Error(`stream: HTTP ${res.status}`)
       setFeedStatus('live', 'live')
@@ -146,7 +160,7 @@ async function followStream (): Promise<void> {
         }
       }
     } catch (err) {
-      if (err instanceof Forbidden) { showForbidden(); return }
+      if (refused(err)) return
     }
     if (stopped) return
     setFeedStatus('reconnecting', 'down')
@@ -238,7 +252,7 @@ async function filterTrail (): Promise<void> {
     status.textContent = events.length === 0 ? 'No matching event.'
       : `${events.length} newest matching events${more === null ? '' : ' (export for all of them)'}.`
   } catch (err) {
-    if (err instanceof Forbidden) { showForbidden(); return }
+    if (refused(err)) return
     status.className = 'note error'
     status.textContent = (err as Error).message
   }
@@ -252,6 +266,7 @@ async function exportTrail (): Promise<void> {
   try {
     const res = await authFetch(`/admin/events/export?${trailQuery().toString()}`)
     if (res.status === 403) throw new Forbidden()
+    if (stepUpChallenge(res) !== null) throw new NeedsFactor()
     if (!res.ok) {
       const body = await res.json().catch(() => ({})) as { detail?: string, title?: string }
       throw new Error(body.detail ?? body.title ?? `HTTP ${res.status}`)
@@ -268,7 +283,7 @@ async function exportTrail (): Promise<void> {
     setTimeout(() => { URL.revokeObjectURL(url) }, 10_000)
     status.textContent = `Exported ${lines} events to ${name}.`
   } catch (err) {
-    if (err instanceof Forbidden) { showForbidden(); return }
+    if (refused(err)) return
     status.className = 'note error'
     status.textContent = (err as Error).message
   }
@@ -361,8 +376,7 @@ async function registerClient (): Promise<void> {
     $<HTMLFormElement>('client-form').reset()
     await loadClients()
   } catch (err) {
-    if (err instanceof Forbidden) showForbidden()
-    else error.textContent = (err as Error).message
+    if (!refused(err)) error.textContent = (err as Error).message
   }
 }
 
@@ -388,6 +402,7 @@ async function findUser (query: string): Promise<UserAnswer | null> {
   for (const path of attempts) {
     const res = await authFetch(path)
     if (res.status === 403) throw new Forbidden()
+    if (stepUpChallenge(res) !== null) throw new NeedsFactor()
     if (res.status === 404) continue
     if (!res.ok) { failure ??= new Error(`HTTP ${res.status}`); continue }
     return await res.json() as UserAnswer
@@ -430,8 +445,7 @@ async function showUser (query: string): Promise<void> {
       }))
     out.replaceChildren(head, list, await factorsOf(u))
   } catch (err) {
-    if (err instanceof Forbidden) showForbidden()
-    else out.replaceChildren(h('p', { class: 'error' }, (err as Error).message))
+    if (!refused(err)) out.replaceChildren(h('p', { class: 'error' }, (err as Error).message))
   }
 }
 
@@ -474,6 +488,7 @@ async function confirmTotp (): Promise<void> {
   $('totp-qr').replaceChildren()
   $('recovery-codes').replaceChildren(...codes.map((c) => h('li', {}, c)))
   $('recovery').hidden = false
+  enrolled(false)
 }
 
 /**
@@ -504,6 +519,7 @@ async function addPasskey (): Promise<void> {
     $('recovery').hidden = false
   }
   $('passkey-added').hidden = false
+  enrolled(true)
 }
 
 /** An assertion for options of the gateway (PublicKeyCredentialRequestOptionsJSON, as the library makes them). */
@@ -552,10 +568,69 @@ async function factorsOf (u: UserAnswer['user']): Promise<HTMLElement> {
   return h('div', { class: 'user-head' }, note, reset)
 }
 
-function show (view: 'sign-in' | 'forbidden' | 'dashboard'): void {
+function show (view: 'sign-in' | 'forbidden' | 'factor' | 'dashboard'): void {
   $('sign-in').hidden = view !== 'sign-in'
   $('forbidden').hidden = view !== 'forbidden'
+  $('factor').hidden = view !== 'factor'
   $('dashboard').hidden = view !== 'dashboard'
+  // The "Your second factor" panel lives in the dashboard; the factor screen borrows it.
+  if (view !== 'factor') $('mfa-home').append($('mfa-panel'))
+}
+
+/** True while the factor screen is up (the dashboard waits for a second factor). */
+let askingFactor = false
+
+/**
+ * The session is signed in but the admin APIs want a second factor (ADMIN_MFA=required). The
+ * session stays: an admin with a factor is asked for it (a step-up, docs/mfa.md#step-up-rfc-9470);
+ * an admin without one gets the enrolment panel, then confirms the new factor once to continue.
+ */
+async function askForFactor (): Promise<void> {
+  if (askingFactor) return
+  askingFactor = true
+  stop()
+  $('step-up-error').textContent = ''
+  $('step-up-form').hidden = true
+  $('step-up-passkey').hidden = true
+  $('factor-text').textContent = ''
+  show('factor')
+  let factors: Array<{ type: string, status: string }> = []
+  try {
+    const res = await authFetch('/auth/mfa')
+    if (res.ok) ({ factors } = await res.json() as { factors: typeof factors })
+  } catch (err) {
+    $('step-up-error').textContent = (err as Error).message
+  }
+  const active = factors.filter((f) => f.status === 'active' && f.type !== 'recovery_codes')
+  if (active.length > 0) {
+    askForProof('The admin pages need a second factor in this session. Enter the code from your authenticator app ' +
+      '(or a recovery code).', active.some((f) => f.type === 'webauthn'))
+    return
+  }
+  $('factor-text').textContent = 'The admin pages need a second factor, and your account has none yet. Set up an ' +
+    'authenticator app (or add a passkey) here, then confirm it once to continue.'
+  $('factor-slot').append($('mfa-panel'))
+}
+
+function askForProof (text: string, passkey: boolean): void {
+  $('factor-text').textContent = text
+  $('step-up-form').hidden = false
+  $('step-up-passkey').hidden = !passkey || document.body.dataset.passkeys !== 'on'
+  $<HTMLInputElement>('step-up-code').focus()
+}
+
+/** A factor was just enrolled: on the factor screen, it now serves for the step-up. */
+function enrolled (passkey: boolean): void {
+  if (!askingFactor) return
+  askForProof(passkey ? 'Passkey added. Use it once more to continue.'
+    : 'Authenticator app set up. Enter the next code it shows (not the one just used) to continue.', passkey)
+}
+
+/** The step-up passed: the access token now carries the factor, the dashboard starts again. */
+function steppedUp (): void {
+  $<HTMLInputElement>('step-up-code').value = ''
+  askingFactor = false
+  void start()
 }
 
 function stop (): void {
@@ -589,7 +664,7 @@ async function start (): Promise<void> {
 function signedIn (u: SignedInUser | null): void {
   $('who').hidden = u === null
   $('who-name').textContent = u === null ? '' : `${u.username}`
-  if (u === null) { stop(); show('sign-in') } else void start()
+  if (u === null) { stop(); askingFactor = false; show('sign-in') } else void start()
 }
 
 function init (): void {
@@ -647,6 +722,25 @@ function init (): void {
     addPasskey().catch((err: unknown) => { $('totp-error').textContent = passkeyError(err) })
   })
   $('sign-out').addEventListener('click', () => { void logout() })
+  $('step-up-form').addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    $('step-up-error').textContent = ''
+    stepUp(proofOf($<HTMLInputElement>('step-up-code').value.trim()))
+      .then(steppedUp)
+      .catch((err: Error) => { $('step-up-error').textContent = err.message })
+  })
+  $('step-up-passkey').addEventListener('click', () => {
+    $('step-up-error').textContent = ''
+    // Options of {} serve a step-up (docs/mfa.md#passkeys).
+    authFetch('/auth/webauthn/options', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+      .then(async (res) => {
+        if (!res.ok) throw new Error(`HTTP ${res.status}`)
+        return await assertion(await res.json() as object)
+      })
+      .then(async (response) => { await stepUp({ webauthn: response }) })
+      .then(steppedUp)
+      .catch((err: unknown) => { $('step-up-error').textContent = passkeyError(err) })
+  })
   $('totp-start').addEventListener('click', () => { void startTotp() })
   $('totp-confirm').addEventListener('submit', (ev) => {
     ev.preventDefault()
