@@ -63,7 +63,8 @@ class Forbidden extends Error {}
 /** An admin call refused for want of a second factor in this session (ADMIN_MFA=required, docs/mfa.md). */
 class NeedsFactor extends Error {}
 
-let stopped = true
+/** Counts the dashboard's starts and stops: a stream loop of an earlier run ends instead of acting on this one. */
+let run = 0
 let streamAbort: AbortController | null = null
 let timers: number[] = []
 const seen = new Set<string>()
@@ -133,12 +134,14 @@ function setFeedStatus (text: string, cls: '' | 'live' | 'down'): void {
 }
 
 /** Server-Sent Events read with fetch, so the token goes in a header and never in the URL. */
-async function followStream (): Promise<void> {
+async function followStream (mine: number): Promise<void> {
   let backoff = 1000
-  while (!stopped) {
+  while (mine === run) {
     streamAbort = new AbortController()
     try {
       const res = await authFetch('/admin/events/stream', { headers: { accept: 'text/event-stream' }, signal: streamAbort.signal })
+      // A loop of a signed-out run must not sign out the session that followed it.
+      if (mine !== run) return
       if (res.status === 403) throw new Forbidden()
       if (stepUpChallenge(res) !== null) throw new NeedsFactor()
       if (res.status === 401) { await logout(); return }
@@ -160,9 +163,9 @@ async function followStream (): Promise<void> {
         }
       }
     } catch (err) {
-      if (refused(err)) return
+      if (mine !== run || refused(err)) return
     }
-    if (stopped) return
+    if (mine !== run) return
     setFeedStatus('reconnecting', 'down')
     await new Promise((resolve) => setTimeout(resolve, backoff))
     backoff = Math.min(backoff * 2, 15_000)
@@ -634,7 +637,7 @@ function steppedUp (): void {
 }
 
 function stop (): void {
-  stopped = true
+  run++
   streamAbort?.abort()
   for (const t of timers) clearInterval(t)
   timers = []
@@ -646,7 +649,7 @@ function showForbidden (): void {
 }
 
 async function start (): Promise<void> {
-  stopped = false
+  const mine = ++run
   seen.clear()
   $('feed').replaceChildren()
   setFeedStatus('connecting', '')
@@ -656,8 +659,8 @@ async function start (): Promise<void> {
   } catch (err) {
     failed(err)
   }
-  if (stopped) return
-  void followStream()
+  if (mine !== run) return
+  void followStream(mine)
   timers.push(window.setInterval(() => { void loadCounts(); void loadChart(); void loadBlocks() }, 30_000))
 }
 
