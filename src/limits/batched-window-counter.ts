@@ -12,6 +12,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Cluster, Redis } from 'ioredis'
 import { orStoreUnavailable } from '../lib/store-unavailable.js'
+import type { RequestCounter, WindowView } from '../lib/request-counter.js'
 
 /** INCRBY with the window's TTL set when the window opens (as count-in-window-lua.ts does for one hit). */
 const countByLua = `
@@ -40,12 +41,11 @@ interface Counter {
   sending: Promise<void> | null
 }
 
-export interface WindowView { count: number, ttlMs: number }
 
 /** How many hits of a counter a replica may hold unconfirmed: 1% of the limit, 0 under 100. */
 export const unconfirmedAllowance = (limit: number): number => Math.floor(limit / 100)
 
-export class BatchedWindowCounter {
+export class BatchedWindowCounter implements RequestCounter {
   readonly #redis: (Redis | Cluster) & CountCommands
   readonly #windowMs: number
   readonly #log: FastifyBaseLogger

@@ -16,7 +16,7 @@ import { revokeAllSessionsLua, revokeSessionLua } from './scripts/revoke-session
 import { rotateRefreshLua } from './scripts/rotate-refresh.js'
 import { openSuccessor, sealSuccessor } from './sealed-successor.js'
 import type { SessionCache } from './session-cache.js'
-import type { BatchedWindowCounter } from '../limits/batched-window-counter.js'
+import type { RequestCounter } from '../lib/request-counter.js'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { PROOF_REPLAYED, withProofJti, type ProofJtiClaim } from '../dpop/proof-jti.js'
 
@@ -99,7 +99,7 @@ export interface LocalState {
   /** Session checks cached per replica, invalidated by Redis (one Redis, or every node of a Redis Cluster). */
   cache?: SessionCache
   /** The per-user request counters, counted locally and sent in batches. */
-  counter: BatchedWindowCounter
+  counter: RequestCounter
   /** The user's per-minute request limit. */
   apiLimit: number
 }
