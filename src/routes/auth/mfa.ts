@@ -10,7 +10,7 @@ import { tokenFailureLimit } from '../../limits/token-failure-limit.js'
 import { startSession } from '../../auth/login-flow.js'
 import { loginAnswer, loginBinding } from '../../auth/login-answer.js'
 import { countedProof } from '../../mfa/counted-proof.js'
-import { describeFactor, RECOVERY_FACTOR_ID, type Factor, type RecoveryFactor, type TotpFactor } from '../../mfa/factors.js'
+import { describeFactor, type Factor, type TotpFactor } from '../../mfa/factors.js'
 import { newRecoveryCodes } from '../../mfa/recovery-codes.js'
 import { oneProof } from '../../mfa/second-factor.js'
 import { requireFreshFactor, requireSecondFactor, usedSecondFactor } from '../../mfa/step-up.js'
@@ -179,14 +179,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const step = await checkTotp(factor.secret, request.body.code, 0)
     if (step === null || !await mfa.state.claimOnce(claims.sub, `totp:${factor.id}:${step}`, 120)) throw gatewayError('mfa_code_invalid')
     await mfa.factors.save(claims.sub, { ...factor, status: 'active', lastStep: step }, request.id)
-    const { codes, stored } = newRecoveryCodes()
-    const recovery: RecoveryFactor = {
-      id: RECOVERY_FACTOR_ID,
-      type: 'recovery_codes',
-      status: 'active',
-      createdAt: new Date().toISOString(),
-      codes: stored
-    }
+    const { codes, factor: recovery } = newRecoveryCodes()
     await mfa.factors.save(claims.sub, recovery, request.id)
     securityEvent(request, 'mfa_enrolled', { user_id: claims.sub, factor_id: factor.id, type: 'totp' })
     return { recovery_codes: codes }

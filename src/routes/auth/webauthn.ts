@@ -12,7 +12,6 @@ import { startSession } from '../../auth/login-flow.js'
 import { loginAnswer } from '../../auth/login-answer.js'
 import { newFingerprint } from '../../dpop/fingerprint.js'
 import { countedCheck } from '../../mfa/counted-proof.js'
-import { RECOVERY_FACTOR_ID, type RecoveryFactor } from '../../mfa/factors.js'
 import { newRecoveryCodes } from '../../mfa/recovery-codes.js'
 import { requireSecondFactor, usedSecondFactor } from '../../mfa/step-up.js'
 import {
@@ -90,14 +89,7 @@ const webauthnRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     // Recovery codes back up every factor; a user whose first factor is a passkey gets them now.
     let recoveryCodes: string[] | undefined
     if (!factors.some((f) => f.type === 'recovery_codes')) {
-      const { codes, stored } = newRecoveryCodes()
-      const recovery: RecoveryFactor = {
-        id: RECOVERY_FACTOR_ID,
-        type: 'recovery_codes',
-        status: 'active',
-        createdAt: new Date().toISOString(),
-        codes: stored
-      }
+      const { codes, factor: recovery } = newRecoveryCodes()
       await mfa.factors.save(claims.sub, recovery, request.id)
       recoveryCodes = codes
     }
