@@ -8,7 +8,7 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { build } from '../helper.js'
-import { launchBrowser, screenshot } from '../helpers/browser.js'
+import { launchBrowser, screenshot, signInToDashboard } from '../helpers/browser.js'
 import { introspect } from '../helpers/oauth-standard.js'
 
 execFileSync(process.execPath, [join(import.meta.dirname, '..', '..', 'scripts', 'build-web.mjs')], { stdio: 'inherit' })
@@ -24,9 +24,7 @@ t.test('an admin registers a client with the OAuth scopes from the dashboard', a
   page.on('pageerror', (e) => problems.push(e.message))
 
   await page.goto(`${h.url}/admin/`)
-  await page.getByLabel('Username').fill('admin')
-  await page.getByLabel('Password').fill('admin-password')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await signInToDashboard(page)
   await page.locator('#clients-title').waitFor(WAIT)
   await page.locator('#client-scopes input[value="token-exchange"]').waitFor(WAIT)
   const offered = await Promise.all((await page.locator('#client-scopes input').all()).map(async (box) => await box.getAttribute('value')))

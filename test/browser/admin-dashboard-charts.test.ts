@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { build } from '../helper.js'
-import { launchBrowser, screenshot } from '../helpers/browser.js'
+import { launchBrowser, screenshot, signInToDashboard } from '../helpers/browser.js'
 import { AuditLog } from '../../src/audit/audit-log.js'
 
 execFileSync(process.execPath, [join(import.meta.dirname, '..', '..', 'scripts', 'build-web.mjs')], { stdio: 'inherit' })
@@ -21,9 +21,7 @@ const WAIT = { timeout: 15_000 }
 
 async function signIn (page: Page, url: string): Promise<void> {
   await page.goto(`${url}/admin/`)
-  await page.getByLabel('Username').fill('admin')
-  await page.getByLabel('Password').fill('admin-password')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await signInToDashboard(page)
 }
 
 /** The y coordinates of a chart line, one per bucket. */

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import type { Page, Response } from 'playwright-core'
 import { build } from '../helper.js'
-import { launchBrowser, screenshot } from '../helpers/browser.js'
+import { launchBrowser, screenshot, signInToDashboard } from '../helpers/browser.js'
 import { loginCall } from '../helpers/abuse.js'
 
 // The gateway serves what `npm run build:web` produced: build it from the current sources.
@@ -21,9 +21,7 @@ const WAIT = { timeout: 15_000 }
 
 async function signIn (page: Page, url: string, username: string, password: string): Promise<void> {
   await page.goto(`${url}/admin/`)
-  await page.getByLabel('Username').fill(username)
-  await page.getByLabel('Password').fill(password)
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await signInToDashboard(page, username, password)
 }
 
 t.test('an admin watches, revokes and lifts from the dashboard', async (t) => {

@@ -7,7 +7,7 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { build, type Harness } from '../helper.js'
-import { launchBrowser, screenshot } from '../helpers/browser.js'
+import { launchBrowser, screenshot, signInToDashboard } from '../helpers/browser.js'
 import { freshStep, mfaKey, pyotpMissing, totpAt } from '../helpers/pyotp.js'
 import { directoryOf } from '../../services/users/app.js'
 
@@ -39,9 +39,7 @@ t.test('an admin with TOTP signs in in two steps and resets a user\'s factors', 
   page.on('pageerror', (e) => problems.push(e.message))
 
   await page.goto(`${h.url}/admin/`)
-  await page.getByLabel('Username').fill('admin')
-  await page.getByLabel('Password').fill('admin-password')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await signInToDashboard(page)
   await page.getByText('Enter the code from your authenticator app').waitFor(WAIT)
   t.pass('the password step asks for a code')
   await screenshot(page, 'admin-mfa-code-step')
@@ -76,9 +74,7 @@ t.test('an admin enrols an authenticator app on the dashboard: QR code, then rec
   page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()) })
 
   await page.goto(`${h.url}/admin/`)
-  await page.getByLabel('Username').fill('admin')
-  await page.getByLabel('Password').fill('admin-password')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await signInToDashboard(page)
   await page.getByText('Live events').waitFor(WAIT)
   await page.getByRole('button', { name: 'Set up an authenticator app' }).click()
   const qr = page.locator('#totp-qr svg')
@@ -110,9 +106,7 @@ t.test('ADMIN_MFA=required: an admin without a factor signs in, enrols TOTP and 
   page.on('pageerror', (e) => problems.push(e.message))
 
   await page.goto(`${h.url}/admin/`)
-  await page.getByLabel('Username').fill('admin')
-  await page.getByLabel('Password').fill('admin-password')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await signInToDashboard(page)
   await page.getByText('your account has none yet').waitFor(WAIT)
   t.ok(await page.locator('#who').isVisible(), 'still signed in')
   t.ok(await page.locator('#dashboard').isHidden(), 'the dashboard waits for the factor')
@@ -146,9 +140,7 @@ t.test('ADMIN_MFA=required: a session without the factor of an admin who has one
   page.on('pageerror', (e) => problems.push(e.message))
 
   await page.goto(`${h.url}/admin/`)
-  await page.getByLabel('Username').fill('admin')
-  await page.getByLabel('Password').fill('admin-password')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await signInToDashboard(page)
   await page.getByText('your account has none yet').waitFor(WAIT)
   // The factor is enrolled elsewhere; the browser's session (its refresh cookie) stays password-only.
   const step = await freshStep(20)

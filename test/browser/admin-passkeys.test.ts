@@ -8,7 +8,7 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { build } from '../helper.js'
-import { launchBrowser, screenshot } from '../helpers/browser.js'
+import { launchBrowser, screenshot, signInToDashboard } from '../helpers/browser.js'
 import { localhostForwarder, virtualAuthenticator } from '../helpers/passkeys-browser.js'
 import { mfaKey } from '../helpers/pyotp.js'
 import { directoryOf } from '../../services/users/app.js'
@@ -36,9 +36,7 @@ t.test('an admin adds a passkey on the dashboard and signs in with it, alone and
   page.on('pageerror', (e) => problems.push(e.message))
 
   await page.goto(`${forward.origin}/admin/`)
-  await page.getByLabel('Username').fill('admin')
-  await page.getByLabel('Password').fill('admin-password')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await signInToDashboard(page)
   await page.getByText('Live events').waitFor(WAIT)
   await page.getByRole('button', { name: 'Add a passkey' }).click()
   await page.locator('#passkey-added').waitFor({ state: 'visible', ...WAIT })
@@ -62,9 +60,7 @@ t.test('an admin adds a passkey on the dashboard and signs in with it, alone and
 
   await page.locator('#sign-out').click()
   await page.locator('#sign-in').waitFor({ state: 'visible', ...WAIT })
-  await page.getByLabel('Username').fill('admin')
-  await page.getByLabel('Password').fill('admin-password')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await signInToDashboard(page)
   await page.getByRole('button', { name: 'Use a passkey' }).waitFor(WAIT)
   await screenshot(page, 'admin-passkey-second-step')
   await page.getByRole('button', { name: 'Use a passkey' }).click()
@@ -94,9 +90,7 @@ t.test('ADMIN_MFA=required: an admin without a factor adds a passkey on the fact
   page.on('pageerror', (e) => problems.push(e.message))
 
   await page.goto(`${forward.origin}/admin/`)
-  await page.getByLabel('Username').fill('admin')
-  await page.getByLabel('Password').fill('admin-password')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await signInToDashboard(page)
   await page.getByText('your account has none yet').waitFor(WAIT)
   t.ok(await page.locator('#dashboard').isHidden(), 'the dashboard waits for a factor')
   await page.getByRole('button', { name: 'Add a passkey' }).click()

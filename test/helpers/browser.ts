@@ -30,3 +30,10 @@ export async function screenshot (page: Page, name: string): Promise<string> {
   await page.screenshot({ path, fullPage: true })
   return path
 }
+
+/** Fills and sends the dashboard's (/admin/) sign-in form. */
+export async function signInToDashboard (page: Page, username = 'admin', password = 'admin-password'): Promise<void> {
+  await page.getByLabel('Username').fill(username)
+  await page.getByLabel('Password').fill(password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+}
