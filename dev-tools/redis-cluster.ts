@@ -62,6 +62,12 @@ export async function startRedisCluster (): Promise<RedisProcess> {
       }
       return found
     },
+    flushAll: async () => {
+      for (const n of nodes) {
+        const client = new Redis(n.url)
+        try { await client.flushall() } finally { client.disconnect() }
+      }
+    },
     kill: async () => { await Promise.all(nodes.map((n) => n.kill())) },
     restart: async () => {
       await Promise.all(nodes.map((n) => n.restart()))

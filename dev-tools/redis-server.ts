@@ -67,6 +67,8 @@ export interface RedisProcess {
   client: () => Redis | Cluster
   /** Keys matching a pattern, over every node. */
   keys: (pattern: string) => Promise<string[]>
+  /** FLUSHALL on every node (data loss; a Cluster client's FLUSHALL reaches one node only). */
+  flushAll: () => Promise<void>
   /** Kills the server (SIGKILL): an outage. */
   kill: () => Promise<void>
   /** Starts it again on the same port, empty. */
@@ -158,6 +160,10 @@ export async function startRedis (extraArgs: string[] = []): Promise<RedisProces
     keys: async (pattern) => {
       const client = new Redis(url)
       try { return await client.keys(pattern) } finally { client.disconnect() }
+    },
+    flushAll: async () => {
+      const client = new Redis(url)
+      try { await client.flushall() } finally { client.disconnect() }
     },
     kill,
     restart,
