@@ -47,9 +47,7 @@ t.test('an admin adds a passkey on the dashboard and signs in with it, alone and
 
   await page.locator('#sign-out').click()
   await page.locator('#sign-in').waitFor({ state: 'visible', ...WAIT })
-  const redis = h.redis.client()
-  await redis.flushall()
-  redis.disconnect()
+  await h.redis.flushAll()
 
   await page.getByRole('button', { name: 'Passkey (no password)' }).click()
   await page.getByText('Live events').waitFor(WAIT)

@@ -95,9 +95,7 @@ t.test('the demo page: a passkey registered, Redis flushed, signed in with it al
   t.same(directoryOf(h.users).factors(ALICE).map((r) => r.type).sort(), ['recovery_codes', 'webauthn'], 'kept by the identity backend')
 
   await signOut(page)
-  const redis = h.redis.client()
-  await redis.flushall()
-  redis.disconnect()
+  await h.redis.flushAll()
 
   // The passkey alone.
   await page.locator('#passkey-login').click()

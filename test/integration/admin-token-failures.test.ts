@@ -6,9 +6,7 @@ t.test('refused tokens on the admin API are limited per client IP', async (t) =>
   const h = await build(t, { env: { PUBLIC_IP_LIMIT: '2' } })
   for (const path of ['/admin/blocks', '/admin/events', '/admin/clients', '/admin/users/1001/sessions']) {
     // Each path starts from a fresh per-IP window.
-    const redis = h.redis.client()
-    await redis.flushall()
-    redis.disconnect()
+    await h.redis.flushAll()
     const first = await h.request('GET', path, { token: 'not.a.token' })
     const second = await h.request('GET', path, { token: 'not.a.token' })
     const third = await h.request('GET', path, { token: 'not.a.token' })

@@ -79,9 +79,7 @@ t.test('a passkey: registered, kept across a Redis flush, alone, as second step,
   t.equal(more.status, 401)
   t.equal(more.body.code, 'insufficient_user_authentication')
 
-  const redis = h.redis.client()
-  await redis.flushall()
-  redis.disconnect()
+  await h.redis.flushAll()
 
   // A passkey alone.
   const signIn = await signInOptions(h)
