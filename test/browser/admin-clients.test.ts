@@ -8,7 +8,7 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { build } from '../helper.js'
-import { launchBrowser, screenshot, signInToDashboard } from '../helpers/browser.js'
+import { launchBrowser, screenshot, signInToDashboard, pageErrors } from '../helpers/browser.js'
 import { introspect } from '../helpers/oauth-standard.js'
 
 execFileSync(process.execPath, [join(import.meta.dirname, '..', '..', 'scripts', 'build-web.mjs')], { stdio: 'inherit' })
@@ -19,9 +19,7 @@ t.test('an admin registers a client with the OAuth scopes from the dashboard', a
   const h = await build(t, { env: { COOKIE_SECURE: 'false' } })
   const browser = await launchBrowser(t)
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage()
-  const problems: string[] = []
-  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()) })
-  page.on('pageerror', (e) => problems.push(e.message))
+  const problems = pageErrors(page, { console: true })
 
   await page.goto(`${h.url}/admin/`)
   await signInToDashboard(page)

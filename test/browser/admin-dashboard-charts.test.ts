@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { build } from '../helper.js'
-import { launchBrowser, screenshot, signInToDashboard } from '../helpers/browser.js'
+import { launchBrowser, screenshot, signInToDashboard, pageErrors } from '../helpers/browser.js'
 import { AuditLog } from '../../src/audit/audit-log.js'
 
 execFileSync(process.execPath, [join(import.meta.dirname, '..', '..', 'scripts', 'build-web.mjs')], { stdio: 'inherit' })
@@ -56,9 +56,7 @@ t.test('the chart, the search by name and the NDJSON export', async (t) => {
   const browser = await launchBrowser(t)
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true })
   const page = await context.newPage()
-  const problems: string[] = []
-  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()) })
-  page.on('pageerror', (e) => problems.push(e.message))
+  const problems = pageErrors(page, { console: true })
   const signedInAt = Date.now()
   await signIn(page, h.url)
 

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import type { Page, Response } from 'playwright-core'
 import { build } from '../helper.js'
-import { launchBrowser, screenshot, signInToDashboard } from '../helpers/browser.js'
+import { launchBrowser, pageErrors, screenshot, signInToDashboard } from '../helpers/browser.js'
 import { loginCall } from '../helpers/abuse.js'
 
 // The gateway serves what `npm run build:web` produced: build it from the current sources.
@@ -29,11 +29,7 @@ t.test('an admin watches, revokes and lifts from the dashboard', async (t) => {
   const browser = await launchBrowser(t)
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
   const page = await context.newPage()
-  const problems: string[] = []
-  // Refused API answers (the 401 of the first refresh without a cookie, the favicon's 404) are
-  // logged by the browser as "Failed to load resource"; anything else (a CSP violation) is a problem.
-  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()) })
-  page.on('pageerror', (e) => problems.push(e.message))
+  const problems = pageErrors(page, { console: true })
 
   const doc = await page.goto(`${h.url}/admin/`)
   const csp = doc?.headers()['content-security-policy'] ?? ''

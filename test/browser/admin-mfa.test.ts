@@ -7,7 +7,7 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { build, type Harness } from '../helper.js'
-import { launchBrowser, screenshot, signInToDashboard } from '../helpers/browser.js'
+import { launchBrowser, screenshot, signInToDashboard, pageErrors } from '../helpers/browser.js'
 import { freshStep, mfaKey, pyotpMissing, totpAt } from '../helpers/pyotp.js'
 import { directoryOf } from '../../services/users/app.js'
 
@@ -35,8 +35,7 @@ t.test('an admin with TOTP signs in in two steps and resets a user\'s factors', 
 
   const browser = await launchBrowser(t)
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
-  const problems: string[] = []
-  page.on('pageerror', (e) => problems.push(e.message))
+  const problems = pageErrors(page)
 
   await page.goto(`${h.url}/admin/`)
   await signInToDashboard(page)
@@ -69,9 +68,7 @@ t.test('an admin enrols an authenticator app on the dashboard: QR code, then rec
   const h = await build(t, { env: { COOKIE_SECURE: 'false', MFA_ENCRYPTION_KEY: mfaKey() } })
   const browser = await launchBrowser(t)
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
-  const problems: string[] = []
-  page.on('pageerror', (e) => problems.push(e.message))
-  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()) })
+  const problems = pageErrors(page, { console: true })
 
   await page.goto(`${h.url}/admin/`)
   await signInToDashboard(page)
@@ -102,8 +99,7 @@ t.test('ADMIN_MFA=required: an admin without a factor signs in, enrols TOTP and 
   t.equal((await h.request('GET', '/admin/events', { token: access })).status, 401, 'a password-only session gets no admin API')
   const browser = await launchBrowser(t)
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
-  const problems: string[] = []
-  page.on('pageerror', (e) => problems.push(e.message))
+  const problems = pageErrors(page)
 
   await page.goto(`${h.url}/admin/`)
   await signInToDashboard(page)
@@ -136,8 +132,7 @@ t.test('ADMIN_MFA=required: a session without the factor of an admin who has one
   const h = await build(t, { env: { COOKIE_SECURE: 'false', MFA_ENCRYPTION_KEY: mfaKey(), ADMIN_MFA: 'required' } })
   const browser = await launchBrowser(t)
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
-  const problems: string[] = []
-  page.on('pageerror', (e) => problems.push(e.message))
+  const problems = pageErrors(page)
 
   await page.goto(`${h.url}/admin/`)
   await signInToDashboard(page)

@@ -4,11 +4,11 @@
  * signs in with the passkey alone, then with the password and the passkey as second step.
  * Screenshots go to test/artifacts/.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { build } from '../helper.js'
-import { launchBrowser, screenshot, signInToDashboard } from '../helpers/browser.js'
+import { launchBrowser, screenshot, signInToDashboard, pageErrors } from '../helpers/browser.js'
 import { localhostForwarder, virtualAuthenticator } from '../helpers/passkeys-browser.js'
 import { mfaKey } from '../helpers/pyotp.js'
 import { directoryOf } from '../../services/users/app.js'
@@ -17,23 +17,25 @@ execFileSync(process.execPath, [join(import.meta.dirname, '..', '..', 'scripts',
 
 const WAIT = { timeout: 15_000 }
 
-t.test('an admin adds a passkey on the dashboard and signs in with it, alone and after the password', async (t) => {
+/**
+ * A gateway with passkeys for http://localhost:<port> (an RP ID cannot be an IP address), reached
+ * through the forwarder, and a Chromium page with a virtual authenticator.
+ */
+async function passkeyDashboard (t: Test, env: Record<string, string> = {}) {
   const forward = await localhostForwarder(t)
   const h = await build(t, {
-    env: {
-      COOKIE_SECURE: 'false',
-      MFA_ENCRYPTION_KEY: mfaKey(),
-      WEBAUTHN_RP_ID: 'localhost',
-      WEBAUTHN_ORIGINS: forward.origin
-    }
+    env: { COOKIE_SECURE: 'false', MFA_ENCRYPTION_KEY: mfaKey(), WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: forward.origin, ...env }
   })
   forward.target(Number(new URL(h.url).port))
   const browser = await launchBrowser(t)
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
   const page = await context.newPage()
   const { cdp, authenticatorId } = await virtualAuthenticator(context, page)
-  const problems: string[] = []
-  page.on('pageerror', (e) => problems.push(e.message))
+  return { forward, h, page, cdp, authenticatorId, problems: pageErrors(page) }
+}
+
+t.test('an admin adds a passkey on the dashboard and signs in with it, alone and after the password', async (t) => {
+  const { forward, h, page, cdp, authenticatorId, problems } = await passkeyDashboard(t)
 
   await page.goto(`${forward.origin}/admin/`)
   await signInToDashboard(page)
@@ -69,23 +71,7 @@ t.test('an admin adds a passkey on the dashboard and signs in with it, alone and
 })
 
 t.test('ADMIN_MFA=required: an admin without a factor adds a passkey on the factor screen and continues with it', async (t) => {
-  const forward = await localhostForwarder(t)
-  const h = await build(t, {
-    env: {
-      COOKIE_SECURE: 'false',
-      MFA_ENCRYPTION_KEY: mfaKey(),
-      ADMIN_MFA: 'required',
-      WEBAUTHN_RP_ID: 'localhost',
-      WEBAUTHN_ORIGINS: forward.origin
-    }
-  })
-  forward.target(Number(new URL(h.url).port))
-  const browser = await launchBrowser(t)
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-  const page = await context.newPage()
-  await virtualAuthenticator(context, page)
-  const problems: string[] = []
-  page.on('pageerror', (e) => problems.push(e.message))
+  const { forward, page, problems } = await passkeyDashboard(t, { ADMIN_MFA: 'required' })
 
   await page.goto(`${forward.origin}/admin/`)
   await signInToDashboard(page)

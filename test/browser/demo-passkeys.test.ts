@@ -11,7 +11,7 @@ import t, { type Test } from 'tap'
 import type { Page } from 'playwright-core'
 import { build } from '../helper.js'
 import { RELAXED_LIMITS } from '../helpers/auth.js'
-import { launchBrowser, screenshot } from '../helpers/browser.js'
+import { launchBrowser, screenshot, pageErrors } from '../helpers/browser.js'
 import { localhostForwarder, virtualAuthenticator } from '../helpers/passkeys-browser.js'
 import { freshStep, mfaKey, pyotpMissing, totpAt } from '../helpers/pyotp.js'
 import { directoryOf } from '../../services/users/app.js'
@@ -63,8 +63,7 @@ async function demo (t: Test) {
   const browser = await launchBrowser(t)
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } })
   const page = await context.newPage()
-  const problems: string[] = []
-  page.on('pageerror', (e) => problems.push(e.message))
+  const problems = pageErrors(page)
 
   const { cdp, authenticatorId } = await virtualAuthenticator(context, page)
 

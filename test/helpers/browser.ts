@@ -37,3 +37,17 @@ export async function signInToDashboard (page: Page, username = 'admin', passwor
   await page.getByLabel('Password').fill(password)
   await page.getByRole('button', { name: 'Sign in' }).click()
 }
+
+/**
+ * The page's uncaught errors as they happen; with `console`, also its console errors (a CSP
+ * violation, say) but "Failed to load resource", which the browser logs for every refused API
+ * answer (a 401 refresh without a cookie, a favicon's 404). A test ends by asserting the list is empty.
+ */
+export function pageErrors (page: Page, opts: { console?: boolean } = {}): string[] {
+  const problems: string[] = []
+  page.on('pageerror', (e) => problems.push(e.message))
+  if (opts.console === true) {
+    page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()) })
+  }
+  return problems
+}
