@@ -80,18 +80,11 @@ export class SoftAuthenticator {
       ['attStmt', new Map<string, CBORType>()],
       ['authData', new Uint8Array(authData)]
     ]))
-    return {
-      id: this.id,
-      rawId: this.id,
-      type: 'public-key',
-      clientExtensionResults: {},
-      authenticatorAttachment: 'platform',
-      response: {
-        clientDataJSON: b64u(clientData),
-        attestationObject: b64u(attestationObject),
-        transports: ['internal']
-      }
-    }
+    return this.#credential({
+      clientDataJSON: b64u(clientData),
+      attestationObject: b64u(attestationObject),
+      transports: ['internal']
+    })
   }
 
   /** An AuthenticationResponseJSON for PublicKeyCredentialRequestOptionsJSON; the counter moves on unless bent. */
@@ -103,18 +96,16 @@ export class SoftAuthenticator {
     const authData = this.#authData(bend.rpId ?? this.#rpId, flags, counter)
     const signature = sign('sha256', Buffer.concat([authData, sha256(clientData)]), this.#privateKey)
     const userHandle = bend.userHandle === undefined ? this.#userHandle : bend.userHandle
-    return {
-      id: this.id,
-      rawId: this.id,
-      type: 'public-key',
-      clientExtensionResults: {},
-      authenticatorAttachment: 'platform',
-      response: {
-        clientDataJSON: b64u(clientData),
-        authenticatorData: b64u(authData),
-        signature: b64u(signature),
-        ...(userHandle !== null && userHandle !== undefined ? { userHandle } : {})
-      }
-    }
+    return this.#credential({
+      clientDataJSON: b64u(clientData),
+      authenticatorData: b64u(authData),
+      signature: b64u(signature),
+      ...(userHandle !== null && userHandle !== undefined ? { userHandle } : {})
+    })
+  }
+
+  /** The PublicKeyCredential JSON around a ceremony's `response`. */
+  #credential (response: Record<string, unknown>): Record<string, any> {
+    return { id: this.id, rawId: this.id, type: 'public-key', clientExtensionResults: {}, authenticatorAttachment: 'platform', response }
   }
 }
