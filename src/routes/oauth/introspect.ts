@@ -73,6 +73,11 @@ function claimedType (token: string): 'access' | 'refresh' | null {
 }
 
 /** Does the Accept header ask for the JWT answer (RFC 9701)? */
+/** The registered claims (RFC 7519) every active answer carries, from either kind of token. */
+function registeredClaims (c: { sub: string, exp: number, iat: number, iss: string, aud: string | string[], jti: string }) {
+  return { sub: c.sub, exp: c.exp, iat: c.iat, iss: c.iss, aud: c.aud, jti: c.jti }
+}
+
 function wantsJwt (request: FastifyRequest): boolean {
   const accept = request.headers.accept
   return typeof accept === 'string' && accept.toLowerCase().split(',').some((part) => {
@@ -89,33 +94,13 @@ const introspectRoute: FastifyPluginAsyncTypebox = async (fastify) => {
     if (type === 'refresh') {
       const { claims } = await verifyLiveToken(fastify, token)
       const c = claims as RefreshClaims
-      return {
-        active: true,
-        token_type: 'refresh_token',
-        sub: c.sub,
-        exp: c.exp,
-        iat: c.iat,
-        iss: c.iss,
-        aud: c.aud,
-        jti: c.jti,
-        sid: c.sid,
-        ...(c.cnf !== undefined ? { cnf: c.cnf } : {})
-      }
+      const bound = c.cnf !== undefined ? { cnf: c.cnf } : {}
+      return { active: true, token_type: 'refresh_token', ...registeredClaims(c), sid: c.sid, ...bound }
     }
     const live = await fastify.acceptAccessToken(request, token, { record: false })
     const c = live.claims
     const bound = c.cnf !== undefined ? { cnf: { jkt: c.cnf.jkt } } : {}
-    const common = {
-      active: true,
-      token_type: c.cnf !== undefined ? 'DPoP' : 'Bearer',
-      sub: c.sub,
-      exp: c.exp,
-      iat: c.iat,
-      iss: c.iss,
-      aud: c.aud,
-      jti: c.jti,
-      ...bound
-    }
+    const common = { active: true, token_type: c.cnf !== undefined ? 'DPoP' : 'Bearer', ...registeredClaims(c), ...bound }
     if (live.kind === 'client') return { ...common, client_id: live.claims.client_id, scope: live.claims.scope }
     const user = live.claims
     return {
