@@ -8,9 +8,9 @@
 #
 # The programs are started with `node` directly rather than through `npm`, so that SIGTERM reaches
 # the process (graceful shutdown within SHUTDOWN_GRACE_MS) and no npm wrapper sits in PID 1's place.
-# bin/auth-gateway is a two-line sh script that `exec`s node with the gateway's V8 memory settings
-# (a NODE_OPTIONS default that the operator's NODE_OPTIONS override; docs/operations.md, "Memory"): node still
-# ends up as PID 1.
+# bin/auth-gateway is a short sh script that `exec`s node with the gateway's V8 memory settings of
+# bin/node-flags.sh (a NODE_OPTIONS default that the operator's NODE_OPTIONS override;
+# docs/operations.md, "Memory"): node still ends up as PID 1.
 #
 # Node: the official Node 24 LTS binary of .node-version (--build-arg NODE_VERSION), taken from the
 # npm registry (package node-linux-<arch>, integrity-checked by npm) with the npm of NPM_VERSION, in
@@ -101,7 +101,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The demo routes file (the table when ROUTES_FILE is unset) and the routes file format's JSON Schema.
 COPY config ./config
-COPY bin/auth-gateway ./bin/auth-gateway
+COPY bin/auth-gateway bin/node-flags.sh ./bin/
 # Files stay owned by root and read-only for the runtime user; the app writes nothing (run it with
 # a read-only root filesystem). A numeric uid (1000) so that Kubernetes' runAsNonRoot can check it
 # and any base image works without a passwd entry.

@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
+import { gatewayNodeFlags } from './gateway-node-flags.js'
 
 export type ServerRole = 'upstream' | 'bare' | 'bare-check' | 'lean-check' | 'gateway' | 'orders' | 'users'
 
@@ -30,10 +31,14 @@ export function nextMessage (child: ChildProcess, name: string, type: ChildMessa
   })
 }
 
-/** Forks a server of `role` and waits until it listens. */
-export async function startServer (name: string, role: ServerRole, spec: ServerSpec = {}, execArgv: string[] = []):
-  Promise<{ name: string, child: ChildProcess, url: string }> {
-  const child = fork(serversScript, [role, JSON.stringify(spec)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+/**
+ * Forks a server of `role` and waits until it listens. A gateway gets the Node/V8 flags it is
+ * started with (bin/node-flags.sh) before `execArgv`, unless `shippedFlags` is false.
+ */
+export async function startServer (name: string, role: ServerRole, spec: ServerSpec = {}, execArgv: string[] = [],
+  shippedFlags = role === 'gateway'): Promise<{ name: string, child: ChildProcess, url: string }> {
+  const flags = shippedFlags ? [...gatewayNodeFlags(), ...execArgv] : execArgv
+  const child = fork(serversScript, [role, JSON.stringify(spec)], { execArgv: flags, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   children.push(child)
   const ready = await nextMessage(child, name, 'ready') as { url: string }
   return { name, child, url: ready.url }

@@ -1,0 +1,19 @@
+# The gateway's Node/V8 flags (docs/operations.md, "Memory"): sourced by bin/auth-gateway, and read
+# by the benchmarks (bench/gateway-node-flags.ts) so that they measure the gateway as it is started.
+# Plain NAME="value" lines only: the benchmarks parse them without a shell.
+#
+# GATEWAY_NODE_OPTIONS, V8 heap sizes, a NODE_OPTIONS default (the operator's NODE_OPTIONS come
+# after and win where they repeat a flag):
+#   --max-semi-space-size=4    young generation of 2 x 4 MB instead of 2 x 16 MB on a big host
+#                              (2 x 2 MB saves 4 MB more but doubles the time spent in GC pauses).
+#   --max-old-space-size=256   a hard limit far above the gateway's live heap, and one that makes
+#                              V8 collect when the old generation reaches about 1.3x the live heap
+#                              instead of 4x (its choice when the limit is gigabytes, as on a host
+#                              with no container memory limit).
+# GATEWAY_NODE_ARGS, not allowed in NODE_OPTIONS, so on the command line:
+#   --no-wasm-dynamic-tiering --no-wasm-tier-up   undici's HTTP parser (WebAssembly) stays on
+#                              V8's baseline compiler: re-compiling its parser function with the
+#                              optimizing one takes tens of MB of native memory at once under load,
+#                              which the C allocator never gives back to the system.
+GATEWAY_NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=256"
+GATEWAY_NODE_ARGS="--no-wasm-dynamic-tiering --no-wasm-tier-up"
