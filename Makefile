@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # runs on the first node on PATH).
 export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-.PHONY: help node install build build-tools run check test typecheck lint validate-deploy bench bench-direct bench-upload bench-websockets bench-jwt soak keys redis-server test-packages clean image test-image chaos audit
+.PHONY: help node install build build-tools run check test typecheck lint validate-deploy bench bench-direct bench-v8-flags bench-upload bench-websockets bench-jwt soak keys redis-server test-packages clean image test-image chaos audit
 
 help:
 	@echo "make run    - install, build and run Redis, the users and orders services and the gateway on http://127.0.0.1:8080"
@@ -17,6 +17,7 @@ help:
 	@echo "make test   - install, type-check, lint, validate deploy files and run the tap suite against real redis-server processes"
 	@echo "make bench  - proxy benchmark (autocannon, wrk): upstream direct vs bare proxy vs the session-check floors vs gateway vs nginx + /auth/check vs the full chain"
 	@echo "make bench-direct - the direct GET path against reply-from only (PROXY_DIRECT_GET), interleaved A/B (BENCH_AB_ROUNDS)"
+	@echo "make bench-v8-flags - gateway latency, CPU and GC under Node/V8 flags (BENCH_V8_VARIANTS) against the bare proxy, wrk at 1 and 8 connections"
 	@echo "make bench-jwt - access-token verification: jose (today) vs fast-jwt / @fastify/jwt, cache on and off, bad tokens"
 	@echo "make soak   - memory soak (SOAK_SECONDS, default 600): the gateway's RSS must stay under 150 MB and flat"
 	@echo "make capacity - 1, 2 and 3 gateway replicas on one Redis: per-request CPU, Redis commands, memory (docs/capacity.md)"
@@ -97,6 +98,10 @@ chaos: build-tools redis-server
 
 bench-direct: build-tools redis-server
 	node dist/bench/direct-path-ab.js
+
+bench-v8-flags: build-tools redis-server
+	@bash scripts/ensure-packages.sh wrk=wrk
+	node dist/bench/v8-flags-ab.js
 
 # nginx (the nginx + /auth/check target) and wrk (latency in microseconds at 1 and 8 connections) from Debian's packages
 bench: build-tools redis-server

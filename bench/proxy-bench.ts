@@ -25,7 +25,7 @@
  * round trips), and each server process's CPU, GC pause and allocation per request.
  *
  * Environment: BENCH_DURATION (s, 5), BENCH_WARMUP (s, 2), BENCH_CONNECTIONS (50), BENCH_ROUNDS (3),
- * BENCH_WRITE=1 (write BENCHMARKS.md), BENCH_CPU_PROF=<dir> (--cpu-prof of every server process).
+ * BENCH_LATENCY_ROUNDS (5), BENCH_WRITE=1 (write BENCHMARKS.md), BENCH_CPU_PROF=<dir> (--cpu-prof of every server process).
  * Any connection error or non-2xx answer makes the run invalid: it exits 1.
  */
 import type { ChildProcess } from 'node:child_process'
@@ -42,6 +42,7 @@ import { envInt } from '../dev-tools/env-int.js'
 import { startBenchNginx } from './edge-nginx.js'
 import { dpopProver } from './dpop-prover.js'
 import { hasWrk, undiciRun, wrkRun, type LatencyResult } from './latency-client.js'
+import { gatewayNodeFlags } from './gateway-node-flags.js'
 
 const ORDERS_PATH = '/api/orders'
 
@@ -49,6 +50,8 @@ const DURATION = envInt('BENCH_DURATION', 5, 1)
 const WARMUP = envInt('BENCH_WARMUP', 2, 0)
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50, 1)
 const ROUNDS = envInt('BENCH_ROUNDS', 3, 1)
+/** Rounds of the latency runs: a p99 at 8 connections on a shared machine moves a lot from run to run. */
+const LATENCY_ROUNDS = envInt('BENCH_LATENCY_ROUNDS', 5, 1)
 const WRITE = process.env.BENCH_WRITE === '1'
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF
 const AUDIT_REQUESTS = 100
@@ -618,12 +621,16 @@ BENCH_CPU_PROF=.profiles make bench # also write a V8 CPU profile of each server
 A hand-written \`${NOTES_HEADING}\` section at the end of this file is kept when it is rewritten.
 
 Options: \`BENCH_DURATION\` (seconds per measured run, default 5), \`BENCH_WARMUP\` (seconds of warm-up before each run, default 2),
-\`BENCH_CONNECTIONS\` (autocannon connections, default 50), \`BENCH_ROUNDS\` (default 3). Only 127.0.0.1 is ever contacted.
+\`BENCH_CONNECTIONS\` (autocannon connections, default 50), \`BENCH_ROUNDS\` (default 3), \`BENCH_LATENCY_ROUNDS\` (rounds of the wrk
+latency runs, default 5). Only 127.0.0.1 is ever contacted.
 
 ### What it measures
 
 One run starts its own redis-server (free port, no persistence) and the servers, each in its own process
-(\`dist/bench/bench-servers.js\`, forked), while autocannon runs alone in the parent process:
+(\`dist/bench/bench-servers.js\`, forked), while autocannon runs alone in the parent process. Every gateway process gets the
+Node/V8 flags \`bin/auth-gateway\` starts the gateway with (\`bin/node-flags.sh\`: ${gatewayNodeFlags().map((f) => `\`${f}\``).join(' ')}),
+so the figures are those of the gateway as the image, compose, Kubernetes and \`make run\` start it; the other servers run with
+Node's defaults:
 
 - **upstream**: a node:http server answering \`GET /api/orders\` with a small JSON document, no authentication;
 - **bare proxy**: Fastify with \`@fastify/http-proxy\` (prefix \`/api/orders\` → the upstream) and nothing else;
@@ -651,7 +658,7 @@ One run starts its own redis-server (free port, no persistence) and the servers,
   real users stub: the chain as \`make run\` starts it.
 
 After the rounds, the bare proxy and the gateway with the session cache on and off run at 1 and at 8 connections, interleaved over
-${ROUNDS} rounds, under Debian's wrk (\`wrk -t1 -c1\` and \`-c8\`, \`--latency\`, the token in \`-H\`), whose latency
+${LATENCY_ROUNDS} rounds, under Debian's wrk (\`wrk -t1 -c1\` and \`-c8\`, \`--latency\`, the token in \`-H\`), whose latency
 distribution has microsecond resolution (autocannon's is in whole milliseconds); without wrk, a client of the same shape in the bench
 process (undici, one loop per connection; \`bench/latency-client.ts\`). Then the gateway (cached) and the upstream alone each run
 once more at a fixed rate of half the gateway's peak (autocannon \`overallRate\`) to give the latency the gateway adds; then logins/s
@@ -683,7 +690,7 @@ Redis per proxied request:
 
 ${redisSection(report)}
 
-Latency at 1 and 8 connections (${report.latencyTool}; each figure is the median of the ${ROUNDS} rounds, taken on its own):
+Latency at 1 and 8 connections (${report.latencyTool}; each figure is the median of the ${LATENCY_ROUNDS} rounds, taken on its own):
 
 ${latencyTable(report)}
 
@@ -795,7 +802,7 @@ async function main (): Promise<void> {
   const useWrk = await hasWrk()
   if (!useWrk) console.warn('wrk is not installed (Debian package wrk): latency runs use the undici client of bench/latency-client.ts')
   const lowLoad = new Map<string, LatencyRun[]>()
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= LATENCY_ROUNDS; round++) {
     for (const connections of LATENCY_CONNECTIONS) {
       for (const target of targets.filter((t) => (LATENCY_TARGETS as readonly string[]).includes(t.id))) {
         const run = await latencyRun(target, connections, useWrk)
