@@ -10,6 +10,7 @@ import t from 'tap'
 import { createServer, type Socket } from 'node:net'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createRequire } from 'node:module'
 import { Client } from 'undici'
 import { ROOT } from '../helpers/processes.js'
 
@@ -66,6 +67,11 @@ t.test('the patch file is the one of the installed undici', async (t) => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
   t.equal(pkg.scripts.postinstall, 'patch-package --error-on-fail --error-on-warn',
     'npm ci applies the patches and fails when one does not apply or names another version')
+})
+
+t.test('@fastify/reply-from loads the same (patched) undici as the direct path', async (t) => {
+  const fromReplyFrom = createRequire(createRequire(join(ROOT, 'package.json')).resolve('@fastify/reply-from')).resolve('undici')
+  t.equal(fromReplyFrom, join(ROOT, 'node_modules/undici/index.js'), 'no nested undici copy that the patch would miss')
 })
 
 t.test('an unsolicited 100 Continue, then the final answer: undici returns the final answer', async (t) => {
