@@ -5,7 +5,7 @@
  * connection stays in step: each answer belongs to the request it was sent for. The gateway never
  * sends `Expect: 100-continue`, so an upstream's 100 is unsolicited: undici, the HTTP client of both
  * paths, destroys the connection on it unless patched (nodejs/undici#197); the project's patch
- * (patches/undici+7.30.2.patch, docs/proxy.md "Interim answers") makes it an interim answer like
+ * (patches/undici+<version>.patch, docs/proxy.md "Interim answers") makes it an interim answer like
  * 102 and 103. Two upstreams: Node's own (`writeContinue`, `writeProcessing`, `writeEarlyHints`) and
  * a raw one for what Node would not write: 100 and the final head in one write (one parser chunk),
  * 100 then a close without a final answer (502, not a hang), 101 to a request that asked for no
