@@ -14,7 +14,7 @@
 #
 # Node: the official Node 24 LTS binary of .node-version (--build-arg NODE_VERSION), taken from the
 # npm registry (package node-linux-<arch>, integrity-checked by npm) with the npm of NPM_VERSION, in
-# the `node` stage below; every later stage (the install, the build and the runtime) runs on it.
+# the `node` stage below; every later stage (the build and the runtime) runs on it.
 # The Node of NODE_IMAGE only fetches them; the runtime image has no other Node and no npm.
 #
 # Built here with podman (`make image`, scripts/podman/build-image.sh) on Debian trixie bases made
@@ -49,24 +49,10 @@ RUN set -eu; \
     ln -s ../lib/node_modules/npm/bin/npx-cli.js /opt/node/bin/npx; \
     test "$(/opt/node/bin/node --version)" = "v$NODE_VERSION"
 
-# ---- deps: the registry is reached only in this stage, in `node` and in `build` ----------------
-FROM ${RUNTIME_IMAGE} AS deps
-COPY --from=node /opt/node /opt/node
-ENV PATH=/opt/node/bin:$PATH
-ARG NPM_CONFIG_CAFILE
-ARG NPM_CONFIG_REGISTRY
-ARG HTTPS_PROXY
-ARG HTTP_PROXY
-ARG NO_PROXY
-WORKDIR /app
-COPY package.json package-lock.json ./
-# Production dependencies only (password hashing is hash-wasm: nothing native to compile).
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
- && npm cache clean --force
-
-# ---- build: dev dependencies + TypeScript compile -> dist/ (src, services, client, web) ---------
-# The same build args again: podman (buildah) does not pass a stage's ARGs on to a stage built
-# FROM it (BuildKit does), so a shared base stage could not hold them for both.
+# ---- build: dependencies, patched, TypeScript compile -> dist/ (src, services, client, web) ----
+# The registry is reached only in this stage and in `node`, with the same build args: podman
+# (buildah) does not pass a stage's ARGs on to a stage built FROM it (BuildKit does), so a shared
+# base stage could not hold them for both.
 FROM ${RUNTIME_IMAGE} AS build
 COPY --from=node /opt/node /opt/node
 ENV PATH=/opt/node/bin:$PATH
@@ -77,7 +63,14 @@ ARG HTTP_PROXY
 ARG NO_PROXY
 WORKDIR /app
 COPY package.json package-lock.json ./
+# --ignore-scripts: no dependency's install script runs in the build (password hashing is hash-wasm:
+# nothing native to compile). That skips the project's own postinstall too, so its step runs here:
+# patch-package applies patches/ (undici: an upstream's 100 Continue is an interim answer, as 102
+# and 103; docs/proxy.md, "Interim answers") and fails the build when a patch does not apply or
+# was made for another version of its package.
 RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY patches ./patches
+RUN npx --no-install patch-package --error-on-fail --error-on-warn
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY services ./services
@@ -86,6 +79,10 @@ COPY client ./client
 COPY web ./web
 COPY scripts/build-client.mjs scripts/build-web.mjs ./scripts/
 RUN npm run build
+# Production dependencies only for the runtime stage: prune removes the dev ones and leaves the
+# installed (patched) packages as they are.
+RUN npm prune --omit=dev --no-audit --no-fund --ignore-scripts \
+ && npm cache clean --force
 
 # ---- runtime: production dependencies + compiled output only; no registry settings ------------
 FROM ${RUNTIME_IMAGE} AS runtime
@@ -97,7 +94,7 @@ ENV NODE_ENV=production \
     PORT=8080
 WORKDIR /app
 COPY package.json ./
-COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The demo routes file (the table when ROUTES_FILE is unset) and the routes file format's JSON Schema.
 COPY config ./config

@@ -36,6 +36,6 @@ podman image exists "$GATEWAY_IMAGE" || { echo "image build failed (see $out/bui
 tail -n 1 "$out/build.log" | grep -qE '^[0-9a-f]{64}$' || { echo "image build failed (see $out/build.log)" >&2; tail -n 20 "$out/build.log" >&2; exit 1; }
 podman image inspect --format '{{.Id}}' "$GATEWAY_IMAGE" > "$out/image-id"
 
-# SBOM (CycloneDX) of the production dependencies the image installs (npm ci --omit=dev of the same lock file).
+# SBOM (CycloneDX) of the production dependencies the image holds (the lock file, pruned with --omit=dev).
 npm sbom --omit=dev --package-lock-only --sbom-format cyclonedx > "$out/sbom.cdx.json"
 echo "image $GATEWAY_IMAGE $(cut -c1-12 "$out/image-id"); SBOM: $out/sbom.cdx.json ($(grep -c '"bom-ref"' "$out/sbom.cdx.json") components)"

@@ -3,7 +3,8 @@
  * the gateway and the two stubs from localhost/auth-gateway:latest with podman, `--network host`
  * on free ports, a read-only root filesystem, and the private JWKS from a mounted file.
  * A login and a proxied call go through; the processes run as a non-root user; SIGTERM lets an
- * in-flight request complete and the gateway exits 0. Containers are removed even on failure.
+ * in-flight request complete and the gateway exits 0. The image's undici carries the project's
+ * patch (patches/, applied by the Dockerfile's build stage). Containers are removed even on failure.
  */
 import t from 'tap'
 import { createServer, request as rawRequest } from 'node:http'
@@ -126,4 +127,36 @@ t.test('the image runs the stack: non-root, read-only, JWT_KEYS_FILE, SIGTERM dr
   const waited = await podman(['wait', names.gateway], 60_000)
   t.equal(waited.stdout.trim(), '0', `the gateway exits with status 0 after draining\n${await logs(names.gateway)}`)
   await waitFor(async () => !(await answers(`${gatewayUrl}/healthz`)), 'the gateway port closed', 30_000)
+})
+
+// The Dockerfile installs with --ignore-scripts, so the postinstall that applies patches/ does not
+// run there: its build stage applies them itself. Checked in the image: undici (from /app, the copy
+// the gateway loads) takes an upstream's unsolicited 100 Continue as an interim answer
+// (docs/proxy.md, "Interim answers") instead of destroying the connection.
+const UNSOLICITED_100 = `
+const net = require('node:net')
+const { request } = require('undici')
+const server = net.createServer((socket) => {
+  socket.once('data', () => socket.end('HTTP/1.1 100 Continue\\r\\n\\r\\nHTTP/1.1 200 OK\\r\\ncontent-length: 2\\r\\n\\r\\nok'))
+})
+server.listen(0, '127.0.0.1', async () => {
+  try {
+    const res = await request('http://127.0.0.1:' + server.address().port + '/')
+    const body = await res.body.text()
+    process.stdout.write(res.statusCode + ' ' + body)
+    process.exit(res.statusCode === 200 && body === 'ok' ? 0 : 1)
+  } catch (err) {
+    process.stdout.write('error ' + (err.code ?? err.message))
+    process.exit(1)
+  }
+})
+`
+
+t.test('the image\'s undici is patched: an unsolicited 100 Continue, then 200', async (t) => {
+  t.ok(await imageExists(GATEWAY_IMAGE), `${GATEWAY_IMAGE} exists (make image builds it)`)
+  t.teardown(removeRunContainers)
+  const r = await podman(['run', '--rm', ...LABELS, '--network', 'none', '--read-only', GATEWAY_IMAGE, 'node', '-e', UNSOLICITED_100])
+  const why = r.code === 0 ? '' : `: ${r.stderr.trim().slice(-500)}`
+  t.equal(r.stdout.trim(), '200 ok', `undici in the image returns the final answer${why}`)
+  t.equal(r.code, 0, 'the check exits 0')
 })
