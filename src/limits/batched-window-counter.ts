@@ -11,6 +11,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { Cluster, Redis } from 'ioredis'
+import { flatString } from '../lib/flat-string.js'
 import { orStoreUnavailable } from '../lib/store-unavailable.js'
 import type { RequestCounter, WindowView } from '../lib/request-counter.js'
 
@@ -94,7 +95,8 @@ export class BatchedWindowCounter implements RequestCounter {
     let c = this.#counters.get(key)
     if (c === undefined) {
       c = { base: 0, unsent: 0, inflight: 0, resetAt: now + this.#windowMs, sending: null }
-      this.#counters.set(key, c)
+      // Kept for the window: a flat copy of the key, not the request's concatenation of its pieces.
+      this.#counters.set(flatString(key), c)
     } else if (now >= c.resetAt && c.inflight === 0) {
       // The window ended (Redis expired the key): the next batch opens the new one.
       c.base = 0

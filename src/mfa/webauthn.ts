@@ -6,16 +6,13 @@
  * 5 minutes, found again from the response's clientDataJSON.
  */
 import type { FastifyRequest } from 'fastify'
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON
 } from '@simplewebauthn/server'
+import type * as SimpleWebAuthn from '@simplewebauthn/server'
 import { gatewayError } from '../errors.js'
 import { securityEvent } from '../lib/security-events.js'
 import { newId } from '../tokens/token-service.js'
@@ -33,6 +30,15 @@ export type IssuedChallenge =
 
 /** Why an assertion or a registration was refused (events and logs; never shown to the client). */
 export type PasskeyRefusal = 'challenge' | 'unknown_credential' | 'verification' | 'counter' | 'duplicate'
+
+let loaded: Promise<typeof SimpleWebAuthn> | undefined
+/**
+ * @simplewebauthn/server, loaded at the first passkey ceremony rather than at start-up: with its
+ * CBOR and ASN.1 parsers it is about 4 MB of heap that a gateway whose users never use passkeys
+ * would carry for good (docs/operations.md, "Memory"). Loaded outside the ceremonies' try blocks,
+ * so a failure to load is an error, not a refused passkey.
+ */
+const simpleWebAuthn = (): Promise<typeof SimpleWebAuthn> => (loaded ??= import('@simplewebauthn/server'))
 
 function relyingParty (request: FastifyRequest): { rpId: string, origins: string[] } {
   const { rpId, origins } = request.server.config.mfa
@@ -95,7 +101,7 @@ export async function registrationOptions (
   factors: readonly Factor[]
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
   const { rpId } = relyingParty(request)
-  const options = await generateRegistrationOptions({
+  const options = await (await simpleWebAuthn()).generateRegistrationOptions({
     rpName: request.server.config.jwt.issuer,
     rpID: rpId,
     userName: user.username,
@@ -122,6 +128,7 @@ export async function verifyRegistration (
   const { rpId, origins } = relyingParty(request)
   const taken = await takeChallenge(request, response)
   if (taken === null || taken.issued.purpose !== 'register' || taken.issued.userId !== userId) return 'challenge'
+  const { verifyRegistrationResponse } = await simpleWebAuthn()
   let result
   try {
     result = await verifyRegistrationResponse({
@@ -160,7 +167,7 @@ export async function authenticationOptions (
   factors?: readonly Factor[]
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const { rpId } = relyingParty(request)
-  const options = await generateAuthenticationOptions({
+  const options = await (await simpleWebAuthn()).generateAuthenticationOptions({
     rpID: rpId,
     ...(factors !== undefined ? { allowCredentials: passkeysOf(factors).map(descriptor) } : {}),
     // A passkey alone must be two factors in one: the authenticator verifies its user (PIN, biometrics).
@@ -188,6 +195,7 @@ export async function verifyAssertion (
   const { rpId, origins } = relyingParty(request)
   const factor = passkeysOf(factors).find((f) => f.credentialId === response.id && response.rawId === response.id)
   if (factor === undefined) return 'unknown_credential'
+  const { verifyAuthenticationResponse } = await simpleWebAuthn()
   let result
   try {
     result = await verifyAuthenticationResponse({

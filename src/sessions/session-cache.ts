@@ -8,6 +8,7 @@
  * placeholder, and the answer is then used for that request only. Losing the invalidation
  * connection drops everything. See docs/session-cache.md.
  */
+import { flatString } from '../lib/flat-string.js'
 import type { RedisClient } from '../lib/redis-client.js'
 
 /**
@@ -45,27 +46,60 @@ export interface CacheStats {
 
 /** Cached answers are read again at least this often (the session's `last used` is written then too). */
 export const MAX_AGE_MS = 30_000
-/** Sessions cached per replica; the oldest go first. */
+/** Sessions cached per replica; the oldest go first. Answers older than MAX_AGE_MS go anyway (see #set). */
 const MAX_ENTRIES = 100_000
 
 /** One session check's answer, as cached. */
 export interface CachedCheck {
-  alive: boolean
+  readonly alive: boolean
   /** The user's roles as stored (JSON), '' when none are recorded. */
-  roles: string
+  readonly roles: string
   /** When the user's state was last confirmed (ms), null when unknown. */
-  checked: number | null
+  readonly checked: number | null
 }
 
-interface Entry { value: CachedCheck, at: number, userKey: string }
-interface Placeholder { gen: number, userKey: string }
+/** The sessions cached for one user's state key: an invalidation of that key drops them all. */
+interface UserSessions {
+  /** The state key, one flat copy shared by the user's entries. */
+  readonly key: string
+  readonly sessions: Set<string>
+  /** The roles of the user's last fill: an equal answer shares this string instead of keeping its own. */
+  roles: string
+}
+
+/**
+ * A cache entry: first the placeholder of a read in flight (`filled` false, `at` when reserved),
+ * then, in place, that read's answer (`at` when filled). One object per entry, the answer's fields
+ * in it, rather than an entry holding an answer object: about half the memory per entry
+ * (docs/operations.md, "Memory"). A later reserve of the same key makes a new one, so a fill
+ * recognises its own placeholder by identity.
+ */
+class Slot implements CachedCheck {
+  filled = false
+  alive = false
+  roles = ''
+  checked: number | null = null
+  at: number
+  readonly gen: number
+  readonly user: UserSessions
+
+  constructor (gen: number, user: UserSessions, at: number) {
+    this.gen = gen
+    this.user = user
+    this.at = at
+  }
+}
+
+/** What reserve hands out and fill and release take back (opaque to callers). */
+export type Placeholder = Slot
 
 export class SessionCache {
   readonly tracker: CacheTracker
   readonly stats: CacheStats = { hits: 0, misses: 0, flushes: 0 }
-  readonly #entries = new Map<string, Entry | Placeholder>()
+  /** Session record key -> entry, in the order reserved (Map order): the oldest first. */
+  readonly #entries = new Map<string, Slot>()
   /** The user's state key -> the session record keys cached for the user. */
-  readonly #byUser = new Map<string, Set<string>>()
+  readonly #byUser = new Map<string, UserSessions>()
 
   constructor (makeTracker: (onInvalidate: (keys: string[] | null) => void) => CacheTracker) {
     this.tracker = makeTracker((keys) => { this.#invalidate(keys) })
@@ -74,24 +108,28 @@ export class SessionCache {
   /** The cached answer for the session record `key`, unless older than MAX_AGE_MS or not trusted now. */
   get (key: string, now: number = Date.now()): CachedCheck | undefined {
     const found = this.#entries.get(key)
-    if (found === undefined || !('value' in found)) return undefined
+    if (found === undefined || !found.filled) return undefined
     if (now - found.at >= MAX_AGE_MS || this.tracker.generation(now) === null) return undefined
-    return found.value
+    return found
   }
 
   /** Reserves a fill before the read is sent; undefined when reads are not tracked right now. */
   reserve (key: string, userKey: string): Placeholder | undefined {
     const gen = this.tracker.generation()
     if (gen === null) return undefined
-    const placeholder: Placeholder = { gen, userKey }
-    this.#set(key, placeholder)
-    return placeholder
+    return this.#set(key, userKey, gen)
   }
 
   /** Fills the reserved entry with the read's answer, unless an invalidation or a lost connection came first. */
   fill (key: string, placeholder: Placeholder, value: CachedCheck): void {
-    if (this.#entries.get(key) !== placeholder || !this.tracker.stillValid(placeholder.gen)) return
-    this.#set(key, { value, at: Date.now(), userKey: placeholder.userKey })
+    if (placeholder.filled || this.#entries.get(key) !== placeholder || !this.tracker.stillValid(placeholder.gen)) return
+    const user = placeholder.user
+    if (value.roles !== user.roles) user.roles = value.roles
+    placeholder.alive = value.alive
+    placeholder.roles = user.roles
+    placeholder.checked = value.checked
+    placeholder.at = Date.now()
+    placeholder.filled = true
   }
 
   /** Drops the reserved entry (the read failed). */
@@ -101,25 +139,47 @@ export class SessionCache {
 
   get size (): number { return this.#entries.size }
 
-  #set (key: string, item: Entry | Placeholder): void {
-    this.#entries.delete(key)
+  #set (key: string, userKey: string, gen: number): Slot {
+    const now = Date.now()
+    this.#delete(key)
+    this.#dropExpired(now)
     if (this.#entries.size >= MAX_ENTRIES) {
       const oldest = this.#entries.keys().next()
       if (oldest.done !== true) this.#delete(oldest.value)
     }
-    this.#entries.set(key, item)
-    let keys = this.#byUser.get(item.userKey)
-    if (keys === undefined) this.#byUser.set(item.userKey, keys = new Set())
-    keys.add(key)
+    let user = this.#byUser.get(userKey)
+    if (user === undefined) {
+      const flatKey = flatString(userKey)
+      this.#byUser.set(flatKey, user = { key: flatKey, sessions: new Set(), roles: '' })
+    }
+    const flatKey = flatString(key)
+    const slot = new Slot(gen, user, now)
+    this.#entries.set(flatKey, slot)
+    user.sessions.add(flatKey)
+    return slot
+  }
+
+  /**
+   * Drops the oldest entries while they are older than MAX_AGE_MS: get() never serves them, and
+   * without this the entries of every session seen once would stay until MAX_ENTRIES pushes them
+   * out. Entries are in the order reserved, so this stops at the first younger one (an older one
+   * behind it goes at a later call); each entry is dropped once, so it costs O(1) per reserve on
+   * average. A placeholder this old only means its answer is not cached.
+   */
+  #dropExpired (now: number): void {
+    for (const [key, slot] of this.#entries) {
+      if (now - slot.at < MAX_AGE_MS) return
+      this.#delete(key)
+    }
   }
 
   #delete (key: string): void {
-    const item = this.#entries.get(key)
-    if (item === undefined) return
+    const slot = this.#entries.get(key)
+    if (slot === undefined) return
     this.#entries.delete(key)
-    const keys = this.#byUser.get(item.userKey)
-    keys?.delete(key)
-    if (keys?.size === 0) this.#byUser.delete(item.userKey)
+    const sessions = slot.user.sessions
+    sessions.delete(key)
+    if (sessions.size === 0 && this.#byUser.get(slot.user.key) === slot.user) this.#byUser.delete(slot.user.key)
   }
 
   #invalidate (keys: string[] | null): void {
@@ -131,8 +191,8 @@ export class SessionCache {
     }
     for (const key of keys) {
       // A user's state key: every cached session of the user depends on it.
-      const sessions = this.#byUser.get(key)
-      if (sessions !== undefined) for (const s of [...sessions]) this.#delete(s)
+      const user = this.#byUser.get(key)
+      if (user !== undefined) for (const s of [...user.sessions]) this.#delete(s)
       this.#delete(key)
     }
   }
