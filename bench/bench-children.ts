@@ -44,6 +44,26 @@ export async function startServer (name: string, role: ServerRole, spec: ServerS
   return { name, child, url: ready.url }
 }
 
+/** A server's counters (bench/bench-servers.ts): CPU µs, GC pause µs and bytes allocated since it started. */
+export type CpuReading = Extract<ChildMessage, { type: 'cpu' }>
+
+/** Asks the server for its counters. */
+export async function cpuReading (child: ChildProcess, name: string): Promise<CpuReading> {
+  const reply = nextMessage(child, name, 'cpu')
+  child.send({ type: 'cpu' } satisfies ParentMessage)
+  return await reply as CpuReading
+}
+
+/** CPU (µs), GC pause (ms per 1,000 requests) and allocation (KB) per request between two readings. */
+export function perRequestOf (before: CpuReading, after: CpuReading, completed: number):
+  { cpuPerRequest: number, gcMsPer1000: number, allocKbPerRequest: number } {
+  return {
+    cpuPerRequest: (after.micros - before.micros) / completed,
+    gcMsPer1000: (after.gcMicros - before.gcMicros) / completed,
+    allocKbPerRequest: (after.allocatedBytes - before.allocatedBytes) / completed / 1024
+  }
+}
+
 /** Asks a server to stop; kills it after 5 s. */
 export async function stopServer (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return

@@ -27,6 +27,7 @@ import { generatePrivateJwk } from '../src/tokens/key-ring.js'
 import type { ChildMessage, ParentMessage, ServerSpec } from './bench-servers.js'
 import { startRedis } from '../dev-tools/redis-server.js'
 import { envInt } from '../dev-tools/env-int.js'
+import { fmt, lowerMedian } from './bench-figures.js'
 
 const ORDERS_PATH = '/api/orders'
 const REPLICAS = (process.env.CAPACITY_REPLICAS ?? '1,2,3').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0)
@@ -167,8 +168,6 @@ async function roundTrips (url: string, redisUrl: string, token: string): Promis
   return { sent: sent / AUDIT_REQUESTS, inScripts: inScripts / AUDIT_REQUESTS }
 }
 
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
-const median = (values: number[]): number => { const s = [...values].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]! }
 const spread = (values: number[], digits = 0): string => `${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)}`
 
 async function main (): Promise<void> {
@@ -236,7 +235,7 @@ async function main (): Promise<void> {
   lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const n of REPLICAS) {
     const mine = runs.filter((r) => r.replicas === n)
-    const m = (f: (r: Run) => number): number => median(mine.map(f))
+    const m = (f: (r: Run) => number): number => lowerMedian(mine.map(f))
     const all = (r: Run): number => r.gatewayCpu + r.redisCpu + r.upstreamCpu + r.loadCpu
     lines.push(
       `| ${n} | ${fmt(m((r) => r.rps))} | ${spread(mine.map((r) => r.rps))} | ${fmt(m((r) => r.rps / n))} ` +

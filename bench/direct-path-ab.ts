@@ -15,7 +15,8 @@ import { availableParallelism, loadavg } from 'node:os'
 import autocannon, { type Result } from 'autocannon'
 import { generatePrivateJwk } from '../src/tokens/key-ring.js'
 import type { ParentMessage, ServerSpec } from './bench-servers.js'
-import { nextMessage, startServer as startChild, type ServerRole } from './bench-children.js'
+import { cpuReading, nextMessage, startServer as startChild, type ServerRole } from './bench-children.js'
+import { fmt, median } from './bench-figures.js'
 import { startRedis } from '../dev-tools/redis-server.js'
 import { envInt } from '../dev-tools/env-int.js'
 
@@ -28,9 +29,7 @@ const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50, 1)
 const startServer = (name: string, role: ServerRole, spec: ServerSpec = {}): ReturnType<typeof startChild> => startChild(name, role, spec)
 
 async function cpuMicros (child: ChildProcess, name: string): Promise<number> {
-  const reply = nextMessage(child, name, 'cpu')
-  child.send({ type: 'cpu' } satisfies ParentMessage)
-  return (await reply as { micros: number }).micros
+  return (await cpuReading(child, name)).micros
 }
 
 interface Run { rps: number, cpu: number }
@@ -50,12 +49,6 @@ async function measure (target: { name: string, child: ChildProcess, url: string
   return { rps: result.requests.average, cpu: cpu / result.requests.total }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
-}
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
 
 async function main (): Promise<void> {
   const loadBefore = loadavg()[0]!

@@ -24,6 +24,7 @@ import { KeyRing } from '../src/tokens/key-ring.js'
 import { TokenService, nowSeconds, newId } from '../src/tokens/token-service.js'
 import { envInt } from '../dev-tools/env-int.js'
 import { FastJwtTokenVerifier, type FastJwtMode } from './fast-jwt-verifier.js'
+import { fmt, median } from './bench-figures.js'
 
 const ROUNDS = envInt('BENCH_JWT_ROUNDS', 7, 1)
 const SAMPLE_MS = envInt('BENCH_JWT_MS', 300, 10)
@@ -63,12 +64,6 @@ async function measure (c: Candidate, ms: number): Promise<Sample> {
   const cpu = process.cpuUsage(cpu0)
   const seconds = Number(now - t0) / 1e9
   return { opsPerSec: ops / seconds, cpuUsPerOp: (cpu.user + cpu.system) / ops }
-}
-
-function median (values: number[]): number {
-  const s = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
 /** Before measuring: the valid token verifies and each bad one is refused with its code, by every candidate. */
@@ -143,7 +138,6 @@ async function main (): Promise<void> {
   }
   const loadAfter = loadavg()[0]!
 
-  const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
   const lines = [
     `Node ${process.version}, ${cpus()[0]?.model ?? 'CPU'} (${availableParallelism()} cores), load average ${loadBefore.toFixed(1)} ` +
       `before / ${loadAfter.toFixed(1)} after;`,

@@ -36,7 +36,9 @@ import autocannon, { type Result } from 'autocannon'
 import { Redis } from 'ioredis'
 import { generatePrivateJwk } from '../src/tokens/key-ring.js'
 import type { ParentMessage, ServerSpec } from './bench-servers.js'
-import { nextMessage, startServer as startChild, stopServer, type ServerRole } from './bench-children.js'
+import { cpuReading as readCpu, nextMessage, perRequestOf, startServer as startChild, stopServer, type CpuReading, type ServerRole }
+  from './bench-children.js'
+import { fmt, lowerMedian as medianOf } from './bench-figures.js'
 import { startRedis } from '../dev-tools/redis-server.js'
 import { envInt } from '../dev-tools/env-int.js'
 import { startBenchNginx } from './edge-nginx.js'
@@ -163,18 +165,6 @@ function diff (after: Record<string, number>, before: Record<string, number>): R
 const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0)
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-interface CpuReading { micros: number, gcMicros: number, allocatedBytes: number }
-
-/** The target process's CPU (µs), GC pause (ms per 1,000 requests) and allocation (KB) per request between two readings. */
-function perRequestOf (before: CpuReading, after: CpuReading, completed: number):
-  { cpuPerRequest: number, gcMsPer1000: number, allocKbPerRequest: number } {
-  return {
-    cpuPerRequest: (after.micros - before.micros) / completed,
-    gcMsPer1000: (after.gcMicros - before.gcMicros) / completed,
-    allocKbPerRequest: (after.allocatedBytes - before.allocatedBytes) / completed / 1024
-  }
-}
-
 /** A measured run: throughput, latency, and the gateway's CPU, GC and allocation per request between two readings. */
 function runOf (result: Result, before: CpuReading, after: CpuReading): Run {
   const completed = result.requests.total
@@ -183,9 +173,7 @@ function runOf (result: Result, before: CpuReading, after: CpuReading): Run {
 }
 
 async function cpuReading (target: Target): Promise<CpuReading> {
-  const reply = nextMessage(target.child, target.label, 'cpu')
-  target.child.send({ type: 'cpu' } satisfies ParentMessage)
-  return await reply as CpuReading
+  return await readCpu(target.child, target.label)
 }
 
 
@@ -317,11 +305,6 @@ async function authRates (gatewayUrl: string): Promise<AuthRates> {
   return { loginsPerSecond, refreshesPerSecond, workers }
 }
 
-function medianOf (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor((sorted.length - 1) / 2)]!
-}
-
 function median (runs: Run[]): Run {
   const sorted = [...runs].sort((a, b) => a.rps - b.rps)
   return sorted[Math.floor((sorted.length - 1) / 2)]!
@@ -348,7 +331,6 @@ function machine (redisVersion: string, loadBefore: number): Record<string, stri
   }
 }
 
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 /** A difference with its sign. */
 const signed = (n: number, digits = 0): string => `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), digits)}`
 const perRequest = (counts: Record<string, number>, requests: number): string =>

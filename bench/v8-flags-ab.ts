@@ -16,8 +16,9 @@
 import type { ChildProcess } from 'node:child_process'
 import { availableParallelism, loadavg } from 'node:os'
 import { generatePrivateJwk } from '../src/tokens/key-ring.js'
-import type { ChildMessage, ParentMessage } from './bench-servers.js'
-import { nextMessage, startServer, stopServer } from './bench-children.js'
+import type { ParentMessage } from './bench-servers.js'
+import { cpuReading, nextMessage, perRequestOf, startServer, stopServer } from './bench-children.js'
+import { fmt, median } from './bench-figures.js'
 import { gatewayNodeFlags } from './gateway-node-flags.js'
 import { hasWrk, wrkRun } from './latency-client.js'
 import { startRedis } from '../dev-tools/redis-server.js'
@@ -32,34 +33,20 @@ const DEFAULT_VARIANTS = 'shipped=;semi-space-4=--max-semi-space-size=4;node-def
 
 interface Target { name: string, child: ChildProcess, url: string, headers: Record<string, string> }
 interface Run { p50: number, p90: number, p99: number, rps: number, cpu: number, gcMs: number, allocKb: number }
-type Reading = Extract<ChildMessage, { type: 'cpu' }>
-
-async function reading (target: Target): Promise<Reading> {
-  const reply = nextMessage(target.child, target.name, 'cpu')
-  target.child.send({ type: 'cpu' } satisfies ParentMessage)
-  return await reply as Reading
-}
-
 async function measure (target: Target, connections: number): Promise<Run> {
   const url = target.url + ORDERS_PATH
   if (WARMUP > 0) await wrkRun(url, target.headers, connections, WARMUP)
-  const before = await reading(target)
+  const before = await cpuReading(target.child, target.name)
   const result = await wrkRun(url, target.headers, connections, DURATION)
-  const after = await reading(target)
+  const after = await cpuReading(target.child, target.name)
   if (result.non2xx > 0 || result.socketErrors > 0 || result.requests === 0) {
     throw new Error(`${target.name}, ${connections} connection(s): ${result.non2xx} non-2xx, ${result.socketErrors} socket errors`)
   }
-  const n = result.requests
-  return { p50: result.p50, p90: result.p90, p99: result.p99, rps: result.rps, cpu: (after.micros - before.micros) / n,
-    gcMs: (after.gcMicros - before.gcMicros) / n, allocKb: (after.allocatedBytes - before.allocatedBytes) / n / 1024 }
+  const { cpuPerRequest, gcMsPer1000, allocKbPerRequest } = perRequestOf(before, after, result.requests)
+  return { p50: result.p50, p90: result.p90, p99: result.p99, rps: result.rps, cpu: cpuPerRequest, gcMs: gcMsPer1000,
+    allocKb: allocKbPerRequest }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
-}
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
 
 /** BENCH_V8_VARIANTS: `name=flags` pairs separated by `;` (the flags may be empty). */
 function variants (): Array<{ name: string, flags: string[] }> {
