@@ -64,13 +64,13 @@ ARG NO_PROXY
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: no dependency's install script runs in the build (password hashing is hash-wasm:
-# nothing native to compile). That skips the project's own postinstall too, so its step runs here:
-# patch-package applies patches/ (undici: an upstream's 100 Continue is an interim answer, as 102
-# and 103; docs/proxy.md, "Interim answers") and fails the build when a patch does not apply or
-# was made for another version of its package.
+# nothing native to compile). That skips the project's own postinstall too, so it runs here, by
+# name: patch-package applies patches/ (undici: an upstream's 100 Continue is an interim answer, as
+# 102 and 103; docs/proxy.md, "Interim answers") and fails the build when a patch does not apply
+# or was made for another version of its package.
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY patches ./patches
-RUN npx --no-install patch-package --error-on-fail --error-on-warn
+RUN npm run postinstall
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY services ./services
